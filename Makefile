@@ -1,0 +1,47 @@
+# intercloud — see README.md. Two commands matter: `make run` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/intercloud
+export PATH := /usr/local/go/bin:$(PATH):/usr/sbin:/sbin
+
+# Debian packages the tests and benchmarks talk to, as command=package.
+TOOLS := bird:bird2 birdc:bird2 ip:iproute2 wg:wireguard-tools dig:dnsutils \
+	kdig:knot-dnsutils ping:iputils-ping curl:curl nsenter:util-linux \
+	nginx:nginx-light wrk:wrk pkill:procps
+GEOIP := /usr/share/tor/geoip
+
+.PHONY: all build run test unit tools lint bench demo clean fuzz
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/intercloud
+
+run: build
+	$(BIN) up -f examples/quickstart
+
+# tools installs what the tests need when it is missing (Debian, as root).
+tools:
+	@missing=""; for tp in $(TOOLS); do t=$${tp%%:*}; p=$${tp##*:}; \
+		command -v $$t >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	[ -f $(GEOIP) ] || missing="$$missing tor-geoipdb"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$(echo $$missing | tr ' ' '\n' | sort -u); \
+		else echo "not root: cannot install$$missing (tests needing them will skip)"; fi; \
+	fi
+
+test: tools
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench: tools build
+	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 30m ./bench/...
+
+clean:
+	rm -rf bin .intercloud

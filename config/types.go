@@ -1,0 +1,352 @@
+// Package config holds the schema of a site and its distributions, the YAML
+// loader that reports every error with file:line:column, validation,
+// parameters, the canonical hash and the diff between two snapshots.
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// APIVersion is the only apiVersion this build understands.
+const APIVersion = "intercloud/v1"
+
+// Role is a job a node does.
+type Role string
+
+const (
+	RoleEdge    Role = "edge"
+	RoleDNS     Role = "dns"
+	RoleGateway Role = "gateway"
+	RoleOrigin  Role = "origin"
+)
+
+// Roles lists every role this schema knows, in display order.
+var Roles = []Role{RoleEdge, RoleDNS, RoleGateway, RoleOrigin}
+
+// Site is the physical layout: clouds, nodes, links and the DNS zone.
+type Site struct {
+	Name       string         `yaml:"name" json:"name"`
+	Store      Store          `yaml:"store" json:"store"`
+	Controller Controller     `yaml:"controller" json:"controller"`
+	DNS        DNS            `yaml:"dns" json:"dns"`
+	Health     HealthDefaults `yaml:"health" json:"health"`
+	Clouds     []Cloud        `yaml:"clouds" json:"clouds"`
+	Nodes      []Node         `yaml:"nodes" json:"nodes"`
+	Links      []Link         `yaml:"links" json:"links"`
+}
+
+// Store says where the etcd keyspace lives. No endpoints means embedded.
+type Store struct {
+	Endpoints []string `yaml:"endpoints" json:"endpoints,omitempty"`
+	Listen    string   `yaml:"listen" json:"listen,omitempty"`
+	Peer      string   `yaml:"peer" json:"peer,omitempty"`
+	DataDir   string   `yaml:"dataDir" json:"dataDir,omitempty"`
+	// LeaseTTL is how long a node stays "live" after its agent stops
+	// renewing its lease.
+	LeaseTTL Duration `yaml:"leaseTTL" json:"leaseTTL,omitempty"`
+}
+
+// Controller is the controller's own settings.
+type Controller struct {
+	Admin string `yaml:"admin" json:"admin,omitempty"`
+	// DriftGrace is how long a node may run another hash than the desired
+	// one before status calls it drifted.
+	DriftGrace Duration `yaml:"driftGrace" json:"driftGrace,omitempty"`
+}
+
+// HealthDefaults tune the controller's probes of edges.
+type HealthDefaults struct {
+	EdgeInterval Duration `yaml:"edgeInterval" json:"edgeInterval,omitempty"`
+	EdgeTimeout  Duration `yaml:"edgeTimeout" json:"edgeTimeout,omitempty"`
+}
+
+// DNS is the authoritative zone and how clients are located.
+type DNS struct {
+	Zone string   `yaml:"zone" json:"zone"`
+	TTL  Duration `yaml:"ttl" json:"ttl,omitempty"`
+	// NegativeTTL is the SOA minimum, used for NXDOMAIN/NODATA caching.
+	NegativeTTL Duration `yaml:"negativeTTL" json:"negativeTTL,omitempty"`
+	// GeoIP is a MaxMind .mmdb file or a tor-geoipdb style start,end,CC file
+	// (several may be given separated by commas).
+	GeoIP      string    `yaml:"geoip" json:"geoip,omitempty"`
+	Networks   []Network `yaml:"networks" json:"networks,omitempty"`
+	MaxAnswers int       `yaml:"maxAnswers" json:"maxAnswers,omitempty"`
+	// Nameservers are the NS names of the zone; default ns1.<zone>.
+	Nameservers []string `yaml:"nameservers" json:"nameservers,omitempty"`
+}
+
+// Network maps a client CIDR to a location; it wins over GeoIP.
+type Network struct {
+	CIDR     netip.Prefix `yaml:"cidr" json:"cidr"`
+	Location Location     `yaml:"location" json:"location"`
+}
+
+// Location is where a node or a client is.
+type Location struct {
+	Country   string  `yaml:"country" json:"country,omitempty"`
+	Continent string  `yaml:"continent" json:"continent,omitempty"`
+	Lat       float64 `yaml:"lat" json:"lat"`
+	Lon       float64 `yaml:"lon" json:"lon"`
+}
+
+// Cloud is one provider region with its own ASN and address space.
+type Cloud struct {
+	Name  string         `yaml:"name" json:"name"`
+	ASN   uint32         `yaml:"asn" json:"asn"`
+	CIDRs []netip.Prefix `yaml:"cidrs" json:"cidrs"`
+}
+
+// Node is one host running some roles.
+type Node struct {
+	Name     string   `yaml:"name" json:"name"`
+	Cloud    string   `yaml:"cloud" json:"cloud"`
+	Roles    []Role   `yaml:"roles" json:"roles"`
+	Address  string   `yaml:"address" json:"address,omitempty"`
+	Location Location `yaml:"location" json:"location"`
+	Listen   Listen   `yaml:"listen" json:"listen"`
+	Cache    Cache    `yaml:"cache" json:"cache"`
+	// Weight steers DNS: 0 drains the edge; nil means 100.
+	Weight  *int        `yaml:"weight" json:"weight,omitempty"`
+	Gateway *Gateway    `yaml:"gateway" json:"gateway,omitempty"`
+	Origin  *OriginRole `yaml:"origin" json:"origin,omitempty"`
+}
+
+// Listen holds a node's listening addresses, one per role.
+type Listen struct {
+	HTTP  string `yaml:"http" json:"http,omitempty"`
+	HTTPS string `yaml:"https" json:"https,omitempty"`
+	DNS   string `yaml:"dns" json:"dns,omitempty"`
+	Admin string `yaml:"admin" json:"admin,omitempty"`
+}
+
+// Cache sizes an edge's cache.
+type Cache struct {
+	Memory Size `yaml:"memory" json:"memory,omitempty"`
+	// MaxObject is the largest body kept in cache.
+	MaxObject Size `yaml:"maxObject" json:"maxObject,omitempty"`
+}
+
+// OriginRole configures a node that runs the origin server.
+type OriginRole struct {
+	Root       string      `yaml:"root" json:"root"`
+	Listen     string      `yaml:"listen" json:"listen"`
+	TokenFile  string      `yaml:"tokenFile" json:"tokenFile,omitempty"`
+	CacheRules []CacheRule `yaml:"cacheRules" json:"cacheRules,omitempty"`
+}
+
+// CacheRule sets Cache-Control for paths matching a glob.
+type CacheRule struct {
+	Path         string `yaml:"path" json:"path"`
+	CacheControl string `yaml:"cacheControl" json:"cacheControl"`
+}
+
+// Gateway configures a node that peers with other clouds.
+type Gateway struct {
+	RouterID   netip.Addr `yaml:"routerId" json:"routerId"`
+	ListenPort int        `yaml:"bgpPort" json:"bgpPort,omitempty"`
+	// Table is the kernel routing table learned routes go to (0: main).
+	Table int `yaml:"table" json:"table,omitempty"`
+	// Protocol is the kernel route protocol number marking our routes.
+	Protocol int `yaml:"protocol" json:"protocol,omitempty"`
+	// GracefulRestart keeps installed routes when the gateway stops.
+	GracefulRestart bool               `yaml:"gracefulRestart" json:"gracefulRestart,omitempty"`
+	HoldTime        Duration           `yaml:"holdTime" json:"holdTime,omitempty"`
+	Wireguard       *Wireguard         `yaml:"wireguard" json:"wireguard,omitempty"`
+	Neighbors       []ExternalNeighbor `yaml:"neighbors" json:"neighbors,omitempty"`
+}
+
+// Wireguard is the gateway's WireGuard identity.
+type Wireguard struct {
+	PrivateKeyFile string `yaml:"privateKeyFile" json:"privateKeyFile"`
+	ListenPort     int    `yaml:"listenPort" json:"listenPort,omitempty"`
+	MTU            int    `yaml:"mtu" json:"mtu,omitempty"`
+}
+
+// ExternalNeighbor is a BGP peer outside the site (an on-premises router).
+type ExternalNeighbor struct {
+	Name      string         `yaml:"name" json:"name"`
+	Address   netip.Addr     `yaml:"address" json:"address"`
+	ASN       uint32         `yaml:"asn" json:"asn"`
+	Prefixes  []netip.Prefix `yaml:"prefixes" json:"prefixes"`
+	MaxPrefix uint32         `yaml:"maxPrefix" json:"maxPrefix,omitempty"`
+	Password  string         `yaml:"password" json:"password,omitempty"`
+}
+
+// LinkKind is how two gateways reach each other.
+type LinkKind string
+
+const (
+	LinkDedicated LinkKind = "dedicated"
+	LinkVPN       LinkKind = "vpn"
+)
+
+// Link joins two gateway nodes.
+type Link struct {
+	Name string   `yaml:"name" json:"name"`
+	Kind LinkKind `yaml:"kind" json:"kind"`
+	A    LinkEnd  `yaml:"a" json:"a"`
+	B    LinkEnd  `yaml:"b" json:"b"`
+	// Password enables TCP MD5 on the BGP session.
+	Password  string   `yaml:"password" json:"password,omitempty"`
+	HoldTime  Duration `yaml:"holdTime" json:"holdTime,omitempty"`
+	Keepalive Duration `yaml:"keepalive" json:"keepalive,omitempty"`
+	MaxPrefix uint32   `yaml:"maxPrefix" json:"maxPrefix,omitempty"`
+	MTU       int      `yaml:"mtu" json:"mtu,omitempty"`
+	// PersistentKeepalive for WireGuard peers of a vpn link.
+	PersistentKeepalive Duration `yaml:"persistentKeepalive" json:"persistentKeepalive,omitempty"`
+}
+
+// LinkEnd is one side of a link.
+type LinkEnd struct {
+	Node string `yaml:"node" json:"node"`
+	// Address is this side's address on a dedicated link (the BGP
+	// neighbor address seen from the other side).
+	Address netip.Addr `yaml:"address" json:"address,omitempty"`
+	// Endpoint is this side's public UDP endpoint (host:port) for a vpn link.
+	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
+	// Tunnel is this side's tunnel address with its prefix length.
+	Tunnel    netip.Prefix `yaml:"tunnel" json:"tunnel,omitempty"`
+	PublicKey string       `yaml:"publicKey" json:"publicKey,omitempty"`
+}
+
+// Parameter is a value a distribution can refer to as ${name}.
+type Parameter struct {
+	Default     string `yaml:"default" json:"default,omitempty"`
+	Description string `yaml:"description" json:"description,omitempty"`
+}
+
+// Distribution is the logical unit for one hostname.
+type Distribution struct {
+	Name       string               `yaml:"name" json:"name"`
+	Parameters map[string]Parameter `yaml:"parameters" json:"parameters,omitempty"`
+	Spec       Spec                 `yaml:"spec" json:"spec"`
+	Outputs    map[string]string    `yaml:"outputs" json:"outputs,omitempty"`
+}
+
+// Spec is what a distribution serves and how.
+type Spec struct {
+	Aliases      []string               `yaml:"aliases" json:"aliases,omitempty"`
+	TTL          TTL                    `yaml:"ttl" json:"ttl"`
+	Origins      map[string]Origin      `yaml:"origins" json:"origins"`
+	OriginGroups map[string]OriginGroup `yaml:"originGroups" json:"originGroups,omitempty"`
+	Behaviors    []Behavior             `yaml:"behaviors" json:"behaviors"`
+	ErrorPages   []ErrorPage            `yaml:"errorPages" json:"errorPages,omitempty"`
+	Headers      Headers                `yaml:"headers" json:"headers"`
+	TLS          TLS                    `yaml:"tls" json:"tls"`
+	// Edges pins the distribution to these edge nodes in DNS (empty: all).
+	Edges []string `yaml:"edges" json:"edges,omitempty"`
+	// Enabled false keeps the distribution in config but serves nothing.
+	Disabled bool `yaml:"disabled" json:"disabled,omitempty"`
+}
+
+// TTL bounds and defaults freshness, CloudFront style.
+type TTL struct {
+	// Default replaces the heuristic when the origin gives no freshness.
+	Default *Duration `yaml:"default" json:"default,omitempty"`
+	Min     *Duration `yaml:"min" json:"min,omitempty"`
+	Max     *Duration `yaml:"max" json:"max,omitempty"`
+	// StaleWhileRevalidate / StaleIfError apply when the origin does not say.
+	StaleWhileRevalidate *Duration `yaml:"staleWhileRevalidate" json:"staleWhileRevalidate,omitempty"`
+	StaleIfError         *Duration `yaml:"staleIfError" json:"staleIfError,omitempty"`
+}
+
+// Origin is one upstream server.
+type Origin struct {
+	URL            string   `yaml:"url" json:"url"`
+	Health         *Health  `yaml:"health" json:"health,omitempty"`
+	ConnectTimeout Duration `yaml:"connectTimeout" json:"connectTimeout,omitempty"`
+	ReadTimeout    Duration `yaml:"readTimeout" json:"readTimeout,omitempty"`
+	// HostHeader overrides the Host sent to the origin (default: the URL's).
+	HostHeader string `yaml:"hostHeader" json:"hostHeader,omitempty"`
+}
+
+// Health is an active HTTP health check of an origin.
+type Health struct {
+	Path      string   `yaml:"path" json:"path"`
+	Interval  Duration `yaml:"interval" json:"interval,omitempty"`
+	Timeout   Duration `yaml:"timeout" json:"timeout,omitempty"`
+	Healthy   int      `yaml:"healthy" json:"healthy,omitempty"`
+	Unhealthy int      `yaml:"unhealthy" json:"unhealthy,omitempty"`
+}
+
+// OriginGroup fails over between origins; Active serves.
+type OriginGroup struct {
+	Members    []string `yaml:"members" json:"members"`
+	Active     string   `yaml:"active" json:"active"`
+	FailoverOn []int    `yaml:"failoverOn" json:"failoverOn,omitempty"`
+	// Canary sends Weight percent of clients (by client address hash) to
+	// Member instead of Active.
+	Canary *Canary `yaml:"canary" json:"canary,omitempty"`
+}
+
+// Canary is a partial switch to another member.
+type Canary struct {
+	Member string `yaml:"member" json:"member"`
+	Weight int    `yaml:"weight" json:"weight"`
+}
+
+// Behavior maps a path pattern to a target and its cache policy.
+type Behavior struct {
+	Path   string `yaml:"path" json:"path"`
+	Target string `yaml:"target" json:"target"`
+	// Cache false passes every request through.
+	Cache   *bool   `yaml:"cache" json:"cache,omitempty"`
+	TTL     TTL     `yaml:"ttl" json:"ttl"`
+	Forward Forward `yaml:"forward" json:"forward"`
+	// Methods allowed (default GET, HEAD); others get 405.
+	Methods []string `yaml:"methods" json:"methods,omitempty"`
+	// CacheSetCookie lets responses with Set-Cookie be shared.
+	CacheSetCookie bool `yaml:"cacheSetCookie" json:"cacheSetCookie,omitempty"`
+	// Compress gzips compressible responses for clients that accept it.
+	Compress bool `yaml:"compress" json:"compress,omitempty"`
+}
+
+// Forward says which parts of the request reach the origin (and the cache key).
+type Forward struct {
+	// Cookies: "none" (default), "all" or a list of names after "whitelist".
+	Cookies Selection `yaml:"cookies" json:"cookies"`
+	Query   Selection `yaml:"query" json:"query"`
+	Headers []string  `yaml:"headers" json:"headers,omitempty"`
+}
+
+// Selection is none, all, or a list of names.
+type Selection struct {
+	All   bool     `json:"all,omitempty"`
+	Names []string `json:"names,omitempty"`
+}
+
+// ErrorPage replaces an error status with a page from the distribution.
+type ErrorPage struct {
+	Status       int      `yaml:"status" json:"status"`
+	Path         string   `yaml:"path" json:"path"`
+	ResponseCode int      `yaml:"responseCode" json:"responseCode,omitempty"`
+	TTL          Duration `yaml:"ttl" json:"ttl,omitempty"`
+}
+
+// Headers edits request and response headers.
+type Headers struct {
+	Request  HeaderEdit `yaml:"request" json:"request"`
+	Response HeaderEdit `yaml:"response" json:"response"`
+}
+
+// HeaderEdit sets and removes headers.
+type HeaderEdit struct {
+	Set    map[string]string `yaml:"set" json:"set,omitempty"`
+	Remove []string          `yaml:"remove" json:"remove,omitempty"`
+}
+
+// TLS terminates HTTPS for the distribution.
+type TLS struct {
+	CertFile string `yaml:"certFile" json:"certFile,omitempty"`
+	KeyFile  string `yaml:"keyFile" json:"keyFile,omitempty"`
+}
+
+// Duration is a time.Duration written as a Go duration string.
+type Duration time.Duration
+
+// D is the plain time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Size is a byte count written as 64MiB, 1GB, 512k or a plain number.
+type Size int64
