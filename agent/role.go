@@ -41,3 +41,22 @@ type RoleOptions struct {
 // roleFactories maps a role to its constructor; roles whose package is not
 // in this build are absent and reported as "not available in this build".
 var roleFactories = map[config.Role]func(RoleOptions) (Role, error){}
+
+// NodeWatcher is implemented by roles that need to know which nodes are
+// live (their lease exists) and what they report (DNS leaves out dead or
+// unhealthy edges). The map holds only live nodes and is never mutated.
+type NodeWatcher interface {
+	SetNodes(live map[string]config.NodeStatus)
+}
+
+// OriginHealthWatcher is implemented by roles that skip unhealthy origins.
+// Keys are "<distribution>/<origin>"; the map is never mutated.
+type OriginHealthWatcher interface {
+	SetOriginHealth(health map[string]config.OriginHealth)
+}
+
+// Invalidator is implemented by roles that hold cached content. The agent
+// marks the invalidation done for this node once Invalidate returns nil.
+type Invalidator interface {
+	Invalidate(ctx context.Context, inv config.Invalidation) error
+}
