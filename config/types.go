@@ -50,6 +50,9 @@ type Store struct {
 // Controller is the controller's own settings.
 type Controller struct {
 	Admin string `yaml:"admin" json:"admin,omitempty"`
+	// TokenFile holds the bearer token for mutating API calls
+	// (default: <store dataDir>/../token, created on first start).
+	TokenFile string `yaml:"tokenFile" json:"tokenFile,omitempty"`
 	// DriftGrace is how long a node may run another hash than the desired
 	// one before status calls it drifted.
 	DriftGrace Duration `yaml:"driftGrace" json:"driftGrace,omitempty"`
