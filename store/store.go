@@ -1,0 +1,418 @@
+// Package store is the desired-state and status keyspace on etcd: revisions
+// of rendered snapshots, node registrations on leases, origin health and
+// invalidations. Only the controller writes desired state; agents write
+// their own status.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/intercloud/intercloud/config"
+)
+
+const (
+	prefix           = "/intercloud/"
+	keyRevision      = prefix + "revision"
+	keyRevisions     = prefix + "revisions/"
+	keySite          = prefix + "site"
+	keyDistributions = prefix + "distributions/"
+	keyNodes         = prefix + "nodes/"
+	keyInvalidations = prefix + "invalidations/"
+	keyHealth        = prefix + "health/"
+)
+
+// ErrConflict means another writer committed a revision first.
+var ErrConflict = errors.New("store: revision changed concurrently")
+
+// Store is a client of the intercloud keyspace.
+type Store struct {
+	cli *clientv3.Client
+}
+
+// Open connects to etcd. The connection is lazy: Open succeeds while the
+// store is down and calls fail until it comes back.
+func Open(endpoints []string) (*Store, error) {
+	if len(endpoints) == 0 {
+		return nil, errors.New("store: no endpoints")
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:            endpoints,
+		DialTimeout:          3 * time.Second,
+		DialKeepAliveTime:    5 * time.Second,
+		DialKeepAliveTimeout: 3 * time.Second,
+		Logger:               zap.NewNop(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: connect %v: %w", endpoints, err)
+	}
+	return &Store{cli: cli}, nil
+}
+
+// Close closes the client.
+func (s *Store) Close() error { return s.cli.Close() }
+
+// Client exposes the etcd client for watches that need raw access in tests.
+func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// RevisionInfo is one entry of the history.
+type RevisionInfo struct {
+	Revision int64     `json:"revision"`
+	Hash     string    `json:"hash"`
+	Time     time.Time `json:"time"`
+	Reason   string    `json:"reason,omitempty"`
+}
+
+// Current returns the current desired snapshot, or nil when nothing has been
+// applied yet, with the etcd mod revision of the pointer for Commit.
+func (s *Store) Current(ctx context.Context) (*config.Snapshot, int64, error) {
+	resp, err := s.cli.Get(ctx, keyRevision)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: read current revision: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, 0, nil
+	}
+	var info RevisionInfo
+	if err := json.Unmarshal(resp.Kvs[0].Value, &info); err != nil {
+		return nil, 0, fmt.Errorf("store: decode %s: %w", keyRevision, err)
+	}
+	snap, err := s.Revision(ctx, info.Revision)
+	if err != nil {
+		return nil, 0, err
+	}
+	return snap, resp.Kvs[0].ModRevision, nil
+}
+
+// Revision returns the stored snapshot of revision n.
+func (s *Store) Revision(ctx context.Context, n int64) (*config.Snapshot, error) {
+	key := revisionKey(n)
+	resp, err := s.cli.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("store: read revision %d: %w", n, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, fmt.Errorf("store: revision %d does not exist", n)
+	}
+	var snap config.Snapshot
+	if err := json.Unmarshal(resp.Kvs[0].Value, &snap); err != nil {
+		return nil, fmt.Errorf("store: decode revision %d: %w", n, err)
+	}
+	return &snap, nil
+}
+
+// History lists every stored revision, oldest first.
+func (s *Store) History(ctx context.Context) ([]RevisionInfo, error) {
+	// Snapshots carry revision, hash, time and reason at their top level,
+	// so a history entry decodes straight from the stored snapshot.
+	resp, err := s.cli.Get(ctx, keyRevisions, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("store: read history: %w", err)
+	}
+	out := make([]RevisionInfo, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var info RevisionInfo
+		if err := json.Unmarshal(kv.Value, &info); err != nil {
+			return nil, fmt.Errorf("store: decode %s: %w", kv.Key, err)
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
+	return out, nil
+}
+
+// Commit writes snap as revision snap.Revision in one transaction: the
+// pointer, the history entry, the site and every distribution (removed
+// distributions are deleted). It fails with ErrConflict when the pointer's
+// mod revision is no longer expectMod (0: no revision yet), so two writers
+// can never interleave.
+func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int64) error {
+	body, err := json.Marshal(snap)
+	if err != nil {
+		return fmt.Errorf("store: encode revision %d: %w", snap.Revision, err)
+	}
+	info, _ := json.Marshal(RevisionInfo{Revision: snap.Revision, Hash: snap.Hash, Time: snap.Time, Reason: snap.Reason})
+	site, err := json.Marshal(snap.Site)
+	if err != nil {
+		return fmt.Errorf("store: encode site: %w", err)
+	}
+	ops := []clientv3.Op{
+		clientv3.OpPut(keyRevision, string(info)),
+		clientv3.OpPut(revisionKey(snap.Revision), string(body)),
+		clientv3.OpPut(keySite, string(site)),
+	}
+	// etcd refuses a delete and a put of the same key in one transaction,
+	// so removed distributions are found first; the compare below makes the
+	// read and the write one consistent step.
+	existing, err := s.cli.Get(ctx, keyDistributions, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return fmt.Errorf("store: read distributions: %w", err)
+	}
+	keep := make(map[string]bool, len(snap.Distributions))
+	for _, d := range snap.Distributions {
+		keep[keyDistributions+d.Name] = true
+	}
+	for _, kv := range existing.Kvs {
+		if !keep[string(kv.Key)] {
+			ops = append(ops, clientv3.OpDelete(string(kv.Key)))
+		}
+	}
+	for _, d := range snap.Distributions {
+		b, err := json.Marshal(d)
+		if err != nil {
+			return fmt.Errorf("store: encode distribution %s: %w", d.Name, err)
+		}
+		ops = append(ops, clientv3.OpPut(keyDistributions+d.Name, string(b)))
+	}
+	var cmp clientv3.Cmp
+	if expectMod == 0 {
+		cmp = clientv3.Compare(clientv3.CreateRevision(keyRevision), "=", 0)
+	} else {
+		cmp = clientv3.Compare(clientv3.ModRevision(keyRevision), "=", expectMod)
+	}
+	resp, err := s.cli.Txn(ctx).If(cmp).Then(ops...).Commit()
+	if err != nil {
+		return fmt.Errorf("store: commit revision %d: %w", snap.Revision, err)
+	}
+	if !resp.Succeeded {
+		return ErrConflict
+	}
+	return nil
+}
+
+// revisionKey zero-pads so that keys sort in revision order.
+func revisionKey(n int64) string { return fmt.Sprintf("%s%012d", keyRevisions, n) }
+
+// WatchRevision sends the current revision number each time the pointer
+// changes, starting with the value at the time of the call when there is one.
+// The channel closes when ctx ends or the watch fails; callers re-watch.
+func (s *Store) WatchRevision(ctx context.Context) <-chan int64 {
+	out := make(chan int64, 1)
+	go func() {
+		defer close(out)
+		resp, err := s.cli.Get(ctx, keyRevision)
+		if err != nil {
+			return
+		}
+		if len(resp.Kvs) > 0 {
+			if n, ok := decodeRevision(resp.Kvs[0].Value); ok {
+				out <- n
+			}
+		}
+		wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), keyRevision, clientv3.WithRev(resp.Header.Revision+1))
+		for wr := range wch {
+			if wr.Err() != nil {
+				return
+			}
+			for _, ev := range wr.Events {
+				if n, ok := decodeRevision(ev.Kv.Value); ok {
+					select {
+					case out <- n:
+					case <-ctx.Done():
+						return
+					}
+				}
+			}
+		}
+	}()
+	return out
+}
+
+func decodeRevision(b []byte) (int64, bool) {
+	var info RevisionInfo
+	if json.Unmarshal(b, &info) != nil || info.Revision == 0 {
+		return 0, false
+	}
+	return info.Revision, true
+}
+
+// Nodes returns every registered (live) node.
+func (s *Store) Nodes(ctx context.Context) (map[string]config.NodeStatus, error) {
+	resp, err := s.cli.Get(ctx, keyNodes, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("store: read nodes: %w", err)
+	}
+	out := make(map[string]config.NodeStatus, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var st config.NodeStatus
+		if err := json.Unmarshal(kv.Value, &st); err != nil {
+			continue // a node writing garbage is not live for us
+		}
+		out[st.Name] = st
+	}
+	return out, nil
+}
+
+// WatchPrefix calls load after every change under one of the keyspace's
+// folders ("nodes", "health", "invalidations"), and once at start, so the
+// caller always sees a full, consistent view. It returns when ctx ends and
+// re-establishes the watch after store failures.
+func (s *Store) watchPrefix(ctx context.Context, key string, load func(ctx context.Context) error) {
+	for ctx.Err() == nil {
+		if err := load(ctx); err != nil {
+			sleep(ctx, time.Second)
+			continue
+		}
+		wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithPrefix())
+		for wr := range wch {
+			if wr.Err() != nil {
+				break
+			}
+			// Coalesce bursts: one reload per batch of events.
+			if err := load(ctx); err != nil {
+				break
+			}
+		}
+		sleep(ctx, 200*time.Millisecond)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// WatchNodes calls fn with the full set of live nodes after every change.
+func (s *Store) WatchNodes(ctx context.Context, fn func(map[string]config.NodeStatus)) {
+	s.watchPrefix(ctx, keyNodes, func(ctx context.Context) error {
+		nodes, err := s.Nodes(ctx)
+		if err != nil {
+			return err
+		}
+		fn(nodes)
+		return nil
+	})
+}
+
+// PutHealth records the controller's verdict on an origin.
+func (s *Store) PutHealth(ctx context.Context, h config.OriginHealth) error {
+	b, _ := json.Marshal(h)
+	if _, err := s.cli.Put(ctx, keyHealth+h.Distribution+"/"+h.Origin, string(b)); err != nil {
+		return fmt.Errorf("store: write health of %s/%s: %w", h.Distribution, h.Origin, err)
+	}
+	return nil
+}
+
+// DeleteHealth forgets an origin that is no longer configured.
+func (s *Store) DeleteHealth(ctx context.Context, dist, origin string) error {
+	_, err := s.cli.Delete(ctx, keyHealth+dist+"/"+origin)
+	return err
+}
+
+// Health returns every origin's health, keyed "<dist>/<origin>".
+func (s *Store) Health(ctx context.Context) (map[string]config.OriginHealth, error) {
+	resp, err := s.cli.Get(ctx, keyHealth, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("store: read health: %w", err)
+	}
+	out := make(map[string]config.OriginHealth, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var h config.OriginHealth
+		if json.Unmarshal(kv.Value, &h) == nil {
+			out[h.Distribution+"/"+h.Origin] = h
+		}
+	}
+	return out, nil
+}
+
+// WatchHealth calls fn with every origin's health after every change.
+func (s *Store) WatchHealth(ctx context.Context, fn func(map[string]config.OriginHealth)) {
+	s.watchPrefix(ctx, keyHealth, func(ctx context.Context) error {
+		h, err := s.Health(ctx)
+		if err != nil {
+			return err
+		}
+		fn(h)
+		return nil
+	})
+}
+
+// InvalidationState is an invalidation with the nodes that completed it.
+type InvalidationState struct {
+	config.Invalidation
+	Done map[string]time.Time `json:"done"`
+}
+
+// PutInvalidation records a new invalidation.
+func (s *Store) PutInvalidation(ctx context.Context, inv config.Invalidation) error {
+	b, _ := json.Marshal(inv)
+	if _, err := s.cli.Put(ctx, keyInvalidations+inv.ID, string(b)); err != nil {
+		return fmt.Errorf("store: write invalidation %s: %w", inv.ID, err)
+	}
+	return nil
+}
+
+// MarkInvalidationDone records that node has applied invalidation id.
+func (s *Store) MarkInvalidationDone(ctx context.Context, id, node string) error {
+	t, _ := time.Now().UTC().MarshalText()
+	if _, err := s.cli.Put(ctx, keyInvalidations+id+"/done/"+node, string(t)); err != nil {
+		return fmt.Errorf("store: mark invalidation %s done on %s: %w", id, node, err)
+	}
+	return nil
+}
+
+// Invalidations returns every invalidation with its completions.
+func (s *Store) Invalidations(ctx context.Context) (map[string]*InvalidationState, error) {
+	resp, err := s.cli.Get(ctx, keyInvalidations, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("store: read invalidations: %w", err)
+	}
+	out := map[string]*InvalidationState{}
+	get := func(id string) *InvalidationState {
+		st := out[id]
+		if st == nil {
+			st = &InvalidationState{Done: map[string]time.Time{}}
+			out[id] = st
+		}
+		return st
+	}
+	for _, kv := range resp.Kvs {
+		rest := strings.TrimPrefix(string(kv.Key), keyInvalidations)
+		if id, node, ok := strings.Cut(rest, "/done/"); ok {
+			var t time.Time
+			_ = t.UnmarshalText(kv.Value)
+			get(id).Done[node] = t
+			continue
+		}
+		var inv config.Invalidation
+		if json.Unmarshal(kv.Value, &inv) == nil {
+			get(rest).Invalidation = inv
+		}
+	}
+	for id, st := range out {
+		if st.ID == "" { // completions of a deleted invalidation
+			delete(out, id)
+		}
+	}
+	return out, nil
+}
+
+// WatchInvalidations calls fn with every invalidation after every change.
+func (s *Store) WatchInvalidations(ctx context.Context, fn func(map[string]*InvalidationState)) {
+	s.watchPrefix(ctx, keyInvalidations, func(ctx context.Context) error {
+		inv, err := s.Invalidations(ctx)
+		if err != nil {
+			return err
+		}
+		fn(inv)
+		return nil
+	})
+}
+
+// nodeKey is where a node registers.
+func nodeKey(name string) string { return path.Join(keyNodes, name) }
+
+func withPrefix() clientv3.OpOption { return clientv3.WithPrefix() }
