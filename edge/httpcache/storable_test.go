@@ -1,0 +1,158 @@
+package httpcache
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+const time1 = time.Second
+
+func TestStorable(t *testing.T) {
+	tests := []struct {
+		name   string
+		method string
+		reqH   http.Header
+		status int
+		respH  http.Header
+		o      StoreOptions
+		want   string
+	}{
+		{"plain 200", "GET", hdr(), 200, hdr(), StoreOptions{}, ""},
+		{"post", "POST", hdr(), 200, hdr("Cache-Control", "max-age=60"), StoreOptions{}, "method"},
+		{"partial", "GET", hdr(), 206, hdr("Cache-Control", "max-age=60"), StoreOptions{}, "status"},
+		{"no-store", "GET", hdr(), 200, hdr("Cache-Control", "no-store, max-age=60"), StoreOptions{}, "no-store"},
+		{"request no-store", "GET", hdr("Cache-Control", "no-store"), 200, hdr("Cache-Control", "max-age=60"), StoreOptions{}, "request no-store"},
+		{"private", "GET", hdr(), 200, hdr("Cache-Control", "private, max-age=60"), StoreOptions{}, "private"},
+		{"qualified private", "GET", hdr(), 200, hdr("Cache-Control", `private="x-user"`), StoreOptions{}, "private"},
+		{"authorization", "GET", hdr("Authorization", "Basic x"), 200, hdr("Cache-Control", "max-age=60"), StoreOptions{}, "authorization"},
+		{"authorization public", "GET", hdr("Authorization", "Basic x"), 200, hdr("Cache-Control", "public, max-age=60"), StoreOptions{}, ""},
+		{"authorization s-maxage", "GET", hdr("Authorization", "Basic x"), 200, hdr("Cache-Control", "s-maxage=60"), StoreOptions{}, ""},
+		{"authorization must-revalidate", "GET", hdr("Authorization", "Basic x"), 200, hdr("Cache-Control", "must-revalidate, max-age=60"), StoreOptions{}, ""},
+		{"set-cookie", "GET", hdr(), 200, hdr("Set-Cookie", "a=b", "Cache-Control", "max-age=60"), StoreOptions{}, "set-cookie"},
+		{"set-cookie allowed", "GET", hdr(), 200, hdr("Set-Cookie", "a=b", "Cache-Control", "max-age=60"), StoreOptions{AllowSetCookie: true}, ""},
+		{"vary star", "GET", hdr(), 200, hdr("Vary", "Accept, *", "Cache-Control", "max-age=60"), StoreOptions{}, "vary-star"},
+		{"no-cache stored", "GET", hdr(), 200, hdr("Cache-Control", "no-cache"), StoreOptions{}, ""},
+		{"302 without freshness", "GET", hdr(), 302, hdr(), StoreOptions{}, "no-freshness"},
+		{"302 with max-age", "GET", hdr(), 302, hdr("Cache-Control", "max-age=60"), StoreOptions{}, ""},
+		{"302 with default ttl", "GET", hdr(), 302, hdr(), StoreOptions{HasDefaultTTL: true}, ""},
+		{"500 without freshness", "GET", hdr(), 500, hdr(), StoreOptions{}, "no-freshness"},
+		{"must-understand unknown status", "GET", hdr(), 299, hdr("Cache-Control", "must-understand, no-store, max-age=60"), StoreOptions{}, "must-understand"},
+		{"must-understand overrides no-store", "GET", hdr(), 200, hdr("Cache-Control", "must-understand, no-store, max-age=60"), StoreOptions{}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reqCC, _ := ParseCacheControl(tt.reqH.Values("Cache-Control"))
+			respCC, _ := ParseCacheControl(tt.respH.Values("Cache-Control"))
+			if got := Storable(tt.method, tt.reqH, reqCC, tt.status, tt.respH, respCC, tt.o); got != tt.want {
+				t.Fatalf("got %q want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestVary(t *testing.T) {
+	names, star := VaryNames(http.Header{"Vary": {"accept-encoding, Accept", "ACCEPT"}})
+	if star || len(names) != 2 || names[0] != "Accept" || names[1] != "Accept-Encoding" {
+		t.Fatalf("VaryNames = %v %v", names, star)
+	}
+	tests := []struct {
+		name string
+		a, b http.Header
+		same bool
+	}{
+		{"same value", http.Header{"Accept": {"text/html"}}, http.Header{"Accept": {"text/html"}}, true},
+		{"whitespace normalised", http.Header{"Accept": {"a,  b"}}, http.Header{"Accept": {"a, b"}}, true},
+		{"different", http.Header{"Accept": {"a"}}, http.Header{"Accept": {"b"}}, false},
+		{"absent vs empty", http.Header{}, http.Header{"Accept": {""}}, false},
+		{"other header ignored", http.Header{"Accept": {"a"}, "X": {"1"}}, http.Header{"Accept": {"a"}, "X": {"2"}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ka, kb := VaryKey([]string{"Accept"}, tt.a), VaryKey([]string{"Accept"}, tt.b)
+			if (ka == kb) != tt.same {
+				t.Fatalf("%q vs %q", ka, kb)
+			}
+		})
+	}
+}
+
+func TestNotModified(t *testing.T) {
+	lm := base.Format(http.TimeFormat)
+	stored := http.Header{"Etag": {`"v1"`}, "Last-Modified": {lm}}
+	tests := []struct {
+		name   string
+		method string
+		reqH   http.Header
+		want   bool
+	}{
+		{"inm match", "GET", http.Header{"If-None-Match": {`"v1"`}}, true},
+		{"inm weak match", "GET", http.Header{"If-None-Match": {`W/"v1"`}}, true},
+		{"inm list", "HEAD", http.Header{"If-None-Match": {`"x", "v1"`}}, true},
+		{"inm star", "GET", http.Header{"If-None-Match": {`*`}}, true},
+		{"inm mismatch beats ims", "GET", http.Header{"If-None-Match": {`"x"`}, "If-Modified-Since": {lm}}, false},
+		{"ims equal", "GET", http.Header{"If-Modified-Since": {lm}}, true},
+		{"ims earlier", "GET", http.Header{"If-Modified-Since": {base.Add(-time1).Format(http.TimeFormat)}}, false},
+		{"ims invalid", "GET", http.Header{"If-Modified-Since": {"yesterday"}}, false},
+		{"post", "POST", http.Header{"If-None-Match": {`"v1"`}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := NotModified(tt.method, tt.reqH, stored); got != tt.want {
+				t.Fatalf("got %v", got)
+			}
+		})
+	}
+}
+
+func TestParseRange(t *testing.T) {
+	h := http.Header{"Etag": {`"v1"`}, "Last-Modified": {base.Format(http.TimeFormat)}}
+	tests := []struct {
+		spec, ifRange string
+		size          int64
+		res           RangeResult
+		start, end    int64
+	}{
+		{"", "", 100, RangeFull, 0, 0},
+		{"bytes=0-9", "", 100, RangePartial, 0, 9},
+		{"bytes=90-", "", 100, RangePartial, 90, 99},
+		{"bytes=-10", "", 100, RangePartial, 90, 99},
+		{"bytes=-1000", "", 100, RangePartial, 0, 99},
+		{"bytes=50-1000", "", 100, RangePartial, 50, 99},
+		{"bytes=100-", "", 100, RangeUnsatisfiable, 0, 0},
+		{"bytes=-0", "", 100, RangeUnsatisfiable, 0, 0},
+		{"bytes=5-1", "", 100, RangeFull, 0, 0},
+		{"bytes=0-1,5-6", "", 100, RangeFull, 0, 0},
+		{"items=0-1", "", 100, RangeFull, 0, 0},
+		{"bytes=x-1", "", 100, RangeFull, 0, 0},
+		{"bytes=0-9", `"v1"`, 100, RangePartial, 0, 9},
+		{"bytes=0-9", `"v2"`, 100, RangeFull, 0, 0},
+		{"bytes=0-9", base.Format(http.TimeFormat), 100, RangePartial, 0, 9},
+	}
+	for _, tt := range tests {
+		t.Run(tt.spec+"|"+tt.ifRange, func(t *testing.T) {
+			res, s, e := ParseRange(tt.spec, tt.ifRange, h, tt.size)
+			if res != tt.res || s != tt.start || e != tt.end {
+				t.Fatalf("got %v %d-%d", res, s, e)
+			}
+		})
+	}
+}
+
+func TestCacheStatusString(t *testing.T) {
+	tests := []struct {
+		s    CacheStatus
+		want string
+	}{
+		{CacheStatus{Cache: "intercloud-edge", Hit: true, HasTTL: true, TTL: 30 * time1}, "intercloud-edge; hit; ttl=30"},
+		{CacheStatus{Cache: "intercloud-edge", Fwd: FwdURIMiss, FwdStatus: 200, Stored: true, HasTTL: true, TTL: 60 * time1}, "intercloud-edge; fwd=uri-miss; fwd-status=200; stored; ttl=60"},
+		{CacheStatus{Cache: "intercloud-edge", Hit: true, HasTTL: true, TTL: -time1 / 2}, "intercloud-edge; hit; ttl=-1"},
+		{CacheStatus{Cache: "intercloud-edge", Fwd: FwdBypass, Detail: "set-cookie"}, "intercloud-edge; fwd=bypass; detail=set-cookie"},
+		{CacheStatus{Cache: "intercloud-edge", Fwd: FwdBypass, Detail: "request no-store"}, `intercloud-edge; fwd=bypass; detail="request no-store"`},
+	}
+	for _, tt := range tests {
+		if got := tt.s.String(); got != tt.want {
+			t.Errorf("got %q want %q", got, tt.want)
+		}
+	}
+}
