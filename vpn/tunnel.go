@@ -1,0 +1,268 @@
+package vpn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/ipc"
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// tunnel is one live WireGuard interface. Its fields change only under the
+// Manager's lock; wireguard-go has its own.
+type tunnel struct {
+	cfg      Tunnel // as applied
+	key      Key    // private key as applied; never logged
+	endpoint string // resolved ip:port as applied ("" none)
+	mtu      int    // as applied
+	dev      *device.Device
+	tdev     tun.Device
+	bind     *splitBind
+	uapi     net.Listener
+	uapiDone chan struct{}
+	health   tracker
+	log      *slog.Logger
+	closeMu  sync.Once
+}
+
+func wgLogger(log *slog.Logger) *device.Logger {
+	l := &device.Logger{Verbosef: device.DiscardLogf, Errorf: device.DiscardLogf}
+	if log.Enabled(context.Background(), slog.LevelDebug) {
+		l.Verbosef = func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }
+	}
+	// wireguard-go's errors are mostly transient send failures on a dead
+	// path; the health tracker reports those, so they stay at debug level.
+	l.Errorf = func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }
+	return l
+}
+
+// openTunnel creates the TUN device, starts wireguard-go on it, configures it
+// in one UAPI transaction, addresses it and serves its UAPI socket.
+func openTunnel(ctx context.Context, h *netlink.Handle, cfg Tunnel, key Key, log *slog.Logger) (_ *tunnel, err error) {
+	t := &tunnel{cfg: cfg, key: key, log: log.With("interface", cfg.Name, "link", cfg.Link, "peer", cfg.PeerNode)}
+	defer func() {
+		if err != nil {
+			t.close()
+		}
+	}()
+	if t.endpoint, err = resolve(ctx, cfg.Endpoint); err != nil {
+		return nil, err
+	}
+	if t.mtu, err = t.wantMTU(h); err != nil {
+		return nil, err
+	}
+	// The socket first: its path is host-wide, so a name clash with another
+	// namespace fails here, before any device exists.
+	uapiFile, err := ipc.UAPIOpen(cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("vpn: %s: open UAPI socket: %w", cfg.Name, err)
+	}
+	t.uapi, err = ipc.UAPIListen(cfg.Name, uapiFile)
+	uapiFile.Close()
+	if err != nil {
+		return nil, fmt.Errorf("vpn: %s: listen on UAPI socket: %w", cfg.Name, err)
+	}
+	t.tdev, err = tun.CreateTUN(cfg.Name, t.mtu)
+	if err != nil {
+		return nil, fmt.Errorf("vpn: %s: create TUN device: %w", cfg.Name, err)
+	}
+	t.bind = &splitBind{Bind: conn.NewDefaultBind()}
+	t.dev = device.NewDevice(t.tdev, t.bind, wgLogger(t.log))
+
+	var w uapiWriter
+	w.key("private_key", key)
+	w.kv("listen_port", fmt.Sprint(cfg.Listen))
+	w.kv("replace_peers", "true")
+	w.key("public_key", cfg.Peer)
+	w.peerBody(&cfg, t.endpoint)
+	if err := t.dev.IpcSet(w.String()); err != nil {
+		return nil, fmt.Errorf("vpn: %s: configure: %w", cfg.Name, err)
+	}
+	link, err := h.LinkByName(cfg.Name)
+	if err != nil {
+		return nil, fmt.Errorf("vpn: %s: find link: %w", cfg.Name, err)
+	}
+	if err := h.AddrReplace(link, &netlink.Addr{IPNet: prefixNet(cfg.Address)}); err != nil {
+		return nil, fmt.Errorf("vpn: %s: address %s: %w", cfg.Name, cfg.Address, err)
+	}
+	if err := h.LinkSetUp(link); err != nil {
+		return nil, fmt.Errorf("vpn: %s: set up: %w", cfg.Name, err)
+	}
+	if err := t.dev.Up(); err != nil {
+		return nil, fmt.Errorf("vpn: %s: bring device up: %w", cfg.Name, err)
+	}
+	t.uapiDone = make(chan struct{})
+	go t.serveUAPI()
+	t.log.Info("tunnel up", "address", cfg.Address, "endpoint", t.endpoint, "listen", cfg.Listen, "mtu", t.mtu,
+		"public_key", mustPublic(key), "peer_key", cfg.Peer.String())
+	return t, nil
+}
+
+func (t *tunnel) serveUAPI() {
+	defer close(t.uapiDone)
+	for {
+		c, err := t.uapi.Accept()
+		if err != nil {
+			return
+		}
+		go t.dev.IpcHandle(c)
+	}
+}
+
+func (t *tunnel) wantMTU(h *netlink.Handle) (int, error) {
+	if t.cfg.MTU != 0 {
+		return t.cfg.MTU, nil
+	}
+	var dst netip.Addr
+	if t.endpoint != "" {
+		dst = netip.MustParseAddrPort(t.endpoint).Addr()
+	}
+	m, err := tunnelMTU(h, dst)
+	if err != nil {
+		t.log.Warn("cannot derive the tunnel MTU from the underlay; using the default", "mtu", DefaultMTU, "err", err)
+		return DefaultMTU, nil
+	}
+	return m, nil
+}
+
+// update brings a live tunnel to cfg in place: one UAPI transaction for the
+// WireGuard settings, netlink for MTU and address. The session survives
+// everything but a key change, and even then the staged packets wait for the
+// new handshake, which is started at once rather than on the next timer.
+func (t *tunnel) update(ctx context.Context, h *netlink.Handle, cfg Tunnel, key Key) error {
+	endpoint, err := resolve(ctx, cfg.Endpoint)
+	if err != nil {
+		return err
+	}
+	old := t.cfg
+	t.cfg = cfg // wantMTU reads it
+	mtu, err := t.wantMTU(h)
+	t.cfg = old
+	if err != nil {
+		return err
+	}
+	var w uapiWriter
+	rekey := false
+	if key != t.key {
+		w.key("private_key", key)
+		rekey = true
+	}
+	if cfg.Listen != old.Listen {
+		w.kv("listen_port", fmt.Sprint(cfg.Listen))
+	}
+	if cfg.Peer != old.Peer {
+		w.key("public_key", old.Peer)
+		w.kv("remove", "true")
+		w.key("public_key", cfg.Peer)
+		w.peerBody(&cfg, endpoint)
+		rekey = true
+	} else {
+		w.key("public_key", cfg.Peer)
+		w.kv("update_only", "true")
+		ep := ""
+		if endpoint != t.endpoint {
+			ep = endpoint // an unchanged endpoint is left alone: the peer may have roamed
+		}
+		w.peerBody(&cfg, ep)
+	}
+	if err := t.dev.IpcSet(w.String()); err != nil {
+		return fmt.Errorf("vpn: %s: reconfigure: %w", cfg.Name, err)
+	}
+	t.key, t.endpoint = key, endpoint
+	t.cfg.Listen, t.cfg.Peer, t.cfg.Endpoint = cfg.Listen, cfg.Peer, cfg.Endpoint
+	t.cfg.Keepalive, t.cfg.AllowedIPs, t.cfg.KeyFile, t.cfg.Link = cfg.Keepalive, cfg.AllowedIPs, cfg.KeyFile, cfg.Link
+	if rekey {
+		t.health.reset()
+		t.kick()
+		t.log.Info("tunnel keys changed; handshaking", "public_key", mustPublic(key), "peer_key", cfg.Peer.String())
+	}
+
+	link, err := h.LinkByName(cfg.Name)
+	if err != nil {
+		return fmt.Errorf("vpn: %s: find link: %w", cfg.Name, err)
+	}
+	if mtu != t.mtu {
+		// wireguard-go follows the link's MTU through its netlink listener.
+		if err := h.LinkSetMTU(link, mtu); err != nil {
+			return fmt.Errorf("vpn: %s: set mtu %d: %w", cfg.Name, mtu, err)
+		}
+		t.mtu = mtu
+	}
+	t.cfg.MTU = cfg.MTU
+	if cfg.Address != old.Address {
+		if err := h.AddrReplace(link, &netlink.Addr{IPNet: prefixNet(cfg.Address)}); err != nil {
+			return fmt.Errorf("vpn: %s: address %s: %w", cfg.Name, cfg.Address, err)
+		}
+		if err := h.AddrDel(link, &netlink.Addr{IPNet: prefixNet(old.Address)}); err != nil {
+			t.log.Warn("remove old tunnel address", "address", old.Address, "err", err)
+		}
+		t.cfg.Address = cfg.Address
+	}
+	return nil
+}
+
+// kick sends a keepalive, which starts a handshake when there is no session,
+// instead of waiting up to a keepalive interval for the first one.
+func (t *tunnel) kick() {
+	if p := t.dev.LookupPeer(device.NoisePublicKey(t.cfg.Peer)); p != nil {
+		p.SendKeepalive()
+	}
+}
+
+func (t *tunnel) get() (uapiDevice, error) {
+	s, err := t.dev.IpcGet()
+	if err != nil {
+		return uapiDevice{}, fmt.Errorf("vpn: %s: read state: %w", t.cfg.Name, err)
+	}
+	return parseUAPI(s)
+}
+
+// close stops the device and removes the TUN interface and UAPI socket.
+func (t *tunnel) close() {
+	t.closeMu.Do(func() {
+		if t.uapi != nil {
+			t.uapi.Close() // unlinks the socket
+			if t.uapiDone != nil {
+				<-t.uapiDone
+			}
+		}
+		if t.dev != nil {
+			t.dev.Close() // closes the TUN device and the bind too
+		} else if t.tdev != nil {
+			t.tdev.Close()
+		}
+	})
+}
+
+func resolve(ctx context.Context, ep string) (string, error) {
+	if ep == "" {
+		return "", nil
+	}
+	ap, err := resolveEndpoint(ctx, ep)
+	if err != nil {
+		return "", err
+	}
+	return ap.String(), nil
+}
+
+func prefixNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func mustPublic(k Key) string {
+	p, err := k.PublicKey()
+	if err != nil {
+		return "invalid"
+	}
+	return p.String()
+}
+
+var errClosed = errors.New("vpn: manager closed")
