@@ -117,7 +117,10 @@ func TestFromSite(t *testing.T) {
 		{"no wireguard section", func(s *config.Site) { s.Nodes[0].Gateway = nil }, "seoul-gw", "wireguard", nil},
 		{"no key file", func(s *config.Site) { s.Nodes[0].Gateway.Wireguard.PrivateKeyFile = "" }, "seoul-gw", "privateKeyFile", nil},
 		{"unknown peer", func(s *config.Site) { s.Links[1].B.Node = "osaka-gw" }, "seoul-gw", "osaka-gw", nil},
-		{"long peer name is cut", func(s *config.Site) { s.Nodes[1].Name = "tokyo-gateway-primary"; s.Links[1].B.Node = "tokyo-gateway-primary" }, "seoul-gw", "", func(t *testing.T, tu []Tunnel) {
+		{"long peer name is cut", func(s *config.Site) {
+			s.Nodes[1].Name = "tokyo-gateway-primary"
+			s.Links[1].B.Node = "tokyo-gateway-primary"
+		}, "seoul-gw", "", func(t *testing.T, tu []Tunnel) {
 			if tu[0].Name != "ic-tokyo-gatewa" || len(tu[0].Name) != 15 {
 				t.Fatalf("name %q", tu[0].Name)
 			}
