@@ -1,0 +1,243 @@
+package controller
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/intercloud/intercloud/config"
+)
+
+// maxBody bounds API request bodies: a rendered snapshot is small.
+const maxBody = 16 << 20
+
+// Routes mounts the API on mux. Mutating calls need the bearer token;
+// read-only calls are open.
+func (c *Controller) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/revision", c.getRevision)
+	mux.HandleFunc("GET /v1/revisions/{n}", c.getRevisionN)
+	mux.HandleFunc("GET /v1/history", c.getHistory)
+	mux.HandleFunc("GET /v1/status", c.getStatus)
+	mux.HandleFunc("GET /v1/health", c.getHealth)
+	mux.HandleFunc("GET /v1/invalidations", c.getInvalidations)
+	mux.HandleFunc("GET /v1/invalidations/{id}", c.getInvalidation)
+	mux.HandleFunc("POST /v1/plan", c.postPlan)
+	mux.HandleFunc("POST /v1/apply", c.auth(c.postApply))
+	mux.HandleFunc("POST /v1/rollback", c.auth(c.postRollback))
+	mux.HandleFunc("POST /v1/promote", c.auth(c.postPromote))
+	mux.HandleFunc("POST /v1/invalidations", c.auth(c.postInvalidation))
+}
+
+func (c *Controller) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if c.token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(c.token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="intercloud"`)
+			writeError(w, http.StatusUnauthorized, errors.New("missing or wrong bearer token (see --token-file)"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// APIError is the body of every failed API call.
+type APIError struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, APIError{Error: err.Error()})
+}
+
+// fail maps an error to its status: invalid input 400, refused 409,
+// anything else (the store) 503.
+func fail(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		writeError(w, http.StatusBadRequest, err)
+	case errors.Is(err, ErrRefused):
+		writeError(w, http.StatusConflict, err)
+	default:
+		writeError(w, http.StatusServiceUnavailable, err)
+	}
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, errors.New("bad request body: "+err.Error()))
+		return false
+	}
+	return true
+}
+
+func (c *Controller) getRevision(w http.ResponseWriter, r *http.Request) {
+	cur, _, err := c.store.Current(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if cur == nil {
+		writeError(w, http.StatusNotFound, errNothingApplied)
+		return
+	}
+	writeJSON(w, http.StatusOK, cur)
+}
+
+func (c *Controller) getRevisionN(w http.ResponseWriter, r *http.Request) {
+	n, err := strconv.ParseInt(r.PathValue("n"), 10, 64)
+	if err != nil || n < 1 {
+		writeError(w, http.StatusBadRequest, errors.New("revision must be a positive number"))
+		return
+	}
+	snap, err := c.store.Revision(r.Context(), n)
+	if err != nil {
+		writeError(w, http.StatusNotFound, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, snap)
+}
+
+func (c *Controller) getHistory(w http.ResponseWriter, r *http.Request) {
+	h, err := c.store.History(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+func (c *Controller) getStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := c.Status(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (c *Controller) getHealth(w http.ResponseWriter, r *http.Request) {
+	h, err := c.store.Health(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+func (c *Controller) getInvalidations(w http.ResponseWriter, r *http.Request) {
+	list, err := c.Invalidations(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+func (c *Controller) getInvalidation(w http.ResponseWriter, r *http.Request) {
+	list, err := c.Invalidations(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	for _, inv := range list {
+		if inv.ID == r.PathValue("id") {
+			writeJSON(w, http.StatusOK, inv)
+			return
+		}
+	}
+	writeError(w, http.StatusNotFound, errors.New("no invalidation "+r.PathValue("id")))
+}
+
+func (c *Controller) postPlan(w http.ResponseWriter, r *http.Request) {
+	var snap config.Snapshot
+	if !decode(w, r, &snap) {
+		return
+	}
+	res, err := c.Plan(r.Context(), &snap)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (c *Controller) postApply(w http.ResponseWriter, r *http.Request) {
+	var snap config.Snapshot
+	if !decode(w, r, &snap) {
+		return
+	}
+	reason := r.URL.Query().Get("reason")
+	if reason == "" {
+		reason = "apply"
+	}
+	res, err := c.Apply(r.Context(), &snap, reason)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// RollbackRequest names the revision to go back to (0: the previous one).
+type RollbackRequest struct {
+	Revision int64 `json:"revision"`
+}
+
+func (c *Controller) postRollback(w http.ResponseWriter, r *http.Request) {
+	var req RollbackRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	res, err := c.Rollback(r.Context(), req.Revision)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (c *Controller) postPromote(w http.ResponseWriter, r *http.Request) {
+	var req PromoteRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	res, err := c.Promote(r.Context(), req)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// InvalidateRequest asks to remove paths of a distribution from every edge.
+type InvalidateRequest struct {
+	Distribution string   `json:"distribution"`
+	Paths        []string `json:"paths"`
+}
+
+func (c *Controller) postInvalidation(w http.ResponseWriter, r *http.Request) {
+	var req InvalidateRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	id, err := c.Invalidate(r.Context(), req.Distribution, req.Paths)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": id})
+}

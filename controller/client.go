@@ -1,0 +1,141 @@
+package controller
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/store"
+)
+
+// Client talks to a controller's HTTP API.
+type Client struct {
+	Base  string // e.g. http://127.0.0.1:9170
+	Token string
+	HTTP  *http.Client
+}
+
+// NewClient returns a client for base (a URL or host:port).
+func NewClient(base, token string) *Client {
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 60 * time.Second}}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("controller %s: %w", c.Base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return fmt.Errorf("controller %s: read answer: %w", c.Base, err)
+	}
+	if resp.StatusCode >= 300 {
+		var e APIError
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return fmt.Errorf("controller: %s", e.Error)
+		}
+		return fmt.Errorf("controller %s %s: %s", method, path, resp.Status)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("controller %s %s: decode answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// Plan asks what applying snap would change.
+func (c *Client) Plan(ctx context.Context, snap *config.Snapshot) (*ApplyResult, error) {
+	var res ApplyResult
+	return &res, c.do(ctx, http.MethodPost, "/v1/plan", snap, &res)
+}
+
+// Apply writes snap as a new revision (or reports it is already current).
+func (c *Client) Apply(ctx context.Context, snap *config.Snapshot, reason string) (*ApplyResult, error) {
+	var res ApplyResult
+	return &res, c.do(ctx, http.MethodPost, "/v1/apply?reason="+url.QueryEscape(reason), snap, &res)
+}
+
+// Rollback re-applies revision rev (0: the previous one).
+func (c *Client) Rollback(ctx context.Context, rev int64) (*ApplyResult, error) {
+	var res ApplyResult
+	return &res, c.do(ctx, http.MethodPost, "/v1/rollback", RollbackRequest{Revision: rev}, &res)
+}
+
+// Promote switches an origin group.
+func (c *Client) Promote(ctx context.Context, req PromoteRequest) (*ApplyResult, error) {
+	var res ApplyResult
+	return &res, c.do(ctx, http.MethodPost, "/v1/promote", req, &res)
+}
+
+// History lists revisions.
+func (c *Client) History(ctx context.Context) ([]store.RevisionInfo, error) {
+	var out []store.RevisionInfo
+	return out, c.do(ctx, http.MethodGet, "/v1/history", nil, &out)
+}
+
+// Current returns the current snapshot.
+func (c *Client) Current(ctx context.Context) (*config.Snapshot, error) {
+	var out config.Snapshot
+	return &out, c.do(ctx, http.MethodGet, "/v1/revision", nil, &out)
+}
+
+// Status returns every node's state against the desired revision.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var out Status
+	return &out, c.do(ctx, http.MethodGet, "/v1/status", nil, &out)
+}
+
+// Health returns every health-checked target.
+func (c *Client) Health(ctx context.Context) (map[string]config.OriginHealth, error) {
+	var out map[string]config.OriginHealth
+	return out, c.do(ctx, http.MethodGet, "/v1/health", nil, &out)
+}
+
+// Invalidate records an invalidation and returns its id.
+func (c *Client) Invalidate(ctx context.Context, dist string, paths []string) (string, error) {
+	var out map[string]string
+	err := c.do(ctx, http.MethodPost, "/v1/invalidations", InvalidateRequest{Distribution: dist, Paths: paths}, &out)
+	return out["id"], err
+}
+
+// Invalidation returns one invalidation's progress.
+func (c *Client) Invalidation(ctx context.Context, id string) (*InvalidationStatus, error) {
+	var out InvalidationStatus
+	return &out, c.do(ctx, http.MethodGet, "/v1/invalidations/"+url.PathEscape(id), nil, &out)
+}
+
+// Invalidations lists all invalidations, newest first.
+func (c *Client) Invalidations(ctx context.Context) ([]InvalidationStatus, error) {
+	var out []InvalidationStatus
+	return out, c.do(ctx, http.MethodGet, "/v1/invalidations", nil, &out)
+}

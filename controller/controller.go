@@ -1,0 +1,182 @@
+// Package controller turns desired state into revisions in the store and
+// keeps checking it: plan, apply, rollback, history, blue/green promotion,
+// invalidations, origin and edge health checks with auto-healing, drift,
+// and the HTTP API that the CLI talks to. It is the only writer of desired
+// state.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/store"
+)
+
+// Controller owns the desired state.
+type Controller struct {
+	store *store.Store
+	log   *slog.Logger
+	token string
+
+	// commitMu serialises read-modify-write of revisions inside this
+	// process; the store's compare-and-swap guards against other writers.
+	commitMu sync.Mutex
+
+	metrics *metrics
+	health  *healthState
+}
+
+// Options configure a controller.
+type Options struct {
+	Store    *store.Store
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	// Token authorises mutating API calls; empty disables mutation over HTTP.
+	Token string
+}
+
+// New builds a controller; Run starts its background work.
+func New(o Options) *Controller {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	c := &Controller{store: o.Store, log: o.Logger, token: o.Token, metrics: newMetrics(o.Registry)}
+	c.health = newHealthState()
+	return c
+}
+
+// ApplyResult says what an apply did.
+type ApplyResult struct {
+	Revision int64                        `json:"revision"`
+	Hash     string                       `json:"hash"`
+	Changed  bool                         `json:"changed"`
+	Changes  []config.Change              `json:"changes,omitempty"`
+	Outputs  map[string]map[string]string `json:"outputs,omitempty"`
+}
+
+// ErrInvalid wraps validation failures: nothing was written.
+var ErrInvalid = errors.New("invalid desired state")
+
+// Plan returns the changes applying snap would make, without writing.
+func (c *Controller) Plan(ctx context.Context, snap *config.Snapshot) (*ApplyResult, error) {
+	if err := snap.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	cur, _, err := c.store.Current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	hash := config.Hash(snap)
+	res := &ApplyResult{Hash: hash, Changes: config.Diff(cur, snap)}
+	if cur != nil {
+		res.Revision = cur.Revision
+		res.Changed = cur.Hash != hash
+	} else {
+		res.Changed = true
+	}
+	return res, nil
+}
+
+// Apply writes snap as a new revision unless the current revision already
+// has the same canonical hash (then it is a no-op that says so).
+func (c *Controller) Apply(ctx context.Context, snap *config.Snapshot, reason string) (*ApplyResult, error) {
+	return c.commit(ctx, func(*config.Snapshot) (*config.Snapshot, string, error) { return snap, reason, nil })
+}
+
+// commit is the one path every revision goes through: it reads the current
+// revision, lets edit derive the next desired state from it, validates,
+// and writes a new revision with compare-and-swap, retrying on conflicts.
+func (c *Controller) commit(ctx context.Context, edit func(cur *config.Snapshot) (next *config.Snapshot, reason string, err error)) (*ApplyResult, error) {
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
+	for attempt := 0; ; attempt++ {
+		cur, mod, err := c.store.Current(ctx)
+		if err != nil {
+			return nil, err
+		}
+		next, reason, err := edit(cur)
+		if err != nil {
+			return nil, err
+		}
+		if err := next.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		hash := config.Hash(next)
+		res := &ApplyResult{Hash: hash, Changes: config.Diff(cur, next), Outputs: next.Outputs}
+		if cur != nil && cur.Hash == hash {
+			res.Revision = cur.Revision
+			return res, nil
+		}
+		out := *next
+		out.Hash = hash
+		out.Revision = 1
+		if cur != nil {
+			out.Revision = cur.Revision + 1
+		}
+		out.Time = time.Now().UTC().Truncate(time.Millisecond)
+		out.Reason = reason
+		err = c.store.Commit(ctx, &out, mod)
+		if errors.Is(err, store.ErrConflict) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		res.Revision, res.Changed = out.Revision, true
+		c.metrics.revision.Set(float64(out.Revision))
+		c.metrics.applies.Inc()
+		c.log.Info("revision committed", "revision", out.Revision, "hash", short(hash), "reason", reason)
+		return res, nil
+	}
+}
+
+// Rollback re-applies revision rev (0: the newest earlier revision whose
+// content differs from the current one) as a new revision, so that history
+// only ever grows.
+func (c *Controller) Rollback(ctx context.Context, rev int64) (*ApplyResult, error) {
+	return c.commit(ctx, func(cur *config.Snapshot) (*config.Snapshot, string, error) {
+		if cur == nil {
+			return nil, "", errors.New("nothing applied yet: no revision to roll back to")
+		}
+		target := rev
+		if target == 0 {
+			hist, err := c.store.History(ctx)
+			if err != nil {
+				return nil, "", err
+			}
+			for i := len(hist) - 1; i >= 0; i-- {
+				if hist[i].Revision < cur.Revision && hist[i].Hash != cur.Hash {
+					target = hist[i].Revision
+					break
+				}
+			}
+			if target == 0 {
+				return nil, "", errors.New("no earlier revision with different content to roll back to")
+			}
+		}
+		old, err := c.store.Revision(ctx, target)
+		if err != nil {
+			return nil, "", err
+		}
+		return old, fmt.Sprintf("rollback to revision %d", target), nil
+	})
+}
+
+func short(h string) string {
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// Current returns the current desired snapshot (nil before the first apply).
+func (c *Controller) Current(ctx context.Context) (*config.Snapshot, int64, error) {
+	return c.store.Current(ctx)
+}

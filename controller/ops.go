@@ -1,0 +1,292 @@
+package controller
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/store"
+)
+
+var errNothingApplied = errors.New("nothing applied yet")
+
+// ErrRefused means the controller declined an operation for a stated reason
+// (an unhealthy origin, an unknown group); nothing was written.
+var ErrRefused = errors.New("refused")
+
+// PromoteRequest switches an origin group to another member.
+type PromoteRequest struct {
+	Distribution string `json:"distribution"`
+	Group        string `json:"group"`
+	Origin       string `json:"origin"`
+	// Weight < 100 starts a canary: only that share of clients moves.
+	Weight int `json:"weight"`
+}
+
+// Promote makes req.Origin the active member of the group (or its canary),
+// after checking that it is healthy.
+func (c *Controller) Promote(ctx context.Context, req PromoteRequest) (*ApplyResult, error) {
+	if req.Weight == 0 {
+		req.Weight = 100
+	}
+	if req.Weight < 1 || req.Weight > 100 {
+		return nil, fmt.Errorf("%w: weight %d is not between 1 and 100", ErrRefused, req.Weight)
+	}
+	cur, _, err := c.store.Current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if cur == nil {
+		return nil, fmt.Errorf("%w: %w", ErrRefused, errNothingApplied)
+	}
+	d := cur.Distribution(req.Distribution)
+	if d == nil {
+		return nil, fmt.Errorf("%w: no distribution %q", ErrRefused, req.Distribution)
+	}
+	g, ok := d.Spec.OriginGroups[req.Group]
+	if !ok {
+		return nil, fmt.Errorf("%w: distribution %s has no origin group %q", ErrRefused, d.Name, req.Group)
+	}
+	if !contains(g.Members, req.Origin) {
+		return nil, fmt.Errorf("%w: %q is not a member of %s/%s (members: %s)", ErrRefused, req.Origin, d.Name, req.Group, strings.Join(g.Members, ", "))
+	}
+	if err := c.checkHealthy(ctx, d, req.Origin); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return c.commit(ctx, func(cur *config.Snapshot) (*config.Snapshot, string, error) {
+		next := cloneSnapshot(cur)
+		d := next.Distribution(req.Distribution)
+		if d == nil {
+			return nil, "", fmt.Errorf("%w: distribution %q removed meanwhile", ErrRefused, req.Distribution)
+		}
+		g := d.Spec.OriginGroups[req.Group]
+		var reason string
+		if req.Weight == 100 || g.Active == req.Origin {
+			reason = fmt.Sprintf("promote %s/%s: %s -> %s", d.Name, req.Group, g.Active, req.Origin)
+			g.Active, g.Canary = req.Origin, nil
+		} else {
+			reason = fmt.Sprintf("canary %s/%s: %d%% to %s (active %s)", d.Name, req.Group, req.Weight, req.Origin, g.Active)
+			g.Canary = &config.Canary{Member: req.Origin, Weight: req.Weight}
+		}
+		d.Spec.OriginGroups[req.Group] = g
+		return next, reason, nil
+	})
+}
+
+// checkHealthy uses the health checker's verdict when the origin has a
+// health block, and a one-off probe of the origin's URL otherwise.
+func (c *Controller) checkHealthy(ctx context.Context, d *config.Distribution, origin string) error {
+	if healthy, known, reason := c.healthyNow(d.Name, origin); known {
+		if !healthy {
+			return fmt.Errorf("origin %s of %s is unhealthy: %s", origin, d.Name, reason)
+		}
+		return nil
+	}
+	o := d.Spec.Origins[origin]
+	if o.Health != nil {
+		// Configured but not probed yet (controller just started): probe now.
+		t := targetsOf(&config.Snapshot{Distributions: []config.Distribution{{Name: d.Name, Spec: config.Spec{Origins: map[string]config.Origin{origin: o}}}}})
+		if ok, reason := probe(ctx, http.DefaultClient, t[0]); !ok {
+			return fmt.Errorf("origin %s of %s is unhealthy: %s", origin, d.Name, reason)
+		}
+		return nil
+	}
+	ok, reason := probe(ctx, http.DefaultClient, target{url: o.URL, timeout: 3 * time.Second})
+	if !ok {
+		return fmt.Errorf("origin %s of %s does not answer (no health check configured): %s", origin, d.Name, reason)
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Invalidate records an invalidation of paths of dist and returns its id.
+func (c *Controller) Invalidate(ctx context.Context, dist string, paths []string) (string, error) {
+	cur, _, err := c.store.Current(ctx)
+	if err != nil {
+		return "", err
+	}
+	if cur == nil || cur.Distribution(dist) == nil {
+		return "", fmt.Errorf("%w: no distribution %q", ErrRefused, dist)
+	}
+	if len(paths) == 0 {
+		return "", fmt.Errorf("%w: no paths given", ErrRefused)
+	}
+	for _, p := range paths {
+		if !strings.HasPrefix(p, "/") {
+			return "", fmt.Errorf("%w: path %q must start with /", ErrRefused, p)
+		}
+		if i := strings.IndexByte(p, '*'); i >= 0 && i != len(p)-1 {
+			return "", fmt.Errorf("%w: path %q: '*' is only allowed at the end", ErrRefused, p)
+		}
+	}
+	inv := config.Invalidation{ID: newID(), Distribution: dist, Paths: paths, Time: time.Now().UTC()}
+	if err := c.store.PutInvalidation(ctx, inv); err != nil {
+		return "", err
+	}
+	c.log.Info("invalidation created", "id", inv.ID, "distribution", dist, "paths", len(paths))
+	return inv.ID, nil
+}
+
+// newID makes a CloudFront-style id: "I" and 13 upper-case letters/digits.
+func newID() string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, 13)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return "I" + string(b)
+}
+
+// InvalidationStatus is an invalidation and its progress over live edges.
+type InvalidationStatus struct {
+	config.Invalidation
+	Status string   `json:"status"` // InProgress or Completed
+	Done   []string `json:"done"`
+	Edges  []string `json:"edges"` // live edges it must reach
+}
+
+// Invalidations lists invalidations, newest first, with progress.
+func (c *Controller) Invalidations(ctx context.Context) ([]InvalidationStatus, error) {
+	all, err := c.store.Invalidations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := c.store.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var edges []string
+	for name, n := range nodes {
+		if hasRole(n.Roles, config.RoleEdge) {
+			edges = append(edges, name)
+		}
+	}
+	sort.Strings(edges)
+	out := make([]InvalidationStatus, 0, len(all))
+	for _, st := range all {
+		out = append(out, invalidationStatus(st, edges))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Time.After(out[j].Time) })
+	return out, nil
+}
+
+func invalidationStatus(st *store.InvalidationState, edges []string) InvalidationStatus {
+	s := InvalidationStatus{Invalidation: st.Invalidation, Edges: edges, Done: []string{}}
+	complete := true
+	for _, e := range edges {
+		if _, ok := st.Done[e]; ok {
+			s.Done = append(s.Done, e)
+		} else {
+			complete = false
+		}
+	}
+	s.Status = "InProgress"
+	if complete {
+		s.Status = "Completed"
+	}
+	return s
+}
+
+func hasRole(roles []config.Role, r config.Role) bool {
+	for _, x := range roles {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// NodeState is one node as status shows it.
+type NodeState struct {
+	Name     string        `json:"name"`
+	Cloud    string        `json:"cloud"`
+	Roles    []config.Role `json:"roles"`
+	Live     bool          `json:"live"`
+	Healthy  bool          `json:"healthy"`
+	Revision int64         `json:"revision"`
+	Hash     string        `json:"hash"`
+	// State: current, applying (within the grace period), behind, drifted, down.
+	State       string        `json:"state"`
+	Message     string        `json:"message,omitempty"`
+	Updated     time.Time     `json:"updated,omitzero"`
+	Unavailable []config.Role `json:"unavailable,omitempty"`
+}
+
+// Status is the whole site at a glance.
+type Status struct {
+	Revision int64       `json:"revision"`
+	Hash     string      `json:"hash"`
+	Time     time.Time   `json:"time"`
+	Reason   string      `json:"reason,omitempty"`
+	Nodes    []NodeState `json:"nodes"`
+	// Converged: every live node runs the current revision.
+	Converged bool `json:"converged"`
+}
+
+// Status compares what each node reports with the desired revision.
+func (c *Controller) Status(ctx context.Context) (*Status, error) {
+	cur, _, err := c.store.Current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	live, err := c.store.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	health, err := c.store.Health(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &Status{Converged: true}
+	if cur == nil {
+		return st, nil
+	}
+	st.Revision, st.Hash, st.Time, st.Reason = cur.Revision, cur.Hash, cur.Time, cur.Reason
+	grace := orDefault(cur.Site.Controller.DriftGrace.D(), 30*time.Second)
+	for _, n := range cur.Site.Nodes {
+		ns := NodeState{Name: n.Name, Cloud: n.Cloud, Roles: n.Roles, State: "down"}
+		if l, ok := live[n.Name]; ok {
+			ns.Live, ns.Healthy, ns.Revision, ns.Hash = true, l.Healthy, l.Revision, l.Hash
+			ns.Message, ns.Updated, ns.Unavailable = l.Message, l.Updated, l.Unavailable
+			if h, ok := health[EdgeHealthDistribution+"/"+n.Name]; ok && !h.Healthy {
+				ns.Healthy = false
+				ns.Message = strings.TrimSpace(ns.Message + " health check: " + h.Reason)
+			}
+			ns.State = driftState(l, cur, grace)
+			if ns.State != "current" {
+				st.Converged = false
+			}
+		}
+		st.Nodes = append(st.Nodes, ns)
+	}
+	return st, nil
+}
+
+// driftState classifies a live node against the desired revision.
+func driftState(n config.NodeStatus, cur *config.Snapshot, grace time.Duration) string {
+	switch {
+	case n.Hash == cur.Hash:
+		return "current"
+	case time.Since(cur.Time) < grace:
+		return "applying"
+	case n.Revision < cur.Revision:
+		return "behind"
+	default:
+		return "drifted"
+	}
+}
