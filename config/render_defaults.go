@@ -1,0 +1,204 @@
+package config
+
+import (
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Defaults. They are filled in one place, after decoding and before the
+// semantic checks (so that the checks see what will really run, e.g. a node
+// admin address colliding with the default controller address), and every
+// role reads the filled snapshot instead of guessing its own.
+const (
+	// DefaultStoreDataDir keeps the embedded etcd beside the config.
+	DefaultStoreDataDir = ".intercloud/store"
+	// DefaultStoreListen and DefaultStorePeer are etcd's usual ports, on
+	// loopback so a quickstart exposes nothing.
+	DefaultStoreListen = "127.0.0.1:2379"
+	DefaultStorePeer   = "127.0.0.1:2380"
+	// DefaultLeaseTTL: a dead node disappears from DNS within ~10 s while
+	// a GC pause or a slow store round trip does not flap it.
+	DefaultLeaseTTL = Duration(10 * time.Second)
+	// DefaultControllerAdmin is where the CLI finds the controller.
+	DefaultControllerAdmin = "127.0.0.1:9170"
+	// DefaultDriftGrace leaves time for a rollout to reach every node
+	// before status calls a node drifted.
+	DefaultDriftGrace = Duration(30 * time.Second)
+	// Edge probes by the controller.
+	DefaultEdgeInterval = Duration(5 * time.Second)
+	DefaultEdgeTimeout  = Duration(2 * time.Second)
+
+	// DefaultDNSTTL is short so that failover and blue/green switches in
+	// DNS take effect quickly; DefaultNegativeTTL is the SOA minimum.
+	DefaultDNSTTL      = Duration(30 * time.Second)
+	DefaultNegativeTTL = Duration(60 * time.Second)
+	// DefaultMaxAnswers edges per answer: enough for client-side retry,
+	// small enough for one UDP packet.
+	DefaultMaxAnswers = 4
+
+	// Edge cache sizes.
+	DefaultCacheMemory    = Size(256 << 20)
+	DefaultCacheMaxObject = Size(64 << 20)
+
+	// DefaultBGPPort is the BGP port (-1 in config turns listening off).
+	DefaultBGPPort = 179
+	// DefaultRouteProtocol marks our kernel routes (rtnetlink protocol
+	// number; 200 is unassigned in /etc/iproute2/rt_protos).
+	DefaultRouteProtocol = 200
+	// DefaultHoldTime / keepalive (hold/3) detect a dead link in seconds
+	// rather than BGP's 90 s default: the point of two links is failover.
+	DefaultHoldTime = Duration(9 * time.Second)
+	// WireGuard's usual port and an MTU that fits inside a 1500-byte path.
+	DefaultWireguardPort = 51820
+	DefaultWireguardMTU  = 1420
+	// DefaultPersistentKeepalive keeps NAT mappings of vpn links open.
+	DefaultPersistentKeepalive = Duration(25 * time.Second)
+
+	// Origin client timeouts.
+	DefaultConnectTimeout = Duration(5 * time.Second)
+	DefaultReadTimeout    = Duration(30 * time.Second)
+	// Origin health checks: 2 good probes to come back, 3 bad to go.
+	DefaultHealthInterval  = Duration(5 * time.Second)
+	DefaultHealthTimeout   = Duration(2 * time.Second)
+	DefaultHealthHealthy   = 2
+	DefaultHealthUnhealthy = 3
+
+	// Distribution TTLs, CloudFront's: default 1 day, min 0, max 1 year.
+	DefaultTTL    = Duration(24 * time.Hour)
+	DefaultMinTTL = Duration(0)
+	DefaultMaxTTL = Duration(365 * 24 * time.Hour)
+	// DefaultErrorPageTTL: error responses are cached briefly so an origin
+	// outage is not hammered, but recovery shows quickly.
+	DefaultErrorPageTTL = Duration(10 * time.Second)
+)
+
+// DefaultFailoverOn are the origin statuses that make a group try its next
+// member: the gateway-ish errors, not 501 (a real answer).
+var DefaultFailoverOn = []int{500, 502, 503, 504}
+
+// DefaultMethods are the methods a behavior allows when it lists none.
+var DefaultMethods = []string{"GET", "HEAD"}
+
+// SetDefaults fills every optional field that is unset. It is idempotent,
+// so a snapshot edited by promote can be filled again.
+func (s *Snapshot) SetDefaults() {
+	setSiteDefaults(&s.Site)
+	for i := range s.Distributions {
+		setDistributionDefaults(&s.Distributions[i])
+	}
+}
+
+func dflt[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+func setSiteDefaults(s *Site) {
+	dflt(&s.Store.DataDir, DefaultStoreDataDir)
+	dflt(&s.Store.Listen, DefaultStoreListen)
+	dflt(&s.Store.Peer, DefaultStorePeer)
+	dflt(&s.Store.LeaseTTL, DefaultLeaseTTL)
+	dflt(&s.Controller.Admin, DefaultControllerAdmin)
+	dflt(&s.Controller.DriftGrace, DefaultDriftGrace)
+	dflt(&s.Health.EdgeInterval, DefaultEdgeInterval)
+	dflt(&s.Health.EdgeTimeout, DefaultEdgeTimeout)
+	dflt(&s.DNS.TTL, DefaultDNSTTL)
+	dflt(&s.DNS.NegativeTTL, DefaultNegativeTTL)
+	dflt(&s.DNS.MaxAnswers, DefaultMaxAnswers)
+	if len(s.DNS.Nameservers) == 0 && s.DNS.Zone != "" {
+		s.DNS.Nameservers = []string{"ns1." + s.DNS.Zone}
+	}
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		if n.HasRole(RoleEdge) {
+			dflt(&n.Cache.Memory, DefaultCacheMemory)
+			dflt(&n.Cache.MaxObject, DefaultCacheMaxObject)
+			// DNS hands out the edge's address; a specific listen
+			// address is the natural one.
+			if n.Address == "" {
+				if host, _, err := net.SplitHostPort(n.Listen.HTTP); err == nil {
+					if a, err := netip.ParseAddr(host); err == nil && !a.IsUnspecified() {
+						n.Address = a.String()
+					}
+				}
+			}
+		}
+		if g := n.Gateway; g != nil {
+			dflt(&g.ListenPort, DefaultBGPPort)
+			dflt(&g.Protocol, DefaultRouteProtocol)
+			dflt(&g.HoldTime, DefaultHoldTime)
+			if w := g.Wireguard; w != nil {
+				dflt(&w.ListenPort, DefaultWireguardPort)
+				dflt(&w.MTU, DefaultWireguardMTU)
+			}
+		}
+	}
+	for i := range s.Links {
+		l := &s.Links[i]
+		dflt(&l.HoldTime, DefaultHoldTime)
+		dflt(&l.Keepalive, l.HoldTime/3)
+		if l.Kind == LinkVPN {
+			dflt(&l.PersistentKeepalive, DefaultPersistentKeepalive)
+		}
+	}
+}
+
+func setDistributionDefaults(d *Distribution) {
+	sp := &d.Spec
+	setTTLDefaults(&sp.TTL)
+	for k, o := range sp.Origins {
+		dflt(&o.ConnectTimeout, DefaultConnectTimeout)
+		dflt(&o.ReadTimeout, DefaultReadTimeout)
+		if h := o.Health; h != nil {
+			h2 := *h
+			dflt(&h2.Interval, DefaultHealthInterval)
+			dflt(&h2.Timeout, DefaultHealthTimeout)
+			dflt(&h2.Healthy, DefaultHealthHealthy)
+			dflt(&h2.Unhealthy, DefaultHealthUnhealthy)
+			o.Health = &h2
+		}
+		sp.Origins[k] = o
+	}
+	for k, g := range sp.OriginGroups {
+		if len(g.FailoverOn) == 0 {
+			g.FailoverOn = append([]int(nil), DefaultFailoverOn...)
+		}
+		sp.OriginGroups[k] = g
+	}
+	for i := range sp.Behaviors {
+		b := &sp.Behaviors[i]
+		if len(b.Methods) == 0 {
+			b.Methods = append([]string(nil), DefaultMethods...)
+		}
+		if b.Cache == nil {
+			t := true
+			b.Cache = &t
+		}
+		// A behavior's own TTL fields stay nil where unset: nil means
+		// "inherit the distribution's", which the edge resolves.
+	}
+	for i := range sp.ErrorPages {
+		e := &sp.ErrorPages[i]
+		dflt(&e.TTL, DefaultErrorPageTTL)
+		dflt(&e.ResponseCode, e.Status)
+	}
+}
+
+func setTTLDefaults(t *TTL) {
+	if t.Min == nil {
+		v := DefaultMinTTL
+		t.Min = &v
+	}
+	if t.Max == nil {
+		v := max(DefaultMaxTTL, *t.Min)
+		t.Max = &v
+	}
+	if t.Default == nil {
+		// Clamped, so that setting only max: 1h stays valid.
+		v := min(max(DefaultTTL, *t.Min), *t.Max)
+		t.Default = &v
+	}
+}
