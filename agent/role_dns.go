@@ -1,0 +1,20 @@
+package agent
+
+import (
+	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/dns"
+)
+
+// The dns role serves the site's zone on the node's listen.dns (UDP and
+// TCP) and follows node liveness to leave out dead edges.
+func init() {
+	roleFactories[config.RoleDNS] = func(o RoleOptions) (Role, error) {
+		return dns.New(dns.Options{Node: o.Node, Logger: o.Logger, Registry: o.Registry})
+	}
+}
+
+// The server is both a Role and a NodeWatcher.
+var (
+	_ Role        = (*dns.Server)(nil)
+	_ NodeWatcher = (*dns.Server)(nil)
+)
