@@ -9,7 +9,11 @@ import (
 // TCP) and follows node liveness to leave out dead edges.
 func init() {
 	roleFactories[config.RoleDNS] = func(o RoleOptions) (Role, error) {
-		return dns.New(dns.Options{Node: o.Node, Logger: o.Logger, Registry: o.Registry})
+		s, err := dns.New(dns.Options{Node: o.Node, Logger: o.Logger, Registry: o.Registry})
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
 	}
 }
 
