@@ -113,13 +113,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 
-	wg.Add(3)
+	resync := make(chan struct{}, 1)
+	wg.Add(4)
+	go func() { defer wg.Done(); a.pingStore(ctx, resync) }()
 	go func() { defer wg.Done(); a.opt.Store.WatchNodes(ctx, a.setNodes) }()
 	go func() { defer wg.Done(); a.opt.Store.WatchHealth(ctx, a.setHealth) }()
 	go func() { defer wg.Done(); a.opt.Store.WatchInvalidations(ctx, a.invalidations(ctx)) }()
 
 	for ctx.Err() == nil {
-		err := a.follow(ctx, startAdmin)
+		err := a.follow(ctx, startAdmin, resync)
 		if ctx.Err() != nil {
 			break
 		}
@@ -134,7 +136,7 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 // follow applies every revision the store announces until the watch breaks.
-func (a *Agent) follow(ctx context.Context, startAdmin func(*config.Snapshot) error) error {
+func (a *Agent) follow(ctx context.Context, startAdmin func(*config.Snapshot) error, resync <-chan struct{}) error {
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	revs := a.opt.Store.WatchRevision(wctx)
@@ -145,6 +147,8 @@ func (a *Agent) follow(ctx context.Context, startAdmin func(*config.Snapshot) er
 		case <-a.opt.Reload:
 			a.log.Info("reload: re-reading desired state")
 			return errors.New("reload requested")
+		case <-resync:
+			return errors.New("store reachable again: re-reading desired state")
 		case rev, ok := <-revs:
 			if !ok {
 				return errors.New("watch on desired state ended (store unreachable?)")
@@ -163,6 +167,39 @@ func (a *Agent) follow(ctx context.Context, startAdmin func(*config.Snapshot) er
 			}
 			if err := a.apply(ctx, snap); err != nil {
 				a.log.Error("revision not applied; still serving the previous one", "revision", rev, "err", err)
+			}
+		}
+	}
+}
+
+// pingStore notices an unreachable store (an etcd watch just waits
+// silently) and asks follow to re-read everything once it is back.
+func (a *Agent) pingStore(ctx context.Context, resync chan<- struct{}) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := a.opt.Store.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		a.mu.Lock()
+		wasDown := a.storeErr != nil
+		a.mu.Unlock()
+		switch {
+		case err != nil:
+			a.storeDown(err)
+		case wasDown:
+			a.storeUp()
+			select {
+			case resync <- struct{}{}:
+			default:
 			}
 		}
 	}

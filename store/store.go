@@ -416,3 +416,11 @@ func (s *Store) WatchInvalidations(ctx context.Context, fn func(map[string]*Inva
 func nodeKey(name string) string { return path.Join(keyNodes, name) }
 
 func withPrefix() clientv3.OpOption { return clientv3.WithPrefix() }
+
+// Ping checks that the store answers a linearizable read.
+func (s *Store) Ping(ctx context.Context) error {
+	if _, err := s.cli.Get(ctx, keyRevision); err != nil {
+		return fmt.Errorf("store unreachable: %w", err)
+	}
+	return nil
+}
