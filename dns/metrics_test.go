@@ -1,0 +1,52 @@
+package dns
+
+import (
+	"strings"
+	"testing"
+
+	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func testutilGauge(g prometheus.Gauge) float64 { return testutil.ToFloat64(g) }
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s, err := New(Options{Addr: "127.0.0.1:0", Logger: quietLogger(), Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(t.Context(), testSnapshot("")); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(t.Context())
+	u, _ := s.Addrs()
+	exchange(t, u.String(), "udp", qA("shop."+zone))
+	exchange(t, u.String(), "tcp", qA("nope."+zone))
+	want := `
+# HELP intercloud_dns_answers_total Address answers by the location they came from (a cloud, all, fail-open, ns).
+# TYPE intercloud_dns_answers_total counter
+intercloud_dns_answers_total{location="all"} 0
+intercloud_dns_answers_total{location="frankfurt"} 0
+intercloud_dns_answers_total{location="seoul"} 1
+intercloud_dns_answers_total{location="tokyo"} 0
+intercloud_dns_answers_total{location="virginia"} 0
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "intercloud_dns_answers_total"); err != nil {
+		t.Error(err)
+	}
+	if v := testutil.ToFloat64(s.m.queries[0][0][mdns.RcodeSuccess]); v != 1 {
+		t.Errorf("udp A NOERROR = %v", v)
+	}
+	if v := testutil.ToFloat64(s.m.queries[1][0][mdns.RcodeNameError]); v != 1 {
+		t.Errorf("tcp A NXDOMAIN = %v", v)
+	}
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
+}
