@@ -25,11 +25,11 @@ type CacheControl struct {
 	MaxStale             time.Duration // request; MaxStaleAny when given without value
 	MinFresh             time.Duration // request
 
-	NoStore, NoCache, Private, Public    bool
-	MustRevalidate, ProxyRevalidate      bool
-	MustUnderstand, NoTransform          bool
-	Immutable, OnlyIfCached              bool
-	HasMaxStale                          bool
+	NoStore, NoCache, Private, Public bool
+	MustRevalidate, ProxyRevalidate   bool
+	MustUnderstand, NoTransform       bool
+	Immutable, OnlyIfCached           bool
+	HasMaxStale                       bool
 	// NoCacheFields / PrivateFields hold the qualified forms' field names.
 	NoCacheFields, PrivateFields []string
 }

@@ -29,7 +29,11 @@ func TestParseCacheControl(t *testing.T) {
 				c.MustUnderstand, c.NoTransform, c.Immutable, c.OnlyIfCached = true, true, true, true
 			}), false},
 		{"qualified no-cache with comma in quotes", []string{`no-cache="Set-Cookie, X-Foo", max-age=5`},
-			cc(func(c *CacheControl) { c.NoCache = true; c.NoCacheFields = []string{"set-cookie", "x-foo"}; c.MaxAge = 5 * s }), false},
+			cc(func(c *CacheControl) {
+				c.NoCache = true
+				c.NoCacheFields = []string{"set-cookie", "x-foo"}
+				c.MaxAge = 5 * s
+			}), false},
 		{"stale extensions", []string{"stale-while-revalidate=30, stale-if-error=600"},
 			cc(func(c *CacheControl) { c.StaleWhileRevalidate = 30 * s; c.StaleIfError = 600 * s }), false},
 		{"max-stale without value", []string{"max-stale"}, cc(func(c *CacheControl) { c.HasMaxStale = true; c.MaxStale = MaxStaleAny }), false},

@@ -1,0 +1,299 @@
+// Package edge is the CDN edge: it routes requests by host to a
+// distribution and by path to a behavior, serves them from an RFC 9111
+// cache on ristretto, and fetches misses from origin groups with
+// failover. Caching rules live in the pure package edge/httpcache.
+package edge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/intercloud/intercloud/config"
+)
+
+// Defaults when the node's cache section leaves them out.
+const (
+	DefaultMemory    = 256 << 20
+	DefaultMaxObject = 16 << 20
+	// keepValidated is how long a stale entry with a validator stays for
+	// cheap conditional revalidation.
+	keepValidated = time.Hour
+)
+
+// Options configure an Edge.
+type Options struct {
+	// Node is this node's name in the site; its listen and cache sections
+	// are used. Empty means: no listeners (ServeHTTP only, for embedding).
+	Node     string
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	// AccessLog logs one line per request at Info level.
+	AccessLog bool
+}
+
+// Edge is the edge role: safe for concurrent use; Apply swaps its routing
+// table atomically.
+type Edge struct {
+	log       *slog.Logger
+	node      string
+	accessLog bool
+	metrics   *metrics
+
+	table     atomic.Pointer[table]
+	store     Store
+	pool      *clientPool
+	health    *health
+	flight    singleflight.Group
+	purgeGen  atomic.Uint64
+	markerGen atomic.Uint64
+	bg        sync.WaitGroup
+	now       func() time.Time
+
+	maxObject     atomic.Int64
+	keepValidated time.Duration
+
+	mu      sync.Mutex // Apply and Close
+	servers []*server
+	closed  bool
+}
+
+type server struct {
+	addr string
+	tls  bool
+	ln   net.Listener
+	srv  *http.Server
+}
+
+// New makes an edge that serves nothing until the first Apply.
+func New(o Options) (*Edge, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Edge{
+		log: log.With("role", "edge"), node: o.Node, accessLog: o.AccessLog,
+		pool: newClientPool(), health: newHealth(), now: time.Now,
+		keepValidated: keepValidated,
+	}
+	st, err := newMemStore(DefaultMemory)
+	if err != nil {
+		return nil, err
+	}
+	e.store = st
+	e.maxObject.Store(DefaultMaxObject)
+	m, err := newMetrics(o.Registry, e)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	e.metrics = m
+	return e, nil
+}
+
+// Apply builds the routing table of snap and swaps it in. The first call
+// binds the node's listeners; later calls rebind only listeners whose
+// address changed. On error the previous table keeps serving.
+func (e *Edge) Apply(ctx context.Context, snap *config.Snapshot) error {
+	t, err := buildTable(snap, e.node, e.pool)
+	if err != nil {
+		return fmt.Errorf("edge: %w", err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errors.New("edge: closed")
+	}
+	want := map[string]bool{}
+	var binds []*server
+	if e.node != "" {
+		if t.listen.HTTP == "" {
+			return fmt.Errorf("edge: node %s has no listen.http address", e.node)
+		}
+		want["http "+t.listen.HTTP] = true
+		if t.listen.HTTPS != "" && t.anyTLS {
+			want["https "+t.listen.HTTPS] = true
+		}
+		for k := range want {
+			if e.serving(k) {
+				continue
+			}
+			s, err := e.bind(k)
+			if err != nil {
+				for _, b := range binds {
+					b.ln.Close()
+				}
+				return fmt.Errorf("edge: %w", err)
+			}
+			binds = append(binds, s)
+		}
+	}
+	mem, maxObj := int64(t.cache.Memory), int64(t.cache.MaxObject)
+	if mem <= 0 {
+		mem = DefaultMemory
+	}
+	if maxObj <= 0 {
+		maxObj = DefaultMaxObject
+	}
+	e.store.SetCapacity(mem)
+	e.maxObject.Store(min(maxObj, mem/4))
+	e.table.Store(t)
+	for _, s := range binds {
+		e.servers = append(e.servers, s)
+		go e.run(s)
+	}
+	// Listeners no longer configured stop after their requests finish.
+	var keep []*server
+	for _, s := range e.servers {
+		if want[s.key()] || e.node == "" {
+			keep = append(keep, s)
+			continue
+		}
+		go func(s *server) {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			s.srv.Shutdown(sctx)
+		}(s)
+	}
+	e.servers = keep
+	e.log.Info("applied", "revision", t.revision, "hosts", len(t.hosts), "tls", t.anyTLS)
+	return nil
+}
+
+func (s *server) key() string {
+	if s.tls {
+		return "https " + s.addr
+	}
+	return "http " + s.addr
+}
+
+func (e *Edge) serving(k string) bool {
+	for _, s := range e.servers {
+		if s.key() == k {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *Edge) bind(k string) (*server, error) {
+	isTLS := k[:5] == "https"
+	addr := k[len("http "):]
+	if isTLS {
+		addr = k[len("https "):]
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	s := &server{addr: addr, tls: isTLS, ln: ln}
+	s.srv = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+	}
+	if isTLS {
+		s.srv.TLSConfig = &tls.Config{
+			MinVersion:     tls.VersionTLS12,
+			NextProtos:     []string{"h2", "http/1.1"},
+			GetCertificate: e.certificate,
+		}
+	}
+	return s, nil
+}
+
+func (e *Edge) run(s *server) {
+	var err error
+	if s.tls {
+		err = s.srv.ServeTLS(s.ln, "", "")
+	} else {
+		err = s.srv.Serve(s.ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		e.log.Error("listener stopped", "addr", s.addr, "error", err)
+	}
+}
+
+// certificate picks the distribution's certificate by SNI from the
+// current table, so a new certificate applies without a restart.
+func (e *Edge) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	t := e.table.Load()
+	if t == nil {
+		return nil, errors.New("no configuration")
+	}
+	if c, ok := t.certs[normalizeHost(hello.ServerName)]; ok {
+		return c, nil
+	}
+	return nil, fmt.Errorf("no certificate for %q", hello.ServerName)
+}
+
+// Addrs returns the bound listener addresses ("http"/"https" → host:port).
+func (e *Edge) Addrs() map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]string{}
+	for _, s := range e.servers {
+		if s.tls {
+			out["https"] = s.ln.Addr().String()
+		} else {
+			out["http"] = s.ln.Addr().String()
+		}
+	}
+	return out
+}
+
+// Ready is nil once a table is loaded and the listeners are up.
+func (e *Edge) Ready() error {
+	if e.table.Load() == nil {
+		return errors.New("edge: no configuration applied yet")
+	}
+	return nil
+}
+
+// Close stops the listeners gracefully and waits for background refreshes.
+func (e *Edge) Close(ctx context.Context) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	servers := e.servers
+	e.servers = nil
+	e.mu.Unlock()
+	var errs []error
+	for _, s := range servers {
+		if err := s.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown %s: %w", s.addr, err))
+		}
+	}
+	done := make(chan struct{})
+	go func() { e.bg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, ctx.Err())
+	}
+	e.pool.closeIdle()
+	e.metrics.unregister()
+	e.store.Close()
+	return errors.Join(errs...)
+}
+
+// SetOriginHealth takes the controller's verdicts ("dist/origin" keys).
+func (e *Edge) SetOriginHealth(m map[string]config.OriginHealth) { e.health.setControl(m) }
+
+// Stats reports the store's accounting.
+func (e *Edge) Stats() StoreStats { return e.store.Stats() }

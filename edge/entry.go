@@ -1,0 +1,59 @@
+package edge
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/intercloud/intercloud/edge/httpcache"
+)
+
+// entry is one stored object, immutable once stored: a 304 refresh stores
+// a new entry. A vary marker (marker true) sits at the primary key and
+// names the fields that pick a variant; variants live under
+// primary + gen + vary key, so replacing the marker orphans old variants.
+type entry struct {
+	key        string
+	dist, path string
+
+	marker    bool
+	varyNames []string
+	gen       uint64
+
+	status       int
+	header       http.Header
+	body         []byte
+	requestTime  time.Time
+	responseTime time.Time
+	initialAge   time.Duration
+	fresh        httpcache.Freshness
+}
+
+func (e *entry) cost() int64 {
+	n := int64(len(e.body) + len(e.key) + 256)
+	for k, vs := range e.header {
+		n += int64(len(k))
+		for _, v := range vs {
+			n += int64(len(v) + 16)
+		}
+	}
+	return n
+}
+
+func (e *entry) age(now time.Time) time.Duration {
+	return httpcache.CurrentAge(e.initialAge, e.responseTime, now)
+}
+
+// retention is how long the store keeps the entry: while fresh, while a
+// stale window may use it, and a while longer when it can be revalidated
+// cheaply with a validator.
+func (e *entry) retention(keepValidated time.Duration) time.Duration {
+	life := e.fresh.Lifetime - e.initialAge
+	if life < 0 {
+		life = 0
+	}
+	d := life + max(e.fresh.StaleWhileRevalidate, e.fresh.StaleIfError)
+	if httpcache.HasValidator(e.header) {
+		d += keepValidated
+	}
+	return d
+}

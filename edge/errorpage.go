@@ -1,0 +1,89 @@
+package edge
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/edge/httpcache"
+)
+
+const defaultErrorPageTTL = 10 * time.Second
+
+// errorPage replaces an error answer with the distribution's page, fetched
+// from the origin of the behavior matching the page's path and kept in
+// cache for the page's TTL. If the page cannot be had, the client gets a
+// plain error of the original status.
+func (x *exchange) errorPage(ep config.ErrorPage, status int) {
+	code := status
+	if ep.ResponseCode != 0 {
+		code = ep.ResponseCode
+	}
+	page := x.e.loadErrorPage(x, ep)
+	h := x.w.Header()
+	for _, k := range []string{"Content-Length", "Content-Range", "Etag", "Last-Modified", "Content-Encoding", "Accept-Ranges", "Age", "Expires"} {
+		h.Del(k)
+	}
+	if page == nil {
+		x.plain(code, strconv.Itoa(status)+" "+http.StatusText(status)+"\n")
+		return
+	}
+	h.Set("Content-Type", page.header.Get("Content-Type"))
+	if h.Get("Content-Type") == "" {
+		h.Set("Content-Type", "text/html; charset=utf-8")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(page.body)))
+	editHeader(h, x.d.headers.Response.Set, x.d.headers.Response.Remove)
+	x.w.WriteHeader(code)
+	if x.r.Method != http.MethodHead {
+		x.w.Write(page.body)
+	}
+}
+
+func (e *Edge) loadErrorPage(x *exchange, ep config.ErrorPage) *entry {
+	key := "errorpage\x00" + x.d.name + "\x00" + ep.Path
+	if ent, ok := e.store.Get(key); ok && ent.age(e.now()) < ent.fresh.Lifetime {
+		return ent
+	}
+	b := x.d.match(ep.Path)
+	if b == nil {
+		return nil
+	}
+	v, _, _ := e.flight.Do(key, func() (any, error) {
+		px := *x
+		px.b = b
+		px.r = x.r.Clone(context.WithoutCancel(x.r.Context()))
+		px.r.URL = &url.URL{Path: ep.Path}
+		px.query = ""
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), 10*time.Second)
+		defer cancel()
+		h := http.Header{"Via": {viaValue(x.r)}, "User-Agent": {""}}
+		resp, _, err := e.roundTrip(ctx, &px, http.MethodGet, h, http.NoBody, 0)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, nil
+		}
+		body, err := readLimited(resp.Body, resp.ContentLength, min(e.maxObject.Load(), 1<<20))
+		if err != nil || int64(len(body)) > min(e.maxObject.Load(), 1<<20) {
+			return nil, err
+		}
+		ttl := ep.TTL.D()
+		if ttl <= 0 {
+			ttl = defaultErrorPageTTL
+		}
+		now := e.now()
+		ent := &entry{key: key, dist: x.d.name, path: ep.Path, status: 200, header: resp.Header, body: body,
+			requestTime: now, responseTime: now, fresh: httpcache.Freshness{Lifetime: ttl}}
+		e.store.Set(ent, ttl)
+		return ent, nil
+	})
+	ent, _ := v.(*entry)
+	return ent
+}
+

@@ -1,0 +1,287 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/intercloud/intercloud/edge/httpcache"
+)
+
+// fillTimeout bounds one origin fetch that fills the cache; it does not
+// depend on the client, which may leave without spoiling the entry.
+const fillTimeout = 2 * time.Minute
+
+// fillResult is the outcome of one origin fetch for a cacheable request.
+type fillResult struct {
+	entry     *entry // a complete response (stored, or shareable)
+	stored    bool
+	shareable bool
+	varyKey   string
+	stale     bool // entry is a stale one served because the origin failed
+
+	// resp streams to the one client that made the request (not
+	// storable or too large); prefix is what was read of it already.
+	resp   *http.Response
+	prefix []byte
+
+	reason    string // why it was not stored
+	fwdStatus int
+	origin    string
+	err       error
+}
+
+// fill fetches the object (revalidating stale when it has validators) and
+// stores what may be stored.
+func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
+	h := x.fwd.Clone()
+	if stale != nil {
+		if v := stale.header.Get("ETag"); v != "" {
+			h.Set("If-None-Match", v)
+		}
+		if v := stale.header.Get("Last-Modified"); v != "" {
+			h.Set("If-Modified-Since", v)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), fillTimeout)
+	gen := e.purgeGen.Load()
+	reqTime := e.now()
+	resp, o, err := e.roundTrip(ctx, x, http.MethodGet, h, http.NoBody, 0)
+	now := e.now()
+	staleOK := func() bool {
+		return stale != nil && httpcache.ServeStaleOnError(stale.fresh, stale.age(now), x.reqCC)
+	}
+	if err != nil {
+		cancel()
+		if staleOK() {
+			return &fillResult{entry: stale, stale: true, shareable: true, err: err}
+		}
+		return &fillResult{err: err}
+	}
+	res := &fillResult{fwdStatus: resp.StatusCode, origin: o.name}
+	removeHopByHop(resp.Header)
+	if resp.Header.Get("Date") == "" {
+		resp.Header.Set("Date", now.UTC().Format(http.TimeFormat))
+	}
+	if resp.StatusCode == http.StatusNotModified && stale != nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		cancel()
+		ne := *stale
+		ne.header = httpcache.MergeNotModified(stale.header, resp.Header)
+		ne.header.Del("Age")
+		ne.requestTime, ne.responseTime = reqTime, now
+		ne.initialAge = httpcache.InitialAge(resp.Header, reqTime, now)
+		cc, _ := httpcache.ParseCacheControl(ne.header.Values("Cache-Control"))
+		ne.fresh = httpcache.ComputeFreshness(ne.status, ne.header, cc, x.b.ttl)
+		res.entry, res.shareable, res.varyKey = &ne, true, x.varyKey
+		if gen == e.purgeGen.Load() {
+			res.stored = e.store.Set(&ne, ne.retention(e.keepValidated))
+		}
+		return res
+	}
+	if resp.StatusCode >= 500 && staleOK() {
+		resp.Body.Close()
+		cancel()
+		return &fillResult{entry: stale, stale: true, shareable: true, fwdStatus: resp.StatusCode, origin: o.name}
+	}
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+
+	respCC, ccErr := httpcache.ParseCacheControl(resp.Header.Values("Cache-Control"))
+	if ccErr != nil {
+		e.log.Debug("origin sent an invalid Cache-Control", "distribution", x.d.name, "origin", o.name, "path", x.r.URL.Path, "error", ccErr)
+	}
+	reason := httpcache.Storable(http.MethodGet, h, x.reqCC, resp.StatusCode, resp.Header, respCC,
+		httpcache.StoreOptions{AllowSetCookie: x.b.cacheSetCookie, HasDefaultTTL: x.b.ttl.Default != nil})
+	fresh := httpcache.ComputeFreshness(resp.StatusCode, resp.Header, respCC, x.b.ttl)
+	if reason == "" && fresh.Lifetime <= 0 && !httpcache.HasValidator(resp.Header) && fresh.StaleIfError <= 0 && fresh.StaleWhileRevalidate <= 0 {
+		reason = "not-reusable"
+	}
+	if reason == "" && resp.ContentLength > e.maxObject.Load() {
+		reason = "too-large"
+	}
+	if reason != "" {
+		res.resp, res.reason = resp, reason
+		return res
+	}
+	body, err := readLimited(resp.Body, resp.ContentLength, e.maxObject.Load())
+	if err != nil {
+		resp.Body.Close()
+		if staleOK() {
+			return &fillResult{entry: stale, stale: true, shareable: true, err: err}
+		}
+		return &fillResult{err: fmt.Errorf("%w: read body from origin %s: %v", errOrigin, o.name, err)}
+	}
+	if int64(len(body)) > e.maxObject.Load() {
+		res.resp, res.prefix, res.reason = resp, body, "too-large"
+		return res
+	}
+	resp.Body.Close()
+	ent := &entry{
+		dist: x.d.name, path: x.r.URL.Path,
+		status: resp.StatusCode, header: resp.Header, body: body,
+		requestTime: reqTime, responseTime: now,
+		initialAge: httpcache.InitialAge(resp.Header, reqTime, now),
+		fresh:      fresh,
+	}
+	ent.header.Del("Age")
+	res.entry, res.shareable = ent, true
+	if gen != e.purgeGen.Load() {
+		res.reason = "purged"
+		return res
+	}
+	res.stored, res.varyKey = e.storeEntry(x, ent)
+	return res
+}
+
+// storeEntry places ent under its key, creating or reusing the vary marker.
+func (e *Edge) storeEntry(x *exchange, ent *entry) (bool, string) {
+	ttl := ent.retention(e.keepValidated)
+	names, _ := httpcache.VaryNames(ent.header)
+	if len(names) == 0 {
+		ent.key = x.key
+		return e.store.Set(ent, ttl), ""
+	}
+	ent.varyNames = names
+	m, ok := e.store.Get(x.key)
+	if !ok || !m.marker || !equalStrings(m.varyNames, names) {
+		m = &entry{key: x.key, dist: ent.dist, path: ent.path, marker: true, varyNames: names, gen: e.markerGen.Add(1)}
+	}
+	// The marker lives as long as its longest-lived variant.
+	if !e.store.Set(m, max(ttl, 24*time.Hour)) {
+		return false, ""
+	}
+	vk := httpcache.VaryKey(names, x.r.Header)
+	ent.key = variantKey(x.key, m.gen, vk)
+	return e.store.Set(ent, ttl), vk
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// roundTrip sends the request to the target's members: the primary, then
+// once to the next healthy member on a connect error, a timeout or a
+// failover status (CloudFront origin failover). Requests with a body are
+// not replayed.
+func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http.Header, body io.ReadCloser, length int64) (*http.Response, *originRef, error) {
+	tg := x.b.target
+	members := tg.order(x.clientIP, e.health)
+	var errs []error
+	for i, o := range members {
+		if i > 0 {
+			if body != http.NoBody {
+				break
+			}
+			e.metrics.failovers.WithLabelValues(x.d.name).Inc()
+		}
+		req := (&http.Request{
+			Method: method, URL: originURL(o, x.r, x.query), Header: h, Host: o.host,
+			Body: body, ContentLength: length, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		}).WithContext(ctx)
+		if body == http.NoBody {
+			req.Body = nil
+		}
+		start := time.Now()
+		resp, err := o.client.Do(req)
+		e.metrics.originSeconds.WithLabelValues(x.d.name, o.name).Observe(time.Since(start).Seconds())
+		if err != nil {
+			e.health.result(o.key, false)
+			errs = append(errs, fmt.Errorf("origin %s: %w", o.name, err))
+			continue
+		}
+		failover := tg.failoverOn[resp.StatusCode]
+		e.health.result(o.key, resp.StatusCode < 500 && !failover)
+		if failover && i+1 < len(members) && body == http.NoBody {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			errs = append(errs, fmt.Errorf("origin %s: status %d", o.name, resp.StatusCode))
+			continue
+		}
+		return resp, o, nil
+	}
+	return nil, nil, fmt.Errorf("%w: %w", errOrigin, errors.Join(errs...))
+}
+
+// revalidateAsync refreshes a stale entry in the background, once per
+// object however many clients see it stale (RFC 5861 §3).
+func (e *Edge) revalidateAsync(x *exchange, stale *entry) {
+	bx := *x
+	bx.r = x.r.Clone(context.WithoutCancel(x.r.Context()))
+	bx.fwd = x.fwd.Clone()
+	key := "bg\x00" + x.key + "\x00" + x.varyKey
+	e.bg.Add(1)
+	go func() {
+		defer e.bg.Done()
+		e.flight.Do(key, func() (any, error) {
+			res := e.fill(&bx, stale)
+			if res.resp != nil {
+				res.resp.Body.Close()
+			}
+			return nil, nil
+		})
+	}()
+}
+
+// invalidateURI drops the stored object of the request's URI and of the
+// same-host Location / Content-Location (RFC 9111 §4.4).
+func (e *Edge) invalidateURI(x *exchange, respH http.Header) {
+	e.store.Del(x.key)
+	for _, f := range []string{"Location", "Content-Location"} {
+		v := respH.Get(f)
+		if v == "" {
+			continue
+		}
+		u, err := x.r.URL.Parse(v)
+		if err != nil || (u.Host != "" && normalizeHost(u.Host) != normalizeHost(x.r.Host)) {
+			continue
+		}
+		r2 := x.r.Clone(x.r.Context())
+		r2.URL = &url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: u.RawQuery}
+		b := x.d.match(u.Path)
+		if b == nil {
+			continue
+		}
+		q := b.forwardedQuery(u.RawQuery)
+		e.store.Del(b.cacheKey(x.d, r2, q, b.forwardedHeader(r2, x.clientIP)))
+	}
+}
+
+// readLimited reads at most limit+1 bytes so the caller can tell "too large".
+func readLimited(r io.Reader, length, limit int64) ([]byte, error) {
+	if length >= 0 && length <= limit {
+		buf := make([]byte, length)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, err
+		}
+		// A body longer than its Content-Length is the transport's error.
+		return buf, nil
+	}
+	return io.ReadAll(io.LimitReader(r, limit+1))
+}
+
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelBody) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+func uitoa(n uint64) string { return strconv.FormatUint(n, 10) }

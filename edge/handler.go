@@ -1,0 +1,221 @@
+package edge
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/intercloud/intercloud/edge/httpcache"
+)
+
+// cacheName is this cache's identifier in Cache-Status.
+const cacheName = "intercloud-edge"
+
+// exchange is one client request on its way through the edge.
+type exchange struct {
+	e     *Edge
+	w     *recorder
+	r     *http.Request
+	t     *table
+	d     *dist
+	b     *behavior
+	start time.Time
+
+	clientIP string
+	query    string
+	fwd      http.Header
+	reqCC    httpcache.CacheControl
+	key      string
+	marker   *entry // the vary marker at key, when there is one
+	varyKey  string
+
+	class  string // metrics label: hit, miss, stale, revalidated, bypass, error
+	origin string
+}
+
+// ServeHTTP is the whole request flow: route, look up, serve or fetch.
+func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	x := &exchange{e: e, w: &recorder{ResponseWriter: w}, r: r, t: e.table.Load(), start: time.Now()}
+	x.serve()
+	e.observe(x)
+}
+
+func (x *exchange) serve() {
+	r := x.r
+	if x.t == nil {
+		x.class = "error"
+		x.plain(http.StatusServiceUnavailable, "intercloud-edge: no configuration loaded yet\n")
+		return
+	}
+	host := normalizeHost(r.Host)
+	d := x.t.hosts[host]
+	if r.TLS != nil && r.TLS.ServerName != "" {
+		// A connection opened for one distribution must not be used to
+		// reach another one (RFC 9110 §15.5.20).
+		if sni := normalizeHost(r.TLS.ServerName); sni != host && (d == nil || x.t.hosts[sni] != d) {
+			x.class = "error"
+			x.plain(http.StatusMisdirectedRequest, "intercloud-edge: host "+quote(host)+" is not served on this TLS connection (SNI "+quote(sni)+")\n")
+			return
+		}
+	}
+	if d == nil {
+		x.class = "error"
+		x.plain(http.StatusNotFound, "intercloud-edge: no distribution serves host "+quote(host)+"\n")
+		return
+	}
+	x.d = d
+	x.b = d.match(r.URL.Path)
+	if x.b == nil {
+		x.class = "error"
+		x.plain(http.StatusNotFound, "intercloud-edge: no behavior of distribution "+d.name+" matches this path\n")
+		return
+	}
+	if !x.b.methods[r.Method] {
+		x.class = "error"
+		x.w.Header().Set("Allow", x.b.allow)
+		x.plain(http.StatusMethodNotAllowed, "intercloud-edge: method "+r.Method+" is not allowed here\n")
+		return
+	}
+	x.clientIP = clientIP(r)
+	x.query = x.b.forwardedQuery(r.URL.RawQuery)
+	x.fwd = x.b.forwardedHeader(r, x.clientIP)
+	editHeader(x.fwd, d.headers.Request.Set, d.headers.Request.Remove)
+	cc := r.Header.Values("Cache-Control")
+	x.reqCC, _ = httpcache.ParseCacheControl(cc)
+	if len(cc) == 0 && strings.Contains(strings.ToLower(r.Header.Get("Pragma")), "no-cache") {
+		x.reqCC.NoCache = true
+	}
+	x.key = x.b.cacheKey(d, r, x.query, x.fwd)
+
+	switch {
+	case !x.b.cache:
+		x.passThrough(httpcache.FwdBypass, "behavior")
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		x.passThrough(httpcache.FwdMethod, "")
+	default:
+		x.cached()
+	}
+}
+
+// cached serves a GET or HEAD of a caching behavior.
+func (x *exchange) cached() {
+	now := x.e.now()
+	reason := httpcache.FwdURIMiss
+	ent, ok := x.e.store.Get(x.key)
+	if ok && ent.marker {
+		x.marker = ent
+		x.varyKey = httpcache.VaryKey(ent.varyNames, x.r.Header)
+		ent, ok = x.e.store.Get(variantKey(x.key, ent.gen, x.varyKey))
+		reason = httpcache.FwdVary
+	}
+	var stale *entry
+	if ok {
+		age := ent.age(now)
+		switch httpcache.Evaluate(ent.fresh, age, x.reqCC) {
+		case httpcache.Fresh, httpcache.StaleServable:
+			x.class = "hit"
+			x.serveEntry(ent, httpcache.CacheStatus{Hit: true})
+			return
+		case httpcache.StaleRevalidateAsync:
+			x.class = "stale"
+			x.serveEntry(ent, httpcache.CacheStatus{Hit: true, Detail: "stale-while-revalidate"})
+			x.e.revalidateAsync(x, ent)
+			return
+		}
+		stale, reason = ent, httpcache.FwdStale
+		if x.reqCC.NoCache || !httpcache.Absent(x.reqCC.MaxAge) || !httpcache.Absent(x.reqCC.MinFresh) {
+			reason = httpcache.FwdRequest
+		}
+	}
+	if x.reqCC.OnlyIfCached {
+		x.class = "miss"
+		x.status(httpcache.CacheStatus{Fwd: reason, Detail: "only-if-cached"})
+		x.plain(http.StatusGatewayTimeout, "intercloud-edge: not in cache (only-if-cached)\n")
+		return
+	}
+	if stale == nil && x.r.Header.Get("Range") != "" {
+		// A partial response is never stored as if it were the object.
+		x.passThrough(httpcache.FwdMiss, "range")
+		return
+	}
+	x.fetch(stale, reason)
+}
+
+// fetch fills the cache from the origin, collapsing concurrent misses of
+// the same object into one origin request.
+func (x *exchange) fetch(stale *entry, reason string) {
+	ck := x.key
+	if x.marker != nil {
+		ck += "\x00" + x.varyKey
+	}
+	leader := false
+	v, _, _ := x.e.flight.Do(ck, func() (any, error) {
+		leader = true
+		return x.e.fill(x, stale), nil
+	})
+	res := v.(*fillResult)
+	if !leader {
+		if res.shareable && res.entry != nil && (len(res.entry.varyNames) == 0 || httpcache.VaryKey(res.entry.varyNames, x.r.Header) == res.varyKey) {
+			x.finish(res, reason, true)
+			return
+		}
+		// Not shareable (private, too large, another variant): this
+		// client gets its own origin response.
+		res = x.e.fill(x, stale)
+	}
+	x.finish(res, reason, false)
+}
+
+// passThrough forwards the request as is (within the behavior's forward
+// rules) and streams the answer; unsafe methods invalidate the URI.
+func (x *exchange) passThrough(reason, detail string) {
+	x.class = "bypass"
+	h := x.fwd.Clone()
+	for _, f := range []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"} {
+		if v, ok := x.r.Header[f]; ok {
+			h[f] = v
+		}
+	}
+	var body = x.r.Body
+	if x.r.ContentLength == 0 {
+		body = http.NoBody
+	}
+	resp, o, err := x.e.roundTrip(x.r.Context(), x, x.r.Method, h, body, x.r.ContentLength)
+	if err != nil {
+		x.class = "error"
+		x.originError(err, httpcache.CacheStatus{Fwd: reason, Detail: detail})
+		return
+	}
+	x.origin = o.name
+	if !isSafe(x.r.Method) && resp.StatusCode < 400 {
+		x.e.invalidateURI(x, resp.Header)
+	}
+	x.stream(resp, nil, httpcache.CacheStatus{Fwd: reason, FwdStatus: resp.StatusCode, Detail: detail})
+}
+
+func isSafe(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions || m == http.MethodTrace
+}
+
+func variantKey(key string, gen uint64, vk string) string {
+	var b strings.Builder
+	b.Grow(len(key) + len(vk) + 24)
+	b.WriteString(key)
+	b.WriteString("\x00v")
+	b.WriteString(uitoa(gen))
+	b.WriteByte(0)
+	b.WriteString(vk)
+	return b.String()
+}
+
+func quote(s string) string {
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return `"` + strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '"' {
+			return '?'
+		}
+		return r
+	}, s) + `"`
+}

@@ -1,0 +1,98 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	reg           prometheus.Registerer
+	collectors    []prometheus.Collector
+	requests      *prometheus.CounterVec
+	bytes         *prometheus.CounterVec
+	originSeconds *prometheus.HistogramVec
+	failovers     *prometheus.CounterVec
+	purged        prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, e *Edge) (*metrics, error) {
+	m := &metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "intercloud_edge_requests_total",
+			Help: "Requests by distribution and cache result."}, []string{"distribution", "cache"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "intercloud_edge_response_bytes_total",
+			Help: "Response body bytes sent by distribution and cache result."}, []string{"distribution", "cache"}),
+		originSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "intercloud_edge_origin_duration_seconds",
+			Help: "Time to origin response headers.", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)}, []string{"distribution", "origin"}),
+		failovers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "intercloud_edge_origin_failovers_total",
+			Help: "Requests retried on another origin group member."}, []string{"distribution"}),
+		purged: prometheus.NewCounter(prometheus.CounterOpts{Name: "intercloud_edge_purged_objects_total",
+			Help: "Objects dropped by invalidations."}),
+	}
+	stat := func(name, help string, f func(StoreStats) float64, counter bool) prometheus.Collector {
+		fn := func() float64 { return f(e.store.Stats()) }
+		if counter {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, fn)
+		}
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn)
+	}
+	m.collectors = []prometheus.Collector{m.requests, m.bytes, m.originSeconds, m.failovers, m.purged,
+		stat("intercloud_edge_cache_bytes", "Bytes held by the cache.", func(s StoreStats) float64 { return float64(s.Bytes) }, false),
+		stat("intercloud_edge_cache_capacity_bytes", "Configured cache size.", func(s StoreStats) float64 { return float64(s.Capacity) }, false),
+		stat("intercloud_edge_cache_entries", "Objects held by the cache.", func(s StoreStats) float64 { return float64(s.Entries) }, false),
+		stat("intercloud_edge_cache_evictions_total", "Objects evicted for room.", func(s StoreStats) float64 { return float64(s.Evictions) }, true),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range m.collectors {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				return nil, fmt.Errorf("edge metrics: %w (one edge per registry)", err)
+			}
+			return nil, fmt.Errorf("edge metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) unregister() {
+	if m.reg == nil {
+		return
+	}
+	for _, c := range m.collectors {
+		m.reg.Unregister(c)
+	}
+}
+
+// observe records one finished request.
+func (e *Edge) observe(x *exchange) {
+	dist := "-"
+	if x.d != nil {
+		dist = x.d.name
+	}
+	class := x.class
+	if class == "" {
+		class = "error"
+	}
+	e.metrics.requests.WithLabelValues(dist, class).Inc()
+	e.metrics.bytes.WithLabelValues(dist, class).Add(float64(x.w.bytes))
+	if !e.accessLog || !e.log.Enabled(context.Background(), slog.LevelInfo) {
+		return
+	}
+	pattern := ""
+	if x.b != nil {
+		pattern = x.b.pattern
+	}
+	e.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		slog.String("distribution", dist), slog.String("behavior", pattern),
+		slog.String("method", x.r.Method), slog.String("host", x.r.Host), slog.String("path", x.r.URL.Path),
+		slog.String("client", x.clientIP), slog.String("cache", class), slog.Int("status", x.w.code),
+		slog.Int64("bytes", x.w.bytes), slog.Duration("duration", time.Since(x.start)), slog.String("origin", x.origin))
+}

@@ -1,0 +1,212 @@
+package edge
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/intercloud/intercloud/edge/httpcache"
+)
+
+// finish answers the client from a fill result.
+func (x *exchange) finish(res *fillResult, reason string, collapsed bool) {
+	if res.origin != "" {
+		x.origin = res.origin
+	}
+	switch {
+	case res.stale:
+		x.class = "stale"
+		x.serveEntry(res.entry, httpcache.CacheStatus{Fwd: httpcache.FwdStale, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: "stale-if-error"})
+	case res.err != nil:
+		x.class = "error"
+		x.originError(res.err, httpcache.CacheStatus{Fwd: reason, Collapsed: collapsed})
+	case res.entry != nil:
+		x.class = "miss"
+		if res.fwdStatus == http.StatusNotModified {
+			x.class = "revalidated"
+		}
+		x.serveEntry(res.entry, httpcache.CacheStatus{Fwd: reason, FwdStatus: res.fwdStatus, Stored: res.stored, Collapsed: collapsed, Detail: res.reason})
+	default:
+		x.class = "miss"
+		x.stream(res.resp, res.prefix, httpcache.CacheStatus{Fwd: reason, FwdStatus: res.fwdStatus, Detail: res.reason})
+	}
+}
+
+// serveEntry answers from a stored (or just fetched) complete response:
+// Age, Cache-Status, the client's conditionals, Range and HEAD.
+func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
+	if ep, ok := x.d.errorPages[ent.status]; ok && x.r.URL.Path != ep.Path {
+		x.status(cs)
+		x.errorPage(ep, ent.status)
+		return
+	}
+	h := x.w.Header()
+	for k, v := range ent.header {
+		h[k] = v
+	}
+	// Age and ttl use whole seconds so that they add up to the lifetime.
+	age := ent.age(x.e.now()).Truncate(time.Second)
+	h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
+	cs.HasTTL, cs.TTL = true, ent.fresh.Lifetime-age
+	x.status(cs)
+	h.Add("Via", viaValue(x.r))
+	editHeader(h, x.d.headers.Response.Set, x.d.headers.Response.Remove)
+
+	status, body := ent.status, ent.body
+	if status == http.StatusOK && httpcache.NotModified(x.r.Method, x.r.Header, ent.header) {
+		for k := range h {
+			if !keepOn304[k] {
+				delete(h, k)
+			}
+		}
+		x.w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if status == http.StatusOK {
+		h.Set("Accept-Ranges", "bytes")
+		size := int64(len(body))
+		switch res, start, end := httpcache.ParseRange(x.r.Header.Get("Range"), x.r.Header.Get("If-Range"), ent.header, size); res {
+		case httpcache.RangePartial:
+			h.Set("Content-Range", "bytes "+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(end, 10)+"/"+strconv.FormatInt(size, 10))
+			status, body = http.StatusPartialContent, body[start:end+1]
+		case httpcache.RangeUnsatisfiable:
+			h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+			h.Del("Content-Type")
+			status, body = http.StatusRequestedRangeNotSatisfiable, nil
+		}
+	}
+	if status != http.StatusNoContent && status != http.StatusNotModified {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
+	x.w.WriteHeader(status)
+	if x.r.Method != http.MethodHead && len(body) > 0 {
+		x.w.Write(body)
+	}
+}
+
+// keepOn304 are the fields a 304 from cache carries (RFC 9110 §15.4.5).
+var keepOn304 = map[string]bool{"Cache-Control": true, "Content-Location": true, "Date": true, "Etag": true, "Expires": true,
+	"Vary": true, "Last-Modified": true, "Age": true, "Cache-Status": true, "Via": true}
+
+// stream relays an origin response that is not kept in cache.
+func (x *exchange) stream(resp *http.Response, prefix []byte, cs httpcache.CacheStatus) {
+	defer resp.Body.Close()
+	if ep, ok := x.d.errorPages[resp.StatusCode]; ok && x.r.URL.Path != ep.Path {
+		x.status(cs)
+		x.errorPage(ep, resp.StatusCode)
+		return
+	}
+	removeHopByHop(resp.Header)
+	h := x.w.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	x.status(cs)
+	h.Add("Via", viaValue(x.r))
+	editHeader(h, x.d.headers.Response.Set, x.d.headers.Response.Remove)
+	if resp.ContentLength >= 0 && x.r.Method != http.MethodHead {
+		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	}
+	x.w.WriteHeader(resp.StatusCode)
+	if x.r.Method == http.MethodHead {
+		return
+	}
+	if len(prefix) > 0 {
+		if _, err := x.w.Write(prefix); err != nil {
+			return
+		}
+	}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	io.CopyBuffer(writerOnly{x.w}, resp.Body, *bp)
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+type writerOnly struct{ io.Writer }
+
+// status appends this cache's member to Cache-Status (RFC 9211 §2: the
+// member of the cache closest to the client comes last).
+func (x *exchange) status(cs httpcache.CacheStatus) {
+	cs.Cache = cacheName
+	h := x.w.Header()
+	if prev := h.Get("Cache-Status"); prev != "" {
+		h.Set("Cache-Status", prev+", "+cs.String())
+		return
+	}
+	h.Set("Cache-Status", cs.String())
+}
+
+// originError answers 502 (504 on timeouts) or the distribution's page.
+func (x *exchange) originError(err error, cs httpcache.CacheStatus) {
+	code := http.StatusBadGateway
+	if isTimeout(err) {
+		code = http.StatusGatewayTimeout
+	}
+	x.e.log.Warn("origin request failed", "distribution", x.d.name, "path", x.r.URL.Path, "error", err)
+	if cs.Detail == "" {
+		cs.Detail = "origin-error"
+	}
+	x.status(cs)
+	if ep, ok := x.d.errorPages[code]; ok {
+		x.errorPage(ep, code)
+		return
+	}
+	msg := "intercloud-edge: the origin is unreachable\n"
+	if errors.Is(err, errOrigin) && code == http.StatusGatewayTimeout {
+		msg = "intercloud-edge: the origin did not answer in time\n"
+	}
+	x.plain(code, msg)
+}
+
+func (x *exchange) plain(code int, msg string) {
+	h := x.w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(msg)))
+	h.Set("Cache-Control", "no-store")
+	if h.Get("Cache-Status") == "" {
+		h.Set("Cache-Status", cacheName+"; fwd=bypass")
+	}
+	x.w.WriteHeader(code)
+	if x.r.Method != http.MethodHead {
+		io.WriteString(x.w, msg)
+	}
+}
+
+// editHeader applies a header policy: set replaces, remove deletes.
+func editHeader(h http.Header, set map[string]string, remove []string) {
+	for _, k := range remove {
+		h.Del(k)
+	}
+	for k, v := range set {
+		h.Set(k, v)
+	}
+}
+
+// recorder counts what was written for metrics and the access log.
+type recorder struct {
+	http.ResponseWriter
+	code  int
+	bytes int64
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

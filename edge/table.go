@@ -1,0 +1,266 @@
+package edge
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/edge/httpcache"
+)
+
+// table is the immutable routing state built from one snapshot. Requests
+// load it once and finish on it even if a newer table is swapped in.
+type table struct {
+	revision int64
+	hosts    map[string]*dist
+	certs    map[string]*tls.Certificate
+	anyTLS   bool
+	listen   config.Listen
+	cache    config.Cache
+}
+
+type dist struct {
+	name       string
+	behaviors  []*behavior
+	errorPages map[int]config.ErrorPage
+	headers    config.Headers
+}
+
+type behavior struct {
+	pattern        string
+	target         *target
+	cache          bool
+	ttl            httpcache.TTLPolicy
+	query          config.Selection
+	cookies        config.Selection
+	headers        []string // canonical names forwarded and keyed
+	allHeaders     bool     // "*": forward every header, key none (Vary decides)
+	methods        map[string]bool
+	allow          string
+	cacheSetCookie bool
+}
+
+// target is an origin group (a lone origin is a group of one).
+type target struct {
+	name       string
+	members    []*originRef
+	active     int
+	failoverOn map[int]bool
+	canary     *originRef
+	weight     int
+}
+
+type originRef struct {
+	name   string
+	key    string // "<distribution>/<origin>", the health map key
+	base   *url.URL
+	host   string // Host header sent to the origin
+	client *http.Client
+}
+
+// buildTable validates and compiles a snapshot for node; it never
+// touches serving state, so a bad snapshot leaves the old table serving.
+func buildTable(snap *config.Snapshot, node string, pool *clientPool) (*table, error) {
+	if snap == nil {
+		return nil, errors.New("nil snapshot")
+	}
+	t := &table{revision: snap.Revision, hosts: map[string]*dist{}, certs: map[string]*tls.Certificate{}}
+	if n := snap.Site.Node(node); n != nil {
+		t.listen, t.cache = n.Listen, n.Cache
+	} else if node != "" {
+		return nil, fmt.Errorf("node %q is not in the site", node)
+	}
+	zone := snap.Site.DNS.Zone
+	var errs []error
+	for i := range snap.Distributions {
+		dd := &snap.Distributions[i]
+		if dd.Spec.Disabled {
+			continue
+		}
+		d, err := buildDist(dd, pool)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("distribution %s: %w", dd.Name, err))
+			continue
+		}
+		names := dd.Spec.Aliases
+		if zone != "" {
+			names = append([]string{dd.Domain(zone)}, names...)
+		}
+		var cert *tls.Certificate
+		if dd.Spec.TLS.CertFile != "" || dd.Spec.TLS.KeyFile != "" {
+			c, err := tls.LoadX509KeyPair(dd.Spec.TLS.CertFile, dd.Spec.TLS.KeyFile)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("distribution %s: load TLS certificate: %w", dd.Name, err))
+				continue
+			}
+			cert, t.anyTLS = &c, true
+		}
+		for _, h := range names {
+			h = normalizeHost(h)
+			if other, ok := t.hosts[h]; ok {
+				errs = append(errs, fmt.Errorf("distribution %s: host %q is also served by %s", dd.Name, h, other.name))
+				continue
+			}
+			t.hosts[h] = d
+			if cert != nil {
+				t.certs[h] = cert
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func buildDist(dd *config.Distribution, pool *clientPool) (*dist, error) {
+	d := &dist{name: dd.Name, errorPages: map[int]config.ErrorPage{}, headers: dd.Spec.Headers}
+	origins := map[string]*originRef{}
+	names := make([]string, 0, len(dd.Spec.Origins))
+	for n := range dd.Spec.Origins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		o := dd.Spec.Origins[n]
+		u, err := url.Parse(o.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("origin %s: url %q must be http(s)://host[:port][/path]", n, o.URL)
+		}
+		host := u.Host
+		if o.HostHeader != "" {
+			host = o.HostHeader
+		}
+		origins[n] = &originRef{name: n, key: dd.Name + "/" + n, base: u, host: host, client: pool.client(o)}
+	}
+	targets := map[string]*target{}
+	for n, o := range origins {
+		targets[n] = &target{name: n, members: []*originRef{o}}
+	}
+	for gn, g := range dd.Spec.OriginGroups {
+		if _, dup := targets[gn]; dup {
+			return nil, fmt.Errorf("origin group %s has the name of an origin", gn)
+		}
+		if len(g.Members) == 0 {
+			return nil, fmt.Errorf("origin group %s has no members", gn)
+		}
+		tg := &target{name: gn, failoverOn: map[int]bool{}}
+		for i, m := range g.Members {
+			o, ok := origins[m]
+			if !ok {
+				return nil, fmt.Errorf("origin group %s: unknown member %q", gn, m)
+			}
+			tg.members = append(tg.members, o)
+			if m == g.Active {
+				tg.active = i
+			}
+		}
+		if g.Active != "" && tg.members[tg.active].name != g.Active {
+			return nil, fmt.Errorf("origin group %s: active %q is not a member", gn, g.Active)
+		}
+		for _, s := range g.FailoverOn {
+			tg.failoverOn[s] = true
+		}
+		if g.Canary != nil && g.Canary.Weight > 0 {
+			o, ok := origins[g.Canary.Member]
+			if !ok {
+				return nil, fmt.Errorf("origin group %s: unknown canary member %q", gn, g.Canary.Member)
+			}
+			if g.Canary.Weight > 100 {
+				return nil, fmt.Errorf("origin group %s: canary weight %d above 100", gn, g.Canary.Weight)
+			}
+			tg.canary, tg.weight = o, g.Canary.Weight
+		}
+		targets[gn] = tg
+	}
+	if len(dd.Spec.Behaviors) == 0 {
+		return nil, errors.New("no behaviors")
+	}
+	for i, b := range dd.Spec.Behaviors {
+		tg, ok := targets[b.Target]
+		if !ok {
+			return nil, fmt.Errorf("behavior %d (%s): unknown target %q", i, b.Path, b.Target)
+		}
+		cb := &behavior{
+			pattern: normalizePattern(b.Path), target: tg, cache: b.Cache == nil || *b.Cache,
+			ttl:   ttlPolicy(dd.Spec.TTL, b.TTL),
+			query: b.Forward.Query, cookies: b.Forward.Cookies, cacheSetCookie: b.CacheSetCookie,
+			methods: map[string]bool{},
+		}
+		for _, h := range b.Forward.Headers {
+			if h == "*" {
+				cb.allHeaders = true
+				continue
+			}
+			cb.headers = append(cb.headers, http.CanonicalHeaderKey(h))
+		}
+		sort.Strings(cb.headers)
+		methods := b.Methods
+		if len(methods) == 0 {
+			methods = []string{http.MethodGet, http.MethodHead}
+		}
+		for _, m := range methods {
+			cb.methods[strings.ToUpper(m)] = true
+		}
+		if cb.methods[http.MethodGet] {
+			cb.methods[http.MethodHead] = true
+		}
+		allow := make([]string, 0, len(cb.methods))
+		for m := range cb.methods {
+			allow = append(allow, m)
+		}
+		sort.Strings(allow)
+		cb.allow = strings.Join(allow, ", ")
+		d.behaviors = append(d.behaviors, cb)
+	}
+	for _, ep := range dd.Spec.ErrorPages {
+		if ep.Status < 400 || ep.Status > 599 || !strings.HasPrefix(ep.Path, "/") {
+			return nil, fmt.Errorf("error page for %d: status must be 4xx/5xx and path absolute", ep.Status)
+		}
+		d.errorPages[ep.Status] = ep
+	}
+	return d, nil
+}
+
+// ttlPolicy merges a behavior's TTL over the distribution's.
+func ttlPolicy(dt, bt config.TTL) httpcache.TTLPolicy {
+	get := func(b, d *config.Duration) *time.Duration {
+		if b == nil {
+			b = d
+		}
+		if b == nil {
+			return nil
+		}
+		v := b.D()
+		return &v
+	}
+	return httpcache.TTLPolicy{
+		Default: get(bt.Default, dt.Default), Min: get(bt.Min, dt.Min), Max: get(bt.Max, dt.Max),
+		StaleWhileRevalidate: get(bt.StaleWhileRevalidate, dt.StaleWhileRevalidate),
+		StaleIfError:         get(bt.StaleIfError, dt.StaleIfError),
+	}
+}
+
+func (d *dist) match(path string) *behavior {
+	for _, b := range d.behaviors {
+		if matchPath(b.pattern, path) {
+			return b
+		}
+	}
+	return nil
+}
+
+// normalizeHost lowercases and drops the port and a trailing dot.
+func normalizeHost(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	h = strings.TrimSuffix(strings.ToLower(h), ".")
+	return strings.Trim(h, "[]")
+}
