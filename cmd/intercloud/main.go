@@ -82,7 +82,11 @@ func main() {
 	if errors.Is(err, errUsage) {
 		os.Exit(2)
 	}
-	fmt.Fprintf(os.Stderr, "intercloud %s: %s\n", c.name, strings.TrimSpace(err.Error()))
+	msg := strings.TrimSpace(err.Error())
+	if strings.Contains(msg, "\n") {
+		msg = "\n" + msg // a list of errors, one per line
+	}
+	fmt.Fprintf(os.Stderr, "intercloud %s: %s\n", c.name, msg)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		os.Exit(ee.code)
