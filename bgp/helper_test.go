@@ -1,0 +1,278 @@
+package bgp_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/intercloud/intercloud/bgp"
+	"github.com/intercloud/intercloud/route"
+	"github.com/intercloud/intercloud/test/netns"
+)
+
+func TestMain(m *testing.M) { netns.Main(m) }
+
+func init() { netns.RegisterHelper("gateway", runGateway) }
+
+// gatewayConfig is what the gateway helper runs: the same pair the agent's
+// gateway role builds from a snapshot.
+type gatewayConfig struct {
+	BGP   bgp.Config
+	Route route.Config
+}
+
+// runGateway is the gateway as its own process inside a namespace: bgp
+// hands learned paths to route, as the agent's role adapter does. Its API
+// is served on a unix socket, which needs no network path from the test.
+// args: config.json socket.
+func runGateway(args []string) int {
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	fail := func(err error) int { log.Error("gateway helper", "error", err); return 1 }
+	if len(args) != 2 {
+		return fail(fmt.Errorf("want config.json socket, got %q", args))
+	}
+	var cfg gatewayConfig
+	b, err := os.ReadFile(args[0])
+	if err != nil {
+		return fail(err)
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return fail(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+
+	reg := prometheus.NewRegistry()
+	dirty := make(chan struct{}, 1)
+	srv := bgp.New(bgp.Options{Logger: log, Registry: reg, OnChange: func() {
+		select {
+		case dirty <- struct{}{}:
+		default:
+		}
+	}})
+	tbl, err := route.New(cfg.Route, route.Options{Logger: log, Registry: reg})
+	if err != nil {
+		return fail(err)
+	}
+	if err := srv.Apply(ctx, cfg.BGP); err != nil {
+		log.Error("apply", "error", err)
+	}
+	go func() {
+		tick := time.NewTicker(2 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-dirty:
+				time.Sleep(20 * time.Millisecond) // gather a burst
+			case <-tick.C:
+			}
+			best, err := srv.Best(ctx)
+			if err != nil {
+				continue
+			}
+			rs := make([]route.Route, 0, len(best))
+			for _, p := range best {
+				rs = append(rs, route.Route{Dst: p.Prefix, Gw: p.NextHop})
+			}
+			if err := tbl.Sync(ctx, rs); err != nil {
+				log.Warn("route sync", "error", err)
+			}
+		}
+	}()
+
+	mux := http.NewServeMux()
+	writeJSON := func(w http.ResponseWriter, v any, err error) {
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		json.NewEncoder(w).Encode(v)
+	}
+	mux.HandleFunc("GET /neighbors", func(w http.ResponseWriter, r *http.Request) {
+		ns, err := srv.Neighbors(r.Context())
+		writeJSON(w, ns, err)
+	})
+	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, r *http.Request) {
+		ps, err := srv.Paths(r.Context())
+		writeJSON(w, ps, err)
+	})
+	mux.HandleFunc("POST /apply", func(w http.ResponseWriter, r *http.Request) {
+		var c gatewayConfig
+		if err := json.NewDecoder(r.Body).Decode(&c); err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		writeJSON(w, "ok", srv.Apply(r.Context(), c.BGP))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("unix", args[1])
+	if err != nil {
+		return fail(err)
+	}
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(ln)
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hs.Shutdown(sctx)
+	srv.Close(sctx)
+	if err := tbl.Close(sctx); err != nil {
+		log.Error("route close", "error", err)
+	}
+	return 0
+}
+
+// gw is a running gateway helper as seen from the test.
+type gw struct {
+	t    *testing.T
+	ns   *netns.Namespace
+	proc *netns.Proc
+	hc   *http.Client
+}
+
+func startGateway(t *testing.T, ns *netns.Namespace, cfg gatewayConfig) *gw {
+	t.Helper()
+	dir := t.TempDir()
+	b, _ := json.Marshal(cfg)
+	file := filepath.Join(dir, "gw.json")
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "api.sock")
+	g := &gw{t: t, ns: ns}
+	g.proc = ns.StartHelper("gateway", file, sock)
+	g.hc = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+	eventually(t, 10*time.Second, "gateway API up", func() error {
+		_, err := g.get("/neighbors")
+		return err
+	})
+	return g
+}
+
+func (g *gw) get(path string) ([]byte, error) {
+	resp, err := g.hc.Get("http://gw" + path)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("%s: %s: %s", path, resp.Status, b)
+	}
+	return b, err
+}
+
+func (g *gw) neighbors() map[string]bgp.NeighborStatus {
+	g.t.Helper()
+	b, err := g.get("/neighbors")
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	var ns []bgp.NeighborStatus
+	if err := json.Unmarshal(b, &ns); err != nil {
+		g.t.Fatal(err)
+	}
+	out := map[string]bgp.NeighborStatus{}
+	for _, n := range ns {
+		out[n.Name] = n
+	}
+	return out
+}
+
+func (g *gw) apply(cfg gatewayConfig) error {
+	b, _ := json.Marshal(cfg)
+	resp, err := g.hc.Post("http://gw/apply", "application/json", bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("apply: %s: %s", resp.Status, body)
+	}
+	return nil
+}
+
+func (g *gw) metrics() string {
+	g.t.Helper()
+	b, err := g.get("/metrics")
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// kernel is the gateway namespace's routes of our protocol.
+func (g *gw) kernel() string {
+	return g.ns.MustRun("ip", "route", "show", "proto", "200")
+}
+
+func (g *gw) waitEstablished(names ...string) {
+	g.t.Helper()
+	eventually(g.t, 20*time.Second, fmt.Sprintf("sessions %v established", names), func() error {
+		ns := g.neighbors()
+		for _, n := range names {
+			if !ns[n].Established() {
+				return fmt.Errorf("%s: %s (%s)", n, ns[n].State, ns[n].LastError)
+			}
+		}
+		return nil
+	})
+}
+
+// eventually retries f until it succeeds or the time is up. It only waits
+// for convergence; it asserts nothing about how long that took.
+func eventually(t *testing.T, d time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func contains(s string, subs ...string) error {
+	for _, x := range subs {
+		if !strings.Contains(s, x) {
+			return fmt.Errorf("want %q in:\n%s", x, s)
+		}
+	}
+	return nil
+}
+
+func lacks(s string, subs ...string) error {
+	for _, x := range subs {
+		if strings.Contains(s, x) {
+			return fmt.Errorf("do not want %q in:\n%s", x, s)
+		}
+	}
+	return nil
+}

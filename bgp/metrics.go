@@ -1,0 +1,92 @@
+package bgp
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	reg         prometheus.Registerer
+	s           *Server
+	established *prometheus.CounterVec
+	maxPrefix   *prometheus.CounterVec
+	applyErrors prometheus.Counter
+	up          *prometheus.Desc
+	prefixes    *prometheus.Desc
+	collectors  []prometheus.Collector
+}
+
+func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		reg: reg,
+		s:   s,
+		established: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intercloud_bgp_sessions_established_total",
+			Help: "Times a session with the neighbor reached Established.",
+		}, []string{"neighbor"}),
+		maxPrefix: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "intercloud_bgp_max_prefix_exceeded_total",
+			Help: "Times the neighbor sent more prefixes than its max-prefix and its session was shut down.",
+		}, []string{"neighbor"}),
+		applyErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "intercloud_bgp_apply_errors_total",
+			Help: "Config applications that returned an error.",
+		}),
+		up: prometheus.NewDesc("intercloud_bgp_neighbor_up",
+			"1 if the session with the neighbor is established.", []string{"neighbor", "kind"}, nil),
+		prefixes: prometheus.NewDesc("intercloud_bgp_neighbor_prefixes",
+			"Prefixes per neighbor: received (before the import policy), accepted, advertised.",
+			[]string{"neighbor", "kind", "direction"}, nil),
+	}
+	m.collectors = []prometheus.Collector{m.established, m.maxPrefix, m.applyErrors, m}
+	if reg != nil {
+		for _, c := range m.collectors {
+			// A second server on the same registry (a restart in tests)
+			// keeps the first one's collectors.
+			_ = reg.Register(c)
+		}
+	}
+	return m
+}
+
+func (m *metrics) forget(neighbor string) {
+	m.established.DeleteLabelValues(neighbor)
+	m.maxPrefix.DeleteLabelValues(neighbor)
+}
+
+func (m *metrics) unregister() {
+	if m.reg == nil {
+		return
+	}
+	for _, c := range m.collectors {
+		m.reg.Unregister(c)
+	}
+}
+
+// Describe and Collect read session state at scrape time.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	ch <- m.up
+	ch <- m.prefixes
+}
+
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	ns, err := m.s.Neighbors(ctx)
+	if err != nil {
+		return
+	}
+	for _, n := range ns {
+		up := 0.0
+		if n.Established() {
+			up = 1
+		}
+		k := string(n.Kind)
+		ch <- prometheus.MustNewConstMetric(m.up, prometheus.GaugeValue, up, n.Name, k)
+		ch <- prometheus.MustNewConstMetric(m.prefixes, prometheus.GaugeValue, float64(n.Received), n.Name, k, "received")
+		ch <- prometheus.MustNewConstMetric(m.prefixes, prometheus.GaugeValue, float64(n.Accepted), n.Name, k, "accepted")
+		ch <- prometheus.MustNewConstMetric(m.prefixes, prometheus.GaugeValue, float64(n.Advertised), n.Name, k, "advertised")
+	}
+}

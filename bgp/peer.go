@@ -1,0 +1,64 @@
+package bgp
+
+import (
+	"time"
+
+	"github.com/osrg/gobgp/v4/api"
+)
+
+// apiPeer renders a neighbor for GoBGP. A session carries the family of its
+// neighbor address.
+func apiPeer(n Neighbor) *api.Peer {
+	hold := n.HoldTime
+	if hold == 0 {
+		hold = 90 * time.Second
+	}
+	keep := n.Keepalive
+	if keep == 0 {
+		keep = hold / 3
+	}
+	retry := n.ConnectRetry
+	if retry == 0 {
+		retry = 5 * time.Second
+	}
+	fam := &api.Family{Afi: api.Family_AFI_IP, Safi: api.Family_SAFI_UNICAST}
+	if n.Address.Is6() && !n.Address.Is4In6() {
+		fam = &api.Family{Afi: api.Family_AFI_IP6, Safi: api.Family_SAFI_UNICAST}
+	}
+	af := &api.AfiSafi{Config: &api.AfiSafiConfig{Family: fam, Enabled: true}}
+	if n.MaxPrefix > 0 {
+		af.PrefixLimits = &api.PrefixLimit{Family: fam, MaxPrefixes: n.MaxPrefix, ShutdownThresholdPct: 80}
+	}
+	p := &api.Peer{
+		Conf: &api.PeerConf{
+			NeighborAddress: n.Address.String(),
+			PeerAsn:         n.ASN,
+			AuthPassword:    n.Password,
+			Description:     n.Name,
+		},
+		Timers: &api.Timers{Config: &api.TimersConfig{
+			HoldTime:          seconds(hold),
+			KeepaliveInterval: seconds(keep),
+			ConnectRetry:      seconds(retry),
+			// After a reset (a peer went away) try again soon.
+			IdleHoldTimeAfterReset: seconds(retry),
+		}},
+		Transport: &api.Transport{PassiveMode: n.Passive},
+		AfiSafis:  []*api.AfiSafi{af},
+	}
+	if n.LocalAddress.IsValid() {
+		p.Transport.LocalAddress = n.LocalAddress.String()
+	}
+	if n.Port != 0 {
+		p.Transport.RemotePort = uint32(n.Port)
+	}
+	return p
+}
+
+func seconds(d time.Duration) uint64 {
+	s := uint64((d + time.Second - 1) / time.Second)
+	if s == 0 {
+		s = 1
+	}
+	return s
+}

@@ -1,0 +1,380 @@
+package bgp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
+	"github.com/osrg/gobgp/v4/pkg/server"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options are the speaker's collaborators.
+type Options struct {
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+	// OnChange is called whenever best paths or sessions change. It runs on
+	// GoBGP's event goroutine and must return at once (signal a channel);
+	// the consumer then reads Best.
+	OnChange func()
+}
+
+// Server is the BGP speaker. Apply starts it and later applies config
+// changes as a diff; Close stops it.
+type Server struct {
+	log  *slog.Logger
+	opts Options
+	m    *metrics
+
+	mu        sync.Mutex // serializes Apply and Close
+	srv       *server.BgpServer
+	stopWatch context.CancelFunc
+	global    Config // ASN, router ID and listeners of the running server
+	announced map[netip.Prefix]bool
+	peers     map[netip.Addr]Neighbor
+	policyKey string
+	assigned  bool
+	closed    bool
+
+	live atomic.Pointer[server.BgpServer]
+	cfg  atomic.Pointer[Config] // last applied, for names in events and status
+
+	limitMu  sync.Mutex
+	overLimt map[netip.Addr]bool // neighbors shut down by max-prefix
+}
+
+// New returns a speaker that is not running yet.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{
+		log:       opts.Logger,
+		opts:      opts,
+		announced: map[netip.Prefix]bool{},
+		peers:     map[netip.Addr]Neighbor{},
+		overLimt:  map[netip.Addr]bool{},
+	}
+	s.m = newMetrics(s, opts.Registry)
+	return s
+}
+
+// Apply makes cfg the running state. The first call starts the server;
+// later calls change only what differs: unchanged sessions stay up, a
+// neighbor whose session parameters changed is re-created, a policy change
+// soft-resets the neighbors it affects. A change of ASN, router ID or
+// listener restarts the server (every session). Errors are joined; what
+// could be applied stays applied.
+func (s *Server) Apply(ctx context.Context, cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("bgp config: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("bgp: server closed")
+	}
+	if s.srv != nil && !sameGlobal(s.global, cfg) {
+		s.log.Warn("bgp: ASN, router ID or listener changed: restarting every session",
+			"asn", cfg.ASN, "routerId", cfg.RouterID, "port", cfg.ListenPort)
+		s.stopLocked(ctx, false)
+	}
+	if s.srv == nil {
+		if err := s.start(ctx, cfg); err != nil {
+			s.m.applyErrors.Inc()
+			return err
+		}
+	}
+	c := cfg
+	s.cfg.Store(&c)
+
+	var errs []error
+	// Order: withdraw what is no longer ours, then the policies, then
+	// originate (before the peers on the first start, so that each peer
+	// gets the whole table in its first updates), then the peers.
+	want := map[netip.Prefix]bool{}
+	for _, p := range cfg.Announce {
+		want[p] = true
+	}
+	var gone, added []netip.Prefix
+	for p := range s.announced {
+		if !want[p] {
+			gone = append(gone, p)
+		}
+	}
+	for _, p := range cfg.Announce {
+		if !s.announced[p] {
+			added = append(added, p)
+		}
+	}
+	if len(gone) > 0 {
+		if err := s.withdraw(gone); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	key := policyKey(&cfg)
+	policyChanged := key != s.policyKey
+	if policyChanged {
+		if err := s.setPolicies(ctx, &cfg); err != nil {
+			errs = append(errs, err)
+			policyChanged = false
+		} else {
+			s.policyKey = key
+		}
+	}
+
+	if len(added) > 0 {
+		if err := s.announce(added); err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	errs = append(errs, s.applyPeers(ctx, cfg, policyChanged)...)
+	if err := errors.Join(errs...); err != nil {
+		s.m.applyErrors.Inc()
+		return fmt.Errorf("bgp apply: %w", err)
+	}
+	return nil
+}
+
+func sameGlobal(a, b Config) bool {
+	return a.ASN == b.ASN && a.RouterID == b.RouterID && a.ListenPort == b.ListenPort &&
+		slices.Equal(a.ListenAddresses, b.ListenAddresses)
+}
+
+func (s *Server) start(ctx context.Context, cfg Config) error {
+	lv := new(slog.LevelVar)
+	lv.Set(slog.LevelInfo)
+	srv := server.NewBgpServer(server.LoggerOption(s.log.With("component", "gobgp"), lv))
+	go srv.Serve()
+	port := cfg.ListenPort
+	if port == 0 {
+		port = DefaultPort
+	}
+	g := &api.Global{Asn: cfg.ASN, RouterId: cfg.RouterID.String(), ListenPort: int32(port)}
+	for _, a := range cfg.ListenAddresses {
+		g.ListenAddresses = append(g.ListenAddresses, a.String())
+	}
+	if err := srv.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
+		return fmt.Errorf("bgp: start (asn %d, port %d): %w", cfg.ASN, port, err)
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	err := srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{
+		OnBestPath:   func([]*apiutil.Path, time.Time) { s.changed() },
+		OnPeerUpdate: s.onPeer,
+	}, server.WatchBestPath(false), server.WatchPeer())
+	if err != nil {
+		cancel()
+		srv.Stop()
+		return fmt.Errorf("bgp: watch events: %w", err)
+	}
+	s.srv, s.stopWatch = srv, cancel
+	s.live.Store(srv)
+	s.global = Config{ASN: cfg.ASN, RouterID: cfg.RouterID, ListenPort: cfg.ListenPort, ListenAddresses: cfg.ListenAddresses}
+	s.announced = map[netip.Prefix]bool{}
+	s.peers = map[netip.Addr]Neighbor{}
+	s.policyKey, s.assigned = "", false
+	s.log.Info("bgp: started", "asn", cfg.ASN, "routerId", cfg.RouterID, "port", port)
+	return nil
+}
+
+func (s *Server) changed() {
+	if s.opts.OnChange != nil {
+		s.opts.OnChange()
+	}
+}
+
+func (s *Server) onPeer(ev *apiutil.WatchEventMessage_PeerEvent, _ time.Time) {
+	if ev.Type != apiutil.PEER_EVENT_STATE {
+		return
+	}
+	st := ev.Peer.State
+	addr := st.NeighborAddress
+	name, kind := s.nameOf(addr)
+	if st.AdminState == api.PeerState_ADMIN_STATE_PFX_CT {
+		s.limitMu.Lock()
+		first := !s.overLimt[addr]
+		s.overLimt[addr] = true
+		s.limitMu.Unlock()
+		if first {
+			s.m.maxPrefix.WithLabelValues(name).Inc()
+			s.log.Error("bgp: neighbor sent more prefixes than its max-prefix: session shut down until the neighbor is reconfigured",
+				"neighbor", name, "address", addr, "kind", kind)
+		}
+	}
+	if st.SessionState == bgp.BGP_FSM_ESTABLISHED {
+		s.m.established.WithLabelValues(name).Inc()
+		s.log.Info("bgp: session established", "neighbor", name, "address", addr, "kind", kind)
+	} else {
+		s.log.Info("bgp: session state", "neighbor", name, "address", addr, "state", stateName(st.SessionState),
+			"reason", st.DisconnectMessage)
+	}
+	s.changed()
+}
+
+func (s *Server) nameOf(a netip.Addr) (string, Kind) {
+	if c := s.cfg.Load(); c != nil {
+		if n := c.Neighbor(a); n != nil {
+			return n.Name, n.Kind
+		}
+	}
+	return a.String(), ""
+}
+
+func policyKey(cfg *Config) string {
+	var b strings.Builder
+	fmt.Fprint(&b, cfg.Announce)
+	ns := slices.Clone(cfg.Neighbors)
+	slices.SortFunc(ns, func(a, b Neighbor) int { return a.Address.Compare(b.Address) })
+	for _, n := range ns {
+		fmt.Fprint(&b, "|", n.Address, n.Kind, n.Allowed)
+	}
+	return b.String()
+}
+
+func (s *Server) setPolicies(ctx context.Context, cfg *Config) error {
+	if err := s.srv.SetPolicies(ctx, policies(cfg)); err != nil {
+		return fmt.Errorf("set policies: %w", err)
+	}
+	if s.assigned {
+		return nil
+	}
+	for _, a := range assignments() {
+		if err := s.srv.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: a}); err != nil {
+			return fmt.Errorf("assign %s policy: %w", a.Direction, err)
+		}
+	}
+	s.assigned = true
+	return nil
+}
+
+func (s *Server) announce(ps []netip.Prefix) error {
+	paths, err := announcePaths(ps)
+	if err != nil {
+		return err
+	}
+	resps, err := s.srv.AddPath(apiutil.AddPathRequest{Paths: paths})
+	var errs []error
+	for i, p := range ps {
+		if i < len(resps) && resps[i].Error != nil {
+			errs = append(errs, fmt.Errorf("announce %v: %w", p, resps[i].Error))
+			continue
+		}
+		if err == nil || (i < len(resps) && resps[i].Error == nil) {
+			s.announced[p] = true
+		}
+	}
+	if len(errs) == 0 && err != nil {
+		errs = append(errs, fmt.Errorf("announce: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) withdraw(ps []netip.Prefix) error {
+	paths, err := announcePaths(ps)
+	if err != nil {
+		return err
+	}
+	if err := s.srv.DeletePath(apiutil.DeletePathRequest{Paths: paths}); err != nil {
+		return fmt.Errorf("withdraw %v: %w", ps, err)
+	}
+	for _, p := range ps {
+		delete(s.announced, p)
+	}
+	return nil
+}
+
+func (s *Server) applyPeers(ctx context.Context, cfg Config, policyChanged bool) []error {
+	var errs []error
+	want := map[netip.Addr]Neighbor{}
+	for _, n := range cfg.Neighbors {
+		want[n.Address] = n
+	}
+	for a, old := range s.peers {
+		if n, ok := want[a]; ok && sessionEqual(old, n) {
+			continue
+		}
+		if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: a.String()}); err != nil {
+			errs = append(errs, fmt.Errorf("remove neighbor %s (%v): %w", old.Name, a, err))
+			continue
+		}
+		delete(s.peers, a)
+		s.clearLimit(a)
+		s.m.forget(old.Name)
+		s.log.Info("bgp: neighbor removed", "neighbor", old.Name, "address", a)
+	}
+	for _, n := range cfg.Neighbors {
+		old, ok := s.peers[n.Address]
+		if !ok {
+			if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(n)}); err != nil {
+				errs = append(errs, fmt.Errorf("add neighbor %s (%v): %w", n.Name, n.Address, err))
+				continue
+			}
+			s.peers[n.Address] = n
+			s.log.Info("bgp: neighbor added", "neighbor", n.Name, "address", n.Address, "asn", n.ASN, "kind", n.Kind)
+			continue
+		}
+		s.peers[n.Address] = n
+		if policyChanged && !policyEqual(old, n) {
+			// Re-run the import policy over what the neighbor already sent
+			// (GoBGP keeps the Adj-RIB-In), without touching the session.
+			err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{
+				Address: n.Address.String(), Soft: true, Direction: api.ResetPeerRequest_DIRECTION_IN,
+			})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("soft reset of neighbor %s (%v): %w", n.Name, n.Address, err))
+			}
+		}
+	}
+	return errs
+}
+
+func (s *Server) clearLimit(a netip.Addr) {
+	s.limitMu.Lock()
+	delete(s.overLimt, a)
+	s.limitMu.Unlock()
+}
+
+// Close stops the speaker: every session is closed with a Cease
+// notification, so peers withdraw our routes at once.
+func (s *Server) Close(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	s.stopLocked(ctx, true)
+	return nil
+}
+
+func (s *Server) stopLocked(ctx context.Context, final bool) {
+	if s.srv == nil {
+		return
+	}
+	s.stopWatch()
+	s.live.Store(nil)
+	done := make(chan struct{})
+	srv := s.srv
+	go func() {
+		srv.Stop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.log.Warn("bgp: stop did not finish before the deadline", "error", ctx.Err())
+	}
+	s.srv = nil
+	if final {
+		s.m.unregister()
+	}
+}
