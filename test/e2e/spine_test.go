@@ -138,3 +138,35 @@ func TestControllerAndNodeProcesses(t *testing.T) {
 		t.Fatalf("controller exit: %v", err)
 	}
 }
+
+// A three-member etcd cluster of our own binary: the controller and a node
+// keep working when one member is killed.
+func TestThreeMemberStoreSurvivesAMemberLoss(t *testing.T) {
+	testenv.NeedTool(t, "dig", "dnsutils")
+	dir := t.TempDir()
+	type member struct{ name, client, peer string }
+	members := []member{{"m1", storetest.FreeAddr(t), storetest.FreeAddr(t)}, {"m2", storetest.FreeAddr(t), storetest.FreeAddr(t)}, {"m3", storetest.FreeAddr(t), storetest.FreeAddr(t)}}
+	var initial, endpoints []string
+	for _, m := range members {
+		initial = append(initial, m.name+"=http://"+m.peer)
+		endpoints = append(endpoints, m.client)
+	}
+	var procs []*proc
+	for _, m := range members {
+		procs = append(procs, start(t, dir, "store", "--name", m.name, "--data-dir", m.name, "--listen", m.client, "--peer", m.peer,
+			"--initial-cluster", strings.Join(initial, ",")))
+	}
+	ctlAddr, dnsAddr, nodeAdmin := storetest.FreeAddr(t), storetest.FreeAddr(t), storetest.FreeAddr(t)
+	writeFile(t, filepath.Join(dir, "cfg/site.yaml"), fmt.Sprintf(spineSite, "127.0.0.1:1", "127.0.0.1:2", ctlAddr, dnsAddr, nodeAdmin))
+	writeFile(t, filepath.Join(dir, "cfg/web.yaml"), spineDist)
+	storeFlag := strings.Join(endpoints, ",")
+	start(t, dir, "controller", "-f", "cfg", "--store", storeFlag)
+	waitHTTP(t, "http://"+ctlAddr+"/readyz", 200)
+	start(t, dir, "node", "--name", "n1", "--store", storeFlag, "--state-dir", "state")
+	storetest.Eventually(t, 60*time.Second, "node serves revision 1", func() bool { return soaSerial(t, dnsAddr) == "1" })
+
+	procs[0].kill()
+	mustRun(t, dir, "apply", "-f", "cfg", "--param", "origin=http://127.0.0.1:2")
+	storetest.Eventually(t, 60*time.Second, "node serves revision 2 with a member gone", func() bool { return soaSerial(t, dnsAddr) == "2" })
+	mustRun(t, dir, "status", "-f", "cfg", "--wait", "--timeout", "60s")
+}
