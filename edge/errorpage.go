@@ -86,4 +86,3 @@ func (e *Edge) loadErrorPage(x *exchange, ep config.ErrorPage) *entry {
 	ent, _ := v.(*entry)
 	return ent
 }
-
