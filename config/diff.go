@@ -21,7 +21,8 @@ const (
 // Change is one object that differs: "site" or "distribution <name>".
 // Fields lists the changed fields of a Changed object as
 // "path: old -> new" (spec.originGroups.web.active: blue -> green), with
-// <none> for a side where the field is absent.
+// <none> for a side where the field is absent, or "path: added" /
+// "path: removed" for a whole object (nodes[seoul-edge-2]: added).
 type Change struct {
 	Kind   ChangeKind `json:"kind"`
 	Object string     `json:"object"`
@@ -140,7 +141,17 @@ func diffValue(out *[]string, path string, a, b any) {
 			return
 		}
 	}
-	if string(mustJSON(a)) != string(mustJSON(b)) {
+	if string(mustJSON(a)) == string(mustJSON(b)) {
+		return
+	}
+	// A whole object or list appearing or going says so in a word: its
+	// JSON would be noise.
+	switch {
+	case a == nil && composite(b):
+		*out = append(*out, path+": added")
+	case b == nil && composite(a):
+		*out = append(*out, path+": removed")
+	default:
 		*out = append(*out, fmt.Sprintf("%s: %s -> %s", path, show(a), show(b)))
 	}
 }
@@ -161,6 +172,14 @@ func byName(l []any) map[string]map[string]any {
 		m[n] = o
 	}
 	return m
+}
+
+func composite(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return true
+	}
+	return false
 }
 
 func orNil(m map[string]any) any {

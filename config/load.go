@@ -32,6 +32,8 @@ type Bundle struct {
 	// Sources maps each object to the file it came from: "site" and
 	// "distribution <name>" (the same names Change.Object uses).
 	Sources map[string]string
+	// Files lists every file read, in the order read.
+	Files []string
 
 	site  *document
 	dists []*document
@@ -111,6 +113,9 @@ func loadSources(srcs []source) (*Bundle, error) {
 		docs = append(docs, parseFile(s.file, s.data, &errs)...)
 	}
 	b := &Bundle{Sources: map[string]string{}}
+	for _, s := range srcs {
+		b.Files = append(b.Files, s.file)
+	}
 	dists := map[string]*document{}
 	for _, d := range docs {
 		switch d.kind {

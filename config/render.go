@@ -17,8 +17,9 @@ import (
 // Built-in references: ${distribution.name}, ${distribution.domain}
 // (<name>.<zone without the dot>), ${site.name} and ${zone} (the zone
 // without its trailing dot). $${ writes a literal ${. A value that is a
-// single reference takes the type of what it expands to, so
-// `weight: ${w}` works for an integer field.
+// single reference takes the type of what it expands to, quoted or not, so
+// `weight: "${w}"` works for an integer field (inside {flow} mappings the
+// quotes are needed: YAML reads { and } there as syntax).
 
 var headerKeys = map[string]bool{"apiVersion": true, "kind": true}
 
@@ -201,12 +202,18 @@ func (r *renderer) parameters(root *yaml.Node) map[string]string {
 				}
 			}
 		}
+		// A plain name is consumed by every distribution declaring it,
+		// even one that overrides it with dist.name.
+		if _, ok := r.params[name]; ok {
+			r.used[name] = true
+		}
 		val, ok := r.params[r.doc.name+"."+name]
 		if ok {
 			r.used[r.doc.name+"."+name] = true
-		} else if val, ok = r.params[name]; ok {
-			r.used[name] = true
-		} else if def != nil {
+		} else {
+			val, ok = r.params[name]
+		}
+		if !ok && def != nil {
 			val, ok = *def, true
 		}
 		if !ok {

@@ -1,10 +1,12 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -208,8 +210,10 @@ func (c *checker) clouds(s *Site) {
 	type owned struct {
 		p     netip.Prefix
 		cloud string
+		path  string
+		order int
 	}
-	var seen []owned
+	var all []owned
 	for i, cl := range s.Clouds {
 		p := fmt.Sprintf("clouds[%d]", i)
 		if c.name(o, p+".name", "cloud", cl.Name) {
@@ -227,23 +231,45 @@ func (c *checker) clouds(s *Site) {
 		}
 		for j, pr := range cl.CIDRs {
 			pp := fmt.Sprintf("%s.cidrs[%d]", p, j)
-			if !c.prefix(o, pp, pr) {
-				continue
+			if c.prefix(o, pp, pr) {
+				all = append(all, owned{pr, cl.Name, pp, len(all)})
 			}
-			for _, x := range seen {
-				if x.p.Overlaps(pr) {
-					c.errf(o, pp, "%s overlaps %s of cloud %q", pr, x.p, x.cloud)
-					break
-				}
-			}
-			seen = append(seen, owned{pr, cl.Name})
 		}
+	}
+	// Prefixes are aligned blocks: two overlap only when one holds the
+	// other. Sorted by address (shorter first), a stack of the blocks
+	// that hold the current one finds every overlap in n log n; each is
+	// reported on the prefix written later.
+	slices.SortFunc(all, func(a, b owned) int {
+		return cmp.Or(a.p.Addr().Compare(b.p.Addr()), cmp.Compare(a.p.Bits(), b.p.Bits()))
+	})
+	var stack []owned
+	reported := map[string]bool{}
+	for _, x := range all {
+		for len(stack) > 0 && !stack[len(stack)-1].p.Overlaps(x.p) {
+			stack = stack[:len(stack)-1]
+		}
+		if len(stack) > 0 {
+			a, b := stack[len(stack)-1], x
+			if a.order > b.order {
+				a, b = b, a
+			}
+			if !reported[b.path] {
+				reported[b.path] = true
+				c.errf(o, b.path, "%s overlaps %s of cloud %q", b.p, a.p, a.cloud)
+			}
+		}
+		stack = append(stack, x)
 	}
 }
 
 func (c *checker) nodes(s *Site) {
 	const o = "site"
 	names := map[string]int{}
+	clouds := map[string]bool{}
+	for _, cl := range s.Clouds {
+		clouds[cl.Name] = true
+	}
 	for i := range s.Nodes {
 		n := &s.Nodes[i]
 		p := fmt.Sprintf("nodes[%d]", i)
@@ -256,7 +282,7 @@ func (c *checker) nodes(s *Site) {
 		switch {
 		case n.Cloud == "":
 			c.errf(o, p+".cloud", "missing (the cloud this node runs in)")
-		case s.Cloud(n.Cloud) == nil:
+		case !clouds[n.Cloud]:
 			c.errf(o, p+".cloud", "unknown cloud %q", n.Cloud)
 		}
 		if len(n.Roles) == 0 {
@@ -388,6 +414,7 @@ func (c *checker) gateway(o, p string, n *Node, role bool) {
 
 func (c *checker) links(s *Site) {
 	const o = "site"
+	nodes := nodeIndex(s)
 	names := map[string]int{}
 	for i, l := range s.Links {
 		p := fmt.Sprintf("links[%d]", i)
@@ -403,7 +430,7 @@ func (c *checker) links(s *Site) {
 		var ends [2]*Node
 		for k, e := range []LinkEnd{l.A, l.B} {
 			ep := p + "." + []string{"a", "b"}[k]
-			switch n := s.Node(e.Node); {
+			switch n := nodes[e.Node]; {
 			case e.Node == "":
 				c.errf(o, ep+".node", "missing")
 			case n == nil:
@@ -473,6 +500,18 @@ func (c *checker) links(s *Site) {
 			c.errf(o, p+".holdTime", "BGP hold time must be at least 3s")
 		}
 	}
+}
+
+// nodeIndex maps node names to nodes (the first of duplicates), so checks
+// stay linear on large sites.
+func nodeIndex(s *Site) map[string]*Node {
+	m := make(map[string]*Node, len(s.Nodes))
+	for i := range s.Nodes {
+		if _, dup := m[s.Nodes[i].Name]; !dup {
+			m[s.Nodes[i].Name] = &s.Nodes[i]
+		}
+	}
+	return m
 }
 
 // validKey checks a base64 WireGuard key: 32 bytes.

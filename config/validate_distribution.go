@@ -234,8 +234,12 @@ func (c *checker) spec(o string, s *Snapshot, d *Distribution) {
 	if (sp.TLS.CertFile == "") != (sp.TLS.KeyFile == "") {
 		c.errf(o, "spec.tls", "certFile and keyFile go together")
 	}
+	var nodes map[string]*Node
+	if len(sp.Edges) > 0 {
+		nodes = nodeIndex(&s.Site)
+	}
 	for j, e := range sp.Edges {
-		n := s.Site.Node(e)
+		n := nodes[e]
 		switch {
 		case c.skip(e):
 		case n == nil:

@@ -75,5 +75,13 @@ func (l ErrorList) err() error {
 		return nil
 	}
 	l.sort()
+	if len(l) > maxErrors {
+		more := len(l) - maxErrors
+		l = append(l[:maxErrors:maxErrors], &Error{Msg: fmt.Sprintf("... and %d more errors", more)})
+	}
 	return &l
 }
+
+// maxErrors bounds what one run reports: past a few hundred, the rest is
+// the same mistake repeated (or a generated file gone wrong).
+const maxErrors = 500
