@@ -114,7 +114,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 
 	resync := make(chan struct{}, 1)
-	wg.Add(4)
+	wg.Add(5)
+	go func() { defer wg.Done(); a.refreshReport(ctx) }()
 	go func() { defer wg.Done(); a.pingStore(ctx, resync) }()
 	go func() { defer wg.Done(); a.opt.Store.WatchNodes(ctx, a.setNodes) }()
 	go func() { defer wg.Done(); a.opt.Store.WatchHealth(ctx, a.setHealth) }()
@@ -168,6 +169,22 @@ func (a *Agent) follow(ctx context.Context, startAdmin func(*config.Snapshot) er
 			if err := a.apply(ctx, snap); err != nil {
 				a.log.Error("revision not applied; still serving the previous one", "revision", rev, "err", err)
 			}
+		}
+	}
+}
+
+// refreshReport republishes the node's status now and then, so that role
+// health and role reports (hit ratio, sessions) reach the store between
+// applies.
+func (a *Agent) refreshReport(ctx context.Context) {
+	t := time.NewTicker(3 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			a.report()
 		}
 	}
 }
@@ -340,7 +357,14 @@ func (a *Agent) report() {
 		return
 	}
 	ready := a.rolesReady()
+	var rep config.RoleReport
+	a.eachRole(func(r Role) {
+		if rr, ok := r.(Reporter); ok {
+			rr.Report(&rep)
+		}
+	})
 	reg.Update(func(st *config.NodeStatus) {
+		st.Report = rep
 		if st.Revision != snap.Revision {
 			st.Since = time.Now().UTC()
 		}

@@ -60,3 +60,10 @@ type OriginHealthWatcher interface {
 type Invalidator interface {
 	Invalidate(ctx context.Context, inv config.Invalidation) error
 }
+
+// Reporter is implemented by roles that publish a summary of themselves in
+// the node's status (hit ratio, BGP sessions, tunnels). Report must be
+// cheap: it runs on every registration refresh.
+type Reporter interface {
+	Report(into *config.RoleReport)
+}
