@@ -14,7 +14,7 @@ import (
 )
 
 type fuzzResp struct {
-	status                 int
+	status                int
 	cc, vary, name, value string
 }
 
