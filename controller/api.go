@@ -18,6 +18,7 @@ const maxBody = 16 << 20
 // Routes mounts the API on mux. Mutating calls need the bearer token;
 // read-only calls are open.
 func (c *Controller) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /ui", c.getUI)
 	mux.HandleFunc("GET /v1/revision", c.getRevision)
 	mux.HandleFunc("GET /v1/revisions/{n}", c.getRevisionN)
 	mux.HandleFunc("GET /v1/history", c.getHistory)
