@@ -63,6 +63,8 @@ type Edge struct {
 	maxObject     atomic.Int64
 	keepValidated time.Duration
 
+	requests, hits atomic.Int64
+
 	mu      sync.Mutex // Apply and Close
 	servers []*server
 	closed  bool
@@ -294,6 +296,16 @@ func (e *Edge) Close(ctx context.Context) error {
 
 // SetOriginHealth takes the controller's verdicts ("dist/origin" keys).
 func (e *Edge) SetOriginHealth(m map[string]config.OriginHealth) { e.health.setControl(m) }
+
+// Report publishes requests served and the share answered from cache
+// in the node's status; it only loads two counters.
+func (e *Edge) Report(into *config.RoleReport) {
+	n := e.requests.Load()
+	into.Requests = n
+	if n > 0 {
+		into.HitRatio = float64(e.hits.Load()) / float64(n)
+	}
+}
 
 // Stats reports the store's accounting.
 func (e *Edge) Stats() StoreStats { return e.store.Stats() }

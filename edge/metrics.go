@@ -81,6 +81,10 @@ func (e *Edge) observe(x *exchange) {
 	if class == "" {
 		class = "error"
 	}
+	e.requests.Add(1)
+	if class == "hit" || class == "stale" {
+		e.hits.Add(1)
+	}
 	e.metrics.requests.WithLabelValues(dist, class).Inc()
 	e.metrics.bytes.WithLabelValues(dist, class).Add(float64(x.w.bytes))
 	if !e.accessLog || !e.log.Enabled(context.Background(), slog.LevelInfo) {
