@@ -221,10 +221,11 @@ type NodeState struct {
 	Revision int64         `json:"revision"`
 	Hash     string        `json:"hash"`
 	// State: current, applying (within the grace period), behind, drifted, down.
-	State       string        `json:"state"`
-	Message     string        `json:"message,omitempty"`
-	Updated     time.Time     `json:"updated,omitzero"`
-	Unavailable []config.Role `json:"unavailable,omitempty"`
+	State       string            `json:"state"`
+	Message     string            `json:"message,omitempty"`
+	Updated     time.Time         `json:"updated,omitzero"`
+	Unavailable []config.Role     `json:"unavailable,omitempty"`
+	Report      config.RoleReport `json:"report,omitzero"`
 }
 
 // Status is the whole site at a glance.
@@ -262,7 +263,7 @@ func (c *Controller) Status(ctx context.Context) (*Status, error) {
 		ns := NodeState{Name: n.Name, Cloud: n.Cloud, Roles: n.Roles, State: "down"}
 		if l, ok := live[n.Name]; ok {
 			ns.Live, ns.Healthy, ns.Revision, ns.Hash = true, l.Healthy, l.Revision, l.Hash
-			ns.Message, ns.Updated, ns.Unavailable = l.Message, l.Updated, l.Unavailable
+			ns.Message, ns.Updated, ns.Unavailable, ns.Report = l.Message, l.Updated, l.Unavailable, l.Report
 			if h, ok := health[EdgeHealthDistribution+"/"+n.Name]; ok && !h.Healthy {
 				ns.Healthy = false
 				ns.Message = strings.TrimSpace(ns.Message + " health check: " + h.Reason)

@@ -46,7 +46,6 @@ type cloudView struct {
 
 type nodeView struct {
 	NodeState
-	Report config.RoleReport
 }
 
 type originView struct {
@@ -63,10 +62,6 @@ func (c *Controller) topology(ctx context.Context) (*topology, error) {
 		return nil, err
 	}
 	st, err := c.Status(ctx)
-	if err != nil {
-		return nil, err
-	}
-	live, err := c.store.Nodes(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +87,7 @@ func (c *Controller) topology(ctx context.Context) (*topology, error) {
 			if n.Cloud != cl.Name {
 				continue
 			}
-			nv := nodeView{NodeState: byName[n.Name], Report: live[n.Name].Report}
+			nv := nodeView{NodeState: byName[n.Name]}
 			switch {
 			case n.HasRole(config.RoleGateway):
 				cv.Gateways = append(cv.Gateways, nv)

@@ -242,7 +242,7 @@ func printStatus(st *controller.Status) {
 	}
 	fmt.Printf("Revision %d  hash %s  %s  %s\n", st.Revision, st.Hash[:12], st.Time.Local().Format(time.DateTime), st.Reason)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tCLOUD\tROLES\tLIVE\tHEALTHY\tREVISION\tHASH\tSTATE\tMESSAGE")
+	fmt.Fprintln(tw, "NODE\tCLOUD\tROLES\tLIVE\tHEALTHY\tREVISION\tHASH\tSTATE\tDETAIL\tMESSAGE")
 	for _, n := range st.Nodes {
 		live, healthy, rev, hash := "down", "-", "-", "-"
 		if n.Live {
@@ -252,7 +252,7 @@ func printStatus(st *controller.Status) {
 		if len(n.Unavailable) > 0 {
 			msg = strings.TrimSpace(fmt.Sprintf("not available in this build: %s %s", sortedRoles(n.Unavailable), msg))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Cloud, sortedRoles(n.Roles), live, healthy, rev, hash, n.State, msg)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Cloud, sortedRoles(n.Roles), live, healthy, rev, hash, n.State, reportDetail(n), msg)
 	}
 	tw.Flush()
 	if st.Converged {
@@ -417,4 +417,42 @@ func runInvalidations(ctx context.Context, args []string) error {
 			inv.Time.Local().Format(time.DateTime), strings.Join(inv.Paths, " "))
 	}
 	return tw.Flush()
+}
+
+// reportDetail summarises what a node's roles report: BGP sessions,
+// tunnels and kernel routes for a gateway, hit ratio for an edge.
+func reportDetail(n controller.NodeState) string {
+	if !n.Live {
+		return "-"
+	}
+	r := n.Report
+	var parts []string
+	if len(r.Sessions) > 0 {
+		up := 0
+		for _, s := range r.Sessions {
+			if s.State == "established" {
+				up++
+			}
+		}
+		parts = append(parts, fmt.Sprintf("bgp %d/%d established", up, len(r.Sessions)))
+	}
+	if len(r.Tunnels) > 0 {
+		up := 0
+		for _, t := range r.Tunnels {
+			if t.Up {
+				up++
+			}
+		}
+		parts = append(parts, fmt.Sprintf("tunnels %d/%d up", up, len(r.Tunnels)))
+	}
+	if r.Routes > 0 {
+		parts = append(parts, fmt.Sprintf("%d routes", r.Routes))
+	}
+	if r.Requests > 0 {
+		parts = append(parts, fmt.Sprintf("hit %.1f%% of %d", r.HitRatio*100, r.Requests))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
 }
