@@ -198,27 +198,36 @@ func (m *Manager) Close(ctx context.Context) error {
 	return nil
 }
 
+// rotatingPoll is the poll interval while a key rotation waits for its
+// handshake: the switch to the new key follows the handshake this closely.
+const rotatingPoll = 2 * time.Millisecond
+
 func (m *Manager) monitor() {
 	defer close(m.done)
-	tick := time.NewTicker(m.opts.CheckInterval)
-	defer tick.Stop()
+	timer := time.NewTimer(m.opts.CheckInterval)
+	defer timer.Stop()
 	for {
 		select {
 		case <-m.stop:
 			return
-		case now := <-tick.C:
-			m.poll(now)
+		case now := <-timer.C:
+			if m.poll(now) {
+				timer.Reset(rotatingPoll)
+			} else {
+				timer.Reset(m.opts.CheckInterval)
+			}
 		}
 	}
 }
 
-// poll reads every tunnel's peer and reports the changes.
-func (m *Manager) poll(now time.Time) {
+// poll reads every tunnel's peer and reports the changes. It returns
+// whether a key rotation is under way.
+func (m *Manager) poll(now time.Time) (rotating bool) {
 	var changed []PeerState
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return
+		return false
 	}
 	for name, t := range m.tunnels {
 		d, err := t.get()
@@ -227,13 +236,15 @@ func (m *Manager) poll(now time.Time) {
 			continue
 		}
 		delete(m.errs, name)
-		i := slices.IndexFunc(d.Peers, func(p uapiPeer) bool { return p.PublicKey == t.cfg.Peer })
-		if i < 0 {
-			// Someone removed our peer through the UAPI (wg set ... remove).
-			d.Peers = append(d.Peers, uapiPeer{PublicKey: t.cfg.Peer})
-			i = len(d.Peers) - 1
+		cur := findPeer(d.Peers, t.cfg.Peer)
+		t.pushHandshake(now, cur)
+		t.finishRotation(now, cur)
+		// Health follows the key that carries the traffic: the old one
+		// until a rotation of the peer's key completes.
+		p := cur
+		if !t.oldPeer.IsZero() {
+			p = findPeer(d.Peers, t.oldPeer)
 		}
-		p := d.Peers[i]
 		if t.health.observe(now, p, t.cfg.Keepalive) {
 			if t.health.up {
 				t.log.Info("peer up", "endpoint", p.Endpoint)
@@ -245,9 +256,20 @@ func (m *Manager) poll(now time.Time) {
 		} else {
 			m.states[name] = m.peerState(t, p)
 		}
+		rotating = rotating || t.rotating()
 	}
 	m.mu.Unlock()
 	m.notify(changed)
+	return rotating
+}
+
+// findPeer returns the peer with key k; a peer someone removed through the
+// UAPI (wg set ... remove) shows as one that never handshaked.
+func findPeer(peers []uapiPeer, k Key) uapiPeer {
+	if i := slices.IndexFunc(peers, func(p uapiPeer) bool { return p.PublicKey == k }); i >= 0 {
+		return peers[i]
+	}
+	return uapiPeer{PublicKey: k}
 }
 
 func (m *Manager) peerState(t *tunnel, p uapiPeer) PeerState {
@@ -295,13 +317,14 @@ func (m *Manager) Status() Status {
 	s := Status{Node: m.opts.Node, Interfaces: []InterfaceStatus{}}
 	for name, t := range m.tunnels {
 		is := InterfaceStatus{
-			Name:       name,
-			Link:       t.cfg.Link,
-			PublicKey:  mustPublic(t.key),
-			ListenPort: t.cfg.Listen,
-			Address:    t.cfg.Address,
-			MTU:        t.mtu,
-			Error:      m.errs[name],
+			Name:         name,
+			Link:         t.cfg.Link,
+			PublicKey:    mustPublic(t.key),
+			ListenPort:   t.cfg.Listen,
+			Address:      t.cfg.Address,
+			MTU:          t.mtu,
+			Error:        m.errs[name],
+			GSOFallbacks: t.bind.fallbacks.Load(),
 		}
 		if st, ok := m.states[name]; ok {
 			is.Peer = st

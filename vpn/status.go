@@ -20,6 +20,9 @@ type InterfaceStatus struct {
 	Address    netip.Prefix `json:"address"`
 	MTU        int          `json:"mtu"`
 	Peer       PeerState    `json:"peer"`
+	// GSOFallbacks counts batched sends refused for their size and resent
+	// one by one (a tunnel MTU above what the underlay carries).
+	GSOFallbacks uint64 `json:"gsoFallbacks,omitempty"`
 	// Error is set when the interface's state could not be read.
 	Error string `json:"error,omitempty"`
 }

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.zx2c4.com/wireguard/conn"
@@ -29,8 +31,13 @@ type tunnel struct {
 	uapi     net.Listener
 	uapiDone chan struct{}
 	health   tracker
-	log      *slog.Logger
-	closeMu  sync.Once
+	rekeyAt  time.Time // last key change not yet followed by a handshake
+	nextPush time.Time
+	// oldPeer is the peer's previous public key while a rotation of it is
+	// pending: it still holds the AllowedIPs.
+	oldPeer Key
+	log     *slog.Logger
+	closeMu sync.Once
 }
 
 func wgLogger(log *slog.Logger) *device.Logger {
@@ -82,7 +89,7 @@ func openTunnel(ctx context.Context, h *netlink.Handle, cfg Tunnel, key Key, log
 	w.kv("listen_port", fmt.Sprint(cfg.Listen))
 	w.kv("replace_peers", "true")
 	w.key("public_key", cfg.Peer)
-	w.peerBody(&cfg, t.endpoint)
+	w.peerBody(&cfg, t.endpoint, true)
 	if err := t.dev.IpcSet(w.String()); err != nil {
 		return nil, fmt.Errorf("vpn: %s: configure: %w", cfg.Name, err)
 	}
@@ -158,29 +165,69 @@ func (t *tunnel) update(ctx context.Context, h *netlink.Handle, cfg Tunnel, key 
 	if cfg.Listen != old.Listen {
 		w.kv("listen_port", fmt.Sprint(cfg.Listen))
 	}
-	if cfg.Peer != old.Peer {
+	ep := ""
+	if endpoint != t.endpoint {
+		ep = endpoint // an unchanged endpoint is left alone: the peer may have roamed
+	}
+	pending := t.oldPeer
+	switch {
+	case cfg.Peer != old.Peer && cfg.Peer == pending:
+		// A rotation undone before it completed: drop the unconfirmed key.
 		w.key("public_key", old.Peer)
 		w.kv("remove", "true")
 		w.key("public_key", cfg.Peer)
-		w.peerBody(&cfg, endpoint)
+		w.kv("update_only", "true")
+		w.peerBody(&cfg, ep, true)
+		pending = Key{}
+	case cfg.Peer != old.Peer:
+		// Make before break: the peer's old key keeps its AllowedIPs, and
+		// so the traffic, until the new key has completed a handshake
+		// (finishRotation); then the old one goes.
+		if pending.IsZero() {
+			pending = old.Peer
+			if !t.carrying(old.Peer) {
+				// Nothing flows on the old key: the peer has most likely
+				// rotated already, and its packets queued for the new
+				// key would arrive (one round trip after the handshake)
+				// before we could move the AllowedIPs. Break before make.
+				w.key("public_key", old.Peer)
+				w.kv("remove", "true")
+				w.key("public_key", cfg.Peer)
+				w.peerBody(&cfg, endpoint, true)
+				pending = Key{}
+				rekey = true
+				break
+			}
+		} else {
+			w.key("public_key", old.Peer) // an earlier new key, never confirmed
+			w.kv("remove", "true")
+		}
+		w.key("public_key", pending)
+		w.kv("update_only", "true")
+		w.peerBody(&cfg, ep, true)
+		w.key("public_key", cfg.Peer)
+		w.peerBody(&cfg, endpoint, false)
 		rekey = true
-	} else {
+	default:
+		if !pending.IsZero() {
+			w.key("public_key", pending)
+			w.kv("update_only", "true")
+			w.peerBody(&cfg, ep, true)
+		}
 		w.key("public_key", cfg.Peer)
 		w.kv("update_only", "true")
-		ep := ""
-		if endpoint != t.endpoint {
-			ep = endpoint // an unchanged endpoint is left alone: the peer may have roamed
-		}
-		w.peerBody(&cfg, ep)
+		w.peerBody(&cfg, ep, pending.IsZero())
 	}
 	if err := t.dev.IpcSet(w.String()); err != nil {
 		return fmt.Errorf("vpn: %s: reconfigure: %w", cfg.Name, err)
 	}
-	t.key, t.endpoint = key, endpoint
+	t.key, t.endpoint, t.oldPeer = key, endpoint, pending
 	t.cfg.Listen, t.cfg.Peer, t.cfg.Endpoint = cfg.Listen, cfg.Peer, cfg.Endpoint
 	t.cfg.Keepalive, t.cfg.AllowedIPs, t.cfg.KeyFile, t.cfg.Link = cfg.Keepalive, cfg.AllowedIPs, cfg.KeyFile, cfg.Link
 	if rekey {
 		t.health.reset()
+		t.rekeyAt = time.Now()
+		t.nextPush = t.rekeyAt.Add(pushEvery + rand.N(pushEvery))
 		t.kick()
 		t.log.Info("tunnel keys changed; handshaking", "public_key", mustPublic(key), "peer_key", cfg.Peer.String())
 	}
@@ -216,6 +263,89 @@ func (t *tunnel) kick() {
 		p.SendKeepalive()
 	}
 }
+
+// pushEvery spaces handshake pushes after a key change: far more than a
+// round trip, so a handshake under way completes before the next push.
+const pushEvery = 250 * time.Millisecond
+
+// rekeyTimeout bounds how long handshakes are pushed after a key change.
+const rekeyTimeout = 30 * time.Second
+
+// pushHandshake is called on every poll after a key change until a
+// handshake completes. The two ends of a link apply a rotation a moment
+// apart: the first one's handshake fails against the other's old key, or
+// both initiate at once and their handshakes cross and cancel. wireguard-go
+// retries only after Rekey-Timeout (5 s); we retry every few hundred
+// milliseconds, at jittered times so the two ends do not cross again.
+func (t *tunnel) pushHandshake(now time.Time, p uapiPeer) {
+	if t.rekeyAt.IsZero() {
+		return
+	}
+	if p.LastHandshake.After(t.rekeyAt) || now.Sub(t.rekeyAt) > rekeyTimeout {
+		t.rekeyAt = time.Time{}
+		return
+	}
+	if now.Before(t.nextPush) {
+		return
+	}
+	t.nextPush = now.Add(pushEvery + rand.N(pushEvery))
+	if peer := t.dev.LookupPeer(device.NoisePublicKey(t.cfg.Peer)); peer != nil {
+		// There is no session since the key change, so expiring it costs
+		// nothing; it also lifts the once-per-Rekey-Timeout limit.
+		peer.ExpireCurrentKeypairs()
+		_ = peer.SendHandshakeInitiation(false)
+	}
+}
+
+// finishRotation moves the AllowedIPs from the peer's old key to its new one
+// once the new key has completed a handshake (or the rotation timed out:
+// the config says the old key is no longer to be trusted), and removes the
+// old key.
+func (t *tunnel) finishRotation(now time.Time, p uapiPeer) {
+	if t.oldPeer.IsZero() {
+		return
+	}
+	// Bytes received under the new key are an authenticated handshake
+	// message: the peer runs the new key, so its old one is dead already.
+	if p.LastHandshake.IsZero() && p.RxBytes == 0 && now.Sub(t.rekeyAt) <= rekeyTimeout {
+		return
+	}
+	var w uapiWriter
+	w.key("public_key", t.oldPeer)
+	w.kv("remove", "true")
+	w.key("public_key", t.cfg.Peer)
+	w.kv("update_only", "true")
+	w.kv("replace_allowed_ips", "true")
+	for _, a := range t.cfg.AllowedIPs {
+		w.kv("allowed_ip", a.String())
+	}
+	if err := t.dev.IpcSet(w.String()); err != nil {
+		t.log.Error("finish peer key rotation", "err", err)
+		return
+	}
+	t.oldPeer = Key{}
+	t.log.Info("peer key rotated", "peer_key", t.cfg.Peer.String(), "handshake", !p.LastHandshake.IsZero())
+}
+
+// carryWindow is how long carrying watches the old key for traffic.
+const carryWindow = 20 * time.Millisecond
+
+// carrying reports whether packets arrive under key k right now.
+func (t *tunnel) carrying(k Key) bool {
+	rx := func() uint64 {
+		d, err := t.get()
+		if err != nil {
+			return 0
+		}
+		return findPeer(d.Peers, k).RxBytes
+	}
+	before := rx()
+	time.Sleep(carryWindow)
+	return rx() != before
+}
+
+// rotating reports whether a key change still waits for its handshake.
+func (t *tunnel) rotating() bool { return !t.rekeyAt.IsZero() || !t.oldPeer.IsZero() }
 
 func (t *tunnel) get() (uapiDevice, error) {
 	s, err := t.dev.IpcGet()

@@ -130,13 +130,17 @@ func (w *uapiWriter) key(k string, key Key) { w.kv(k, key.hexString()) }
 
 func (w *uapiWriter) String() string { return w.b.String() }
 
-// peerBody writes the settings of a peer after its public_key line.
-func (w *uapiWriter) peerBody(t *Tunnel, endpoint string) {
+// peerBody writes the settings of a peer after its public_key line; without
+// ips its AllowedIPs are emptied.
+func (w *uapiWriter) peerBody(t *Tunnel, endpoint string, ips bool) {
 	if endpoint != "" {
 		w.kv("endpoint", endpoint)
 	}
 	w.kv("persistent_keepalive_interval", strconv.Itoa(int(t.Keepalive/time.Second)))
 	w.kv("replace_allowed_ips", "true")
+	if !ips {
+		return
+	}
 	for _, p := range t.AllowedIPs {
 		w.kv("allowed_ip", p.String())
 	}

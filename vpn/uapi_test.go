@@ -31,7 +31,7 @@ func TestUAPIRoundTrip(t *testing.T) {
 	w.kv("listen_port", "0")
 	w.kv("replace_peers", "true")
 	w.key("public_key", peer)
-	w.peerBody(&tun, "")
+	w.peerBody(&tun, "", true)
 	if err := dev.IpcSet(w.String()); err != nil {
 		t.Fatalf("IpcSet: %v", err)
 	}
@@ -59,7 +59,7 @@ func TestUAPIRoundTrip(t *testing.T) {
 	w = uapiWriter{}
 	w.key("public_key", peer)
 	w.kv("update_only", "true")
-	w.peerBody(&tun, "")
+	w.peerBody(&tun, "", true)
 	if err := dev.IpcSet(w.String()); err != nil {
 		t.Fatal(err)
 	}
