@@ -130,7 +130,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	case reflect.Pointer:
 		p := reflect.New(t.Elem())
 		d.decode(n, p.Elem(), path)
-		v.Set(p)
+		if !d.bad[path] { // a bad value stays unset rather than zero
+			v.Set(p)
+		}
 	case reflect.Struct:
 		d.decodeStruct(n, v, path, nil)
 	case reflect.Slice:
