@@ -26,6 +26,22 @@ func openBeneath(dirfd int, name string) (int, error) {
 	}
 }
 
+// openVersion opens a version directory of the root as the anchor for
+// openBeneath, so that a symlink in one version cannot reach into another.
+// The version itself must be a real directory, not a link.
+func openVersion(rootfd int, version string) (int, error) {
+	for {
+		fd, err := unix.Openat2(rootfd, version, &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS,
+		})
+		if err == unix.EINTR {
+			continue
+		}
+		return fd, err
+	}
+}
+
 // errEscape marks a path whose resolution left the version directory.
 var errEscape = errors.New("path escapes the version directory")
 

@@ -140,11 +140,16 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request) (int, int64) {
 	if !ok {
 		return code, 0
 	}
-	name := version
-	if rel != "" {
-		name = version + "/" + rel
+	vfd, err := openVersion(s.rootFd, version)
+	if err != nil {
+		return s.openFailed(w, r, err)
 	}
-	fd, err := openBeneath(s.rootFd, name)
+	name := rel
+	if name == "" {
+		name = "."
+	}
+	fd, err := openBeneath(vfd, name)
+	unix.Close(vfd)
 	if err != nil {
 		return s.openFailed(w, r, err)
 	}
@@ -221,11 +226,20 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, f rawFile, 
 	if d.Status == http.StatusOK {
 		h["Content-Type"] = m.ctypeH
 		h["Content-Length"] = m.lengthH
-		w.WriteHeader(http.StatusOK)
 		if r.Method == http.MethodHead || m.size == 0 {
+			w.WriteHeader(http.StatusOK)
 			return http.StatusOK, 0
 		}
+		if m.size > corkThreshold {
+			if uncork := cork(w, r); uncork != nil {
+				defer uncork()
+			}
+		}
+		w.WriteHeader(http.StatusOK)
 		return http.StatusOK, s.copyRange(w, r, f, ByteRange{0, m.size})
+	}
+	if uncork := cork(w, r); uncork != nil {
+		defer uncork()
 	}
 	return s.writePartial(w, r, f, m, d.Ranges)
 }

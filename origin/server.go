@@ -221,6 +221,7 @@ func (s *Server) Start() error {
 	for i, ln := range lns {
 		hs := &http.Server{
 			Handler:           binds[i].h,
+			ConnContext:       connContext,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),

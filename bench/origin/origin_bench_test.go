@@ -1,0 +1,237 @@
+// Package origin_test benchmarks the origin server against nginx serving
+// the same files from the same directory, in the same run, with wrk.
+package origin_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/intercloud/intercloud/origin"
+	"github.com/intercloud/intercloud/test/testenv"
+)
+
+// fixture is one content root deployed as a version, served by both peers.
+type fixture struct {
+	root      string
+	originURL string
+	nginxURL  string
+}
+
+var sizes = []struct {
+	name string
+	size int
+}{
+	{"1KiB", 1 << 10},
+	{"64KiB", 64 << 10},
+	{"1MiB", 1 << 20},
+}
+
+func setup(b *testing.B) *fixture {
+	b.Helper()
+	nginx := testenv.NeedTool(b, "nginx", "nginx-light")
+	testenv.NeedTool(b, "wrk", "wrk")
+	dir := b.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range sizes {
+		buf := make([]byte, s.size)
+		rand.Read(buf)
+		if err := os.WriteFile(filepath.Join(src, s.name+".bin"), buf, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	root := filepath.Join(dir, "root")
+	res, err := origin.Deploy(root, src, "v1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := origin.Activate(root, res.Version); err != nil {
+		b.Fatal(err)
+	}
+
+	srv, err := origin.New(origin.Config{Root: root, Listen: "127.0.0.1:0"},
+		origin.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	f := &fixture{root: root, originURL: "http://" + srv.Addr().String()}
+	f.nginxURL = startNginx(b, nginx, dir, filepath.Join(root, origin.CurrentLink))
+	return f
+}
+
+// startNginx runs nginx in the foreground on a free loopback port with a
+// config comparable to the origin's defaults: sendfile, no access log,
+// long keep-alive, one worker per CPU.
+func startNginx(b *testing.B, bin, dir, docroot string) string {
+	b.Helper()
+	port := freePort(b)
+	prefix := filepath.Join(dir, "nginx")
+	for _, d := range []string{"", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(prefix, d), 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;"
+	}
+	conf := fmt.Sprintf(`%s
+worker_processes auto;
+daemon off;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 10000000;
+  client_body_temp_path %[2]s/tmp;
+  proxy_temp_path %[2]s/tmp;
+  fastcgi_temp_path %[2]s/tmp;
+  uwsgi_temp_path %[2]s/tmp;
+  scgi_temp_path %[2]s/tmp;
+  types { application/octet-stream bin; }
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:%[3]d;
+    root %[4]s;
+  }
+}
+`, user, prefix, port, docroot)
+	confPath := filepath.Join(prefix, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", prefix, "-c", confPath)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start nginx: %v", err)
+	}
+	b.Cleanup(func() {
+		// The master takes its workers down on SIGQUIT; the group kill is
+		// the backstop.
+		cmd.Process.Signal(syscall.SIGQUIT)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	for i := 0; ; i++ {
+		resp, err := http.Get(url + "/1KiB.bin")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Fatalf("nginx answers %d; log: %s", resp.StatusCode, readFile(filepath.Join(prefix, "error.log")))
+			}
+			break
+		}
+		if i == 100 {
+			b.Fatalf("nginx did not start: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return url
+}
+
+func readFile(p string) string { b, _ := os.ReadFile(p); return string(b) }
+
+func freePort(b *testing.B) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+var rpsRe = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+
+// runWrk loads url for d and returns requests per second. Any non-2xx
+// answer or socket error fails the benchmark: speed of errors is no speed.
+func runWrk(b *testing.B, url string, d time.Duration) float64 {
+	b.Helper()
+	out, err := exec.Command("wrk", "-t2", "-c64", "-d"+d.String(), url).CombinedOutput()
+	if err != nil {
+		b.Fatalf("wrk %s: %v\n%s", url, err, out)
+	}
+	s := string(out)
+	if strings.Contains(s, "Non-2xx") || strings.Contains(s, "Socket errors") {
+		b.Fatalf("wrk %s saw errors:\n%s", url, s)
+	}
+	m := rpsRe.FindStringSubmatch(s)
+	if m == nil {
+		b.Fatalf("wrk output without Requests/sec:\n%s", s)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return v
+}
+
+// rounds of alternating runs; the best of each peer is kept, so that a
+// burst of other work on the machine hurts neither side's figure.
+const rounds = 3
+
+// BenchmarkOriginVsNginx serves each file size from both servers,
+// alternating in the same run, and reports both rates and their ratio
+// (origin/nginx; the target is ≥ 0.8). The measurement is wrk's, 2 s per
+// run whatever b.N is.
+func BenchmarkOriginVsNginx(b *testing.B) {
+	f := setup(b)
+	for _, s := range sizes {
+		b.Run(s.name, func(b *testing.B) {
+			path := "/" + s.name + ".bin"
+			runWrk(b, f.originURL+path, time.Second) // warm-up: ETag computed, pages cached
+			runWrk(b, f.nginxURL+path, time.Second)
+			var o, n float64
+			for i := 0; i < b.N; i++ {
+				o, n = 0, 0
+				for r := 0; r < rounds; r++ {
+					o = max(o, runWrk(b, f.originURL+path, 2*time.Second))
+					n = max(n, runWrk(b, f.nginxURL+path, 2*time.Second))
+				}
+			}
+			b.ReportMetric(o, "origin_req/s")
+			b.ReportMetric(n, "nginx_req/s")
+			b.ReportMetric(o/n, "ratio")
+			b.ReportMetric(o*float64(s.size)/(1<<20), "origin_MiB/s")
+		})
+	}
+}

@@ -1,0 +1,207 @@
+package origin
+
+import (
+	"net/http"
+	"reflect"
+	"testing"
+	"time"
+)
+
+var (
+	tLM     = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	lmStr   = tLM.Format(http.TimeFormat)
+	before  = tLM.Add(-time.Hour).Format(http.TimeFormat)
+	after   = tLM.Add(time.Hour).Format(http.TimeFormat)
+	rfc850  = tLM.Format("Monday, 02-Jan-06 15:04:05 GMT")
+	asctime = tLM.Format(time.ANSIC)
+)
+
+const (
+	tag   = `"abc"`
+	other = `"xyz"`
+)
+
+func hdr(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return h
+}
+
+// TestDecide is the conditional and range matrix of RFC 9110 §13.2.2 and
+// §14 for GET and HEAD of an existing 10000-byte representation with
+// ETag "abc" and Last-Modified tLM.
+func TestDecide(t *testing.T) {
+	v := Validators{Exists: true, ETag: tag, LastModified: tLM}
+	const size = 10000
+	tests := []struct {
+		name   string
+		method string
+		h      http.Header
+		status int
+		ranges []ByteRange
+	}{
+		{"plain GET", "GET", hdr(), 200, nil},
+		{"plain HEAD", "HEAD", hdr(), 200, nil},
+
+		// If-Match (strong comparison).
+		{"If-Match same", "GET", hdr("If-Match", tag), 200, nil},
+		{"If-Match other", "GET", hdr("If-Match", other), 412, nil},
+		{"If-Match in list", "GET", hdr("If-Match", other+", "+tag), 200, nil},
+		{"If-Match list over lines", "GET", hdr("If-Match", other, "If-Match", tag), 200, nil},
+		{"If-Match star", "GET", hdr("If-Match", "*"), 200, nil},
+		{"If-Match weak never matches", "GET", hdr("If-Match", "W/"+tag), 412, nil},
+		{"If-Match garbage", "GET", hdr("If-Match", "abc"), 412, nil},
+		{"If-Match empty", "GET", hdr("If-Match", ""), 412, nil},
+		{"If-Match HEAD fails too", "HEAD", hdr("If-Match", other), 412, nil},
+
+		// If-Unmodified-Since, ignored when If-Match is there.
+		{"IUS equal", "GET", hdr("If-Unmodified-Since", lmStr), 200, nil},
+		{"IUS later", "GET", hdr("If-Unmodified-Since", after), 200, nil},
+		{"IUS earlier", "GET", hdr("If-Unmodified-Since", before), 412, nil},
+		{"IUS rfc850 earlier", "GET", hdr("If-Unmodified-Since", tLM.Add(-time.Hour).Format("Monday, 02-Jan-06 15:04:05 GMT")), 412, nil},
+		{"IUS invalid ignored", "GET", hdr("If-Unmodified-Since", "yesterday"), 200, nil},
+		{"IUS list ignored", "GET", hdr("If-Unmodified-Since", before+", "+before), 200, nil},
+		{"IUS two lines ignored", "GET", hdr("If-Unmodified-Since", before, "If-Unmodified-Since", before), 200, nil},
+		{"IUS ignored with If-Match", "GET", hdr("If-Match", tag, "If-Unmodified-Since", before), 200, nil},
+
+		// If-None-Match (weak comparison).
+		{"INM same", "GET", hdr("If-None-Match", tag), 304, nil},
+		{"INM same HEAD", "HEAD", hdr("If-None-Match", tag), 304, nil},
+		{"INM weak form matches", "GET", hdr("If-None-Match", "W/"+tag), 304, nil},
+		{"INM other", "GET", hdr("If-None-Match", other), 200, nil},
+		{"INM in list", "GET", hdr("If-None-Match", other+","+tag), 304, nil},
+		{"INM star", "GET", hdr("If-None-Match", "*"), 304, nil},
+		{"INM garbage", "GET", hdr("If-None-Match", "abc"), 200, nil},
+		{"INM after garbage not read", "GET", hdr("If-None-Match", `abc, `+tag), 200, nil},
+		{"INM same, other method", "DELETE", hdr("If-None-Match", tag), 412, nil},
+
+		// If-Modified-Since, ignored when If-None-Match is there.
+		{"IMS equal", "GET", hdr("If-Modified-Since", lmStr), 304, nil},
+		{"IMS later", "GET", hdr("If-Modified-Since", after), 304, nil},
+		{"IMS earlier", "GET", hdr("If-Modified-Since", before), 200, nil},
+		{"IMS rfc850 equal", "GET", hdr("If-Modified-Since", rfc850), 304, nil},
+		{"IMS asctime equal", "GET", hdr("If-Modified-Since", asctime), 304, nil},
+		{"IMS HEAD", "HEAD", hdr("If-Modified-Since", lmStr), 304, nil},
+		{"IMS invalid ignored", "GET", hdr("If-Modified-Since", "not a date"), 200, nil},
+		{"IMS two lines ignored", "GET", hdr("If-Modified-Since", lmStr, "If-Modified-Since", lmStr), 200, nil},
+		{"IMS ignored for DELETE", "DELETE", hdr("If-Modified-Since", lmStr), 200, nil},
+		{"IMS ignored with INM other", "GET", hdr("If-None-Match", other, "If-Modified-Since", lmStr), 200, nil},
+		{"IMS ignored with INM same", "GET", hdr("If-None-Match", tag, "If-Modified-Since", before), 304, nil},
+
+		// Order: If-Match failure wins over a matching If-None-Match.
+		{"IM fails before INM", "GET", hdr("If-Match", other, "If-None-Match", tag), 412, nil},
+		{"IUS fails before IMS", "GET", hdr("If-Unmodified-Since", before, "If-Modified-Since", lmStr), 412, nil},
+		{"IM ok then INM 304", "GET", hdr("If-Match", tag, "If-None-Match", tag), 304, nil},
+
+		// Range.
+		{"range", "GET", hdr("Range", "bytes=0-499"), 206, []ByteRange{{0, 500}}},
+		{"range suffix", "GET", hdr("Range", "bytes=-500"), 206, []ByteRange{{9500, 500}}},
+		{"range multi", "GET", hdr("Range", "bytes=0-0,-1"), 206, []ByteRange{{0, 1}, {9999, 1}}},
+		{"range whole", "GET", hdr("Range", "bytes=0-"), 206, []ByteRange{{0, size}}},
+		{"range unsatisfiable", "GET", hdr("Range", "bytes=10000-"), 416, nil},
+		{"range all unsatisfiable", "GET", hdr("Range", "bytes=10000-,20000-20001,-0"), 416, nil},
+		{"range invalid ignored", "GET", hdr("Range", "bytes=5-1"), 200, nil},
+		{"range other unit ignored", "GET", hdr("Range", "items=0-1"), 200, nil},
+		{"range two lines ignored", "GET", hdr("Range", "bytes=0-1", "Range", "bytes=2-3"), 200, nil},
+		{"range on HEAD ignored", "HEAD", hdr("Range", "bytes=0-499"), 200, nil},
+		{"range after 304", "GET", hdr("If-None-Match", tag, "Range", "bytes=0-1"), 304, nil},
+		{"range after 412", "GET", hdr("If-Match", other, "Range", "bytes=0-1"), 412, nil},
+		{"unsatisfiable range after 412", "GET", hdr("If-Match", other, "Range", "bytes=20000-"), 412, nil},
+		{"range with passing INM", "GET", hdr("If-None-Match", other, "Range", "bytes=0-1"), 206, []ByteRange{{0, 2}}},
+
+		// If-Range.
+		{"If-Range tag matches", "GET", hdr("If-Range", tag, "Range", "bytes=0-1"), 206, []ByteRange{{0, 2}}},
+		{"If-Range tag differs", "GET", hdr("If-Range", other, "Range", "bytes=0-1"), 200, nil},
+		{"If-Range weak tag", "GET", hdr("If-Range", "W/"+tag, "Range", "bytes=0-1"), 200, nil},
+		{"If-Range date equal", "GET", hdr("If-Range", lmStr, "Range", "bytes=0-1"), 206, []ByteRange{{0, 2}}},
+		{"If-Range date later", "GET", hdr("If-Range", after, "Range", "bytes=0-1"), 200, nil},
+		{"If-Range date earlier", "GET", hdr("If-Range", before, "Range", "bytes=0-1"), 200, nil},
+		{"If-Range garbage", "GET", hdr("If-Range", "whenever", "Range", "bytes=0-1"), 200, nil},
+		{"If-Range two lines", "GET", hdr("If-Range", tag, "If-Range", tag, "Range", "bytes=0-1"), 200, nil},
+		{"If-Range fails, unsatisfiable ignored", "GET", hdr("If-Range", other, "Range", "bytes=20000-"), 200, nil},
+		{"If-Range holds, unsatisfiable", "GET", hdr("If-Range", tag, "Range", "bytes=20000-"), 416, nil},
+		{"If-Range without Range", "GET", hdr("If-Range", other), 200, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(tt.method, tt.h, v, size)
+			if d.Status != tt.status || !reflect.DeepEqual(d.Ranges, tt.ranges) {
+				t.Errorf("Decide = %d %v, want %d %v", d.Status, d.Ranges, tt.status, tt.ranges)
+			}
+		})
+	}
+}
+
+func TestDecideEmptyRepresentation(t *testing.T) {
+	v := Validators{Exists: true, ETag: tag, LastModified: tLM}
+	for _, tt := range []struct {
+		rng    string
+		status int
+	}{
+		{"bytes=0-", 416},
+		{"bytes=0-0", 416},
+		{"bytes=-1", 200}, // the whole (empty) representation
+		{"bytes=-0", 416},
+	} {
+		if d := Decide("GET", hdr("Range", tt.rng), v, 0); d.Status != tt.status {
+			t.Errorf("%s on 0 bytes: %d, want %d", tt.rng, d.Status, tt.status)
+		}
+	}
+}
+
+// TestPreconditionsForWrites covers PUT and DELETE against a file that
+// exists or not: If-None-Match: * makes a create-only PUT.
+func TestPreconditionsForWrites(t *testing.T) {
+	exists := Validators{Exists: true, ETag: tag, LastModified: tLM}
+	absent := Validators{}
+	tests := []struct {
+		name string
+		h    http.Header
+		v    Validators
+		want Outcome
+	}{
+		{"no conditions", hdr(), absent, Proceed},
+		{"create-only, absent", hdr("If-None-Match", "*"), absent, Proceed},
+		{"create-only, exists", hdr("If-None-Match", "*"), exists, PreconditionFailed},
+		{"replace if same, same", hdr("If-Match", tag), exists, Proceed},
+		{"replace if same, other", hdr("If-Match", other), exists, PreconditionFailed},
+		{"replace if exists, absent", hdr("If-Match", "*"), absent, PreconditionFailed},
+		{"replace if exists, exists", hdr("If-Match", "*"), exists, Proceed},
+		{"IUS, absent ignored", hdr("If-Unmodified-Since", before), absent, Proceed},
+		{"IUS, modified since", hdr("If-Unmodified-Since", before), exists, PreconditionFailed},
+		{"INM tag, absent", hdr("If-None-Match", tag), absent, Proceed},
+	}
+	for _, tt := range tests {
+		if got := EvalPreconditions("PUT", tt.h, tt.v); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestParseETagList(t *testing.T) {
+	tests := []struct {
+		in   []string
+		star bool
+		tags []string
+	}{
+		{[]string{`"a"`}, false, []string{`"a"`}},
+		{[]string{`"a", W/"b" ,"c"`}, false, []string{`"a"`, `W/"b"`, `"c"`}},
+		{[]string{`*`}, true, nil},
+		{[]string{` * `}, true, nil},
+		{[]string{`"a"`, `"b"`}, false, []string{`"a"`, `"b"`}},
+		{[]string{`""`}, false, []string{`""`}},
+		{[]string{`"a" "b"`}, false, []string{`"a"`}},
+		{[]string{`"a`}, false, nil},
+		{[]string{`w/"a"`}, false, nil},
+		{[]string{`"a b"`}, false, nil},
+		{[]string{`,,"a",,`}, false, []string{`"a"`}},
+	}
+	for _, tt := range tests {
+		l := parseETagList(tt.in)
+		if l.star != tt.star || !reflect.DeepEqual(l.tags, tt.tags) {
+			t.Errorf("parseETagList(%q) = %v %q, want %v %q", tt.in, l.star, l.tags, tt.star, tt.tags)
+		}
+	}
+}
