@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -125,6 +126,13 @@ func TestControllerAndNodeProcesses(t *testing.T) {
 	mustRun(t, dir, "apply", "-f", "cfg", "--param", "origin=http://127.0.0.1:3")
 	storetest.Eventually(t, 30*time.Second, "node catches up to revision 4", func() bool { return soaSerial(t, dnsAddr) == "4" })
 	mustRun(t, dir, "status", "-f", "cfg", "--wait", "--timeout", "60s")
+
+	// SIGHUP makes the controller re-read and apply its files.
+	writeFile(t, filepath.Join(dir, "cfg/web.yaml"), strings.Replace(spineDist, "http://127.0.0.1:1", "http://127.0.0.1:5", 1))
+	if err := ctl.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Eventually(t, 30*time.Second, "SIGHUP applies the changed files as revision 5", func() bool { return soaSerial(t, dnsAddr) == "5" })
 
 	// Graceful stops: the node's lease is revoked at once.
 	if err := node.stop(t); err != nil {
