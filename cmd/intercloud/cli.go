@@ -156,6 +156,11 @@ func runApply(ctx context.Context, args []string) error {
 		return err
 	}
 	res, err := cli.Apply(ctx, snap, *reason)
+	return a.printResult(res, err)
+}
+
+// printResult prints what an apply, rollback or promote did.
+func (a *apiFlags) printResult(res *controller.ApplyResult, err error) error {
 	if err != nil {
 		return err
 	}
@@ -302,14 +307,7 @@ func runRollback(ctx context.Context, args []string) error {
 		return err
 	}
 	res, err := cli.Rollback(ctx, rev)
-	if err != nil {
-		return err
-	}
-	if *a.jsonOut {
-		return printJSON(res)
-	}
-	printResult(res)
-	return nil
+	return a.printResult(res, err)
 }
 
 func runPromote(ctx context.Context, args []string) error {
@@ -327,14 +325,7 @@ func runPromote(ctx context.Context, args []string) error {
 		return err
 	}
 	res, err := cli.Promote(ctx, controller.PromoteRequest{Distribution: a.fs.Arg(0), Group: a.fs.Arg(1), Origin: a.fs.Arg(2), Weight: *weight})
-	if err != nil {
-		return err
-	}
-	if *a.jsonOut {
-		return printJSON(res)
-	}
-	printResult(res)
-	return nil
+	return a.printResult(res, err)
 }
 
 func runInvalidate(ctx context.Context, args []string) error {

@@ -204,18 +204,24 @@ func runUp(ctx context.Context, args []string) error {
 			printTour(ctx, os.Stdout, *dir, cp.ctl)
 		}
 	}()
+	reloadOnHangup(ctx, log, cp, *dir, params)
+	log.Info("stopping")
+	wg.Wait()
+	cp.wait()
+	return nil
+}
+
+// reloadOnHangup applies the files again on every SIGHUP until ctx ends.
+func reloadOnHangup(ctx context.Context, log *slog.Logger, cp *controlPlane, dir string, params paramFlags) {
 	hup := hangups()
 	defer signal.Stop(hup)
 	for {
 		select {
 		case <-ctx.Done():
-			log.Info("stopping")
-			wg.Wait()
-			cp.wait()
-			return nil
+			return
 		case <-hup:
-			log.Info("SIGHUP: reloading files", "dir", *dir)
-			if _, snap, err := loadDir(*dir, params); err != nil {
+			log.Info("SIGHUP: reloading files", "dir", dir)
+			if _, snap, err := loadDir(dir, params); err != nil {
 				log.Error("reload: files not applied", "err", err)
 			} else {
 				applyFiles(ctx, log, cp, snap, true)
@@ -267,22 +273,9 @@ func runController(ctx context.Context, args []string) error {
 		return err
 	}
 	applyFiles(ctx, log, cp, snap, false)
-	hup := hangups()
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			cp.wait()
-			return nil
-		case <-hup:
-			log.Info("SIGHUP: reloading files", "dir", *dir)
-			if _, snap, err := loadDir(*dir, params); err != nil {
-				log.Error("reload: files not applied", "err", err)
-			} else {
-				applyFiles(ctx, log, cp, snap, true)
-			}
-		}
-	}
+	reloadOnHangup(ctx, log, cp, *dir, params)
+	cp.wait()
+	return nil
 }
 
 func runNode(ctx context.Context, args []string) error {
