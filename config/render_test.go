@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const testSite = `apiVersion: intercloud/v1
@@ -205,5 +206,48 @@ func TestNewSnapshot(t *testing.T) {
 	bad.Spec.Behaviors = nil
 	if _, err := NewSnapshot(want.Site, []Distribution{bad}); err == nil {
 		t.Error("NewSnapshot accepted a distribution without behaviors")
+	}
+}
+
+// At load time a parameter without a default may stand anywhere; the checks
+// of those values wait for Render.
+func TestLoadToleratesRequiredParameters(t *testing.T) {
+	dist := `apiVersion: intercloud/v1
+kind: Distribution
+name: shop
+parameters: {a: {}, u: {}, p: {}, m: {}, t: {}, w: {}, d: {}}
+spec:
+  aliases: ["${a}"]
+  ttl: {default: "${d}"}
+  origins: {web: {url: "${u}", health: {path: "${p}"}}, alt: {url: "http://127.0.0.1:2"}}
+  originGroups: {g: {members: [web, alt], active: "${t}", canary: {member: alt, weight: "${w}"}}}
+  behaviors:
+    - {path: "${p}", target: g, methods: ["${m}"]}
+    - {path: "*", target: "${t}"}
+  errorPages: [{status: 404, path: "${p}"}]
+`
+	dir := writeFiles(t, map[string]string{"site.yaml": testSite, "shop.yaml": dist})
+	b, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := map[string]string{"a": "x.example.test", "u": "http://127.0.0.1:1", "p": "/x", "m": "GET", "t": "web", "w": "5", "d": "1h"}
+	s, err := b.Render(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := s.Distributions[0].Spec
+	if sp.OriginGroups["g"].Canary.Weight != 5 || *sp.TTL.Default != Duration(time.Hour) || sp.Behaviors[0].Methods[0] != "GET" {
+		t.Errorf("rendered %+v", sp)
+	}
+	bad := map[string]string{"a": "x y", "u": "ftp://x", "p": "x", "m": "get", "t": "nope", "w": "500", "d": "soon"}
+	_, err = b.Render(bad)
+	if err == nil {
+		t.Fatal("bad parameters accepted")
+	}
+	// Every bad value is reported: alias, url, health path, behavior
+	// path, method, group active, canary weight, ttl, target, error page.
+	if n := strings.Count(err.Error(), "\n") + 1; n != 10 {
+		t.Errorf("%d errors, want 10:\n%v", n, err)
 	}
 }

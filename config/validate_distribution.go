@@ -98,7 +98,7 @@ func (c *checker) spec(o string, s *Snapshot, d *Distribution) {
 			}
 		}
 		if h := og.Health; h != nil {
-			if !strings.HasPrefix(h.Path, "/") {
+			if !c.skip(h.Path) && !strings.HasPrefix(h.Path, "/") {
 				c.errf(o, p+".health.path", "path %q must start with /", h.Path)
 			}
 			if h.Healthy < 0 || h.Unhealthy < 0 {
@@ -193,7 +193,7 @@ func (c *checker) spec(o string, s *Snapshot, d *Distribution) {
 		}
 		c.ttl(o, p+".ttl", b.TTL)
 		for k, m := range b.Methods {
-			if !tokenRE.MatchString(m) || strings.ToUpper(m) != m {
+			if !c.skip(m) && (!tokenRE.MatchString(m) || strings.ToUpper(m) != m) {
 				c.errf(o, fmt.Sprintf("%s.methods[%d]", p, k), "invalid method %q (uppercase, e.g. GET)", m)
 			}
 		}
