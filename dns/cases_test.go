@@ -2,6 +2,7 @@ package dns
 
 import (
 	"context"
+	"fmt"
 
 	"net"
 	"net/netip"
@@ -250,7 +251,14 @@ func TestCasesInProcess(t *testing.T) {
 }
 
 func TestCasesOverTheNetwork(t *testing.T) {
-	_, addr := startServer(t, testSnapshot(testGeoIP(t)))
+	geo := testGeoIP(t)
+	for _, batch := range []bool{true, false} {
+		_, addr := startServer(t, testSnapshot(geo), func(o *Options) { o.NoBatch = !batch })
+		t.Run(fmt.Sprintf("batch=%v", batch), func(t *testing.T) { runCasesOver(t, addr) })
+	}
+}
+
+func runCasesOver(t *testing.T, addr string) {
 	for _, proto := range []string{"udp", "tcp"} {
 		cl := &mdns.Client{Net: proto, Timeout: 2 * time.Second}
 		var conn *mdns.Conn

@@ -95,9 +95,13 @@ func testSnapshot(geoip string) *config.Snapshot {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // startServer serves snap on 127.0.0.1 (a free port) until the test ends.
-func startServer(t testing.TB, snap *config.Snapshot) (*Server, string) {
+func startServer(t testing.TB, snap *config.Snapshot, mods ...func(*Options)) (*Server, string) {
 	t.Helper()
-	s, err := New(Options{Node: "ns-a", Addr: "127.0.0.1:0", Logger: quietLogger(), Registry: prometheus.NewRegistry()})
+	o := Options{Node: "ns-a", Addr: "127.0.0.1:0", Logger: quietLogger(), Registry: prometheus.NewRegistry()}
+	for _, m := range mods {
+		m(&o)
+	}
+	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

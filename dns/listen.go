@@ -43,19 +43,32 @@ func reusePort(network, address string, c syscall.RawConn) error {
 // listen binds UDP (several SO_REUSEPORT sockets, so the kernel spreads
 // queries over cores) and TCP on the same port, and starts serving.
 func listen(ctx context.Context, s *Server, addr string) (*listeners, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for try := 0; ; try++ {
+		l, err := listenOnce(ctx, s, addr)
+		// with port 0 the UDP port may be taken for TCP: pick another
+		if err == nil || port != "0" || try == 10 || !errors.Is(err, syscall.EADDRINUSE) {
+			return l, err
+		}
+	}
+}
+
+func listenOnce(ctx context.Context, s *Server, addr string) (*listeners, error) {
 	l := &listeners{s: s, conns: map[net.Conn]struct{}{}, sem: make(chan struct{}, tcpMaxConns)}
 	lc := net.ListenConfig{Control: reusePort}
 	n := s.opts.UDPSockets
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	pc, err := lc.ListenPacket(ctx, "udp", addr)
+	// A plain bind first: with SO_REUSEPORT alone, a second server of the
+	// same user on the same address would silently share it instead of
+	// failing with "address in use".
+	probe, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		return nil, err
 	}
-	first := pc.(*net.UDPConn)
-	l.udp = append(l.udp, first)
-	bound := first.LocalAddr().String() // the real port when addr asked for :0
+	bound := probe.LocalAddr().String() // the real port when addr asked for :0
+	probe.Close()
 	for len(l.udp) < n {
 		pc, err := lc.ListenPacket(ctx, "udp", bound)
 		if err != nil {
@@ -112,6 +125,9 @@ func (l *listeners) close(ctx context.Context) error {
 // packet, so serving allocates nothing per query.
 func (l *listeners) serveUDP(c *net.UDPConn) {
 	defer l.wg.Done()
+	if !l.s.opts.NoBatch && l.serveUDPBatch(c) {
+		return
+	}
 	m := l.s.m
 	buf := make([]byte, 65535)
 	out := make([]byte, 0, 4096)

@@ -29,6 +29,9 @@ type Options struct {
 	// UDPSockets is how many SO_REUSEPORT sockets (and reader goroutines)
 	// serve UDP; 0 means GOMAXPROCS.
 	UDPSockets int
+	// NoBatch serves UDP one datagram per system call instead of with
+	// recvmmsg/sendmmsg (for comparison and for kernels without them).
+	NoBatch bool
 }
 
 // Server is the GeoDNS server.

@@ -408,3 +408,15 @@ func TestBuildErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestAddressInUse(t *testing.T) {
+	_, addr := startServer(t, testSnapshot(""))
+	s, err := New(Options{Addr: addr, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(context.Background(), testSnapshot("")); err == nil {
+		s.Close(context.Background())
+		t.Fatal("a second server bound the same address")
+	}
+}

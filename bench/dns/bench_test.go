@@ -1,0 +1,350 @@
+// Package dnsbench measures the GeoDNS server side by side with gdnsd, the
+// fastest authoritative peer, serving an equivalent zone from the same
+// generated .mmdb, both loaded by dnsperf in the same run.
+package dnsbench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/dns"
+	"github.com/intercloud/intercloud/dns/dnstest"
+	"github.com/intercloud/intercloud/test/testenv"
+)
+
+const (
+	zone    = "cdn.example.test."
+	passes  = 150000 // queries per server per round (the query file has one line)
+	rounds  = 2 // rounds alternate the servers, so drift hits both
+	clients = 4 // dnsperf sockets, so SO_REUSEPORT spreads the load
+)
+
+// clouds are the four sites of the geo split, shared by both servers.
+var clouds = []struct {
+	name     string
+	lat, lon float64
+	addrs    []string
+}{
+	{"seoul", 37.56, 126.97, []string{"127.0.1.1", "127.0.1.2"}},
+	{"tokyo", 35.68, 139.69, []string{"127.0.2.1"}},
+	{"virginia", 38.9, -77.0, []string{"127.0.3.1"}},
+	{"frankfurt", 50.11, 8.68, []string{"127.0.4.1"}},
+}
+
+func writeMMDB(b *testing.B, dir string) string {
+	p := filepath.Join(dir, "city.mmdb")
+	err := dnstest.WriteMMDB(p, []dnstest.Entry{
+		// dnsperf's source address: the geo-by-source queries land in Seoul
+		{CIDR: "127.0.0.0/8", Country: "KR", Continent: "AS", Lat: 37.56, Lon: 126.97},
+		// the ECS queries' subnet: Tokyo
+		{CIDR: "1.0.0.0/24", Country: "JP", Continent: "AS", Lat: 35.68, Lon: 139.69},
+		{CIDR: "3.0.0.0/8", Country: "US", Continent: "NA", Lat: 37.75, Lon: -97.82},
+		{CIDR: "2.0.0.0/8", Country: "DE", Continent: "EU", Lat: 51, Lon: 9},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+func snapshot(mmdb string) *config.Snapshot {
+	s := &config.Snapshot{Revision: 42, Site: config.Site{
+		DNS: config.DNS{Zone: zone, TTL: config.Duration(30 * time.Second), NegativeTTL: config.Duration(5 * time.Second), GeoIP: mmdb},
+		Nodes: []config.Node{{Name: "ns", Roles: []config.Role{config.RoleDNS}, Address: "127.0.0.53"}},
+	}}
+	for _, c := range clouds {
+		for i, a := range c.addrs {
+			s.Site.Nodes = append(s.Site.Nodes, config.Node{Name: fmt.Sprintf("%s-%d", c.name, i), Cloud: c.name,
+				Roles: []config.Role{config.RoleEdge}, Address: a, Location: config.Location{Lat: c.lat, Lon: c.lon}})
+		}
+	}
+	s.Distributions = []config.Distribution{
+		{Name: "shop"},
+		{Name: "plain", Spec: config.Spec{Edges: []string{"seoul-0"}}},
+	}
+	return s
+}
+
+// gdnsdConfig is the same zone for gdnsd: a static record for "plain",
+// and a geoip resource in city auto mode (nearest datacenter by the
+// record's coordinates) for "shop".
+func gdnsdConfig(dir, mmdb string, port int) error {
+	var coords, dcmap, names strings.Builder
+	for _, c := range clouds {
+		names.WriteString(c.name + ", ")
+		fmt.Fprintf(&coords, "        %s => [%g, %g]\n", c.name, c.lat, c.lon)
+		fmt.Fprintf(&dcmap, "        %s => [%s]\n", c.name, strings.Join(c.addrs, ", "))
+	}
+	cfg := fmt.Sprintf(`options => {
+  listen => [ "127.0.0.1:%d" ]
+  run_dir => %s/run
+  state_dir => %s/state
+  udp_threads => 2
+  tcp_threads => 1
+  zones_default_ttl => 30
+}
+plugins => { geoip => {
+  maps => {
+    geo => {
+      geoip2_db => %s
+      datacenters => [%s]
+      auto_dc_coords => {
+%s      }
+      auto_dc_limit => 1
+    }
+  }
+  resources => {
+    shop => {
+      map => geo
+      dcmap => {
+%s      }
+    }
+  }
+}}
+`, port, dir, dir, mmdb, strings.TrimSuffix(names.String(), ", "), coords.String(), dcmap.String())
+	zoneFile := `$TTL 30
+@ SOA ns1 hostmaster 42 3600 600 604800 5
+@ NS ns1
+ns1 A 127.0.0.53
+plain A 127.0.1.1
+shop DYNA geoip!shop
+`
+	if err := os.MkdirAll(filepath.Join(dir, "zones"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "zones", strings.TrimSuffix(zone, ".")), []byte(zoneFile), 0o644)
+}
+
+func freePort(b *testing.B) int {
+	for range 20 {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		t, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		u.Close()
+		if err == nil {
+			t.Close()
+			return port
+		}
+	}
+	b.Fatal("no free port")
+	return 0
+}
+
+// startGdnsd runs gdnsd in the foreground; it dies with the test binary.
+func startGdnsd(b *testing.B, dir string, port int) *exec.Cmd {
+	cmd := exec.Command("gdnsd", "-c", dir, "start")
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for i := 0; ; i++ {
+		m := new(mdns.Msg)
+		m.SetQuestion("plain."+zone, mdns.TypeA)
+		if r, err := mdns.Exchange(m, addr); err == nil && len(r.Answer) == 1 {
+			return cmd
+		}
+		if i > 100 {
+			b.Fatalf("gdnsd did not answer on %s:\n%s", addr, log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cpuSeconds reads a process's user+system CPU time from /proc.
+func cpuSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+type result struct {
+	qps, lost, sent float64
+	cpu             float64 // server CPU seconds during the run
+}
+
+var (
+	reQPS  = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
+	reLost = regexp.MustCompile(`Queries lost:\s+(\d+)`)
+	reSent = regexp.MustCompile(`Queries sent:\s+(\d+)`)
+)
+
+func dnsperf(b *testing.B, port int, queries string, extra []string, pid int) result {
+	args := append([]string{"-s", "127.0.0.1", "-p", strconv.Itoa(port), "-d", queries,
+		"-n", strconv.Itoa(passes), "-l", "30", "-c", strconv.Itoa(clients), "-T", "1", "-q", "64"}, extra...)
+	c0 := cpuSeconds(pid)
+	out, err := exec.Command("dnsperf", args...).CombinedOutput()
+	c1 := cpuSeconds(pid)
+	if err != nil {
+		b.Fatalf("dnsperf %v: %v\n%s", args, err, out)
+	}
+	var r result
+	for _, x := range []struct {
+		re *regexp.Regexp
+		v  *float64
+	}{{reQPS, &r.qps}, {reLost, &r.lost}, {reSent, &r.sent}} {
+		m := x.re.FindSubmatch(out)
+		if m == nil {
+			b.Fatalf("dnsperf output without %v:\n%s", x.re, out)
+		}
+		*x.v, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+	r.cpu = c1 - c0
+	return r
+}
+
+// BenchmarkVsGdnsd loads both servers with dnsperf, one after the other in
+// alternating rounds, for plain A queries, geo queries placed by the
+// source address, and geo queries placed by ECS. It reports both servers'
+// QPS and QPS per server CPU-second, and our/gdnsd ratios of each.
+func BenchmarkVsGdnsd(b *testing.B) {
+	testenv.NeedTool(b, "gdnsd", "gdnsd")
+	testenv.NeedTool(b, "dnsperf", "dnsperf")
+	dir := b.TempDir()
+	mmdb := writeMMDB(b, dir)
+
+	srv, err := dns.New(dns.Options{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := srv.Apply(context.Background(), snapshot(mmdb)); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close(context.Background()) })
+	u, _ := srv.Addrs()
+	ourPort := u.(*net.UDPAddr).Port
+
+	gdir := filepath.Join(dir, "gdnsd")
+	gport := freePort(b)
+	if err := gdnsdConfig(gdir, mmdb, gport); err != nil {
+		b.Fatal(err)
+	}
+	g := startGdnsd(b, gdir, gport)
+
+	// Both must give the same answers before their speed means anything.
+	for _, q := range []struct {
+		name, ecs string
+		want      string
+	}{{"plain", "", "127.0.1.1"}, {"shop", "", "127.0.1.1,127.0.1.2"}, {"shop", "1.0.0.0/24", "127.0.2.1"}} {
+		for _, port := range []int{ourPort, gport} {
+			if got := lookup(b, port, q.name+"."+zone, q.ecs); got != q.want {
+				b.Fatalf("port %d: %s ecs %q = %s, want %s", port, q.name, q.ecs, got, q.want)
+			}
+		}
+	}
+
+	for _, sc := range []struct {
+		name  string
+		qname string
+		extra []string
+	}{
+		{"plain", "plain." + zone, nil},
+		{"geo-source", "shop." + zone, nil},
+		// ECS option 8: family 1, source /24, scope 0, 1.0.0
+		{"geo-ecs", "shop." + zone, []string{"-E", "8:00011800010000"}},
+	} {
+		b.Run(sc.name, func(b *testing.B) {
+			qf := filepath.Join(dir, sc.name+".queries")
+			os.WriteFile(qf, []byte(strings.TrimSuffix(sc.qname, ".")+" A\n"), 0o644)
+			var ours, theirs result
+			for range rounds {
+				for i, port := range []int{ourPort, gport} {
+					pid := os.Getpid()
+					if i == 1 {
+						pid = g.Process.Pid
+					}
+					r := dnsperf(b, port, qf, sc.extra, pid)
+					acc := &ours
+					if i == 1 {
+						acc = &theirs
+					}
+					acc.qps += r.qps / rounds
+					acc.lost += r.lost
+					acc.sent += r.sent
+					acc.cpu += r.cpu
+				}
+			}
+			b.ReportMetric(ours.qps, "qps")
+			b.ReportMetric(theirs.qps, "gdnsd-qps")
+			b.ReportMetric(ours.qps/theirs.qps, "qps-ratio")
+			perCPU := func(r result) float64 { return (r.sent - r.lost) / r.cpu }
+			b.ReportMetric(perCPU(ours), "q/cpu-s")
+			b.ReportMetric(perCPU(theirs), "gdnsd-q/cpu-s")
+			b.ReportMetric(perCPU(ours)/perCPU(theirs), "cpu-ratio")
+			b.ReportMetric(ours.lost, "lost")
+			b.ReportMetric(theirs.lost, "gdnsd-lost")
+		})
+	}
+}
+
+func lookup(b *testing.B, port int, name, ecs string) string {
+	m := new(mdns.Msg)
+	m.SetQuestion(name, mdns.TypeA)
+	if ecs != "" {
+		m.SetEdns0(1232, false)
+		_, n, _ := net.ParseCIDR(ecs)
+		ones, _ := n.Mask.Size()
+		m.IsEdns0().Option = append(m.IsEdns0().Option, &mdns.EDNS0_SUBNET{Code: mdns.EDNS0SUBNET, Family: 1,
+			SourceNetmask: uint8(ones), Address: n.IP.To4()})
+	}
+	r, err := mdns.Exchange(m, fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var got []string
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*mdns.A); ok {
+			got = append(got, a.A.String())
+		}
+	}
+	slicesSort(got)
+	return strings.Join(got, ",")
+}
+
+func slicesSort(s []string) {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+}
