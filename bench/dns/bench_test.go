@@ -30,8 +30,8 @@ import (
 const (
 	zone    = "cdn.example.test."
 	passes  = 150000 // queries per server per round (the query file has one line)
-	rounds  = 2 // rounds alternate the servers, so drift hits both
-	clients = 4 // dnsperf sockets, so SO_REUSEPORT spreads the load
+	rounds  = 2      // rounds alternate the servers, so drift hits both
+	clients = 4      // dnsperf sockets, so SO_REUSEPORT spreads the load
 )
 
 // clouds are the four sites of the geo split, shared by both servers.
@@ -64,7 +64,7 @@ func writeMMDB(b *testing.B, dir string) string {
 
 func snapshot(mmdb string) *config.Snapshot {
 	s := &config.Snapshot{Revision: 42, Site: config.Site{
-		DNS: config.DNS{Zone: zone, TTL: config.Duration(30 * time.Second), NegativeTTL: config.Duration(5 * time.Second), GeoIP: mmdb},
+		DNS:   config.DNS{Zone: zone, TTL: config.Duration(30 * time.Second), NegativeTTL: config.Duration(5 * time.Second), GeoIP: mmdb},
 		Nodes: []config.Node{{Name: "ns", Roles: []config.Role{config.RoleDNS}, Address: "127.0.0.53"}},
 	}}
 	for _, c := range clouds {
