@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -141,7 +142,7 @@ func diffValue(out *[]string, path string, a, b any) {
 			return
 		}
 	}
-	if string(mustJSON(a)) == string(mustJSON(b)) {
+	if reflect.DeepEqual(a, b) { // normalised trees: maps, slices, strings, json.Number, bools
 		return
 	}
 	// A whole object or list appearing or going says so in a word: its
