@@ -1,0 +1,300 @@
+// Package edge_test benchmarks the edge cache against nginx proxy_cache and
+// Varnish in the same run: the same origin, the same objects, the same wrk
+// load (cache hits, -c64), and reports throughput, p99 latency and RSS as
+// ratios edge/peer.
+package edge_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/edge"
+	"github.com/intercloud/intercloud/test/testenv"
+)
+
+const (
+	host      = "shop.cdn.test"
+	cacheSize = 256 << 20
+	duration  = "5s"
+)
+
+var sizes = []struct {
+	name string
+	size int
+}{{"1KiB", 1 << 10}, {"100KiB", 100 << 10}}
+
+// peer is one cache under test.
+type peer struct {
+	name string
+	url  string
+	pids func() []int
+}
+
+func freePort(b *testing.B) int {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startOrigin(b *testing.B) string {
+	bodies := map[string][]byte{}
+	for _, s := range sizes {
+		bodies["/"+s.name] = bytes.Repeat([]byte("x"), s.size)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := bodies[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("ETag", `"`+r.URL.Path+`"`)
+		w.Write(body)
+	})}
+	go srv.Serve(ln)
+	b.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+func startEdge(b *testing.B, originAddr string) peer {
+	port := freePort(b)
+	e, err := edge.New(edge.Options{Node: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	snap := &config.Snapshot{Revision: 1,
+		Site: config.Site{DNS: config.DNS{Zone: "cdn.test."}, Nodes: []config.Node{{Name: "bench", Roles: []config.Role{config.RoleEdge},
+			Listen: config.Listen{HTTP: fmt.Sprintf("127.0.0.1:%d", port)}, Cache: config.Cache{Memory: cacheSize}}}},
+		Distributions: []config.Distribution{{Name: "shop", Spec: config.Spec{
+			Origins:   map[string]config.Origin{"o": {URL: "http://" + originAddr}},
+			Behaviors: []config.Behavior{{Path: "*", Target: "o"}},
+		}}},
+	}
+	if err := e.Apply(context.Background(), snap); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close(context.Background()) })
+	return peer{"edge", fmt.Sprintf("http://127.0.0.1:%d", port), func() []int { return []int{os.Getpid()} }}
+}
+
+func startProcess(b *testing.B, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start %s: %v", name, err)
+	}
+	b.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		if b.Failed() {
+			b.Logf("%s output:\n%s", name, out.String())
+		}
+	})
+	return cmd
+}
+
+func startNginx(b *testing.B, originAddr string) (peer, bool) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		testenv.NeedTool(b, "nginx", "nginx-light")
+		return peer{}, false
+	}
+	dir := worldDir(b)
+	port := freePort(b)
+	conf := fmt.Sprintf(`worker_processes auto;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fcgi; uwsgi_temp_path %[1]s/uwsgi; scgi_temp_path %[1]s/scgi;
+  proxy_cache_path %[1]s/cache levels=1:2 keys_zone=edge:64m max_size=%[3]d inactive=1h use_temp_path=off;
+  keepalive_requests 1000000;
+  upstream origin { server %[2]s; keepalive 64; }
+  server {
+    listen 127.0.0.1:%[4]d;
+    location / {
+      proxy_pass http://origin;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_cache edge;
+      proxy_cache_lock on;
+      add_header Cache-Status $upstream_cache_status;
+    }
+  }
+}
+`, dir, originAddr, cacheSize, port)
+	cf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := startProcess(b, bin, "-p", dir, "-c", cf, "-g", "daemon off;")
+	return peer{"nginx", fmt.Sprintf("http://127.0.0.1:%d", port), func() []int { return processTree(cmd.Process.Pid) }}, true
+}
+
+func startVarnish(b *testing.B, originAddr string) (peer, bool) {
+	bin, err := exec.LookPath("varnishd")
+	if err != nil {
+		testenv.NeedTool(b, "varnishd", "varnish")
+		return peer{}, false
+	}
+	dir := worldDir(b)
+	port := freePort(b)
+	cmd := startProcess(b, bin, "-n", dir, "-a", fmt.Sprintf("127.0.0.1:%d", port), "-b", originAddr, "-F",
+		"-s", fmt.Sprintf("malloc,%d", cacheSize), "-p", "default_ttl=3600")
+	return peer{"varnish", fmt.Sprintf("http://127.0.0.1:%d", port), func() []int { return processTree(cmd.Process.Pid) }}, true
+}
+
+// worldDir is a temporary directory the peers' unprivileged workers can
+// use (b.TempDir's parent is private to root).
+func worldDir(b *testing.B) string {
+	dir, err := os.MkdirTemp("", "edge-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	os.Chmod(dir, 0o777)
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// processTree lists pid and all its descendants.
+func processTree(pid int) []int {
+	out := []int{pid}
+	for i := 0; i < len(out); i++ {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", out[i]))
+		for _, t := range tasks {
+			b, _ := os.ReadFile(t)
+			for _, f := range strings.Fields(string(b)) {
+				if n, err := strconv.Atoi(f); err == nil {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func rssMiB(pids []int) float64 {
+	var kb int64
+	for _, p := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+				n, _ := strconv.ParseInt(f[1], 10, 64)
+				kb += n
+			}
+		}
+	}
+	return float64(kb) / 1024
+}
+
+// waitHit polls until the peer answers the object (and caches it).
+func waitHit(b *testing.B, p peer, path string) {
+	c := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest("GET", p.url+path, nil)
+		req.Host = host
+		if resp, err := c.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fatalf("%s never answered %s", p.name, path)
+}
+
+var (
+	rpsRE = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	p99RE = regexp.MustCompile(`\s99%\s+([0-9.]+)(us|ms|s)`)
+)
+
+// wrk runs the load and returns requests/s and p99 in milliseconds.
+func wrk(b *testing.B, p peer, path, dur string) (float64, float64) {
+	out, err := exec.Command("wrk", "-t2", "-c64", "-d"+dur, "--latency", "-H", "Host: "+host, p.url+path).CombinedOutput()
+	if err != nil {
+		b.Fatalf("wrk against %s: %v\n%s", p.name, err, out)
+	}
+	if strings.Contains(string(out), "Non-2xx") || strings.Contains(string(out), "Socket errors") {
+		b.Logf("wrk against %s reported errors:\n%s", p.name, out)
+	}
+	m, l := rpsRE.FindSubmatch(out), p99RE.FindSubmatch(out)
+	if m == nil || l == nil {
+		b.Fatalf("cannot parse wrk output:\n%s", out)
+	}
+	rps, _ := strconv.ParseFloat(string(m[1]), 64)
+	p99, _ := strconv.ParseFloat(string(l[1]), 64)
+	switch string(l[2]) {
+	case "us":
+		p99 /= 1000
+	case "s":
+		p99 *= 1000
+	}
+	return rps, p99
+}
+
+// BenchmarkEdgeVsPeers measures cache-hit throughput, p99 and RSS of the
+// edge and of nginx proxy_cache and Varnish, one after the other on the
+// same machine, and reports edge/peer ratios.
+func BenchmarkEdgeVsPeers(b *testing.B) {
+	testenv.NeedTool(b, "wrk", "wrk")
+	originAddr := startOrigin(b)
+	peers := []peer{startEdge(b, originAddr)}
+	if p, ok := startNginx(b, originAddr); ok {
+		peers = append(peers, p)
+	}
+	if p, ok := startVarnish(b, originAddr); ok {
+		peers = append(peers, p)
+	}
+	for _, s := range sizes {
+		b.Run(s.name, func(b *testing.B) {
+			rps := map[string]float64{}
+			p99 := map[string]float64{}
+			for _, p := range peers {
+				waitHit(b, p, "/"+s.name)
+				wrk(b, p, "/"+s.name, "1s") // warm up connections and caches
+				rps[p.name], p99[p.name] = wrk(b, p, "/"+s.name, duration)
+				b.ReportMetric(rps[p.name], p.name+"_req/s")
+				b.ReportMetric(p99[p.name], p.name+"_p99_ms")
+				b.ReportMetric(rssMiB(p.pids()), p.name+"_rss_MiB")
+			}
+			for _, p := range peers[1:] {
+				b.ReportMetric(rps["edge"]/rps[p.name], "edge/"+p.name+"_req/s")
+				b.ReportMetric(p99["edge"]/p99[p.name], "edge/"+p.name+"_p99")
+			}
+			// One wrk run per peer is the measurement; b.N is not a loop count here.
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
