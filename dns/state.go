@@ -47,6 +47,7 @@ type entry struct {
 // group is the answer table shared by distributions with the same edges.
 type group struct {
 	key                string
+	members            []*edge // for explanations
 	byPlace4, byPlace6 []*pool // indexed by place; nil: no answer
 	unknown4, unknown6 *pool   // client location unknown
 	failOpen           [2]bool
@@ -356,7 +357,7 @@ type cloud struct {
 // coordinates) every live edge; with no live edge at all, every edge
 // (fail open: a possibly dead edge beats no answer).
 func buildGroup(key string, members []*edge, loc *locator, ttl uint32, maxAnswers int, labels map[string]int) *group {
-	g := &group{key: key}
+	g := &group{key: key, members: members}
 	labelIdx := func(l string) int {
 		i, ok := labels[l]
 		if !ok {
