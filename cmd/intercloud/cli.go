@@ -116,7 +116,7 @@ func runValidate(_ context.Context, args []string) error {
 		return err
 	}
 	fmt.Printf("%s: valid — site %s, %d nodes, %d distributions (%d files), hash %s\n",
-		*dir, snap.Site.Name, len(snap.Site.Nodes), len(snap.Distributions), len(b.Sources), config.Hash(snap)[:12])
+		*dir, snap.Site.Name, len(snap.Site.Nodes), len(snap.Distributions), len(b.Files), config.Hash(snap)[:12])
 	return nil
 }
 
