@@ -77,6 +77,9 @@ type DNS struct {
 	MaxAnswers int       `yaml:"maxAnswers" json:"maxAnswers,omitempty"`
 	// Nameservers are the NS names of the zone; default ns1.<zone>.
 	Nameservers []string `yaml:"nameservers" json:"nameservers,omitempty"`
+	// RateLimit is response rate limiting (RRL) over UDP: at most this many
+	// responses per second per client /24 (/56 for IPv6) and answer; 0 is off.
+	RateLimit int `yaml:"rateLimit" json:"rateLimit,omitempty"`
 }
 
 // Network maps a client CIDR to a location; it wins over GeoIP.
