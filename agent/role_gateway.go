@@ -39,6 +39,7 @@ const (
 type gatewayRole struct {
 	o     RoleOptions
 	bgp   *bgp.Server
+	vpn   gatewayVPN // the tunnels (role_gateway_vpn.go)
 	dirty chan struct{}
 
 	mu       sync.Mutex // guards table, routeCfg, loop state
@@ -102,7 +103,11 @@ func (g *gatewayRole) Apply(ctx context.Context, snap *config.Snapshot) error {
 			g.table, g.routeCfg = t, rc
 		}
 	}
-	if err := g.bgp.Apply(ctx, cfg); err != nil {
+	// Tunnels first: sessions over them bind the tunnel addresses.
+	if err := g.vpn.apply(ctx, g.o, g.bgp, &snap.Site); err != nil {
+		errs = append(errs, fmt.Errorf("gateway: %w", err))
+	}
+	if err := g.bgp.Apply(ctx, g.vpn.bgpConfig(cfg)); err != nil {
 		errs = append(errs, err)
 	} else {
 		g.applied = true
@@ -187,7 +192,7 @@ func (g *gatewayRole) Close(ctx context.Context) error {
 		<-done
 	}
 	// BGP first, so peers stop sending us traffic before the routes go.
-	errs := []error{g.bgp.Close(ctx)}
+	errs := []error{g.bgp.Close(ctx), g.vpn.close(ctx)}
 	if t != nil {
 		errs = append(errs, t.Close(ctx))
 	}
@@ -217,6 +222,7 @@ func (g *gatewayRole) Routes(mux *http.ServeMux) {
 		return
 	}
 	gatewayMuxes[mux] = true
+	mountVPNRoutes(mux)
 	mux.HandleFunc("GET /v1/bgp/neighbors", func(w http.ResponseWriter, r *http.Request) {
 		g := gatewayAPI.Load()
 		if g == nil {
