@@ -2,6 +2,7 @@ package edge
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/intercloud/intercloud/edge/httpcache"
@@ -26,6 +27,16 @@ type entry struct {
 	responseTime time.Time
 	initialAge   time.Duration
 	fresh        httpcache.Freshness
+	clen         []string // Content-Length of the whole body
+}
+
+// finalize precomputes the fields every hit sends, so that a hit copies
+// them instead of formatting them.
+func (e *entry) finalize() {
+	e.clen = []string{strconv.Itoa(len(e.body))}
+	if e.status == http.StatusOK {
+		e.header["Accept-Ranges"] = []string{"bytes"}
+	}
 }
 
 func (e *entry) cost() int64 {

@@ -80,6 +80,7 @@ func (e *Edge) loadErrorPage(x *exchange, ep config.ErrorPage) *entry {
 		now := e.now()
 		ent := &entry{key: key, dist: x.d.name, path: ep.Path, status: 200, header: resp.Header, body: body,
 			requestTime: now, responseTime: now, fresh: httpcache.Freshness{Lifetime: ttl}}
+		ent.finalize()
 		e.store.Set(ent, ttl)
 		return ent, nil
 	})

@@ -39,7 +39,7 @@ type fillResult struct {
 // fill fetches the object (revalidating stale when it has validators) and
 // stores what may be stored.
 func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
-	h := x.fwd.Clone()
+	h := x.forwarded().Clone()
 	if stale != nil {
 		if v := stale.header.Get("ETag"); v != "" {
 			h.Set("If-None-Match", v)
@@ -75,6 +75,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		ne := *stale
 		ne.header = httpcache.MergeNotModified(stale.header, resp.Header)
 		ne.header.Del("Age")
+		ne.finalize()
 		ne.requestTime, ne.responseTime = reqTime, now
 		ne.initialAge = httpcache.InitialAge(resp.Header, reqTime, now)
 		cc, _ := httpcache.ParseCacheControl(ne.header.Values("Cache-Control"))
@@ -130,6 +131,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		fresh:      fresh,
 	}
 	ent.header.Del("Age")
+	ent.finalize()
 	res.entry, res.shareable = ent, true
 	if gen != e.purgeGen.Load() {
 		res.reason = "purged"
@@ -221,7 +223,7 @@ func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http
 func (e *Edge) revalidateAsync(x *exchange, stale *entry) {
 	bx := *x
 	bx.r = x.r.Clone(context.WithoutCancel(x.r.Context()))
-	bx.fwd = x.fwd.Clone()
+	bx.fwd = x.forwarded().Clone()
 	key := "bg\x00" + x.key + "\x00" + x.varyKey
 	e.bg.Add(1)
 	go func() {
@@ -256,7 +258,7 @@ func (e *Edge) invalidateURI(x *exchange, respH http.Header) {
 			continue
 		}
 		q := b.forwardedQuery(u.RawQuery)
-		e.store.Del(b.cacheKey(x.d, r2, q, b.forwardedHeader(r2, x.clientIP)))
+		e.store.Del(b.cacheKey(x.d, r2, q))
 	}
 }
 

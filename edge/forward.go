@@ -144,7 +144,9 @@ func (b *behavior) forwardedQuery(raw string) string {
 }
 
 // cacheKey is scheme, distribution, path and only what reaches the origin.
-func (b *behavior) cacheKey(d *dist, r *http.Request, query string, fwd http.Header) string {
+// Header values are the ones the origin gets: the client's, after the
+// distribution's request header policy.
+func (b *behavior) cacheKey(d *dist, r *http.Request, query string) string {
 	var sb strings.Builder
 	if r.TLS != nil {
 		sb.WriteString("https\x00")
@@ -166,9 +168,18 @@ func (b *behavior) cacheKey(d *dist, r *http.Request, query string, fwd http.Hea
 		sb.WriteByte(0)
 		sb.WriteString(k)
 		sb.WriteByte(':')
-		sb.WriteString(strings.Join(fwd.Values(k), ","))
+		if v, ok := d.reqSet[k]; ok {
+			sb.WriteString(v)
+		} else if !d.reqRemove[k] {
+			for i, v := range r.Header[k] {
+				if i > 0 {
+					sb.WriteByte(',')
+				}
+				sb.WriteString(v)
+			}
+		}
 	}
-	if c := fwd.Get("Cookie"); c != "" {
+	if c := b.cookieHeader(r); c != "" && !d.reqRemove["Cookie"] {
 		sb.WriteString("\x00Cookie:")
 		sb.WriteString(c)
 	}

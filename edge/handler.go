@@ -78,14 +78,12 @@ func (x *exchange) serve() {
 	}
 	x.clientIP = clientIP(r)
 	x.query = x.b.forwardedQuery(r.URL.RawQuery)
-	x.fwd = x.b.forwardedHeader(r, x.clientIP)
-	editHeader(x.fwd, d.headers.Request.Set, d.headers.Request.Remove)
 	cc := r.Header.Values("Cache-Control")
 	x.reqCC, _ = httpcache.ParseCacheControl(cc)
 	if len(cc) == 0 && strings.Contains(strings.ToLower(r.Header.Get("Pragma")), "no-cache") {
 		x.reqCC.NoCache = true
 	}
-	x.key = x.b.cacheKey(d, r, x.query, x.fwd)
+	x.key = x.b.cacheKey(d, r, x.query)
 
 	switch {
 	case !x.b.cache:
@@ -170,7 +168,7 @@ func (x *exchange) fetch(stale *entry, reason string) {
 // rules) and streams the answer; unsafe methods invalidate the URI.
 func (x *exchange) passThrough(reason, detail string) {
 	x.class = "bypass"
-	h := x.fwd.Clone()
+	h := x.forwarded().Clone()
 	for _, f := range []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"} {
 		if v, ok := x.r.Header[f]; ok {
 			h[f] = v
@@ -191,6 +189,16 @@ func (x *exchange) passThrough(reason, detail string) {
 		x.e.invalidateURI(x, resp.Header)
 	}
 	x.stream(resp, nil, httpcache.CacheStatus{Fwd: reason, FwdStatus: resp.StatusCode, Detail: detail})
+}
+
+// forwarded is the origin request header, built on first use: a hit
+// never needs it.
+func (x *exchange) forwarded() http.Header {
+	if x.fwd == nil {
+		x.fwd = x.b.forwardedHeader(x.r, x.clientIP)
+		editHeader(x.fwd, x.d.headers.Request.Set, x.d.headers.Request.Remove)
+	}
+	return x.fwd
 }
 
 func isSafe(m string) bool {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,21 @@ type metrics struct {
 	originSeconds *prometheus.HistogramVec
 	failovers     *prometheus.CounterVec
 	purged        prometheus.Counter
+	// byLabel caches resolved counters: label hashing per request is
+	// measurable on the hit path.
+	byLabel sync.Map // dist+"\x00"+class → *labelled
+}
+
+type labelled struct{ requests, bytes prometheus.Counter }
+
+func (m *metrics) counters(dist, class string) *labelled {
+	k := dist + "\x00" + class
+	if v, ok := m.byLabel.Load(k); ok {
+		return v.(*labelled)
+	}
+	l := &labelled{m.requests.WithLabelValues(dist, class), m.bytes.WithLabelValues(dist, class)}
+	v, _ := m.byLabel.LoadOrStore(k, l)
+	return v.(*labelled)
 }
 
 func newMetrics(reg prometheus.Registerer, e *Edge) (*metrics, error) {
@@ -85,8 +101,9 @@ func (e *Edge) observe(x *exchange) {
 	if class == "hit" || class == "stale" {
 		e.hits.Add(1)
 	}
-	e.metrics.requests.WithLabelValues(dist, class).Inc()
-	e.metrics.bytes.WithLabelValues(dist, class).Add(float64(x.w.bytes))
+	c := e.metrics.counters(dist, class)
+	c.requests.Inc()
+	c.bytes.Add(float64(x.w.bytes))
 	if !e.accessLog || !e.log.Enabled(context.Background(), slog.LevelInfo) {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,10 +50,10 @@ func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
 	}
 	// Age and ttl use whole seconds so that they add up to the lifetime.
 	age := ent.age(x.e.now()).Truncate(time.Second)
-	h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
+	h["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
 	cs.HasTTL, cs.TTL = true, ent.fresh.Lifetime-age
 	x.status(cs)
-	h.Add("Via", viaValue(x.r))
+	addVia(h, viaValue(x.r))
 	editHeader(h, x.d.headers.Response.Set, x.d.headers.Response.Remove)
 
 	status, body := ent.status, ent.body
@@ -65,8 +66,7 @@ func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
 		x.w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	if status == http.StatusOK {
-		h.Set("Accept-Ranges", "bytes")
+	if status == http.StatusOK && x.r.Header["Range"] != nil {
 		size := int64(len(body))
 		switch res, start, end := httpcache.ParseRange(x.r.Header.Get("Range"), x.r.Header.Get("If-Range"), ent.header, size); res {
 		case httpcache.RangePartial:
@@ -78,13 +78,26 @@ func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
 			status, body = http.StatusRequestedRangeNotSatisfiable, nil
 		}
 	}
-	if status != http.StatusNoContent && status != http.StatusNotModified {
-		h.Set("Content-Length", strconv.Itoa(len(body)))
+	switch {
+	case status == http.StatusNoContent:
+	case len(body) == len(ent.body) && ent.clen != nil:
+		h["Content-Length"] = ent.clen
+	default:
+		h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	}
 	x.w.WriteHeader(status)
 	if x.r.Method != http.MethodHead && len(body) > 0 {
 		x.w.Write(body)
 	}
+}
+
+// addVia appends to Via on a fresh slice: the existing one may belong to
+// a stored entry shared by concurrent requests.
+func addVia(h http.Header, v string) {
+	old := h["Via"]
+	nv := make([]string, len(old), len(old)+1)
+	copy(nv, old)
+	h["Via"] = append(nv, v)
 }
 
 // keepOn304 are the fields a 304 from cache carries (RFC 9110 §15.4.5).
@@ -105,7 +118,7 @@ func (x *exchange) stream(resp *http.Response, prefix []byte, cs httpcache.Cache
 		h[k] = v
 	}
 	x.status(cs)
-	h.Add("Via", viaValue(x.r))
+	addVia(h, viaValue(x.r))
 	editHeader(h, x.d.headers.Response.Set, x.d.headers.Response.Remove)
 	if resp.ContentLength >= 0 && x.r.Method != http.MethodHead {
 		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
@@ -133,11 +146,11 @@ type writerOnly struct{ io.Writer }
 func (x *exchange) status(cs httpcache.CacheStatus) {
 	cs.Cache = cacheName
 	h := x.w.Header()
-	if prev := h.Get("Cache-Status"); prev != "" {
-		h.Set("Cache-Status", prev+", "+cs.String())
+	if prev := h["Cache-Status"]; len(prev) > 0 {
+		h["Cache-Status"] = []string{strings.Join(prev, ", ") + ", " + cs.String()}
 		return
 	}
-	h.Set("Cache-Status", cs.String())
+	h["Cache-Status"] = []string{cs.String()}
 }
 
 // originError answers 502 (504 on timeouts) or the distribution's page.

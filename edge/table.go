@@ -30,6 +30,9 @@ type dist struct {
 	behaviors  []*behavior
 	errorPages map[int]config.ErrorPage
 	headers    config.Headers
+	// reqSet / reqRemove are the request policy with canonical names.
+	reqSet    map[string]string
+	reqRemove map[string]bool
 }
 
 type behavior struct {
@@ -120,7 +123,14 @@ func buildTable(snap *config.Snapshot, node string, pool *clientPool) (*table, e
 }
 
 func buildDist(dd *config.Distribution, pool *clientPool) (*dist, error) {
-	d := &dist{name: dd.Name, errorPages: map[int]config.ErrorPage{}, headers: dd.Spec.Headers}
+	d := &dist{name: dd.Name, errorPages: map[int]config.ErrorPage{}, headers: dd.Spec.Headers,
+		reqSet: map[string]string{}, reqRemove: map[string]bool{}}
+	for k, v := range dd.Spec.Headers.Request.Set {
+		d.reqSet[http.CanonicalHeaderKey(k)] = v
+	}
+	for _, k := range dd.Spec.Headers.Request.Remove {
+		d.reqRemove[http.CanonicalHeaderKey(k)] = true
+	}
 	origins := map[string]*originRef{}
 	names := make([]string, 0, len(dd.Spec.Origins))
 	for n := range dd.Spec.Origins {

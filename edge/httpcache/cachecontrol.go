@@ -46,7 +46,7 @@ func Absent(d time.Duration) bool { return d < 0 }
 // in the returned error so that callers can log it.
 func ParseCacheControl(lines []string) (CacheControl, error) {
 	cc := CacheControl{MaxAge: -1, SMaxAge: -1, StaleWhileRevalidate: -1, StaleIfError: -1, MaxStale: -1, MinFresh: -1}
-	seen := map[string]bool{}
+	var seen uint32
 	var errs []error
 	for _, line := range lines {
 		for _, d := range splitDirectives(line) {
@@ -55,10 +55,12 @@ func ParseCacheControl(lines []string) (CacheControl, error) {
 				continue
 			}
 			// RFC 9111 §4.2.1: with duplicate directives the first one counts.
-			if seen[name] {
-				continue
+			if bit := directiveBit(name); bit != 0 {
+				if seen&bit != 0 {
+					continue
+				}
+				seen |= bit
 			}
-			seen[name] = true
 			delta := func() time.Duration {
 				if !hasArg {
 					errs = append(errs, fmt.Errorf("cache-control %s: missing value", name))
@@ -119,6 +121,21 @@ func ParseCacheControl(lines []string) (CacheControl, error) {
 		}
 	}
 	return cc, errors.Join(errs...)
+}
+
+var directives = []string{"max-age", "s-maxage", "stale-while-revalidate", "stale-if-error", "min-fresh", "max-stale",
+	"no-store", "no-cache", "private", "public", "must-revalidate", "proxy-revalidate", "must-understand", "no-transform",
+	"immutable", "only-if-cached"}
+
+// directiveBit numbers the known directives for duplicate detection
+// without allocating.
+func directiveBit(name string) uint32 {
+	for i, d := range directives {
+		if d == name {
+			return 1 << i
+		}
+	}
+	return 0
 }
 
 // parseDelta reads delta-seconds; quoted forms are accepted (RFC 9111 §5.2).
