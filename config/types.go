@@ -306,6 +306,8 @@ type Behavior struct {
 	CacheSetCookie bool `yaml:"cacheSetCookie" json:"cacheSetCookie,omitempty"`
 	// Compress gzips compressible responses for clients that accept it.
 	Compress bool `yaml:"compress" json:"compress,omitempty"`
+	// RedirectHTTPS answers plain-HTTP requests with a 301 to https.
+	RedirectHTTPS bool `yaml:"redirectHTTPS" json:"redirectHTTPS,omitempty"`
 }
 
 // Forward says which parts of the request reach the origin (and the cache key).
