@@ -119,6 +119,11 @@ func (l *listeners) serveUDPBatch(c *net.UDPConn) bool {
 				m.dropped.Inc()
 				continue
 			}
+			if st.rrl != nil {
+				if resp = limit(st, &q, &o, src, resp, t0, m); resp == nil {
+					continue
+				}
+			}
 			if cap(resp) > cap(b.out[ns]) {
 				b.out[ns] = resp[:0]
 			}

@@ -80,6 +80,7 @@ func TestRespondAllocatesNothing(t *testing.T) {
 			resp, o := st.respond(&q, wire, src, false, out, turn)
 			turn++
 			s.m.observe(false, &o, st.locs)
+			_ = rrlKey(&q, &o, src, st.zone)
 			_ = resp
 		})
 		if allocs != 0 {

@@ -149,6 +149,11 @@ func (l *listeners) serveUDP(c *net.UDPConn) {
 			m.dropped.Inc()
 			continue
 		}
+		if st.rrl != nil {
+			if resp = limit(st, &q, &o, from.Addr(), resp, t0, m); resp == nil {
+				continue
+			}
+		}
 		_, _ = c.WriteToUDPAddrPort(resp, from)
 		m.latency.Observe(time.Since(t0).Seconds())
 		m.observe(false, &o, st.locs)

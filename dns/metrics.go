@@ -25,6 +25,8 @@ type metrics struct {
 	queries  [2][nTypes][nRcodes]prometheus.Counter // [tcp][type][rcode]
 	typeIdx  [300]uint8                             // qtype → index (0xFF: other)
 	dropped  prometheus.Counter
+	rrlSlip  prometheus.Counter
+	rrlDrop  prometheus.Counter
 	latency  prometheus.Histogram
 	answers  *prometheus.CounterVec
 	failOpen prometheus.Gauge
@@ -45,6 +47,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "intercloud_dns_dropped_total",
 		Help: "Packets dropped without an answer (too short to answer, or responses).",
 	})
+	rrl := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "intercloud_dns_rrl_total",
+		Help: "UDP responses held back by response rate limiting, by action (slip: sent truncated, drop).",
+	}, []string{"action"})
+	m.rrlSlip, m.rrlDrop = rrl.WithLabelValues("slip"), rrl.WithLabelValues("drop")
 	m.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "intercloud_dns_request_duration_seconds",
 		Help:    "Time from reading a query to having its answer ready.",
@@ -67,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "Edge nodes by whether DNS hands them out.",
 	}, []string{"state"})
 	if reg != nil {
-		for _, c := range []prometheus.Collector{q, m.dropped, m.latency, m.answers, m.failOpen, m.revision, m.edges} {
+		for _, c := range []prometheus.Collector{q, m.dropped, rrl, m.latency, m.answers, m.failOpen, m.revision, m.edges} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -11,6 +11,8 @@ import (
 
 func testutilGauge(g prometheus.Gauge) float64 { return testutil.ToFloat64(g) }
 
+func testutilGauge2(c prometheus.Counter) float64 { return testutil.ToFloat64(c) }
+
 func TestMetrics(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	s, err := New(Options{Addr: "127.0.0.1:0", Logger: quietLogger(), Registry: reg})

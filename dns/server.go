@@ -49,6 +49,7 @@ type Server struct {
 	locKey   string
 	loc      *locator
 	failOpen map[string]bool
+	rrl      *rrl // kept across states while the rate stays
 	ln       *listeners
 	closed   bool
 }
@@ -161,6 +162,12 @@ func (s *Server) build(snap *config.Snapshot) (*state, error) {
 		return nil, err
 	}
 	st.locs = s.m.locCounters(st.labels)
+	if rate := snap.Site.DNS.RateLimit; rate < 0 {
+		return nil, fmt.Errorf("dns.rateLimit %d is negative", rate)
+	} else if s.rrl == nil || int(s.rrl.rate) != rate {
+		s.rrl = newRRL(rate)
+	}
+	st.rrl = s.rrl
 	return st, nil
 }
 

@@ -66,6 +66,7 @@ type state struct {
 	labels    []string             // metric labels of pools, by pool.loc
 	failOpen  []string             // distributions answered fail-open, for the log
 	locs      []prometheus.Counter // answers by location, indexed by pool.loc
+	rrl       *rrl                 // nil: no rate limiting
 	edges     int                  // edge nodes in the site
 	liveEdges int                  // of which DNS hands out
 }
