@@ -65,7 +65,9 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 	}
 	res := &fillResult{fwdStatus: resp.StatusCode, origin: o.name}
 	removeHopByHop(resp.Header)
-	if resp.Header.Get("Date") == "" {
+	if _, err := http.ParseTime(resp.Header.Get("Date")); err != nil {
+		// A missing or invalid Date is replaced by the time the response
+		// arrived (RFC 9110 §6.6.1), which freshness then counts from.
 		resp.Header.Set("Date", now.UTC().Format(http.TimeFormat))
 	}
 	if resp.StatusCode == http.StatusNotModified && stale != nil {

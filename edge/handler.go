@@ -76,6 +76,17 @@ func (x *exchange) serve() {
 		x.plain(http.StatusMethodNotAllowed, "intercloud-edge: method "+r.Method+" is not allowed here\n")
 		return
 	}
+	if x.b.redirectHTTPS && r.TLS == nil {
+		x.class = "bypass"
+		target := "https://" + host
+		if x.b.httpsPort != "" {
+			target += ":" + x.b.httpsPort
+		}
+		target += r.URL.RequestURI()
+		x.w.Header().Set("Location", target)
+		x.plain(http.StatusMovedPermanently, "intercloud-edge: this path is served over HTTPS: "+target+"\n")
+		return
+	}
 	x.clientIP = clientIP(r)
 	x.query = x.b.forwardedQuery(r.URL.RawQuery)
 	cc := r.Header.Values("Cache-Control")

@@ -242,3 +242,19 @@ func TestSwapUnderLoad(t *testing.T) {
 		t.Fatalf("ok %d, origin A %d, origin B %d", ok.Load(), a.count(), b.count())
 	}
 }
+
+func TestRedirectHTTPS(t *testing.T) {
+	clk := &clock{}
+	o := newOrigin(t, clk, body("plain"))
+	d := simple(o.URL)
+	d.Spec.Behaviors = []config.Behavior{{Path: "/secure/*", Target: "o", RedirectHTTPS: true}, {Path: "*", Target: "o"}}
+	h := newHarness(t, clk, site(1, d))
+	r := h.get("/secure/login?next=%2F")
+	if r.status != http.StatusMovedPermanently || r.header.Get("Location") != "https://shop.cdn.test/secure/login?next=%2F" {
+		t.Fatalf("got %d Location %q", r.status, r.header.Get("Location"))
+	}
+	expect(t, h.get("/open"), 200, "plain", "")
+	if o.count() != 1 {
+		t.Fatalf("origin requests %d, want 1", o.count())
+	}
+}

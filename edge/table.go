@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -47,6 +48,8 @@ type behavior struct {
 	methods        map[string]bool
 	allow          string
 	cacheSetCookie bool
+	redirectHTTPS  bool
+	httpsPort      string // appended to redirects when not 443
 }
 
 // target is an origin group (a lone origin is a group of one).
@@ -86,7 +89,7 @@ func buildTable(snap *config.Snapshot, node string, pool *clientPool) (*table, e
 		if dd.Spec.Disabled {
 			continue
 		}
-		d, err := buildDist(dd, pool)
+		d, err := buildDist(dd, pool, httpsPort(t.listen.HTTPS))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("distribution %s: %w", dd.Name, err))
 			continue
@@ -122,7 +125,16 @@ func buildTable(snap *config.Snapshot, node string, pool *clientPool) (*table, e
 	return t, nil
 }
 
-func buildDist(dd *config.Distribution, pool *clientPool) (*dist, error) {
+// httpsPort is the port redirects name, empty for 443 or unknown.
+func httpsPort(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "443" || port == "0" {
+		return ""
+	}
+	return port
+}
+
+func buildDist(dd *config.Distribution, pool *clientPool, redirectPort string) (*dist, error) {
 	d := &dist{name: dd.Name, errorPages: map[int]config.ErrorPage{}, headers: dd.Spec.Headers,
 		reqSet: map[string]string{}, reqRemove: map[string]bool{}}
 	for k, v := range dd.Spec.Headers.Request.Set {
@@ -201,7 +213,7 @@ func buildDist(dd *config.Distribution, pool *clientPool) (*dist, error) {
 			pattern: normalizePattern(b.Path), target: tg, cache: b.Cache == nil || *b.Cache,
 			ttl:   ttlPolicy(dd.Spec.TTL, b.TTL),
 			query: b.Forward.Query, cookies: b.Forward.Cookies, cacheSetCookie: b.CacheSetCookie,
-			methods: map[string]bool{},
+			methods: map[string]bool{}, redirectHTTPS: b.RedirectHTTPS, httpsPort: redirectPort,
 		}
 		for _, h := range b.Forward.Headers {
 			if h == "*" {
