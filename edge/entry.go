@@ -28,12 +28,14 @@ type entry struct {
 	initialAge   time.Duration
 	fresh        httpcache.Freshness
 	clen         []string // Content-Length of the whole body
+	gz           *gzipped // the body gzipped, made on first use
 }
 
 // finalize precomputes the fields every hit sends, so that a hit copies
 // them instead of formatting them.
 func (e *entry) finalize() {
 	e.clen = []string{strconv.Itoa(len(e.body))}
+	e.gz = &gzipped{}
 	if e.status == http.StatusOK {
 		e.header["Accept-Ranges"] = []string{"bytes"}
 	}

@@ -57,6 +57,9 @@ func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
 	editHeader(h, x.d.headers.Response.Set, x.d.headers.Response.Remove)
 
 	status, body := ent.status, ent.body
+	if x.b.compress && status == http.StatusOK && x.r.Header["Range"] == nil {
+		body = x.compress(ent, h)
+	}
 	if status == http.StatusOK && httpcache.NotModified(x.r.Method, x.r.Header, ent.header) {
 		for k := range h {
 			if !keepOn304[k] {
@@ -80,7 +83,7 @@ func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
 	}
 	switch {
 	case status == http.StatusNoContent:
-	case len(body) == len(ent.body) && ent.clen != nil:
+	case len(body) == len(ent.body) && ent.clen != nil && h["Content-Encoding"] == nil:
 		h["Content-Length"] = ent.clen
 	default:
 		h["Content-Length"] = []string{strconv.Itoa(len(body))}

@@ -49,6 +49,7 @@ type behavior struct {
 	allow          string
 	cacheSetCookie bool
 	redirectHTTPS  bool
+	compress       bool
 	httpsPort      string // appended to redirects when not 443
 }
 
@@ -213,7 +214,7 @@ func buildDist(dd *config.Distribution, pool *clientPool, redirectPort string) (
 			pattern: normalizePattern(b.Path), target: tg, cache: b.Cache == nil || *b.Cache,
 			ttl:   ttlPolicy(dd.Spec.TTL, b.TTL),
 			query: b.Forward.Query, cookies: b.Forward.Cookies, cacheSetCookie: b.CacheSetCookie,
-			methods: map[string]bool{}, redirectHTTPS: b.RedirectHTTPS, httpsPort: redirectPort,
+			methods: map[string]bool{}, redirectHTTPS: b.RedirectHTTPS, compress: b.Compress, httpsPort: redirectPort,
 		}
 		for _, h := range b.Forward.Headers {
 			if h == "*" {
