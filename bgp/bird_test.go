@@ -144,14 +144,14 @@ func TestBIRDInterop(t *testing.T) {
 	cfg := seoulConfig()
 	g := startGateway(t, seoul, cfg)
 	b := startBIRD(t, tokyo, birdConf)
-	g.waitEstablished("cloud")
+	g.WaitEstablished("cloud")
 
 	// Import policy: tokyo's CIDR and longer prefixes are installed with
 	// our protocol, everything else announced by BIRD is rejected.
 	eventually(t, 10*time.Second, "learned routes in the kernel", func() error {
-		return contains(g.kernel(), "10.2.0.0/16 via 10.255.0.2 dev eth0", "10.2.5.0/24 via 10.255.0.2 dev eth0")
+		return contains(g.Kernel(), "10.2.0.0/16 via 10.255.0.2 dev eth0", "10.2.5.0/24 via 10.255.0.2 dev eth0")
 	})
-	if err := lacks(g.kernel(), "10.1.99.0", "10.9.0.0", "10.20."); err != nil {
+	if err := lacks(g.Kernel(), "10.1.99.0", "10.9.0.0", "10.20."); err != nil {
 		t.Fatalf("out-of-policy prefix installed: %v", err)
 	}
 	all := seoul.MustRun("ip", "route", "show")
@@ -161,7 +161,7 @@ func TestBIRDInterop(t *testing.T) {
 	if err := lacks(all, "10.2.200.0/24 via"); err != nil {
 		t.Fatalf("connected route replaced: %v", err)
 	}
-	ns := g.neighbors()
+	ns := g.Neighbors()
 	if n := ns["cloud"]; n.Received != 5 || n.Accepted != 3 || n.Advertised != 1 || n.LocalPref != 200 {
 		t.Errorf("cloud neighbor: received %d accepted %d advertised %d localPref %d, want 5 3 1 200",
 			n.Received, n.Accepted, n.Advertised, n.LocalPref)
@@ -179,19 +179,19 @@ func TestBIRDInterop(t *testing.T) {
 	// Max-prefix: onprem sends 3 prefixes, 2 allowed: its session is shut
 	// down, logged and counted, and the cloud session is unaffected.
 	eventually(t, 15*time.Second, "onprem shut down by max-prefix", func() error {
-		if n := g.neighbors()["onprem"]; n.Admin != "max-prefix" {
+		if n := g.Neighbors()["onprem"]; n.Admin != "max-prefix" {
 			return fmt.Errorf("onprem admin %q state %q", n.Admin, n.State)
 		}
 		return nil
 	})
-	if err := contains(g.metrics(), `intercloud_bgp_max_prefix_exceeded_total{neighbor="onprem"} 1`); err != nil {
+	if err := contains(g.Metrics(), `intercloud_bgp_max_prefix_exceeded_total{neighbor="onprem"} 1`); err != nil {
 		t.Error(err)
 	}
-	if err := contains(g.proc.Output(), "more prefixes than its max-prefix"); err != nil {
+	if err := contains(g.Proc.Output(), "more prefixes than its max-prefix"); err != nil {
 		t.Error(err)
 	}
-	eventually(t, 10*time.Second, "onprem routes gone", func() error { return lacks(g.kernel(), "10.20.") })
-	before := g.neighbors()["cloud"]
+	eventually(t, 10*time.Second, "onprem routes gone", func() error { return lacks(g.Kernel(), "10.20.") })
+	before := g.Neighbors()["cloud"]
 	if !before.Established() {
 		t.Fatalf("cloud session went down: %+v", before)
 	}
@@ -199,10 +199,10 @@ func TestBIRDInterop(t *testing.T) {
 	// Withdraw: BIRD stops announcing a prefix, it leaves our kernel.
 	b.must("disable cloudroutes")
 	eventually(t, 10*time.Second, "withdrawn routes leave the kernel", func() error {
-		return lacks(g.kernel(), "10.2.0.0/16", "10.2.5.0/24")
+		return lacks(g.Kernel(), "10.2.0.0/16", "10.2.5.0/24")
 	})
 	b.must("enable cloudroutes")
-	eventually(t, 10*time.Second, "routes back", func() error { return contains(g.kernel(), "10.2.0.0/16", "10.2.5.0/24") })
+	eventually(t, 10*time.Second, "routes back", func() error { return contains(g.Kernel(), "10.2.0.0/16", "10.2.5.0/24") })
 
 	// A config diff: a new CIDR, a policy change for cloud (10.9.0.0/16 is
 	// now allowed), a new neighbor. The cloud session stays up: same
@@ -213,20 +213,20 @@ func TestBIRDInterop(t *testing.T) {
 		Name: "later", Kind: bgp.KindExternal, ASN: 65020, Address: netip.MustParseAddr("10.255.0.77"),
 		Allowed: []netip.Prefix{netip.MustParsePrefix("10.30.0.0/16")}, ConnectRetry: time.Second,
 	})
-	if err := g.apply(cfg); err != nil {
+	if err := g.Apply(cfg); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "BIRD learns the new CIDR", func() error {
 		return contains(b.must("show route protocol cloud"), "10.11.0.0/16")
 	})
 	eventually(t, 10*time.Second, "soft reset applies the new import policy", func() error {
-		return contains(g.kernel(), "10.9.0.0/16 via 10.255.0.2")
+		return contains(g.Kernel(), "10.9.0.0/16 via 10.255.0.2")
 	})
-	after := g.neighbors()
+	after := g.Neighbors()
 	if !after["cloud"].Established() || !after["cloud"].Since.Equal(before.Since) {
 		t.Errorf("cloud session was reset by the diff: before %v, after %+v", before.Since, after["cloud"])
 	}
-	if err := contains(g.metrics(), `intercloud_bgp_sessions_established_total{neighbor="cloud"} 1`); err != nil {
+	if err := contains(g.Metrics(), `intercloud_bgp_sessions_established_total{neighbor="cloud"} 1`); err != nil {
 		t.Error(err)
 	}
 	if _, ok := after["later"]; !ok {
@@ -237,24 +237,24 @@ func TestBIRDInterop(t *testing.T) {
 	// out. It comes back: re-learned.
 	tokyo.Down("eth0")
 	eventually(t, 15*time.Second, "routes withdrawn after the hold time", func() error {
-		return lacks(g.kernel(), "10.2.0.0/16")
+		return lacks(g.Kernel(), "10.2.0.0/16")
 	})
 	tokyo.Up("eth0")
-	g.waitEstablished("cloud")
-	eventually(t, 15*time.Second, "routes re-learned", func() error { return contains(g.kernel(), "10.2.0.0/16") })
+	g.WaitEstablished("cloud")
+	eventually(t, 15*time.Second, "routes re-learned", func() error { return contains(g.Kernel(), "10.2.0.0/16") })
 
 	// BIRD is killed: routes go, it restarts: back.
 	b.proc.Kill()
 	eventually(t, 15*time.Second, "routes withdrawn after BIRD died", func() error {
-		return lacks(g.kernel(), "10.2.0.0/16")
+		return lacks(g.Kernel(), "10.2.0.0/16")
 	})
 	b.start()
 	eventually(t, 20*time.Second, "routes re-learned from the new BIRD", func() error {
-		return contains(g.kernel(), "10.2.0.0/16")
+		return contains(g.Kernel(), "10.2.0.0/16")
 	})
 
 	// Graceful stop removes our routes.
-	g.proc.Stop()
+	g.Proc.Stop()
 	if out := seoul.MustRun("ip", "route", "show", "proto", "200"); strings.TrimSpace(out) != "" {
 		t.Fatalf("routes left after the gateway stopped:\n%s", out)
 	}

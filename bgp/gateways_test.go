@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/bgp"
+	"github.com/intercloud/intercloud/bgp/bgptest"
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/test/netns"
 	"github.com/intercloud/intercloud/test/testenv"
@@ -64,7 +65,7 @@ func TestTwoGateways(t *testing.T) {
 	tgw.Forwarding()
 
 	site := twoCloudSite()
-	var gws []*gw
+	var gws []*bgptest.Gateway
 	for _, x := range []struct {
 		node string
 		ns   *netns.Namespace
@@ -76,16 +77,16 @@ func TestTwoGateways(t *testing.T) {
 		gws = append(gws, startGateway(t, x.ns, gatewayConfig{BGP: cfg}))
 	}
 	s, k := gws[0], gws[1]
-	s.waitEstablished("dx", "vpn")
-	k.waitEstablished("dx", "vpn")
+	s.WaitEstablished("dx", "vpn")
+	k.WaitEstablished("dx", "vpn")
 
 	// Both sessions carry the prefix; the dedicated line wins (local
 	// preference 200 over 100).
 	eventually(t, 10*time.Second, "seoul routes tokyo via the line", func() error {
-		return contains(s.kernel(), "10.2.0.0/16 via 10.255.1.2 dev dx0")
+		return contains(s.Kernel(), "10.2.0.0/16 via 10.255.1.2 dev dx0")
 	})
 	eventually(t, 10*time.Second, "tokyo routes seoul via the line", func() error {
-		return contains(k.kernel(), "10.1.0.0/16 via 10.255.1.1 dev dx0")
+		return contains(k.Kernel(), "10.1.0.0/16 via 10.255.1.1 dev dx0")
 	})
 	ping := func() error {
 		out, err := shost.Run(t.Context(), "ping", "-c1", "-W1", "10.2.0.10")
@@ -100,17 +101,17 @@ func TestTwoGateways(t *testing.T) {
 	// the VPN.
 	tgw.Down("dx0")
 	eventually(t, 15*time.Second, "failover to the VPN", func() error {
-		return contains(s.kernel(), "10.2.0.0/16 via 100.64.0.2 dev tun0")
+		return contains(s.Kernel(), "10.2.0.0/16 via 100.64.0.2 dev tun0")
 	})
 	eventually(t, 15*time.Second, "tokyo fails over too", func() error {
-		return contains(k.kernel(), "10.1.0.0/16 via 100.64.0.1 dev tun0")
+		return contains(k.Kernel(), "10.1.0.0/16 via 100.64.0.1 dev tun0")
 	})
 	eventually(t, 10*time.Second, "ping over the VPN", ping)
 
 	// The line is back: traffic returns to it.
 	tgw.Up("dx0")
 	eventually(t, 30*time.Second, "back on the line", func() error {
-		return contains(s.kernel(), "10.2.0.0/16 via 10.255.1.2 dev dx0")
+		return contains(s.Kernel(), "10.2.0.0/16 via 10.255.1.2 dev dx0")
 	})
 	eventually(t, 10*time.Second, "ping over the line again", ping)
 }

@@ -119,15 +119,15 @@ func TestMalformedUpdates(t *testing.T) {
 			Address: netip.MustParseAddr("10.255.2.1"), LocalAddress: netip.MustParseAddr("10.255.2.3"),
 			Allowed: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}})},
 	}})
-	g.waitEstablished("good")
-	eventually(t, 10*time.Second, "route from the good peer", func() error { return contains(g.kernel(), "10.2.0.0/16 via 10.255.2.3") })
-	before := g.neighbors()["good"]
+	g.WaitEstablished("good")
+	eventually(t, 10*time.Second, "route from the good peer", func() error { return contains(g.Kernel(), "10.2.0.0/16 via 10.255.2.3") })
+	before := g.Neighbors()["good"]
 
 	// First check that the raw peer speaks well enough to be accepted:
 	// a valid UPDATE is learned.
 	valid := update(nil, goodAttrs, []byte{16, 10, 30})
 	err := hostileSession(t, peers, hostileAddr(0), valid, func() {
-		eventually(t, 10*time.Second, "route from the raw peer", func() error { return contains(g.kernel(), "10.30.0.0/16 via 10.255.2.2") })
+		eventually(t, 10*time.Second, "route from the raw peer", func() error { return contains(g.Kernel(), "10.30.0.0/16 via 10.255.2.2") })
 	})
 	if err != nil {
 		t.Fatalf("valid session: %v", err)
@@ -141,17 +141,17 @@ func TestMalformedUpdates(t *testing.T) {
 				t.Fatal(err)
 			}
 			select {
-			case <-g.proc.Done():
-				t.Fatalf("gateway died: %v", g.proc.Err())
+			case <-g.Proc.Done():
+				t.Fatalf("gateway died: %v", g.Proc.Err())
 			default:
 			}
 		})
 	}
-	after := g.neighbors()
+	after := g.Neighbors()
 	if !after["good"].Established() || !after["good"].Since.Equal(before.Since) {
 		t.Fatalf("the good session was disturbed: before %v, after %+v", before.Since, after["good"])
 	}
-	if err := contains(g.kernel(), "10.2.0.0/16 via 10.255.2.3"); err != nil {
+	if err := contains(g.Kernel(), "10.2.0.0/16 via 10.255.2.3"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,4 +1,11 @@
-package bgp_test
+// Package bgptest runs a gateway (bgp + route, wired as the agent's
+// gateway role wires them) as its own process inside a test namespace, for
+// the bgp tests, the benchmarks and end-to-end tests.
+//
+//	func TestMain(m *testing.M) { bgptest.Register(); netns.Main(m) }
+//	g := bgptest.Start(t, ns, bgptest.Config{BGP: cfg})
+//	g.WaitEstablished("dx")
+package bgptest
 
 import (
 	"bytes"
@@ -13,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,13 +33,14 @@ import (
 	"github.com/intercloud/intercloud/test/netns"
 )
 
-func TestMain(m *testing.M) { netns.Main(m) }
+var registerOnce sync.Once
 
-func init() { netns.RegisterHelper("gateway", runGateway) }
+// Register declares the gateway helper; call it before netns.Main.
+func Register() { registerOnce.Do(func() { netns.RegisterHelper("gateway", runGateway) }) }
 
-// gatewayConfig is what the gateway helper runs: the same pair the agent's
+// Config is what the gateway helper runs: the same pair the agent's
 // gateway role builds from a snapshot.
-type gatewayConfig struct {
+type Config struct {
 	BGP   bgp.Config
 	Route route.Config
 }
@@ -46,7 +55,7 @@ func runGateway(args []string) int {
 	if len(args) != 2 {
 		return fail(fmt.Errorf("want config.json socket, got %q", args))
 	}
-	var cfg gatewayConfig
+	var cfg Config
 	b, err := os.ReadFile(args[0])
 	if err != nil {
 		return fail(err)
@@ -114,7 +123,7 @@ func runGateway(args []string) int {
 		writeJSON(w, ps, err)
 	})
 	mux.HandleFunc("POST /apply", func(w http.ResponseWriter, r *http.Request) {
-		var c gatewayConfig
+		var c Config
 		if err := json.NewDecoder(r.Body).Decode(&c); err != nil {
 			http.Error(w, err.Error(), 400)
 			return
@@ -139,15 +148,16 @@ func runGateway(args []string) int {
 	return 0
 }
 
-// gw is a running gateway helper as seen from the test.
-type gw struct {
-	t    *testing.T
-	ns   *netns.Namespace
-	proc *netns.Proc
+// Gateway is a running gateway helper as seen from the test.
+type Gateway struct {
+	t    testing.TB
+	NS   *netns.Namespace
+	Proc *netns.Proc
 	hc   *http.Client
 }
 
-func startGateway(t *testing.T, ns *netns.Namespace, cfg gatewayConfig) *gw {
+// Start runs a gateway with cfg inside ns and waits for its API.
+func Start(t testing.TB, ns *netns.Namespace, cfg Config) *Gateway {
 	t.Helper()
 	dir := t.TempDir()
 	b, _ := json.Marshal(cfg)
@@ -156,22 +166,22 @@ func startGateway(t *testing.T, ns *netns.Namespace, cfg gatewayConfig) *gw {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "api.sock")
-	g := &gw{t: t, ns: ns}
-	g.proc = ns.StartHelper("gateway", file, sock)
+	g := &Gateway{t: t, NS: ns}
+	g.Proc = ns.StartHelper("gateway", file, sock)
 	g.hc = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)
 		},
 	}}
-	eventually(t, 10*time.Second, "gateway API up", func() error {
+	Eventually(t, 10*time.Second, "gateway API up", func() error {
 		_, err := g.get("/neighbors")
 		return err
 	})
 	return g
 }
 
-func (g *gw) get(path string) ([]byte, error) {
+func (g *Gateway) get(path string) ([]byte, error) {
 	resp, err := g.hc.Get("http://gw" + path)
 	if err != nil {
 		return nil, err
@@ -184,7 +194,8 @@ func (g *gw) get(path string) ([]byte, error) {
 	return b, err
 }
 
-func (g *gw) neighbors() map[string]bgp.NeighborStatus {
+// Neighbors is the session table by neighbor name.
+func (g *Gateway) Neighbors() map[string]bgp.NeighborStatus {
 	g.t.Helper()
 	b, err := g.get("/neighbors")
 	if err != nil {
@@ -201,7 +212,8 @@ func (g *gw) neighbors() map[string]bgp.NeighborStatus {
 	return out
 }
 
-func (g *gw) apply(cfg gatewayConfig) error {
+// Apply sends a new config to the running gateway.
+func (g *Gateway) Apply(cfg Config) error {
 	b, _ := json.Marshal(cfg)
 	resp, err := g.hc.Post("http://gw/apply", "application/json", bytes.NewReader(b))
 	if err != nil {
@@ -215,7 +227,8 @@ func (g *gw) apply(cfg gatewayConfig) error {
 	return nil
 }
 
-func (g *gw) metrics() string {
+// Metrics is the gateway's Prometheus exposition.
+func (g *Gateway) Metrics() string {
 	g.t.Helper()
 	b, err := g.get("/metrics")
 	if err != nil {
@@ -224,15 +237,16 @@ func (g *gw) metrics() string {
 	return string(b)
 }
 
-// kernel is the gateway namespace's routes of our protocol.
-func (g *gw) kernel() string {
-	return g.ns.MustRun("ip", "route", "show", "proto", "200")
+// Kernel is the gateway namespace's routes of our protocol.
+func (g *Gateway) Kernel() string {
+	return g.NS.MustRun("ip", "route", "show", "proto", "200")
 }
 
-func (g *gw) waitEstablished(names ...string) {
+// WaitEstablished waits until the named sessions are established.
+func (g *Gateway) WaitEstablished(names ...string) {
 	g.t.Helper()
-	eventually(g.t, 20*time.Second, fmt.Sprintf("sessions %v established", names), func() error {
-		ns := g.neighbors()
+	Eventually(g.t, 20*time.Second, fmt.Sprintf("sessions %v established", names), func() error {
+		ns := g.Neighbors()
 		for _, n := range names {
 			if !ns[n].Established() {
 				return fmt.Errorf("%s: %s (%s)", n, ns[n].State, ns[n].LastError)
@@ -242,9 +256,9 @@ func (g *gw) waitEstablished(names ...string) {
 	})
 }
 
-// eventually retries f until it succeeds or the time is up. It only waits
+// Eventually retries f until it succeeds or the time is up. It only waits
 // for convergence; it asserts nothing about how long that took.
-func eventually(t *testing.T, d time.Duration, what string, f func() error) {
+func Eventually(t testing.TB, d time.Duration, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
@@ -259,7 +273,8 @@ func eventually(t *testing.T, d time.Duration, what string, f func() error) {
 	}
 }
 
-func contains(s string, subs ...string) error {
+// Contains is nil if s holds every sub.
+func Contains(s string, subs ...string) error {
 	for _, x := range subs {
 		if !strings.Contains(s, x) {
 			return fmt.Errorf("want %q in:\n%s", x, s)
@@ -268,7 +283,8 @@ func contains(s string, subs ...string) error {
 	return nil
 }
 
-func lacks(s string, subs ...string) error {
+// Lacks is nil if s holds none of subs.
+func Lacks(s string, subs ...string) error {
 	for _, x := range subs {
 		if strings.Contains(s, x) {
 			return fmt.Errorf("do not want %q in:\n%s", x, s)
