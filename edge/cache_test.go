@@ -40,6 +40,8 @@ func TestStorage(t *testing.T) {
 		{"max clamps to zero", []string{"Cache-Control", "max-age=600"}, nil, config.TTL{Max: dptr(0)}, nil, false, false},
 		{"request no-store", []string{"Cache-Control", "max-age=60"}, []string{"Cache-Control", "no-store"}, config.TTL{}, nil, false, false},
 		{"no freshness no validator", nil, nil, config.TTL{}, nil, false, false},
+		{"cdn-cache-control wins for the cdn", []string{"Cache-Control", "no-store", "CDN-Cache-Control", "max-age=60"}, nil, config.TTL{}, nil, false, true},
+		{"cdn-cache-control no-store", []string{"Cache-Control", "max-age=60", "CDN-Cache-Control", "no-store"}, nil, config.TTL{}, nil, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,8 +80,8 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		ne.finalize()
 		ne.requestTime, ne.responseTime = reqTime, now
 		ne.initialAge = httpcache.InitialAge(resp.Header, reqTime, now)
-		cc, _ := httpcache.ParseCacheControl(ne.header.Values("Cache-Control"))
-		ne.fresh = httpcache.ComputeFreshness(ne.status, ne.header, cc, x.b.ttl)
+		cc, view, _ := httpcache.ResponseRules(ne.header)
+		ne.fresh = httpcache.ComputeFreshness(ne.status, view, cc, x.b.ttl)
 		res.entry, res.shareable, res.varyKey = &ne, true, x.varyKey
 		if gen == e.purgeGen.Load() {
 			res.stored = e.store.Set(&ne, ne.retention(e.keepValidated))
@@ -95,13 +95,13 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 	}
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 
-	respCC, ccErr := httpcache.ParseCacheControl(resp.Header.Values("Cache-Control"))
+	respCC, view, ccErr := httpcache.ResponseRules(resp.Header)
 	if ccErr != nil {
 		e.log.Debug("origin sent an invalid Cache-Control", "distribution", x.d.name, "origin", o.name, "path", x.r.URL.Path, "error", ccErr)
 	}
-	reason := httpcache.Storable(http.MethodGet, h, x.reqCC, resp.StatusCode, resp.Header, respCC,
+	reason := httpcache.Storable(http.MethodGet, h, x.reqCC, resp.StatusCode, view, respCC,
 		httpcache.StoreOptions{AllowSetCookie: x.b.cacheSetCookie, HasDefaultTTL: x.b.ttl.Default != nil})
-	fresh := httpcache.ComputeFreshness(resp.StatusCode, resp.Header, respCC, x.b.ttl)
+	fresh := httpcache.ComputeFreshness(resp.StatusCode, view, respCC, x.b.ttl)
 	if reason == "" && fresh.Lifetime <= 0 && !httpcache.HasValidator(resp.Header) && fresh.StaleIfError <= 0 && fresh.StaleWhileRevalidate <= 0 {
 		reason = "not-reusable"
 	}

@@ -63,3 +63,18 @@ func firstListItem(s string) string {
 }
 
 func trimOWS(s string) string { return strings.Trim(s, " \t") }
+
+// ResponseRules returns the directives that govern this cache and the
+// header view freshness and storability read. CDN-Cache-Control (RFC
+// 9213), when present, replaces both Cache-Control and Expires for a CDN.
+func ResponseRules(h http.Header) (CacheControl, http.Header, error) {
+	if v := h.Values("Cdn-Cache-Control"); len(v) > 0 {
+		cc, err := ParseCacheControl(v)
+		view := h.Clone()
+		view.Del("Expires")
+		view.Del("Cache-Control")
+		return cc, view, err
+	}
+	cc, err := ParseCacheControl(h.Values("Cache-Control"))
+	return cc, h, err
+}

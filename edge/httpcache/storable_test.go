@@ -156,3 +156,21 @@ func TestCacheStatusString(t *testing.T) {
 		}
 	}
 }
+
+func TestResponseRules(t *testing.T) {
+	h := hdr("Cache-Control", "no-store", "Expires", "0", "CDN-Cache-Control", "max-age=600")
+	cc, view, err := ResponseRules(h)
+	if err != nil || cc.NoStore || cc.MaxAge != 600*time.Second || view.Get("Expires") != "" {
+		t.Fatalf("cdn-cache-control: %+v %v %v", cc, view, err)
+	}
+	if got := Storable("GET", hdr(), cc, 200, view, cc, StoreOptions{}); got != "" {
+		t.Fatalf("not storable: %s", got)
+	}
+	if h.Get("Expires") != "0" {
+		t.Fatal("ResponseRules modified its input")
+	}
+	cc, view, _ = ResponseRules(hdr("Cache-Control", "max-age=5"))
+	if cc.MaxAge != 5*time.Second || view.Get("Cache-Control") != "max-age=5" {
+		t.Fatalf("plain: %+v", cc)
+	}
+}
