@@ -19,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/test/netns"
 	"github.com/intercloud/intercloud/vpn"
@@ -47,8 +50,9 @@ func vpnd(args []string) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var mu sync.Mutex
 	events := []vpn.PeerState{}
+	reg := prometheus.NewRegistry()
 	m, err := vpn.New(vpn.Options{
-		Node: *node, Logger: log, CheckInterval: 100 * time.Millisecond,
+		Node: *node, Logger: log, CheckInterval: 100 * time.Millisecond, Registry: reg,
 		OnPeerState: func(s vpn.PeerState) {
 			mu.Lock()
 			events = append(events, s)
@@ -61,6 +65,7 @@ func vpnd(args []string) int {
 	}
 	mux := http.NewServeMux()
 	m.Routes(mux)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("POST /apply", func(w http.ResponseWriter, r *http.Request) {
 		var site config.Site
 		if err := json.NewDecoder(r.Body).Decode(&site); err != nil {
@@ -218,6 +223,17 @@ func (d *daemon) events() []vpn.PeerState {
 	var e []vpn.PeerState
 	d.get("/events", &e)
 	return e
+}
+
+func (d *daemon) metrics() string {
+	d.t.Helper()
+	resp, err := d.c.Get("http://vpnd/metrics")
+	if err != nil {
+		d.t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
 }
 
 func (d *daemon) get(path string, v any) {

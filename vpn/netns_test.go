@@ -2,6 +2,8 @@ package vpn_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -12,6 +14,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/test/netns"
@@ -38,8 +46,25 @@ const (
 	underB = "10.201.2.2"
 )
 
+var sweepSockets sync.Once
+
+// sweepStaleSockets removes UAPI sockets that test runs killed outright
+// left in the host-wide directory: ours are ic-ic<tag>-<side>.sock, and a
+// stale one refuses connections.
+func sweepStaleSockets() {
+	paths, _ := filepath.Glob("/var/run/wireguard/ic-ic*.sock")
+	for _, p := range paths {
+		if c, err := net.Dial("unix", p); err == nil {
+			c.Close()
+			continue
+		}
+		os.Remove(p)
+	}
+}
+
 func newTopo(t *testing.T, mtu int) *topo {
 	h := netns.New(t)
+	sweepSockets.Do(sweepStaleSockets)
 	testenv.NeedFile(t, "/dev/net/tun", "load the tun module: modprobe tun")
 	tp := &topo{t: t, h: h,
 		a: h.Namespace("a"), b: h.Namespace("b"), inet: h.Namespace("inet"),
@@ -181,6 +206,34 @@ func TestTunnel(t *testing.T) {
 		}
 		if p.PublicKey != tp.site.Links[0].B.PublicKey {
 			t.Fatalf("peer key %s", p.PublicKey)
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		m := da.metrics()
+		labels := fmt.Sprintf(`{interface=%q,peer=%q}`, tp.ifA(), tp.nodeB)
+		for _, want := range []string{
+			"intercloud_vpn_peer_up" + labels + " 1",
+			"intercloud_vpn_peer_receive_bytes_total" + labels,
+			"intercloud_vpn_peer_transmit_bytes_total" + labels,
+			"intercloud_vpn_peer_last_handshake_timestamp_seconds" + labels,
+			fmt.Sprintf("intercloud_vpn_gso_fallbacks_total{interface=%q} 0", tp.ifA()),
+		} {
+			if !strings.Contains(m, want) {
+				t.Errorf("metrics lack %q:\n%s", want, m)
+			}
+		}
+		problems, err := testutil.GatherAndLint(prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+			p := expfmt.NewTextParser(model.LegacyValidation)
+			fams, err := p.TextToMetricFamilies(strings.NewReader(m))
+			out := make([]*dto.MetricFamily, 0, len(fams))
+			for _, f := range fams {
+				out = append(out, f)
+			}
+			return out, err
+		}))
+		if err != nil || len(problems) > 0 {
+			t.Errorf("promlint: %v %+v", err, problems)
 		}
 	})
 
