@@ -50,15 +50,15 @@ func (s *Server) AdminHandler() http.Handler {
 func (s *Server) serveContent(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := s.metrics.begin(r.Method)
-	code, sent := s.route(w, r)
+	code, sent := s.route(w, r, start)
 	rec.done(code, sent, time.Since(start))
 }
 
 // route dispatches by method and returns the status and body bytes sent.
-func (s *Server) route(w http.ResponseWriter, r *http.Request) (int, int64) {
+func (s *Server) route(w http.ResponseWriter, r *http.Request, now time.Time) (int, int64) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		return s.serveGet(w, r)
+		return s.serveGet(w, r, now)
 	case http.MethodPut:
 		return s.servePut(w, r)
 	case http.MethodDelete:
@@ -85,10 +85,13 @@ func (s *Server) allow() []string {
 	return allowWrite
 }
 
-// activeVersion reads the current pointer. It is read on every request so
-// that an activation by another process takes effect at once; one
-// readlinkat is cheaper than any way of watching it.
+// activeVersion is the version content requests read (see active.go).
 func (s *Server) activeVersion() (string, error) {
+	return s.active.get()
+}
+
+// readActive reads the current pointer from the root.
+func (s *Server) readActive() (string, error) {
 	var buf [256]byte
 	for {
 		n, err := unix.Readlinkat(s.rootFd, CurrentLink, buf[:])
@@ -131,7 +134,7 @@ func (s *Server) requestVersion(w http.ResponseWriter, r *http.Request) (string,
 	return v, 0, true
 }
 
-func (s *Server) serveGet(w http.ResponseWriter, r *http.Request) (int, int64) {
+func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, now time.Time) (int, int64) {
 	rel, err := cleanPath(r.URL.Path)
 	if err != nil {
 		return s.rejectPath(w, err)
@@ -140,6 +143,16 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request) (int, int64) {
 	if !ok {
 		return code, 0
 	}
+	key := objKey{version, r.URL.Path}
+	var stale *cachedObject
+	if s.objs.enabled() {
+		o, fresh := s.objs.get(key, now.UnixNano())
+		if fresh {
+			return s.writeObject(w, r, memBody(o.body), o.meta, version, now)
+		}
+		stale = o
+	}
+
 	vfd, err := openVersion(s.rootFd, version)
 	if err != nil {
 		return s.openFailed(w, r, err)
@@ -153,8 +166,8 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request) (int, int64) {
 	if err != nil {
 		return s.openFailed(w, r, err)
 	}
-	f := rawFile(fd)
-	defer f.close()
+	// A closure: fd changes below when a directory leads to its index.
+	defer func() { unix.Close(fd) }()
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return s.internal(w, r, err)
@@ -175,8 +188,8 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request) (int, int64) {
 		if err != nil {
 			return s.openFailed(w, r, err)
 		}
-		f.close()
-		fd, f = ifd, rawFile(ifd)
+		unix.Close(fd)
+		fd = ifd
 		if err := unix.Fstat(fd, &st); err != nil {
 			return s.internal(w, r, err)
 		}
@@ -189,13 +202,23 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request) (int, int64) {
 	if err != nil {
 		return s.internal(w, r, err)
 	}
-	return s.writeObject(w, r, f, m, version)
+	if s.objs.enabled() && m.size <= maxCachedObject {
+		if stale != nil && stale.meta == m {
+			s.objs.renew(stale, now.UnixNano())
+			return s.writeObject(w, r, memBody(stale.body), m, version, now)
+		}
+		body := make([]byte, m.size)
+		if n, err := preadFull(fd, body, 0); err == nil && int64(n) == m.size {
+			s.objs.put(key, m, body, now.UnixNano())
+			return s.writeObject(w, r, memBody(body), m, version, now)
+		}
+	}
+	return s.writeObject(w, r, fileBody(fd), m, version, now)
 }
 
 // writeObject answers GET or HEAD of one file per Decide.
-func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, f rawFile, m *fileMeta, version string) (int, int64) {
+func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, f body, m *fileMeta, version string, now time.Time) (int, int64) {
 	h := w.Header()
-	now := time.Now()
 	lm, lmH := m.lastMod, m.lastModH
 	if lm.Unix() > now.Unix() {
 		// Last-Modified must not be later than Date (RFC 9110 §8.8.2.1).
@@ -236,7 +259,7 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, f rawFile, 
 			}
 		}
 		w.WriteHeader(http.StatusOK)
-		return http.StatusOK, s.copyRange(w, r, f, ByteRange{0, m.size})
+		return http.StatusOK, f.copyRange(s, w, r, ByteRange{0, m.size})
 	}
 	if uncork := cork(w, r); uncork != nil {
 		defer uncork()
@@ -296,7 +319,7 @@ type health struct {
 // serveHealth reports liveness and the active version; an origin with no
 // active version has nothing to serve and says so with 503.
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
-	v, err := s.activeVersion()
+	v, err := s.readActive()
 	h := health{Status: "ok", Version: v}
 	code := http.StatusOK
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 
 // testOrigin is a real server on a loopback port over a temporary root.
 type testOrigin struct {
-	t     *testing.T
+	t     testing.TB
 	root  string
 	srv   *Server
 	url   string
@@ -53,7 +53,7 @@ func deployTree(t testing.TB, root, version string, files map[string]string) str
 }
 
 // newOrigin deploys files as version v1, activates it and starts a server.
-func newOrigin(t *testing.T, files map[string]string, mod func(*Config)) *testOrigin {
+func newOrigin(t testing.TB, files map[string]string, mod func(*Config)) *testOrigin {
 	t.Helper()
 	root := filepath.Join(t.TempDir(), "root")
 	if files != nil {
@@ -168,4 +168,23 @@ func (o *testOrigin) counter(name string, labels ...string) float64 {
 		}
 	}
 	return 0
+}
+
+// activate flips the pointer and waits until the server has seen it (the
+// inotify watch delivers it within microseconds; the 1 s re-read backs it).
+func (o *testOrigin) activate(version string) {
+	o.t.Helper()
+	if err := Activate(o.root, version); err != nil {
+		o.t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if v, _ := o.srv.activeVersion(); v == version {
+			return
+		}
+		if time.Now().After(deadline) {
+			o.t.Fatalf("the server never saw version %s activated", version)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -18,6 +18,9 @@ type metrics struct {
 	hashedBytes prometheus.Counter
 	rejected    *prometheus.CounterVec
 	uploads     *prometheus.CounterVec
+
+	durByMethod [len(methods)]prometheus.Observer
+	hot         [len(methods)][len(hotCodes)]prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
@@ -71,6 +74,7 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 			return nil, fmt.Errorf("origin metrics: %w", err)
 		}
 	}
+	m.resolve()
 	return m, nil
 }
 
@@ -80,29 +84,58 @@ func (m *metrics) unregister() {
 	}
 }
 
+// Label values are bounded: five methods and "other".
+var methods = [...]string{"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "other"}
+
+// hotCodes are the statuses of GET and HEAD whose counters are resolved
+// once: looking a labelled child up costs more than the rest of a cached
+// response's bookkeeping.
+var hotCodes = [...]int{200, 206, 304, 404, 412, 416}
+
+// resolve fills the per-method children after registration.
+func (m *metrics) resolve() {
+	for i, meth := range methods {
+		m.durByMethod[i] = m.duration.WithLabelValues(meth)
+		for j, c := range hotCodes {
+			m.hot[i][j] = m.requests.WithLabelValues(meth, strconv.Itoa(c))
+		}
+	}
+}
+
 // reqRecord carries a request's method to its end.
 type reqRecord struct {
 	m      *metrics
-	method string
+	method int
 }
 
 func (m *metrics) begin(method string) reqRecord {
-	switch method {
-	case "GET", "HEAD", "PUT", "DELETE", "OPTIONS":
-	default:
-		method = "other" // bounded label values
+	for i, meth := range methods[:len(methods)-1] {
+		if method == meth {
+			return reqRecord{m, i}
+		}
 	}
-	return reqRecord{m, method}
+	return reqRecord{m, len(methods) - 1}
 }
 
 func (r reqRecord) done(code int, sent int64, d time.Duration) {
-	r.m.requests.WithLabelValues(r.method, strconv.Itoa(code)).Inc()
-	r.m.duration.WithLabelValues(r.method).Observe(d.Seconds())
-	if sent > 0 {
-		r.m.sentBytes.Add(float64(sent))
+	m := r.m
+	counted := false
+	for j, c := range hotCodes {
+		if c == code {
+			m.hot[r.method][j].Inc()
+			counted = true
+			break
+		}
 	}
-	if r.method == "PUT" || r.method == "DELETE" {
-		r.m.uploads.WithLabelValues(r.method, strconv.Itoa(code)).Inc()
+	if !counted {
+		m.requests.WithLabelValues(methods[r.method], strconv.Itoa(code)).Inc()
+	}
+	m.durByMethod[r.method].Observe(d.Seconds())
+	if sent > 0 {
+		m.sentBytes.Add(float64(sent))
+	}
+	if meth := methods[r.method]; meth == "PUT" || meth == "DELETE" {
+		m.uploads.WithLabelValues(meth, strconv.Itoa(code)).Inc()
 	}
 }
 

@@ -16,6 +16,27 @@ const smallBody = 16 << 10
 
 var bodyPool = sync.Pool{New: func() any { b := make([]byte, smallBody); return &b }}
 
+// body is where a response's bytes come from: memory or an open file.
+type body interface {
+	copyRange(s *Server, w http.ResponseWriter, r *http.Request, br ByteRange) int64
+}
+
+type memBody []byte
+
+func (b memBody) copyRange(_ *Server, w http.ResponseWriter, _ *http.Request, br ByteRange) int64 {
+	if br.Start+br.Length > int64(len(b)) {
+		return 0
+	}
+	n, _ := w.Write(b[br.Start : br.Start+br.Length])
+	return int64(n)
+}
+
+type fileBody int
+
+func (f fileBody) copyRange(s *Server, w http.ResponseWriter, r *http.Request, br ByteRange) int64 {
+	return s.copyRange(w, r, rawFile(f), br)
+}
+
 // copyRange sends one range of f: small ones with one pread and one write,
 // larger ones through the ResponseWriter's ReadFrom and a LimitedReader,
 // with which net uses sendfile(2).
@@ -49,14 +70,14 @@ func contentRange(br ByteRange, size string) string {
 
 // writePartial answers 206: one part with Content-Range, or several as
 // multipart/byteranges (RFC 9110 §14.6) with an exact Content-Length.
-func (s *Server) writePartial(w http.ResponseWriter, r *http.Request, f rawFile, m *fileMeta, rs []ByteRange) (int, int64) {
+func (s *Server) writePartial(w http.ResponseWriter, r *http.Request, f body, m *fileMeta, rs []ByteRange) (int, int64) {
 	h := w.Header()
 	if len(rs) == 1 {
 		h["Content-Type"] = m.ctypeH
 		h["Content-Range"] = []string{contentRange(rs[0], m.lengthH[0])}
 		h["Content-Length"] = []string{strconv.FormatInt(rs[0].Length, 10)}
 		w.WriteHeader(http.StatusPartialContent)
-		return http.StatusPartialContent, s.copyRange(w, r, f, rs[0])
+		return http.StatusPartialContent, f.copyRange(s, w, r, rs[0])
 	}
 	boundary := newBoundary()
 	parts := multipartHeads(boundary, m.ctype, m.lengthH[0], rs)
@@ -75,7 +96,7 @@ func (s *Server) writePartial(w http.ResponseWriter, r *http.Request, f rawFile,
 		if err != nil {
 			return http.StatusPartialContent, sent
 		}
-		c := s.copyRange(w, r, f, rs[i])
+		c := f.copyRange(s, w, r, rs[i])
 		sent += c
 		if c != rs[i].Length {
 			// The file shrank under us: stop, the client sees a short body.

@@ -37,6 +37,14 @@ type Config struct {
 	CacheRules []CacheRule `yaml:"cacheRules" json:"cacheRules,omitempty"`
 	// MaxUpload bounds a PUT body (default 1 GiB).
 	MaxUpload int64 `yaml:"maxUpload" json:"maxUpload,omitempty"`
+	// MemoryCache is how many bytes of small files (up to 64 KiB each) are
+	// kept in memory (default 64 MiB; negative: none).
+	MemoryCache int64 `yaml:"memoryCache" json:"memoryCache,omitempty"`
+	// Revalidate is how long a file kept in memory is served before it is
+	// checked against the disk again (default 1s; negative: every request,
+	// which also turns the memory cache off). Writes through this server
+	// and new versions are seen at once regardless.
+	Revalidate time.Duration `yaml:"revalidate" json:"revalidate,omitempty"`
 }
 
 // Options are the server's collaborators.
@@ -90,6 +98,8 @@ type Server struct {
 	rootFS  *os.Root // the same, for the upload path's writes
 	set     atomic.Pointer[settings]
 	meta    *metaCache
+	objs    *objCache
+	active  *activeWatcher
 	metrics *metrics
 	gather  prometheus.Gatherer
 
@@ -138,10 +148,19 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	mem, valid := cfg.MemoryCache, cfg.Revalidate
+	if mem == 0 {
+		mem = 64 << 20
+	}
+	if valid == 0 {
+		valid = time.Second
+	}
+	s.objs = newObjCache(mem, valid)
 	s.meta = newMetaCache(1<<20, func(n int64) {
 		m.hashes.Inc()
 		m.hashedBytes.Add(float64(n))
 	})
+	s.startActiveWatch()
 	return s, nil
 }
 
@@ -271,7 +290,7 @@ func (s *Server) Ready() error {
 	if s.stopping.Load() {
 		return errors.New("origin: shutting down")
 	}
-	_, err := s.activeVersion()
+	_, err := s.readActive()
 	return err
 }
 
@@ -303,6 +322,9 @@ func (s *Server) closeRoot() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.rootFd >= 0 {
+		if s.active != nil {
+			s.active.close()
+		}
 		unix.Close(s.rootFd)
 		s.rootFd = -1
 		s.rootFS.Close()

@@ -106,8 +106,16 @@ func TestServeValidators(t *testing.T) {
 
 // TestETagFollowsContent: a file changed in place gets a new tag; a new
 // version with the same bytes keeps the tag, with other bytes gets another.
+// It runs without the memory cache, and with one that revalidates on every
+// request (the path an entry takes once its validity has passed).
 func TestETagFollowsContent(t *testing.T) {
-	o := newOrigin(t, map[string]string{"a.txt": "one", "b.txt": "same"}, nil)
+	for name, revalidate := range map[string]time.Duration{"no memory cache": -1, "revalidating": time.Nanosecond} {
+		t.Run(name, func(t *testing.T) { testETagFollowsContent(t, revalidate) })
+	}
+}
+
+func testETagFollowsContent(t *testing.T, revalidate time.Duration) {
+	o := newOrigin(t, map[string]string{"a.txt": "one", "b.txt": "same"}, func(c *Config) { c.Revalidate = revalidate })
 	resp, _ := o.do("GET", "/a.txt", nil)
 	a1, b1 := resp.Header.Get("ETag"), ""
 	resp, _ = o.do("GET", "/b.txt", nil)
@@ -124,9 +132,7 @@ func TestETagFollowsContent(t *testing.T) {
 	}
 
 	deployTree(t, o.root, "v2", map[string]string{"a.txt": "three", "b.txt": "same"})
-	if err := Activate(o.root, "v2"); err != nil {
-		t.Fatal(err)
-	}
+	o.activate("v2")
 	resp, body = o.do("GET", "/a.txt", nil)
 	if resp.Header.Get(VersionHeader) != "v2" || body != "three" {
 		t.Fatalf("after activate: %s %q", resp.Header.Get(VersionHeader), body)
@@ -306,9 +312,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	deployTree(t, o.root, "blue", site)
 	deployTree(t, o.root, "green", site)
 	for _, v := range []string{"blue", "green", "blue"} {
-		if err := Activate(o.root, v); err != nil {
-			t.Fatal(err)
-		}
+		o.activate(v)
 		resp, body := o.do("GET", "/healthz", nil)
 		var h health
 		if err := json.Unmarshal([]byte(body), &h); err != nil || resp.StatusCode != 200 || h.Version != v {

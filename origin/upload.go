@@ -64,7 +64,7 @@ func (s *Server) writeTarget(w http.ResponseWriter, r *http.Request) (version, r
 		code, _ := plain(w, http.StatusBadRequest, "a write needs one valid "+VersionHeader+" header")
 		return "", "", code, false
 	}
-	if active, err := s.activeVersion(); err == nil && active == vh[0] {
+	if active, err := s.readActive(); err == nil && active == vh[0] {
 		code, _ := plain(w, http.StatusConflict, "version "+active+" is active and immutable; write to another version and activate it")
 		return "", "", code, false
 	}
@@ -156,6 +156,7 @@ func (s *Server) servePut(w http.ResponseWriter, r *http.Request) (int, int64) {
 	if err := syncRootDir(vroot, dir); err != nil {
 		return s.internal(w, r, err)
 	}
+	s.objs.dropVersion(version)
 	sum := h.Sum(nil)
 	w.Header()["Etag"] = []string{`"` + base64.RawURLEncoding.EncodeToString(sum[:18]) + `"`}
 	w.Header()[VersionHeader] = []string{version}
@@ -192,6 +193,7 @@ func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request) (int, int64
 	if err := vroot.Remove(rel); err != nil {
 		return s.writeFailed(w, r, err)
 	}
+	s.objs.dropVersion(version)
 	if err := syncRootDir(vroot, path.Dir(rel)); err != nil {
 		return s.internal(w, r, err)
 	}

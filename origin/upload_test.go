@@ -103,9 +103,7 @@ func TestUploads(t *testing.T) {
 	})
 
 	// Activation makes the uploaded version live.
-	if err := Activate(o.root, "v2"); err != nil {
-		t.Fatal(err)
-	}
+	o.activate("v2")
 	if resp, body := o.do("GET", "/dir/sub/new.txt", nil); resp.StatusCode != 200 || body != "second" {
 		t.Errorf("after activating v2: %d %q", resp.StatusCode, body)
 	}
