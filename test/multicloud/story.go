@@ -308,8 +308,8 @@ type loop struct {
 	ns, ip, host, path, want string
 
 	n, failed, hits, staleIfError, revalidated, fetched atomic.Int64
-	mu                              sync.Mutex
-	errs                            []string
+	mu                                                  sync.Mutex
+	errs                                                []string
 }
 
 func (l *loop) run(ctx context.Context, t *Topology, stop <-chan struct{}) {
