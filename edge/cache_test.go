@@ -130,7 +130,11 @@ func TestRevalidation(t *testing.T) {
 	if got := o.last().Header.Get("If-None-Match"); got != `"v1"` {
 		t.Fatalf("revalidation sent If-None-Match %q", got)
 	}
-	expect(t, h.get("/r"), 200, "v1 body", "hit")
+	r = h.get("/r")
+	expect(t, r, 200, "v1 body", "hit")
+	if v := r.header.Values("Via"); len(v) != 1 || v[0] != "1.1 intercloud-edge" {
+		t.Fatalf("Via after revalidation %q", v)
+	}
 	// The client's own conditional request is answered from cache.
 	r = h.get("/r", "If-None-Match", `"v1"`)
 	expect(t, r, 304, "", "hit")

@@ -36,9 +36,17 @@ type entry struct {
 func (e *entry) finalize() {
 	e.clen = []string{strconv.Itoa(len(e.body))}
 	e.gz = &gzipped{}
-	if e.status == http.StatusOK {
-		e.header["Accept-Ranges"] = []string{"bytes"}
+	// The response came from the origin over HTTP/1.1; Via names that hop
+	// (RFC 9110 §7.6.3). Kept in the entry so a hit does not rebuild it.
+	// Accept-Ranges is left out: it is advisory and one field more costs
+	// every hit a larger header map.
+	old := e.header["Via"]
+	if len(old) > 0 && old[len(old)-1] == responseVia {
+		return // refreshed by a 304: this hop is already there
 	}
+	via := make([]string, len(old), len(old)+1)
+	copy(via, old)
+	e.header["Via"] = append(via, responseVia)
 }
 
 func (e *entry) cost() int64 {

@@ -53,7 +53,6 @@ func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
 	h["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
 	cs.HasTTL, cs.TTL = true, ent.fresh.Lifetime-age
 	x.status(cs)
-	addVia(h, viaValue(x.r))
 	editHeader(h, x.d.headers.Response.Set, x.d.headers.Response.Remove)
 
 	status, body := ent.status, ent.body
@@ -94,6 +93,10 @@ func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
 	}
 }
 
+// responseVia is this hop in the Via of responses, which the edge always
+// receives from origins over HTTP/1.1.
+const responseVia = "1.1 intercloud-edge"
+
 // addVia appends to Via on a fresh slice: the existing one may belong to
 // a stored entry shared by concurrent requests.
 func addVia(h http.Header, v string) {
@@ -121,7 +124,7 @@ func (x *exchange) stream(resp *http.Response, prefix []byte, cs httpcache.Cache
 		h[k] = v
 	}
 	x.status(cs)
-	addVia(h, viaValue(x.r))
+	addVia(h, responseVia)
 	editHeader(h, x.d.headers.Response.Set, x.d.headers.Response.Remove)
 	if resp.ContentLength >= 0 && x.r.Method != http.MethodHead {
 		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
