@@ -29,9 +29,9 @@ import (
 
 const (
 	zone    = "cdn.example.test."
-	passes  = 150000 // queries per server per round (the query file has one line)
-	rounds  = 2      // rounds alternate the servers, so drift hits both
-	clients = 4      // dnsperf sockets, so SO_REUSEPORT spreads the load
+	passes  = 60000 // queries per server per round (the query file has one line)
+	rounds  = 7     // each round runs both servers back to back; ratios are per round, then the median
+	clients = 4     // dnsperf sockets, so SO_REUSEPORT spreads the load
 )
 
 // clouds are the four sites of the geo split, shared by both servers.
@@ -286,33 +286,40 @@ func BenchmarkVsGdnsd(b *testing.B) {
 		b.Run(sc.name, func(b *testing.B) {
 			qf := filepath.Join(dir, sc.name+".queries")
 			os.WriteFile(qf, []byte(strings.TrimSuffix(sc.qname, ".")+" A\n"), 0o644)
-			var ours, theirs result
-			for range rounds {
-				for i, port := range []int{ourPort, gport} {
-					pid := os.Getpid()
-					if i == 1 {
-						pid = g.Process.Pid
-					}
-					r := dnsperf(b, port, qf, sc.extra, pid)
-					acc := &ours
-					if i == 1 {
-						acc = &theirs
-					}
-					acc.qps += r.qps / rounds
-					acc.lost += r.lost
-					acc.sent += r.sent
-					acc.cpu += r.cpu
-				}
-			}
-			b.ReportMetric(ours.qps, "qps")
-			b.ReportMetric(theirs.qps, "gdnsd-qps")
-			b.ReportMetric(ours.qps/theirs.qps, "qps-ratio")
+			var qpsOurs, qpsTheirs, cpuOurs, cpuTheirs, qpsRatio, cpuRatio []float64
+			var lostOurs, lostTheirs float64
 			perCPU := func(r result) float64 { return (r.sent - r.lost) / r.cpu }
-			b.ReportMetric(perCPU(ours), "q/cpu-s")
-			b.ReportMetric(perCPU(theirs), "gdnsd-q/cpu-s")
-			b.ReportMetric(perCPU(ours)/perCPU(theirs), "cpu-ratio")
-			b.ReportMetric(ours.lost, "lost")
-			b.ReportMetric(theirs.lost, "gdnsd-lost")
+			for round := range rounds {
+				// the machine is shared: run the pair back to back, in
+				// alternating order, and compare within the pair
+				var ours, theirs result
+				order := []int{0, 1}
+				if round%2 == 1 {
+					order = []int{1, 0}
+				}
+				for _, i := range order {
+					if i == 0 {
+						ours = dnsperf(b, ourPort, qf, sc.extra, os.Getpid())
+					} else {
+						theirs = dnsperf(b, gport, qf, sc.extra, g.Process.Pid)
+					}
+				}
+				qpsOurs, qpsTheirs = append(qpsOurs, ours.qps), append(qpsTheirs, theirs.qps)
+				cpuOurs, cpuTheirs = append(cpuOurs, perCPU(ours)), append(cpuTheirs, perCPU(theirs))
+				qpsRatio = append(qpsRatio, ours.qps/theirs.qps)
+				cpuRatio = append(cpuRatio, perCPU(ours)/perCPU(theirs))
+				lostOurs += ours.lost
+				lostTheirs += theirs.lost
+			}
+			b.ReportMetric(median(qpsOurs), "qps")
+			b.ReportMetric(median(qpsTheirs), "gdnsd-qps")
+			b.ReportMetric(median(qpsRatio), "qps-ratio")
+			b.ReportMetric(median(cpuOurs), "q/cpu-s")
+			b.ReportMetric(median(cpuTheirs), "gdnsd-q/cpu-s")
+			b.ReportMetric(median(cpuRatio), "cpu-ratio")
+			b.ReportMetric(lostOurs, "lost")
+			b.ReportMetric(lostTheirs, "gdnsd-lost")
+			b.Logf("per-round qps ratios %.2f, cpu ratios %.2f", qpsRatio, cpuRatio)
 		})
 	}
 }
@@ -339,6 +346,16 @@ func lookup(b *testing.B, port int, name, ecs string) string {
 	}
 	slicesSort(got)
 	return strings.Join(got, ",")
+}
+
+func median(x []float64) float64 {
+	y := append([]float64(nil), x...)
+	for i := 1; i < len(y); i++ {
+		for j := i; j > 0 && y[j] < y[j-1]; j-- {
+			y[j], y[j-1] = y[j-1], y[j]
+		}
+	}
+	return y[len(y)/2]
 }
 
 func slicesSort(s []string) {
