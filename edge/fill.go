@@ -203,6 +203,11 @@ func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http
 		resp, err := o.client.Do(req)
 		e.metrics.originSeconds.WithLabelValues(x.d.name, o.name).Observe(time.Since(start).Seconds())
 		if err != nil {
+			if ctx.Err() != nil {
+				// The client left or the fill timed out: not the origin's
+				// fault, and no point in trying another member.
+				return nil, nil, fmt.Errorf("%w: origin %s: %w", errOrigin, o.name, err)
+			}
 			e.health.result(o.key, false)
 			errs = append(errs, fmt.Errorf("origin %s: %w", o.name, err))
 			continue

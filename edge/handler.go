@@ -164,6 +164,12 @@ func (x *exchange) fetch(stale *entry, reason string) {
 	})
 	res := v.(*fillResult)
 	if !leader {
+		if res.err != nil && res.entry == nil {
+			// The origin just failed for the leader; a second try per
+			// waiter would only pile onto it.
+			x.finish(res, reason, true)
+			return
+		}
 		if res.shareable && res.entry != nil && (len(res.entry.varyNames) == 0 || httpcache.VaryKey(res.entry.varyNames, x.r.Header) == res.varyKey) {
 			x.finish(res, reason, true)
 			return
