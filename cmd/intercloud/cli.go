@@ -39,6 +39,27 @@ type apiFlags struct {
 	jsonOut    *bool
 	params     paramFlags
 	needBundle bool
+	args       []string // positional arguments, flags removed
+}
+
+// parse accepts flags before, between and after positional arguments, so
+// that "promote shop web green --weight 10" works as documented.
+func (a *apiFlags) parse(args []string) error {
+	for {
+		if err := a.fs.Parse(args); err != nil {
+			return err
+		}
+		rest := a.fs.Args()
+		if len(rest) == 0 {
+			return nil
+		}
+		if rest[0] == "--" {
+			a.args = append(a.args, rest[1:]...)
+			return nil
+		}
+		a.args = append(a.args, rest[0])
+		args = rest[1:]
+	}
 }
 
 func newAPIFlags(name string, needDir bool) *apiFlags {
@@ -122,7 +143,7 @@ func runValidate(_ context.Context, args []string) error {
 
 func runPlan(ctx context.Context, args []string) error {
 	a := newAPIFlags("plan", true)
-	if err := a.fs.Parse(args); err != nil {
+	if err := a.parse(args); err != nil {
 		return err
 	}
 	cli, snap, err := a.resolve()
@@ -148,7 +169,7 @@ func runPlan(ctx context.Context, args []string) error {
 func runApply(ctx context.Context, args []string) error {
 	a := newAPIFlags("apply", true)
 	reason := a.fs.String("reason", "apply", "why, recorded in history")
-	if err := a.fs.Parse(args); err != nil {
+	if err := a.parse(args); err != nil {
 		return err
 	}
 	cli, snap, err := a.resolve()
@@ -201,7 +222,7 @@ func runStatus(ctx context.Context, args []string) error {
 	a := newAPIFlags("status", false)
 	wait := a.fs.Bool("wait", false, "block until every live node runs the current revision")
 	timeout := a.fs.Duration("timeout", 2*time.Minute, "with --wait: give up after this long (exit 3)")
-	if err := a.fs.Parse(args); err != nil {
+	if err := a.parse(args); err != nil {
 		return err
 	}
 	cli, _, err := a.resolve()
@@ -267,7 +288,7 @@ func printStatus(st *controller.Status) {
 
 func runHistory(ctx context.Context, args []string) error {
 	a := newAPIFlags("history", false)
-	if err := a.fs.Parse(args); err != nil {
+	if err := a.parse(args); err != nil {
 		return err
 	}
 	cli, _, err := a.resolve()
@@ -291,14 +312,14 @@ func runHistory(ctx context.Context, args []string) error {
 
 func runRollback(ctx context.Context, args []string) error {
 	a := newAPIFlags("rollback", false)
-	if err := a.fs.Parse(args); err != nil {
+	if err := a.parse(args); err != nil {
 		return err
 	}
 	var rev int64
-	if a.fs.NArg() > 0 {
-		n, err := strconv.ParseInt(a.fs.Arg(0), 10, 64)
+	if len(a.args) > 0 {
+		n, err := strconv.ParseInt(a.args[0], 10, 64)
 		if err != nil || n < 1 {
-			return fmt.Errorf("REV must be a revision number, got %q", a.fs.Arg(0))
+			return fmt.Errorf("REV must be a revision number, got %q", a.args[0])
 		}
 		rev = n
 	}
@@ -313,10 +334,10 @@ func runRollback(ctx context.Context, args []string) error {
 func runPromote(ctx context.Context, args []string) error {
 	a := newAPIFlags("promote", false)
 	weight := a.fs.Int("weight", 100, "percentage of clients to send to ORIGIN (canary below 100)")
-	if err := a.fs.Parse(args); err != nil {
+	if err := a.parse(args); err != nil {
 		return err
 	}
-	if a.fs.NArg() != 3 {
+	if len(a.args) != 3 {
 		fmt.Fprintln(os.Stderr, "usage: intercloud promote DIST GROUP ORIGIN [--weight PCT]")
 		return errUsage
 	}
@@ -324,7 +345,7 @@ func runPromote(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := cli.Promote(ctx, controller.PromoteRequest{Distribution: a.fs.Arg(0), Group: a.fs.Arg(1), Origin: a.fs.Arg(2), Weight: *weight})
+	res, err := cli.Promote(ctx, controller.PromoteRequest{Distribution: a.args[0], Group: a.args[1], Origin: a.args[2], Weight: *weight})
 	return a.printResult(res, err)
 }
 
@@ -332,10 +353,10 @@ func runInvalidate(ctx context.Context, args []string) error {
 	a := newAPIFlags("invalidate", false)
 	noWait := a.fs.Bool("no-wait", false, "print the id and return at once")
 	timeout := a.fs.Duration("timeout", 5*time.Minute, "give up waiting after this long (exit 3)")
-	if err := a.fs.Parse(args); err != nil {
+	if err := a.parse(args); err != nil {
 		return err
 	}
-	if a.fs.NArg() < 2 {
+	if len(a.args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: intercloud invalidate DIST PATH... [--no-wait]")
 		return errUsage
 	}
@@ -343,7 +364,7 @@ func runInvalidate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	id, err := cli.Invalidate(ctx, a.fs.Arg(0), a.fs.Args()[1:])
+	id, err := cli.Invalidate(ctx, a.args[0], a.args[1:])
 	if err != nil {
 		return err
 	}
@@ -381,7 +402,7 @@ func runInvalidate(ctx context.Context, args []string) error {
 
 func runInvalidations(ctx context.Context, args []string) error {
 	a := newAPIFlags("invalidations", false)
-	if err := a.fs.Parse(args); err != nil {
+	if err := a.parse(args); err != nil {
 		return err
 	}
 	cli, _, err := a.resolve()
@@ -389,8 +410,8 @@ func runInvalidations(ctx context.Context, args []string) error {
 		return err
 	}
 	var list []controller.InvalidationStatus
-	if a.fs.NArg() > 0 {
-		st, err := cli.Invalidation(ctx, a.fs.Arg(0))
+	if len(a.args) > 0 {
+		st, err := cli.Invalidation(ctx, a.args[0])
 		if err != nil {
 			return err
 		}
