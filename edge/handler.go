@@ -15,6 +15,7 @@ const cacheName = "intercloud-edge"
 type exchange struct {
 	e     *Edge
 	w     *recorder
+	rec   recorder // w points here: one allocation for both
 	r     *http.Request
 	t     *table
 	d     *dist
@@ -35,7 +36,9 @@ type exchange struct {
 
 // ServeHTTP is the whole request flow: route, look up, serve or fetch.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{e: e, w: &recorder{ResponseWriter: w}, r: r, t: e.table.Load(), start: time.Now()}
+	x := &exchange{e: e, r: r, t: e.table.Load(), start: time.Now()}
+	x.rec.ResponseWriter = w
+	x.w = &x.rec
 	x.serve()
 	e.observe(x)
 }

@@ -21,19 +21,28 @@ type metrics struct {
 	purged        prometheus.Counter
 	// byLabel caches resolved counters: label hashing per request is
 	// measurable on the hit path.
-	byLabel sync.Map // dist+"\x00"+class → *labelled
+	byDist sync.Map // distribution → *[len(classes)]labelled
 }
+
+// classes are the values of the cache label.
+var classes = []string{"hit", "stale", "miss", "revalidated", "bypass", "error"}
 
 type labelled struct{ requests, bytes prometheus.Counter }
 
 func (m *metrics) counters(dist, class string) *labelled {
-	k := dist + "\x00" + class
-	if v, ok := m.byLabel.Load(k); ok {
-		return v.(*labelled)
+	i := 0
+	for i < len(classes)-1 && classes[i] != class {
+		i++
 	}
-	l := &labelled{m.requests.WithLabelValues(dist, class), m.bytes.WithLabelValues(dist, class)}
-	v, _ := m.byLabel.LoadOrStore(k, l)
-	return v.(*labelled)
+	v, ok := m.byDist.Load(dist)
+	if !ok {
+		var a [6]labelled
+		for j, c := range classes {
+			a[j] = labelled{m.requests.WithLabelValues(dist, c), m.bytes.WithLabelValues(dist, c)}
+		}
+		v, _ = m.byDist.LoadOrStore(dist, &a)
+	}
+	return &v.(*[6]labelled)[i]
 }
 
 func newMetrics(reg prometheus.Registerer, e *Edge) (*metrics, error) {

@@ -50,7 +50,7 @@ func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
 	}
 	// Age and ttl use whole seconds so that they add up to the lifetime.
 	age := ent.age(x.e.now()).Truncate(time.Second)
-	h["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
+	h["Age"] = ageValue(int64(age / time.Second))
 	cs.HasTTL, cs.TTL = true, ent.fresh.Lifetime-age
 	x.status(cs)
 	editHeader(h, x.d.headers.Response.Set, x.d.headers.Response.Remove)
@@ -91,6 +91,23 @@ func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
 	if x.r.Method != http.MethodHead && len(body) > 0 {
 		x.w.Write(body)
 	}
+}
+
+// ages holds the Age values of the first hour, shared read-only by every
+// response so that a hit does not format its Age.
+var ages = func() [][]string {
+	a := make([][]string, 3600)
+	for i := range a {
+		a[i] = []string{strconv.Itoa(i)}
+	}
+	return a
+}()
+
+func ageValue(secs int64) []string {
+	if secs >= 0 && secs < int64(len(ages)) {
+		return ages[secs]
+	}
+	return []string{strconv.FormatInt(secs, 10)}
 }
 
 // responseVia is this hop in the Via of responses, which the edge always
