@@ -1,6 +1,9 @@
 package agent
 
 import (
+	"context"
+	"log/slog"
+
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/dns"
 )
@@ -9,7 +12,13 @@ import (
 // TCP) and follows node liveness to leave out dead edges.
 func init() {
 	roleFactories[config.RoleDNS] = func(o RoleOptions) (Role, error) {
-		s, err := dns.New(dns.Options{Node: o.Node, Logger: o.Logger, Registry: o.Registry})
+		lg := o.Logger
+		if lg == nil {
+			lg = slog.Default()
+		}
+		// --log-level debug turns the query log on.
+		s, err := dns.New(dns.Options{Node: o.Node, Logger: lg, Registry: o.Registry,
+			QueryLog: lg.Enabled(context.Background(), slog.LevelDebug)})
 		if err != nil {
 			return nil, err
 		}

@@ -137,6 +137,9 @@ func (l *listeners) serveUDPBatch(c *net.UDPConn) bool {
 			ns++
 			m.latency.Observe(time.Since(t0).Seconds())
 			m.observe(false, &o, st.locs)
+			if l.s.opts.QueryLog {
+				l.s.logQuery("udp", &q, &o, src)
+			}
 		}
 		for sent := 0; sent < ns; {
 			var k int

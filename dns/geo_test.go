@@ -1,6 +1,9 @@
 package dns
 
 import (
+	"context"
+	"github.com/intercloud/intercloud/dns/dnstest"
+	mdns "github.com/miekg/dns"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -135,5 +138,38 @@ func TestRealTorGeoIP(t *testing.T) {
 		if !p.known && p.country != "ZZ" && p.country != "UN" { // not places
 			t.Errorf("country %s has no point in countries.csv", p.country)
 		}
+	}
+}
+
+// TestGeoIPReload: an updated database file is picked up by the next
+// Apply of the same config (SIGHUP), without a restart.
+func TestGeoIPReload(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "geo.mmdb")
+	write := func(lat, lon float64) {
+		if err := dnstest.WriteMMDB(p, []dnstest.Entry{{CIDR: "3.0.0.0/8", Lat: lat, Lon: lon}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(35.68, 139.69) // Tokyo
+	snap := testSnapshot(p)
+	s, _ := startServer(t, snap)
+	ask := func() string {
+		x, err := s.Explain("shop."+zone, mdns.TypeA, netip.MustParseAddr("3.3.3.3"), netip.Prefix{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x.Pool
+	}
+	if got := ask(); got != "tokyo" {
+		t.Fatalf("before: %s", got)
+	}
+	time.Sleep(10 * time.Millisecond) // a new mtime
+	write(50.11, 8.68)                // Frankfurt
+	if err := s.Apply(context.Background(), snap); err != nil {
+		t.Fatal(err)
+	}
+	if got := ask(); got != "frankfurt" {
+		t.Fatalf("after the file changed: %s", got)
 	}
 }

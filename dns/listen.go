@@ -157,6 +157,9 @@ func (l *listeners) serveUDP(c *net.UDPConn) {
 		_, _ = c.WriteToUDPAddrPort(resp, from)
 		m.latency.Observe(time.Since(t0).Seconds())
 		m.observe(false, &o, st.locs)
+		if l.s.opts.QueryLog {
+			l.s.logQuery("udp", &q, &o, from.Addr())
+		}
 		if cap(resp) > cap(out) {
 			out = resp[:0]
 		}
@@ -238,6 +241,9 @@ func (l *listeners) serveConn(c net.Conn) {
 		}
 		m.latency.Observe(time.Since(t0).Seconds())
 		m.observe(true, &o, st.locs)
+		if l.s.opts.QueryLog {
+			l.s.logQuery("tcp", &q, &o, src)
+		}
 	}
 }
 

@@ -155,9 +155,20 @@ func newLocator(g *geoDB, nets []config.Network) (*locator, error) {
 			top6 = newTable(128, overlay(top6, sp)).spans
 		}
 	}
-	l.v4 = newTable(32, overlay(base4, top4))
-	l.v6 = newTable(128, overlay(base6, top6))
+	l.v4 = layer(32, base4, top4)
+	l.v6 = layer(128, base6, top6)
 	return l, nil
+}
+
+// layer shares base (already sorted and merged, never written again) when
+// there is nothing to lay over it: a country database is tens of MB.
+func layer(width int, base, top []span) rangeTable {
+	if len(top) == 0 {
+		t := newTable(width, nil)
+		t.spans = base
+		return t
+	}
+	return newTable(width, overlay(base, top))
 }
 
 func sortStable(x []int, less func(a, b int) bool) {

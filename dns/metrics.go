@@ -1,6 +1,7 @@
 package dns
 
 import (
+	"net/netip"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -126,6 +127,16 @@ func (m *metrics) observe(tcp bool, o *outcome, locs []prometheus.Counter) {
 	if o.pool != nil && o.pool.loc < len(locs) {
 		locs[o.pool.loc].Inc()
 	}
+}
+
+// logQuery is the optional query log.
+func (s *Server) logQuery(proto string, q *query, o *outcome, src netip.Addr) {
+	pool := ""
+	if o.pool != nil {
+		pool = o.pool.label
+	}
+	s.log.Debug("dns query", "proto", proto, "client", src, "name", mdnsName(q.qname), "type", q.qtype,
+		"rcode", rcodeName(o.rcode), "pool", pool, "ecs", o.ecsUsed)
 }
 
 // locCounters resolves a state's pool labels to counters once per state.

@@ -1,8 +1,11 @@
 package dns
 
 import (
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,4 +54,37 @@ intercloud_dns_answers_total{location="virginia"} 0
 	for _, p := range problems {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
+}
+
+func TestQueryLog(t *testing.T) {
+	var buf syncBuffer
+	lg := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	_, addr := startServer(t, testSnapshot(""), func(o *Options) { o.Logger, o.QueryLog = lg, true })
+	exchange(t, addr, "udp", qA("shop."+zone))
+	exchange(t, addr, "tcp", qA("nope."+zone))
+	time.Sleep(50 * time.Millisecond)
+	out := buf.String()
+	for _, want := range []string{"proto=udp client=127.0.0.1 name=shop.cdn.example.test. type=1 rcode=NOERROR pool=seoul",
+		"proto=tcp", "rcode=NXDOMAIN"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("query log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -29,6 +31,9 @@ type Options struct {
 	// UDPSockets is how many SO_REUSEPORT sockets (and reader goroutines)
 	// serve UDP; 0 means GOMAXPROCS.
 	UDPSockets int
+	// QueryLog logs every answered query at debug level (client, name,
+	// type, rcode, pool). It costs allocations per query: debugging only.
+	QueryLog bool
 	// NoBatch serves UDP one datagram per system call instead of with
 	// recvmmsg/sendmmsg (for comparison and for kernels without them).
 	NoBatch bool
@@ -133,7 +138,15 @@ func (s *Server) SetNodes(live map[string]config.NodeStatus) {
 
 // loadGeo (re)loads the geo database and the site networks when they change.
 func (s *Server) loadGeo(cfg config.DNS) error {
-	if s.geo == nil || cfg.GeoIP != s.geoSpec {
+	// The key holds each file's size and mtime, so an updated database is
+	// picked up by the next Apply (SIGHUP) without a restart.
+	spec := cfg.GeoIP
+	for _, p := range strings.Split(cfg.GeoIP, ",") {
+		if fi, err := os.Stat(strings.TrimSpace(p)); err == nil {
+			spec += fmt.Sprintf("|%d@%d", fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	if s.geo == nil || spec != s.geoSpec {
 		var g *geoDB
 		if cfg.GeoIP != "" {
 			var err error
@@ -143,7 +156,7 @@ func (s *Server) loadGeo(cfg config.DNS) error {
 		} else {
 			g = &geoDB{}
 		}
-		s.geo, s.geoSpec, s.locKey = g, cfg.GeoIP, "\x00" // force a new locator
+		s.geo, s.geoSpec, s.locKey = g, spec, "\x00" // force a new locator
 	}
 	k := fmt.Sprint(cfg.Networks)
 	if s.loc == nil || k != s.locKey {
