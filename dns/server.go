@@ -124,6 +124,10 @@ func (s *Server) SetNodes(live map[string]config.NodeStatus) {
 	if live == nil {
 		live = map[string]config.NodeStatus{}
 	}
+	if s.snap != nil && s.live != nil && liveKey(s.snap, live) == liveKey(s.snap, s.live) {
+		s.live = live
+		return // agents report often; rebuild only when what DNS uses changed
+	}
 	s.live = live
 	if s.snap == nil || s.closed {
 		return
@@ -236,4 +240,21 @@ func (s *Server) Close(ctx context.Context) error {
 		return nil
 	}
 	return ln.close(ctx)
+}
+
+// liveKey is what DNS uses of the live map: which nodes are up and healthy.
+func liveKey(snap *config.Snapshot, live map[string]config.NodeStatus) string {
+	var b strings.Builder
+	for _, n := range snap.Site.Nodes {
+		st, ok := live[n.Name]
+		switch {
+		case !ok:
+			b.WriteByte('0')
+		case st.Healthy:
+			b.WriteByte('1')
+		default:
+			b.WriteByte('2')
+		}
+	}
+	return b.String()
 }
