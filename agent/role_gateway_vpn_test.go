@@ -1,10 +1,15 @@
 package agent
 
 import (
+	"context"
+	"log/slog"
 	"net/netip"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/intercloud/intercloud/bgp"
+	"github.com/intercloud/intercloud/vpn"
 )
 
 func TestWithoutDeadTunnels(t *testing.T) {
@@ -42,5 +47,58 @@ func TestWithoutDeadTunnels(t *testing.T) {
 				t.Fatal("the recorded config was modified")
 			}
 		})
+	}
+}
+
+// A tunnel reported down takes its BGP neighbor out of the running speaker
+// at once, and back when it is up; the dedicated neighbor is untouched.
+// Real GoBGP, in process, listening nowhere.
+func TestTunnelStateDrivesBGPNeighbor(t *testing.T) {
+	tun := netip.MustParseAddr("127.0.0.2")
+	dx := netip.MustParseAddr("127.0.0.3")
+	cfg := bgp.Config{
+		ASN: 65001, RouterID: netip.MustParseAddr("10.0.0.1"), ListenPort: -1,
+		Neighbors: []bgp.Neighbor{
+			{Name: "dx", Kind: bgp.KindDedicated, Address: dx, ASN: 65002, Port: 1, ConnectRetry: time.Hour},
+			{Name: "vpn", Kind: bgp.KindVPN, Address: tun, ASN: 65002, Port: 1, ConnectRetry: time.Hour},
+		},
+	}
+	srv := bgp.New(bgp.Options{Logger: slog.New(slog.DiscardHandler)})
+	ctx := context.Background()
+	defer srv.Close(ctx)
+	var v gatewayVPN
+	v.bgp = srv
+	if err := srv.Apply(ctx, v.bgpConfig(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	names := func() []string {
+		ns, err := srv.Neighbors(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, n := range ns {
+			out = append(out, n.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got := names(); !slices.Equal(got, []string{"dx", "vpn"}) {
+		t.Fatalf("neighbors %v", got)
+	}
+	v.peerChanged(vpn.PeerState{Address: tun, Up: false, Reason: "nothing received"})
+	if got := names(); !slices.Equal(got, []string{"dx"}) {
+		t.Fatalf("after the tunnel died: neighbors %v", got)
+	}
+	// A later config apply keeps it out while the tunnel is down.
+	if err := srv.Apply(ctx, v.bgpConfig(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(); !slices.Equal(got, []string{"dx"}) {
+		t.Fatalf("after a re-apply: neighbors %v", got)
+	}
+	v.peerChanged(vpn.PeerState{Address: tun, Up: true})
+	if got := names(); !slices.Equal(got, []string{"dx", "vpn"}) {
+		t.Fatalf("after the tunnel came back: neighbors %v", got)
 	}
 }
