@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/intercloud/intercloud/edge/httpcache"
 )
@@ -72,7 +73,13 @@ func FuzzHandler(f *testing.F) {
 				req.Header.Set(reqName, clean(reqValue))
 			}
 			w := httptest.NewRecorder()
-			e.ServeHTTP(w, req)
+			done := make(chan struct{})
+			go func() { e.ServeHTTP(w, req); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("request hangs: status=%d cc=%q vary=%q %s=%q, request %s=%q", status, cc, vary, name, value, reqName, reqValue)
+			}
 			return w
 		}
 		a := serve("alice")
