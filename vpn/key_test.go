@@ -103,3 +103,22 @@ func TestKeyFile(t *testing.T) {
 		t.Fatalf("bad key file: err = %v", err)
 	}
 }
+
+func FuzzParseKey(f *testing.F) {
+	k, _ := GenerateKey()
+	f.Add(k.String())
+	f.Add("")
+	f.Add("====")
+	f.Add(strings.Repeat("A", 44))
+	f.Fuzz(func(t *testing.T, s string) {
+		k, err := ParseKey(s)
+		if err != nil {
+			return
+		}
+		// Whatever parses must print back to an equivalent key.
+		k2, err := ParseKey(k.String())
+		if err != nil || k2 != k {
+			t.Fatalf("round trip of %q: %v", s, err)
+		}
+	})
+}

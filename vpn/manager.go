@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -111,6 +112,9 @@ func (m *Manager) Apply(ctx context.Context, site *config.Site) error {
 			return fmt.Errorf("vpn: private key file %s: %w", t.KeyFile, err)
 		}
 		keys[t.KeyFile] = k
+		if fi, err := os.Stat(t.KeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			m.log.Warn("private key file is readable by others; chmod 600 it", "file", t.KeyFile, "mode", fi.Mode().Perm().String())
+		}
 	}
 
 	m.mu.Lock()
