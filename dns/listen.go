@@ -24,6 +24,7 @@ const (
 // listeners are the sockets of one server; they outlive every state swap.
 type listeners struct {
 	s     *Server
+	addr  string // as configured
 	udp   []*net.UDPConn
 	tcp   *net.TCPListener
 	wg    sync.WaitGroup

@@ -103,6 +103,9 @@ func (s *Server) Apply(ctx context.Context, snap *config.Snapshot) error {
 		}
 		s.swap(st)
 		ln, err := listen(ctx, s, addr)
+		if ln != nil {
+			ln.addr = addr
+		}
 		if err != nil {
 			s.cur.Store(nil)
 			return fmt.Errorf("dns: listen %s: %w", addr, err)
@@ -111,6 +114,9 @@ func (s *Server) Apply(ctx context.Context, snap *config.Snapshot) error {
 		s.log.Info("dns serving", "zone", snap.Site.DNS.Zone, "udp", ln.udpAddr(), "tcp", ln.tcpAddr(), "revision", snap.Revision)
 	} else {
 		s.swap(st)
+		if n := snap.Site.Node(s.opts.Node); s.opts.Addr == "" && n != nil && n.Listen.DNS != s.ln.addr {
+			s.log.Warn("dns: listen.dns changed; the new address takes effect on restart", "serving", s.ln.addr, "configured", n.Listen.DNS)
+		}
 	}
 	s.snap = snap
 	return nil
