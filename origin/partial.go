@@ -57,6 +57,12 @@ func (s *Server) copyRange(w http.ResponseWriter, r *http.Request, f rawFile, br
 			return 0
 		}
 	}
+	// Pushing the header out first (into a corked socket) spares
+	// ReadFrom its 512-byte read-and-copy preamble: it goes straight to
+	// sendfile.
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
 	n, err := io.Copy(w, &io.LimitedReader{R: f, N: br.Length})
 	if err != nil {
 		s.log.Debug("send body", "path", r.URL.Path, "err", err)

@@ -341,5 +341,7 @@ func (s *Server) Run(ctx context.Context, grace time.Duration) error {
 	s.log.Info("origin stopping")
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	return s.Shutdown(sctx)
+	err := s.Shutdown(sctx)
+	s.log.Info("origin stopped", "err", err)
+	return err
 }
