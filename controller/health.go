@@ -199,8 +199,15 @@ func (c *Controller) record(ctx context.Context, st *targetState, ok bool, reaso
 	c.health.mu.Lock()
 	changed, initial := false, !st.known
 	switch {
+	case !st.known && ok:
+		st.known, st.healthy, changed = true, true, true
 	case !st.known:
-		st.known, st.healthy, changed = true, ok, true
+		// A target still starting when the controller starts is not
+		// declared down until it has failed as often as the threshold says.
+		st.failures++
+		if st.failures >= st.spec.unhealthyN {
+			st.known, st.healthy, changed = true, false, true
+		}
 	case ok:
 		st.failures = 0
 		st.successes++
