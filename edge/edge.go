@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"math"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +42,11 @@ type Options struct {
 	Registry prometheus.Registerer
 	// AccessLog logs one line per request at Info level.
 	AccessLog bool
+	// LimitMemory sets the process's Go memory limit to the cache size
+	// plus 48 MiB (unless GOMEMLIMIT is set), which keeps RSS within the
+	// cache size + 64 MiB. Only for a process that is mostly this cache:
+	// the limit is process-wide.
+	LimitMemory bool
 }
 
 // Edge is the edge role: safe for concurrent use; Apply swaps its routing
@@ -61,6 +68,8 @@ type Edge struct {
 	now       func() time.Time
 
 	maxObject     atomic.Int64
+	limitMem      bool
+	memLimit      int64 // the Go memory limit this edge set, if any
 	keepValidated time.Duration
 
 	requests, hits atomic.Int64
@@ -84,7 +93,7 @@ func New(o Options) (*Edge, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	e := &Edge{
-		log: log.With("role", "edge"), node: o.Node, accessLog: o.AccessLog,
+		log: log.With("role", "edge"), node: o.Node, accessLog: o.AccessLog, limitMem: o.LimitMemory,
 		pool: newClientPool(), health: newHealth(), now: time.Now,
 		keepValidated: keepValidated,
 	}
@@ -148,6 +157,9 @@ func (e *Edge) Apply(ctx context.Context, snap *config.Snapshot) error {
 		maxObj = DefaultMaxObject
 	}
 	e.store.SetCapacity(mem)
+	if e.limitMem {
+		e.limitMemory(mem)
+	}
 	e.maxObject.Store(min(maxObj, mem/4))
 	e.table.Store(t)
 	for _, s := range binds {
@@ -239,6 +251,23 @@ func (e *Edge) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
 		return c, nil
 	}
 	return nil, fmt.Errorf("no certificate for %q", hello.ServerName)
+}
+
+// memorySlack is what the process may use beyond the cache: the target is
+// RSS under the cache size + 64 MiB, and the binary's text and the
+// runtime's own structures are not in the Go memory limit.
+const memorySlack = 48 << 20
+
+// limitMemory sets a soft Go memory limit of the cache size plus slack,
+// unless the operator set one (GOMEMLIMIT): without it the garbage
+// collector lets a heap full of cached objects grow to twice their size.
+func (e *Edge) limitMemory(cache int64) {
+	cur := debug.SetMemoryLimit(-1)
+	if cur != math.MaxInt64 && cur != e.memLimit {
+		return // set by someone else
+	}
+	e.memLimit = cache + memorySlack
+	debug.SetMemoryLimit(e.memLimit)
 }
 
 // Addrs returns the bound listener addresses ("http"/"https" → host:port).

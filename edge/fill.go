@@ -279,7 +279,13 @@ func readLimited(r io.Reader, length, limit int64) ([]byte, error) {
 		// A body longer than its Content-Length is the transport's error.
 		return buf, nil
 	}
-	return io.ReadAll(io.LimitReader(r, limit+1))
+	b, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err == nil && cap(b)-len(b) > len(b)/8 {
+		// ReadAll grows by doubling; a stored body must not pin up to
+		// twice its size (the cache accounts len, memory holds cap).
+		b = append([]byte(nil), b...)
+	}
+	return b, err
 }
 
 type cancelBody struct {

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,6 +18,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -66,6 +69,9 @@ func startOrigin(b *testing.B) string {
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := bodies[r.URL.Path]
+		if strings.HasPrefix(r.URL.Path, "/fill/") {
+			body, ok = fillBody, true
+		}
 		if !ok {
 			http.NotFound(w, r)
 			return
@@ -82,7 +88,7 @@ func startOrigin(b *testing.B) string {
 
 func startEdge(b *testing.B, originAddr string) peer {
 	port := freePort(b)
-	e, err := edge.New(edge.Options{Node: "bench"})
+	e, err := edge.New(edge.Options{Node: "bench", LimitMemory: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -270,6 +276,70 @@ func median(v []float64) float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
 	return s[len(s)/2]
+}
+
+// fillBody is served for /fill/N: distinct 100 KiB objects that overflow
+// the caches.
+var fillBody = bytes.Repeat([]byte("f"), 100<<10)
+
+// fill pushes twice the cache size of distinct objects through a peer.
+func fill(b *testing.B, p peer) {
+	n := 2 * cacheSize / len(fillBody)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	next := atomic.Int64{}
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Timeout: 10 * time.Second}
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				req, _ := http.NewRequest("GET", fmt.Sprintf("%s/fill/%d", p.url, i), nil)
+				req.Host = host
+				resp, err := c.Do(req)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		b.Errorf("%s: %d of %d fill requests failed", p.name, failed.Load(), n)
+	}
+}
+
+// BenchmarkCacheFillRSS overflows each cache with twice its size of
+// distinct 100 KiB objects and reports the resident memory after, against
+// the target of the configured size + 64 MiB.
+func BenchmarkCacheFillRSS(b *testing.B) {
+	originAddr := startOrigin(b)
+	peers := []peer{startEdge(b, originAddr)}
+	if os.Getenv("EDGE_BENCH_ONLY") == "" {
+		if p, ok := startNginx(b, originAddr); ok {
+			peers = append(peers, p)
+		}
+		if p, ok := startVarnish(b, originAddr); ok {
+			peers = append(peers, p)
+		}
+	}
+	for _, p := range peers {
+		waitHit(b, p, "/1KiB")
+		fill(b, p)
+		rss := rssMiB(p.pids())
+		b.ReportMetric(rss, p.name+"_rss_MiB")
+		if p.name == "edge" && rss > float64(cacheSize>>20)+64 {
+			b.Logf("edge RSS %.0f MiB is above the target of %d MiB", rss, cacheSize>>20+64)
+		}
+	}
+	b.ReportMetric(0, "ns/op")
 }
 
 // BenchmarkEdgeVsPeers measures cache-hit throughput, p99 and RSS of the
