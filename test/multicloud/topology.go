@@ -116,7 +116,6 @@ func Build(tb testing.TB, h *netns.Harness, opts Options) *Topology {
 		tb.Fatalf("multicloud: link examples: %v", err)
 	}
 	t.lockInterfaces()
-	t.deployOrigins()
 	t.network()
 	t.startDaemons()
 	return t
@@ -146,25 +145,6 @@ func (t *Topology) lockInterfaces() {
 		time.Sleep(500 * time.Millisecond)
 	}
 	t.tb.Cleanup(func() { f.Close() })
-}
-
-// deployOrigins puts the quickstart's blue and green content under the
-// origins' roots as version v1, active: what an operator does with
-// `intercloud origin deploy` before the origin serves.
-func (t *Topology) deployOrigins() {
-	t.tb.Helper()
-	for _, n := range t.Site.Site.Nodes {
-		if n.Origin == nil {
-			continue
-		}
-		color := filepath.Base(n.Origin.Root)
-		cmd := exec.Command(t.opts.Binary, "origin", "deploy", "--root", n.Origin.Root,
-			"--from", "examples/quickstart/content/"+color, "--version", "v1", "--activate")
-		cmd.Dir = t.Dir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.tb.Fatalf("multicloud: deploy %s content to %s: %v\n%s", color, n.Name, err, out)
-		}
-	}
 }
 
 // NS returns a namespace of the topology by name (a node name, or one of
@@ -300,6 +280,18 @@ func (t *Topology) StartNode(node string) {
 func (t *Topology) KillNode(node string) {
 	if p := t.procs[node]; p != nil {
 		p.Kill()
+	}
+}
+
+// DumpNode makes a node's agent print its goroutines and exit (SIGQUIT),
+// for post-mortems of a step that failed.
+func (t *Topology) DumpNode(node string) {
+	if p := t.procs[node]; p != nil {
+		_ = p.Signal(syscall.SIGQUIT)
+		select {
+		case <-p.Done():
+		case <-time.After(5 * time.Second):
+		}
 	}
 }
 

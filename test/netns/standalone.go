@@ -9,17 +9,18 @@ import (
 )
 
 // Standalone returns a harness for a program rather than a test (the
-// multi-cloud demo), and the function that removes everything it made; call
-// it on every way out. Messages go to log. A failure of a harness method
+// multi-cloud demo), the testing.TB it reports to (for helpers that take
+// one), and the function that removes everything it made; call it on every
+// way out. Messages go to log. A failure of a harness method
 // panics with a *Failure after marking the run failed: the program recovers
 // it on its main goroutine, calls the cleanup and exits. Should the program
 // die without cleaning up, its namespaces and processes still go with it
 // (holders and daemons carry Pdeathsig), and the next run sweeps leftovers.
 // A missing prerequisite is a failure here, never a skip.
-func Standalone(name string, log io.Writer) (*Harness, func()) {
+func Standalone(name string, log io.Writer) (*Harness, testing.TB, func()) {
 	tb := &programTB{name: name, log: log}
 	h := New(tb)
-	return h, tb.cleanup
+	return h, tb, tb.cleanup
 }
 
 // Failure is what a harness method panics with in a standalone harness.
