@@ -57,15 +57,16 @@ type Edge struct {
 	accessLog bool
 	metrics   *metrics
 
-	table     atomic.Pointer[table]
-	store     Store
-	pool      *clientPool
-	health    *health
-	flight    singleflight.Group
-	purgeGen  atomic.Uint64
-	markerGen atomic.Uint64
-	bg        sync.WaitGroup
-	now       func() time.Time
+	table      atomic.Pointer[table]
+	store      Store
+	pool       *clientPool
+	health     *health
+	flight     singleflight.Group
+	purgeGen   atomic.Uint64
+	markerGen  atomic.Uint64
+	bg         sync.WaitGroup
+	refreshing sync.Map // keys with a background refresh running
+	now        func() time.Time
 
 	maxObject     atomic.Int64
 	limitMem      bool

@@ -231,17 +231,19 @@ func (e *Edge) revalidateAsync(x *exchange, stale *entry) {
 	bx := *x
 	bx.r = x.r.Clone(context.WithoutCancel(x.r.Context()))
 	bx.fwd = x.forwarded().Clone()
-	key := "bg\x00" + x.key + "\x00" + x.varyKey
+	key := x.key + "\x00" + x.varyKey
+	// One refresh per object at a time; hits meanwhile spawn nothing.
+	if _, running := e.refreshing.LoadOrStore(key, struct{}{}); running {
+		return
+	}
 	e.bg.Add(1)
 	go func() {
 		defer e.bg.Done()
-		e.flight.Do(key, func() (any, error) {
-			res := e.fill(&bx, stale)
-			if res.resp != nil {
-				res.resp.Body.Close()
-			}
-			return nil, nil
-		})
+		defer e.refreshing.Delete(key)
+		res := e.fill(&bx, stale)
+		if res.resp != nil {
+			res.resp.Body.Close()
+		}
 	}()
 }
 
