@@ -156,7 +156,10 @@ func sameGlobal(a, b Config) bool {
 func (s *Server) start(ctx context.Context, cfg Config) error {
 	lv := new(slog.LevelVar)
 	lv.Set(slog.LevelInfo)
-	srv := server.NewBgpServer(server.LoggerOption(s.log.With("component", "gobgp"), lv))
+	// GoBGP logs every path at debug level: 100k lines for a full table.
+	// Its logs stay at info and above even when ours are at debug.
+	glog := slog.New(minLevel{s.log.Handler(), lv}).With("component", "gobgp")
+	srv := server.NewBgpServer(server.LoggerOption(glog, lv))
 	go srv.Serve()
 	port := cfg.ListenPort
 	if port == 0 {
@@ -259,24 +262,39 @@ func (s *Server) setPolicies(ctx context.Context, cfg *Config) error {
 	return nil
 }
 
+// announceBatch bounds one AddPath call: GoBGP runs it on its single
+// management goroutine, and a 100k-path call would hold every other API
+// call (and the peers' updates waiting on it) for seconds.
+const announceBatch = 4096
+
 func (s *Server) announce(ps []netip.Prefix) error {
+	var errs []error
+	for len(ps) > 0 {
+		n := min(len(ps), announceBatch)
+		if err := s.announceChunk(ps[:n]); err != nil {
+			errs = append(errs, err)
+		}
+		ps = ps[n:]
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Server) announceChunk(ps []netip.Prefix) error {
 	paths, err := announcePaths(ps)
 	if err != nil {
 		return err
 	}
 	resps, err := s.srv.AddPath(apiutil.AddPathRequest{Paths: paths})
+	if err != nil && len(resps) == 0 {
+		return fmt.Errorf("announce %d prefixes from %v: %w", len(ps), ps[0], err)
+	}
 	var errs []error
 	for i, p := range ps {
 		if i < len(resps) && resps[i].Error != nil {
 			errs = append(errs, fmt.Errorf("announce %v: %w", p, resps[i].Error))
 			continue
 		}
-		if err == nil || (i < len(resps) && resps[i].Error == nil) {
-			s.announced[p] = true
-		}
-	}
-	if len(errs) == 0 && err != nil {
-		errs = append(errs, fmt.Errorf("announce: %w", err))
+		s.announced[p] = true
 	}
 	return errors.Join(errs...)
 }
@@ -378,3 +396,18 @@ func (s *Server) stopLocked(ctx context.Context, final bool) {
 		s.m.unregister()
 	}
 }
+
+// minLevel raises a handler's threshold.
+type minLevel struct {
+	slog.Handler
+	min slog.Leveler
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min.Level() && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+func (h minLevel) WithGroup(g string) slog.Handler { return minLevel{h.Handler.WithGroup(g), h.min} }

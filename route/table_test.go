@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/intercloud/intercloud/route"
 	"github.com/intercloud/intercloud/test/netns"
@@ -239,4 +240,32 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("metric %s not registered", name)
 	return 0
+}
+
+// TestMetricNames lints every metric of the package.
+func TestMetricNames(t *testing.T) {
+	ns := setup(t)
+	reg := prometheus.NewRegistry()
+	tbl, err := route.New(route.Config{}, route.Options{NetnsPath: ns.Path(), Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tbl.Close(context.Background())
+	if err := tbl.Sync(context.Background(), []route.Route{r("10.2.0.0/16", "10.50.0.2")}); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) < 4 {
+		t.Fatalf("only %d metric families", len(mfs))
+	}
+	problems, err := promlint.NewWithMetricFamilies(mfs).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("metric %s: %s", p.Metric, p.Text)
+	}
 }
