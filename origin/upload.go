@@ -107,6 +107,10 @@ func (s *Server) servePut(w http.ResponseWriter, r *http.Request) (int, int64) {
 	if !ok {
 		return code, 0
 	}
+	if _, partial := r.Header["Content-Range"]; partial {
+		// RFC 9110 §14.5: a partial PUT must not be taken for a whole one.
+		return plain(w, http.StatusBadRequest, "partial PUT (Content-Range) is not supported")
+	}
 	if err := s.rootFS.Mkdir(version, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return s.internal(w, r, err)
 	}

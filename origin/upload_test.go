@@ -87,6 +87,9 @@ func TestUploads(t *testing.T) {
 	if body != "second" || resp.Header.Get("ETag") == etag {
 		t.Errorf("after replace: %q, ETag %s (was %s)", body, resp.Header.Get("ETag"), etag)
 	}
+	if c := put("/dir/sub/new.txt", "v2", "x", "Content-Range", "bytes 0-0/10"); c != 400 {
+		t.Errorf("partial PUT: %d, want 400", c)
+	}
 	if c := put("/dir", "v2", "x"); c != 409 {
 		t.Errorf("PUT over a directory: %d, want 409", c)
 	}

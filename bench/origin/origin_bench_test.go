@@ -31,6 +31,10 @@ type fixture struct {
 	originURL string
 	nginxURL  string
 	nginxPID  int
+	// floorURL is the least net/http can do: the file's bytes from memory
+	// with a Content-Length. It shows how much of the gap to nginx is
+	// net/http itself rather than the origin's work.
+	floorURL string
 }
 
 var sizes = []struct {
@@ -84,8 +88,39 @@ func setup(b *testing.B) *fixture {
 		srv.Shutdown(ctx)
 	})
 	f := &fixture{root: root, originURL: "http://" + srv.Addr().String()}
+	f.floorURL = startFloor(b, src)
 	f.nginxURL, f.nginxPID = startNginx(b, nginx, dir, filepath.Join(root, origin.CurrentLink))
 	return f
+}
+
+// startFloor serves the files of src from memory with a bare handler.
+func startFloor(b *testing.B, src string) string {
+	b.Helper()
+	files := map[string][]byte{}
+	for _, s := range sizes {
+		body, err := os.ReadFile(filepath.Join(src, s.name+".bin"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		files["/"+s.name+".bin"] = body
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header()["Content-Type"] = []string{"application/octet-stream"}
+		w.Header()["Content-Length"] = []string{strconv.Itoa(len(body))}
+		w.Write(body)
+	})}
+	go hs.Serve(ln)
+	b.Cleanup(func() { hs.Close() })
+	return "http://" + ln.Addr().String()
 }
 
 // startNginx runs nginx in the foreground on a free loopback port with a
@@ -248,8 +283,10 @@ const rounds = 3
 // BenchmarkOriginVsNginx serves each file size from both servers,
 // alternating in the same run, and reports both rates and their ratio
 // (origin/nginx; the target is ≥ 0.8), and the requests each served per
-// CPU-second of its own process(es) with that ratio too. The measurement
-// is wrk's, 2 s per run whatever b.N is.
+// CPU-second of its own process(es) with that ratio too. For scale it also
+// reports what a bare net/http handler serving the bytes from memory gets
+// against nginx (nethttp_floor_ratio). The measurement is wrk's, 2 s per
+// origin and nginx run (1 s for the floor) whatever b.N is.
 func BenchmarkOriginVsNginx(b *testing.B) {
 	f := setup(b)
 	self := os.Getpid()
@@ -258,10 +295,11 @@ func BenchmarkOriginVsNginx(b *testing.B) {
 			path := "/" + s.name + ".bin"
 			runWrk(b, f.originURL+path, time.Second) // warm-up: ETag computed, pages cached
 			runWrk(b, f.nginxURL+path, time.Second)
-			var o, n, oEff, nEff float64
+			var o, n, fl, oEff, nEff float64
 			for i := 0; i < b.N; i++ {
-				o, n, oEff, nEff = 0, 0, 0, 0
+				o, n, fl, oEff, nEff = 0, 0, 0, 0, 0
 				for r := 0; r < rounds; r++ {
+					fl = max(fl, runWrk(b, f.floorURL+path, time.Second))
 					c0 := cpuSeconds(self)
 					rps := runWrk(b, f.originURL+path, 2*time.Second)
 					if cpu := cpuSeconds(self) - c0; cpu > 0 {
@@ -279,6 +317,7 @@ func BenchmarkOriginVsNginx(b *testing.B) {
 			b.ReportMetric(o, "origin_req/s")
 			b.ReportMetric(n, "nginx_req/s")
 			b.ReportMetric(o/n, "ratio")
+			b.ReportMetric(fl/n, "nethttp_floor_ratio")
 			if oEff > 0 && nEff > 0 {
 				b.ReportMetric(oEff, "origin_req/cpu-s")
 				b.ReportMetric(nEff, "nginx_req/cpu-s")
