@@ -185,7 +185,6 @@ func runUp(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer agentStore.Close()
 	for _, n := range site.Nodes {
 		a := agent.New(agent.Options{Node: n.Name, Store: agentStore,
 			StateDir: filepath.Join(filepath.Dir(filepath.Clean(site.Store.DataDir)), "nodes", n.Name),
@@ -207,6 +206,8 @@ func runUp(ctx context.Context, args []string) error {
 	reloadOnHangup(ctx, log, cp, *dir, params)
 	log.Info("stopping")
 	wg.Wait()
+	// Clients first: the embedded etcd waits for open watches before it stops.
+	agentStore.Close()
 	cp.wait()
 	return nil
 }
