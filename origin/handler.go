@@ -261,8 +261,10 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, f body, m *
 		w.WriteHeader(http.StatusOK)
 		return http.StatusOK, f.copyRange(s, w, r, ByteRange{0, m.size})
 	}
-	if uncork := cork(w, r); uncork != nil {
-		defer uncork()
+	if len(d.Ranges) > 1 || d.Ranges[0].Length > corkThreshold {
+		if uncork := cork(w, r); uncork != nil {
+			defer uncork()
+		}
 	}
 	return s.writePartial(w, r, f, m, d.Ranges)
 }

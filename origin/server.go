@@ -191,7 +191,8 @@ func loadSettings(cfg Config) (*settings, error) {
 }
 
 // Reload applies a new config's cache rules, token file and upload limit;
-// on error the old ones stay. Root and addresses need a new Server.
+// on error the old ones stay. Root, addresses and the memory cache's
+// settings need a new Server.
 func (s *Server) Reload(cfg Config) error {
 	if cfg.Root != s.cfg.Root || cfg.Listen != s.cfg.Listen || cfg.Admin != s.cfg.Admin {
 		return errors.New("origin reload: root, listen and admin cannot change without a restart")
@@ -204,9 +205,6 @@ func (s *Server) Reload(cfg Config) error {
 		return fmt.Errorf("origin reload: %w", err)
 	}
 	s.set.Store(set)
-	s.mu.Lock()
-	s.cfg = cfg
-	s.mu.Unlock()
 	s.log.Info("origin reloaded", "cacheRules", len(set.rules), "uploads", set.token != nil)
 	return nil
 }
