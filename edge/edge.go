@@ -58,7 +58,7 @@ type Edge struct {
 	metrics   *metrics
 
 	table      atomic.Pointer[table]
-	store      Store
+	store      cacheStore
 	pool       *clientPool
 	health     *health
 	flight     singleflight.Group

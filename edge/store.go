@@ -8,9 +8,9 @@ import (
 	"github.com/dgraph-io/ristretto/v2"
 )
 
-// Store holds cached objects. It is small on purpose so that another
+// cacheStore holds cached objects. It is small on purpose so that another
 // backend (disk, a shared tier) can replace the memory one.
-type Store interface {
+type cacheStore interface {
 	Get(key string) (*entry, bool)
 	// Set stores e under e.key for at most ttl; it may refuse (admission).
 	Set(e *entry, ttl time.Duration) bool
@@ -31,7 +31,7 @@ type StoreStats struct {
 	Rejected  uint64 `json:"rejected"`
 }
 
-// memStore is a Store on ristretto with cost = bytes.
+// memStore is a cacheStore on ristretto with cost = bytes.
 type memStore struct {
 	c         *ristretto.Cache[string, *entry]
 	evictions atomic.Uint64
