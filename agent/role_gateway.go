@@ -29,11 +29,16 @@ var (
 )
 
 const (
-	// gatewayDebounce gathers a burst of BGP changes into one kernel sync.
+	// gatewayDebounce gathers a burst of BGP changes into one kernel sync:
+	// the sync runs once no change came for this long, or gatewayMaxDelay
+	// after the first change of a burst (a full table keeps changing for
+	// seconds; each sync reads the whole Loc-RIB and kernel table).
 	gatewayDebounce = 50 * time.Millisecond
-	// gatewayReconcile re-reads the Loc-RIB even without events, so a lost
-	// event or a route removed behind our back is repaired.
-	gatewayReconcile = 10 * time.Second
+	gatewayMaxDelay = time.Second
+	// gatewayReconcile re-reads the whole Loc-RIB and kernel table, so a
+	// lost event or a route changed behind our back is repaired. Between
+	// reconciles, syncs work from best-path events and what was installed.
+	gatewayReconcile = 30 * time.Second
 )
 
 type gatewayRole struct {
@@ -132,19 +137,42 @@ func (g *gatewayRole) loop(ctx context.Context, done chan struct{}) {
 		case <-ctx.Done():
 			return
 		case <-g.dirty:
-			select {
-			case <-ctx.Done():
+			if !gatherBurst(ctx, g.dirty) {
 				return
-			case <-time.After(gatewayDebounce):
 			}
+			g.sync(ctx, false)
 		case <-tick.C:
+			g.sync(ctx, true)
 		}
-		g.sync(ctx)
 	}
 }
 
-func (g *gatewayRole) sync(ctx context.Context) {
-	best, err := g.bgp.Best(ctx)
+// gatherBurst waits for the end of a burst of signals on dirty; false if
+// ctx ended.
+func gatherBurst(ctx context.Context, dirty <-chan struct{}) bool {
+	first := time.Now()
+	quiet := time.NewTimer(gatewayDebounce)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-dirty:
+			if time.Since(first) < gatewayMaxDelay {
+				quiet.Reset(gatewayDebounce)
+			}
+		case <-quiet.C:
+			return true
+		}
+	}
+}
+
+func (g *gatewayRole) sync(ctx context.Context, full bool) {
+	read, install := g.bgp.Best, (*route.Table).Sync
+	if full {
+		read, install = g.bgp.Resync, (*route.Table).Reconcile
+	}
+	best, err := read(ctx)
 	if err != nil {
 		if !errors.Is(err, bgp.ErrNotRunning) {
 			g.o.Logger.Warn("gateway: read learned paths", "error", err)
@@ -161,7 +189,7 @@ func (g *gatewayRole) sync(ctx context.Context) {
 	if t == nil {
 		return
 	}
-	if err := t.Sync(ctx, rs); err != nil {
+	if err := install(t, ctx, rs); err != nil {
 		g.o.Logger.Warn("gateway: install learned routes", "error", err)
 	}
 }

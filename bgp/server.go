@@ -51,6 +51,12 @@ type Server struct {
 
 	limitMu  sync.Mutex
 	overLimt map[netip.Addr]bool // neighbors shut down by max-prefix
+
+	// best holds the learned best paths, kept from GoBGP's best-path
+	// events so that readers never walk the whole Loc-RIB; Resync rebuilds
+	// it from the RIB.
+	bestMu sync.Mutex
+	best   map[netip.Prefix]Path
 }
 
 // New returns a speaker that is not running yet.
@@ -64,6 +70,7 @@ func New(opts Options) *Server {
 		announced: map[netip.Prefix]bool{},
 		peers:     map[netip.Addr]Neighbor{},
 		overLimt:  map[netip.Addr]bool{},
+		best:      map[netip.Prefix]Path{},
 	}
 	s.m = newMetrics(s, opts.Registry)
 	return s
@@ -174,7 +181,7 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	err := srv.WatchEvent(wctx, server.WatchEventMessageCallbacks{
-		OnBestPath:   func([]*apiutil.Path, time.Time) { s.changed() },
+		OnBestPath:   s.onBest,
 		OnPeerUpdate: s.onPeer,
 	}, server.WatchBestPath(false), server.WatchPeer())
 	if err != nil {
@@ -188,8 +195,34 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	s.announced = map[netip.Prefix]bool{}
 	s.peers = map[netip.Addr]Neighbor{}
 	s.policyKey, s.assigned = "", false
+	s.bestMu.Lock()
+	s.best = map[netip.Prefix]Path{}
+	s.bestMu.Unlock()
 	s.log.Info("bgp: started", "asn", cfg.ASN, "routerId", cfg.RouterID, "port", port)
 	return nil
+}
+
+// onBest runs on GoBGP's event goroutine for every batch of best-path
+// changes: it only updates the map, the consumer does the work.
+func (s *Server) onBest(paths []*apiutil.Path, _ time.Time) {
+	cfg := s.cfg.Load()
+	s.bestMu.Lock()
+	for _, p := range paths {
+		pfx, ok := nlriPrefix(p.Nlri)
+		if !ok {
+			continue
+		}
+		local := p.PeerASN == 0 && !p.PeerAddress.IsValid()
+		if p.Withdrawal || local || p.IsNexthopInvalid {
+			delete(s.best, pfx)
+			continue
+		}
+		bp := toPath(pfx, p, false, cfg)
+		bp.Best = true
+		s.best[pfx] = bp
+	}
+	s.bestMu.Unlock()
+	s.changed()
 }
 
 func (s *Server) changed() {

@@ -133,9 +133,36 @@ type Path struct {
 	Age       time.Time  `json:"since,omitzero"`
 }
 
-// Best returns the learned best paths: what belongs in the kernel.
+// Best returns the learned best paths: what belongs in the kernel. It
+// reads the map kept from best-path events, not the RIB.
 func (s *Server) Best(ctx context.Context) ([]Path, error) {
-	return s.list(ctx, true)
+	if s.running() == nil {
+		return nil, ErrNotRunning
+	}
+	s.bestMu.Lock()
+	defer s.bestMu.Unlock()
+	out := make([]Path, 0, len(s.best))
+	for _, p := range s.best {
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// Resync rebuilds the best paths from the Loc-RIB (a full walk: call it
+// periodically, not on every change) and returns them.
+func (s *Server) Resync(ctx context.Context) ([]Path, error) {
+	paths, err := s.list(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[netip.Prefix]Path, len(paths))
+	for _, p := range paths {
+		m[p.Prefix] = p
+	}
+	s.bestMu.Lock()
+	s.best = m
+	s.bestMu.Unlock()
+	return paths, nil
 }
 
 // Paths returns every path of the Loc-RIB, ours included.

@@ -8,7 +8,7 @@ type metrics struct {
 	conflicts   prometheus.Gauge
 	changes     *prometheus.CounterVec
 	errors      *prometheus.CounterVec
-	syncSeconds prometheus.Histogram
+	syncSeconds *prometheus.HistogramVec
 	all         []prometheus.Collector
 }
 
@@ -31,11 +31,11 @@ func newMetrics(_ *Table, reg prometheus.Registerer) *metrics {
 			Name: "intercloud_route_errors_total",
 			Help: "Kernel route changes that failed, by operation.",
 		}, []string{"op"}),
-		syncSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+		syncSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "intercloud_route_sync_duration_seconds",
-			Help:    "Time to bring the kernel table in line with the learned routes.",
+			Help:    "Time to bring the kernel table in line with the learned routes, by kind (incremental, reconcile).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
-		}),
+		}, []string{"kind"}),
 	}
 	m.all = []prometheus.Collector{m.installed, m.conflicts, m.changes, m.errors, m.syncSeconds}
 	if reg != nil {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vishvananda/netlink"
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,8 +32,11 @@ type Table struct {
 	log *slog.Logger
 	m   *metrics
 
-	mu        sync.Mutex // serializes Sync and Close
-	h         *netlink.Handle
+	mu sync.Mutex // serializes Sync and Close
+	h  *netlink.Handle
+	// workers are extra handles: a bulk change is spread over them so the
+	// round trips to the kernel overlap.
+	workers   []*netlink.Handle
 	installed map[netip.Prefix]netip.Addr
 	conflicts map[netip.Prefix]bool
 	// keepUntil protects routes found at start with graceful restart.
@@ -52,34 +54,25 @@ func New(cfg Config, opts Options) (*Table, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	var h *netlink.Handle
-	var err error
-	if opts.NetnsPath != "" {
-		ns, nerr := vnetns.GetFromPath(opts.NetnsPath)
-		if nerr != nil {
-			return nil, fmt.Errorf("route: namespace %s: %w", opts.NetnsPath, nerr)
-		}
-		h, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-		ns.Close()
-	} else {
-		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
-	}
+	handles, err := openHandles(opts.NetnsPath, 1+bulkWorkers)
 	if err != nil {
-		return nil, fmt.Errorf("route: netlink handle: %w", err)
+		return nil, err
 	}
-	// Large dumps and bursts of acks need more than the default buffer.
+	h := handles[0]
+	// Large dumps need more than the default buffer.
 	_ = h.SetSocketReceiveBufferSize(8<<20, false)
 	t := &Table{
 		cfg:       cfg,
 		log:       opts.Logger,
 		h:         h,
+		workers:   handles[1:],
 		installed: map[netip.Prefix]netip.Addr{},
 		conflicts: map[netip.Prefix]bool{},
 	}
 	t.m = newMetrics(t, opts.Registry)
 	own, _, err := t.dump()
 	if err != nil {
-		h.Close()
+		t.closeHandles()
 		return nil, err
 	}
 	if cfg.GracefulRestart {
@@ -95,7 +88,7 @@ func New(cfg Config, opts Options) (*Table, error) {
 		n, err := t.deleteAll(own)
 		t.log.Info("route: swept stale routes of an earlier run", "routes", n, "table", cfg.Table, "protocol", cfg.Protocol)
 		if err != nil {
-			h.Close()
+			t.closeHandles()
 			return nil, fmt.Errorf("route: sweep: %w", err)
 		}
 	}
@@ -165,11 +158,13 @@ func (t *Table) nl(r Route) *netlink.Route {
 	}
 }
 
-// Sync makes our routes in the kernel exactly routes: it adds what is
-// missing, replaces a changed next hop, and deletes what is no longer
-// learned. A prefix held by a connected, local or foreign route is left
-// alone (and counted as a conflict). Errors are joined; every route that
-// could be changed is.
+// Sync makes our routes equal to routes, comparing with what this table
+// installed (no dump of the kernel table: cheap enough to run after every
+// burst of BGP changes). It adds what is missing, replaces a changed next
+// hop and deletes what is no longer learned. A prefix that a connected,
+// local or foreign route holds is not installed: the kernel refuses the
+// exclusive add, and the prefix is counted as a conflict until the next
+// Reconcile. Errors are joined; every route that could be changed is.
 func (t *Table) Sync(ctx context.Context, routes []Route) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -177,12 +172,35 @@ func (t *Table) Sync(ctx context.Context, routes []Route) error {
 		return errors.New("route: table closed")
 	}
 	start := time.Now()
-	defer func() { t.m.syncSeconds.Observe(time.Since(start).Seconds()) }()
+	defer func() { t.m.syncSeconds.WithLabelValues("incremental").Observe(time.Since(start).Seconds()) }()
+	foreign := make(map[netip.Prefix]bool, len(t.conflicts))
+	for p := range t.conflicts {
+		foreign[p] = true
+	}
+	return t.apply(ctx, routes, t.installed, foreign)
+}
 
+// Reconcile is Sync against the kernel's table as it is (one dump): it
+// repairs routes of ours changed or removed behind our back, and retries
+// prefixes whose foreign route went away. Run it periodically.
+func (t *Table) Reconcile(ctx context.Context, routes []Route) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return errors.New("route: table closed")
+	}
+	start := time.Now()
+	defer func() { t.m.syncSeconds.WithLabelValues("reconcile").Observe(time.Since(start).Seconds()) }()
 	own, foreign, err := t.dump()
 	if err != nil {
 		return err
 	}
+	return t.apply(ctx, routes, own, foreign)
+}
+
+// apply changes the kernel from own (our routes as known) to routes,
+// leaving foreign prefixes alone.
+func (t *Table) apply(ctx context.Context, routes []Route, own map[netip.Prefix]netip.Addr, foreign map[netip.Prefix]bool) error {
 	want := make(map[netip.Prefix]netip.Addr, len(routes))
 	var errs errList
 	for _, r := range routes {
@@ -221,48 +239,36 @@ func (t *Table) Sync(ctx context.Context, routes []Route) error {
 	for p, gw := range own {
 		installed[p] = gw
 	}
-	for i, r := range dels {
-		if i%1024 == 0 && ctx.Err() != nil {
-			errs.add(ctx.Err())
-			break
-		}
-		if err := t.del(r); err != nil {
+	for i, err := range t.bulk(ctx, dels, t.delWith) {
+		if err != nil {
 			errs.add(err)
 			continue
 		}
-		delete(installed, r.Dst)
+		delete(installed, dels[i].Dst)
 	}
-	for i, r := range replaces {
-		if i%1024 == 0 && ctx.Err() != nil {
-			errs.add(ctx.Err())
-			break
-		}
-		if err := t.h.RouteReplace(t.nl(r)); err != nil {
+	for i, err := range t.bulk(ctx, replaces, func(h *netlink.Handle, r Route) error { return h.RouteReplace(t.nl(r)) }) {
+		if err != nil {
 			t.m.errors.WithLabelValues("replace").Inc()
-			errs.add(fmt.Errorf("replace %v: %w", r, err))
+			errs.add(fmt.Errorf("replace %v: %w", replaces[i], err))
 			continue
 		}
 		t.m.changes.WithLabelValues("replace").Inc()
-		installed[r.Dst] = r.Gw
+		installed[replaces[i].Dst] = replaces[i].Gw
 	}
-	for i, r := range adds {
-		if i%1024 == 0 && ctx.Err() != nil {
-			errs.add(ctx.Err())
-			break
-		}
-		// RouteAdd is NLM_F_EXCL: it never replaces a route that appeared
-		// after the dump.
-		if err := t.h.RouteAdd(t.nl(r)); err != nil {
-			if errors.Is(err, syscall.EEXIST) {
-				conflicts[r.Dst] = true
-				continue
-			}
+	// RouteAdd is NLM_F_EXCL: it never replaces a route that appeared
+	// after the dump.
+	for i, err := range t.bulk(ctx, adds, func(h *netlink.Handle, r Route) error { return h.RouteAdd(t.nl(r)) }) {
+		r := adds[i]
+		switch {
+		case errors.Is(err, syscall.EEXIST):
+			conflicts[r.Dst] = true
+		case err != nil:
 			t.m.errors.WithLabelValues("add").Inc()
 			errs.add(fmt.Errorf("add %v: %w", r, err))
-			continue
+		default:
+			t.m.changes.WithLabelValues("add").Inc()
+			installed[r.Dst] = r.Gw
 		}
-		t.m.changes.WithLabelValues("add").Inc()
-		installed[r.Dst] = r.Gw
 	}
 	t.installed = installed
 	t.conflicts = conflicts
@@ -271,10 +277,10 @@ func (t *Table) Sync(ctx context.Context, routes []Route) error {
 	return errs.err()
 }
 
-func (t *Table) del(r Route) error {
+func (t *Table) delWith(h *netlink.Handle, r Route) error {
 	// The protocol in the request makes the kernel delete only a route of
 	// ours, never a foreign one for the same prefix.
-	if err := t.h.RouteDel(t.nl(r)); err != nil && !errors.Is(err, syscall.ESRCH) {
+	if err := h.RouteDel(t.nl(r)); err != nil && !errors.Is(err, syscall.ESRCH) {
 		t.m.errors.WithLabelValues("delete").Inc()
 		return fmt.Errorf("delete %v: %w", r, err)
 	}
@@ -283,10 +289,14 @@ func (t *Table) del(r Route) error {
 }
 
 func (t *Table) deleteAll(own map[netip.Prefix]netip.Addr) (int, error) {
+	rs := make([]Route, 0, len(own))
+	for p, gw := range own {
+		rs = append(rs, Route{p, gw})
+	}
 	var errs errList
 	n := 0
-	for p, gw := range own {
-		if err := t.del(Route{p, gw}); err != nil {
+	for _, err := range t.bulk(context.Background(), rs, t.delWith) {
+		if err != nil {
 			errs.add(err)
 			continue
 		}
@@ -333,7 +343,7 @@ func (t *Table) Close(ctx context.Context) error {
 		return nil
 	}
 	t.closed = true
-	defer t.h.Close()
+	defer t.closeHandles()
 	defer t.m.unregister()
 	if t.cfg.GracefulRestart {
 		t.log.Info("route: keeping routes for a graceful restart", "routes", len(t.installed))

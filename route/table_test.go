@@ -91,9 +91,10 @@ func TestSyncInstallsReplacesAndWithdraws(t *testing.T) {
 		t.Fatalf("Installed() = %v", got)
 	}
 
-	// Someone deletes our route behind our back: the next sync repairs it.
+	// Someone deletes our route behind our back: the next reconcile
+	// repairs it.
 	ns.MustRun("ip", "route", "del", "10.2.0.0/16", "proto", "200")
-	if err := tbl.Sync(ctx, []route.Route{r("10.2.0.0/16", "10.50.0.9")}); err != nil {
+	if err := tbl.Reconcile(ctx, []route.Route{r("10.2.0.0/16", "10.50.0.9")}); err != nil {
 		t.Fatal(err)
 	}
 	if out := routes(t, ns, "proto", "200"); !strings.Contains(out, "10.2.0.0/16 via 10.50.0.9") {

@@ -78,21 +78,41 @@ func runGateway(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	if err := srv.Apply(ctx, cfg.BGP); err != nil {
-		log.Error("apply", "error", err)
-	}
 	go func() {
-		tick := time.NewTicker(2 * time.Second)
+		tick := time.NewTicker(5 * time.Second)
 		defer tick.Stop()
+		full := false
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-dirty:
-				time.Sleep(20 * time.Millisecond) // gather a burst
+				// Gather a burst as the agent's gateway role does: quiet
+				// for 50 ms, or at most 1 s after its start.
+				first := time.Now()
+				quiet := time.NewTimer(50 * time.Millisecond)
+			gather:
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-dirty:
+						if time.Since(first) < time.Second {
+							quiet.Reset(50 * time.Millisecond)
+						}
+					case <-quiet.C:
+						break gather
+					}
+				}
 			case <-tick.C:
+				full = true
 			}
-			best, err := srv.Best(ctx)
+			read, install := srv.Best, tbl.Sync
+			if full {
+				read, install = srv.Resync, tbl.Reconcile
+			}
+			full = false
+			best, err := read(ctx)
 			if err != nil {
 				continue
 			}
@@ -100,7 +120,7 @@ func runGateway(args []string) int {
 			for _, p := range best {
 				rs = append(rs, route.Route{Dst: p.Prefix, Gw: p.NextHop})
 			}
-			if err := tbl.Sync(ctx, rs); err != nil {
+			if err := install(ctx, rs); err != nil {
 				log.Warn("route sync", "error", err)
 			}
 		}
@@ -137,6 +157,10 @@ func runGateway(args []string) int {
 	}
 	hs := &http.Server{Handler: mux}
 	go hs.Serve(ln)
+	// The API answers (neighbors: not running) while a large table loads.
+	if err := srv.Apply(ctx, cfg.BGP); err != nil {
+		log.Error("apply", "error", err)
+	}
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -174,8 +198,8 @@ func Start(t testing.TB, ns *netns.Namespace, cfg Config) *Gateway {
 			return d.DialContext(ctx, "unix", sock)
 		},
 	}}
-	Eventually(t, 10*time.Second, "gateway API up", func() error {
-		_, err := g.get("/neighbors")
+	Eventually(t, 60*time.Second, "gateway API up", func() error {
+		_, err := g.get("/metrics")
 		return err
 	})
 	return g
@@ -197,19 +221,27 @@ func (g *Gateway) get(path string) ([]byte, error) {
 // Neighbors is the session table by neighbor name.
 func (g *Gateway) Neighbors() map[string]bgp.NeighborStatus {
 	g.t.Helper()
-	b, err := g.get("/neighbors")
+	ns, err := g.neighbors()
 	if err != nil {
 		g.t.Fatal(err)
 	}
+	return ns
+}
+
+func (g *Gateway) neighbors() (map[string]bgp.NeighborStatus, error) {
+	b, err := g.get("/neighbors")
+	if err != nil {
+		return nil, err
+	}
 	var ns []bgp.NeighborStatus
 	if err := json.Unmarshal(b, &ns); err != nil {
-		g.t.Fatal(err)
+		return nil, err
 	}
 	out := map[string]bgp.NeighborStatus{}
 	for _, n := range ns {
 		out[n.Name] = n
 	}
-	return out
+	return out, nil
 }
 
 // Apply sends a new config to the running gateway.
@@ -246,7 +278,10 @@ func (g *Gateway) Kernel() string {
 func (g *Gateway) WaitEstablished(names ...string) {
 	g.t.Helper()
 	Eventually(g.t, 20*time.Second, fmt.Sprintf("sessions %v established", names), func() error {
-		ns := g.Neighbors()
+		ns, err := g.neighbors()
+		if err != nil {
+			return err
+		}
 		for _, n := range names {
 			if !ns[n].Established() {
 				return fmt.Errorf("%s: %s (%s)", n, ns[n].State, ns[n].LastError)
