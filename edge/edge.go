@@ -249,7 +249,7 @@ func (e *Edge) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
 		return nil, errors.New("no configuration")
 	}
 	if c, ok := t.certs[normalizeHost(hello.ServerName)]; ok {
-		return c, nil
+		return c.get(), nil
 	}
 	return nil, fmt.Errorf("no certificate for %q", hello.ServerName)
 }

@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -20,7 +19,7 @@ import (
 type table struct {
 	revision int64
 	hosts    map[string]*dist
-	certs    map[string]*tls.Certificate
+	certs    map[string]*certFile
 	anyTLS   bool
 	listen   config.Listen
 	cache    config.Cache
@@ -77,7 +76,7 @@ func buildTable(snap *config.Snapshot, node string, pool *clientPool) (*table, e
 	if snap == nil {
 		return nil, errors.New("nil snapshot")
 	}
-	t := &table{revision: snap.Revision, hosts: map[string]*dist{}, certs: map[string]*tls.Certificate{}}
+	t := &table{revision: snap.Revision, hosts: map[string]*dist{}, certs: map[string]*certFile{}}
 	if n := snap.Site.Node(node); n != nil {
 		t.listen, t.cache = n.Listen, n.Cache
 	} else if node != "" {
@@ -99,14 +98,14 @@ func buildTable(snap *config.Snapshot, node string, pool *clientPool) (*table, e
 		if zone != "" {
 			names = append([]string{dd.Domain(zone)}, names...)
 		}
-		var cert *tls.Certificate
+		var cert *certFile
 		if dd.Spec.TLS.CertFile != "" || dd.Spec.TLS.KeyFile != "" {
-			c, err := tls.LoadX509KeyPair(dd.Spec.TLS.CertFile, dd.Spec.TLS.KeyFile)
+			c, err := loadCertFile(dd.Spec.TLS.CertFile, dd.Spec.TLS.KeyFile)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("distribution %s: load TLS certificate: %w", dd.Name, err))
+				errs = append(errs, fmt.Errorf("distribution %s: %w", dd.Name, err))
 				continue
 			}
-			cert, t.anyTLS = &c, true
+			cert, t.anyTLS = c, true
 		}
 		for _, h := range names {
 			h = normalizeHost(h)

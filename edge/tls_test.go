@@ -131,6 +131,20 @@ func TestTLSBySNI(t *testing.T) {
 	if s := conn.ConnectionState().PeerCertificates[0].SerialNumber.Int64(); s != 7 {
 		t.Fatalf("serial %d after reload, want 7", s)
 	}
+	// A renewed file is picked up without an Apply (checked every
+	// certCheckEvery; the test moves the last check back instead of waiting).
+	writeCert(t, dir, "shop", 9, "shop.cdn.test", "www.shop.test")
+	h.e.table.Load().certs["shop.cdn.test"].checked.Store(0)
+	b3, _ := os.ReadFile(shopCrt)
+	pool.AppendCertsFromPEM(b3)
+	conn2, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "shop.cdn.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	if s := conn2.ConnectionState().PeerCertificates[0].SerialNumber.Int64(); s != 9 {
+		t.Fatalf("serial %d after renewal on disk, want 9", s)
+	}
 	// Unknown SNI gets no certificate.
 	if c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, ServerName: "nope.test"}); err == nil {
 		c.Close()
