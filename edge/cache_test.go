@@ -227,6 +227,7 @@ func TestStaleIfError(t *testing.T) {
 		{"distribution default", "max-age=1", config.TTL{StaleIfError: dptr(time.Minute)}, false, "good", 200},
 		{"no stale-if-error", "max-age=1", config.TTL{}, false, "", 503},
 		{"must-revalidate forbids", "max-age=1, must-revalidate, stale-if-error=60", config.TTL{}, false, "", 503},
+		{"must-revalidate origin down is 504", "max-age=1, must-revalidate", config.TTL{}, true, "", 504},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

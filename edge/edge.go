@@ -65,7 +65,8 @@ type Edge struct {
 	purgeGen   atomic.Uint64
 	markerGen  atomic.Uint64
 	bg         sync.WaitGroup
-	refreshing sync.Map // keys with a background refresh running
+	refreshing sync.Map     // keys with a background refresh running
+	serveErr   atomic.Value // error: a listener that stopped on its own
 	now        func() time.Time
 
 	maxObject     atomic.Int64
@@ -238,6 +239,7 @@ func (e *Edge) run(s *server) {
 	}
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		e.log.Error("listener stopped", "addr", s.addr, "error", err)
+		e.serveErr.Store(fmt.Errorf("edge: listener %s stopped: %w", s.addr, err))
 	}
 }
 
@@ -290,6 +292,9 @@ func (e *Edge) Addrs() map[string]string {
 func (e *Edge) Ready() error {
 	if e.table.Load() == nil {
 		return errors.New("edge: no configuration applied yet")
+	}
+	if err, _ := e.serveErr.Load().(error); err != nil {
+		return err
 	}
 	return nil
 }

@@ -34,6 +34,9 @@ type fillResult struct {
 	fwdStatus int
 	origin    string
 	err       error
+	// mustRevalidate: a stored response could not be revalidated and may
+	// not be served stale: the answer is 504 (RFC 9111 §5.2.2.2).
+	mustRevalidate bool
 }
 
 // fill fetches the object (revalidating stale when it has validators) and
@@ -61,7 +64,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		if staleOK() {
 			return &fillResult{entry: stale, stale: true, shareable: true, err: err}
 		}
-		return &fillResult{err: err}
+		return &fillResult{err: err, mustRevalidate: stale != nil}
 	}
 	res := &fillResult{fwdStatus: resp.StatusCode, origin: o.name}
 	removeHopByHop(resp.Header)

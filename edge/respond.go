@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -23,7 +22,13 @@ func (x *exchange) finish(res *fillResult, reason string, collapsed bool) {
 		x.serveEntry(res.entry, httpcache.CacheStatus{Fwd: httpcache.FwdStale, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: "stale-if-error"})
 	case res.err != nil:
 		x.class = "error"
-		x.originError(res.err, httpcache.CacheStatus{Fwd: reason, Collapsed: collapsed})
+		cs := httpcache.CacheStatus{Fwd: reason, Collapsed: collapsed}
+		if res.mustRevalidate {
+			cs.Detail = "stale-not-allowed"
+			x.originErrorCode(http.StatusGatewayTimeout, res.err, cs)
+			return
+		}
+		x.originError(res.err, cs)
 	case res.entry != nil:
 		x.class = "miss"
 		if res.fwdStatus == http.StatusNotModified {
@@ -182,6 +187,10 @@ func (x *exchange) originError(err error, cs httpcache.CacheStatus) {
 	if isTimeout(err) {
 		code = http.StatusGatewayTimeout
 	}
+	x.originErrorCode(code, err, cs)
+}
+
+func (x *exchange) originErrorCode(code int, err error, cs httpcache.CacheStatus) {
 	x.e.log.Warn("origin request failed", "distribution", x.d.name, "path", x.r.URL.Path, "error", err)
 	if cs.Detail == "" {
 		cs.Detail = "origin-error"
@@ -192,7 +201,7 @@ func (x *exchange) originError(err error, cs httpcache.CacheStatus) {
 		return
 	}
 	msg := "intercloud-edge: the origin is unreachable\n"
-	if errors.Is(err, errOrigin) && code == http.StatusGatewayTimeout {
+	if code == http.StatusGatewayTimeout {
 		msg = "intercloud-edge: the origin did not answer in time\n"
 	}
 	x.plain(code, msg)
