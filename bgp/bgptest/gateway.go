@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"syscall"
@@ -65,6 +66,13 @@ func runGateway(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if f := os.Getenv("INTERCLOUD_GW_CPUPROFILE"); f != "" {
+		// Profiling the gateway inside a benchmark namespace.
+		if out, err := os.Create(f); err == nil {
+			pprof.StartCPUProfile(out)
+			defer pprof.StopCPUProfile()
+		}
+	}
 
 	reg := prometheus.NewRegistry()
 	dirty := make(chan struct{}, 1)
