@@ -444,3 +444,14 @@ func TestLargeObjectStreamsUncached(t *testing.T) {
 		t.Fatalf("origin requests %d, want 2", o.count())
 	}
 }
+
+func TestUncacheableReplacementDropsStored(t *testing.T) {
+	clk := &clock{}
+	o := newOrigin(t, clk, body("old", "Cache-Control", "max-age=10", "ETag", `"1"`))
+	h := newHarness(t, clk, site(1, simple(o.URL)))
+	expect(t, h.get("/n"), 200, "old", "stored")
+	o.set(body("new", "Cache-Control", "no-store"))
+	clk.advance(20 * time.Second)
+	expect(t, h.get("/n"), 200, "new", "detail=no-store")
+	expect(t, h.get("/n", "Cache-Control", "max-stale=3600"), 200, "new", "fwd=uri-miss")
+}

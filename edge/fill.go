@@ -112,6 +112,11 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		reason = "too-large"
 	}
 	if reason != "" {
+		if stale != nil && reason != "request no-store" && resp.StatusCode < 500 {
+			// The origin's current answer may not be stored: the older
+			// one it replaces must not be served any more either.
+			e.store.Del(stale.key)
+		}
 		res.resp, res.reason = resp, reason
 		return res
 	}
