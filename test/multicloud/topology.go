@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -95,7 +96,7 @@ type Topology struct {
 
 // Build checks the prerequisites, makes every namespace and link of the
 // layout, and starts BIRD, the controller (with the store) and one node
-// agent per namespace. It does not wait for them: see WaitConverged.
+// agent per namespace. It does not wait for them: see WaitAllCurrent.
 func Build(tb testing.TB, h *netns.Harness, opts Options) *Topology {
 	tb.Helper()
 	for _, tool := range [][2]string{{"bird", "bird2"}, {"dig", "dnsutils"}, {"curl", "curl"}, {"ip", "iproute2"}, {"ping", "iputils-ping"}, {"env", "coreutils"}} {
@@ -110,6 +111,9 @@ func Build(tb testing.TB, h *netns.Harness, opts Options) *Topology {
 	if err != nil {
 		tb.Fatalf("multicloud: render %s: %v", ExampleDir, err)
 	}
+	if err := checkSite(snap); err != nil {
+		tb.Fatalf("multicloud: %s does not match the layout this package builds: %v", ExampleDir, err)
+	}
 	t := &Topology{tb: tb, h: h, opts: opts, Dir: tb.TempDir(), Site: snap,
 		ns: map[string]*netns.Namespace{}, procs: map[string]*netns.Proc{}}
 	if err := os.Symlink(filepath.Join(opts.Repo, "examples"), filepath.Join(t.Dir, "examples")); err != nil {
@@ -119,6 +123,37 @@ func Build(tb testing.TB, h *netns.Harness, opts Options) *Topology {
 	t.network()
 	t.startDaemons()
 	return t
+}
+
+// checkSite compares the addresses the site refers to with the layout, so
+// that an edit of one without the other fails here and not as a timeout.
+func checkSite(s *config.Snapshot) error {
+	var errs []error
+	want := func(what, got, exp string) {
+		if got != exp {
+			errs = append(errs, fmt.Errorf("%s is %q, the layout has %q", what, got, exp))
+		}
+	}
+	want("store.listen", "http://"+s.Site.Store.Listen, StoreURL)
+	want("controller.admin", "http://"+s.Site.Controller.Admin, ControllerURL)
+	for _, n := range []struct{ name, addr string }{{"seoul-edge-1", SeoulEdge}, {"tokyo-edge-1", TokyoEdge}} {
+		if node := s.Site.Node(n.name); node == nil {
+			errs = append(errs, fmt.Errorf("no node %s", n.name))
+		} else {
+			want(n.name+".address", node.Address, n.addr)
+		}
+	}
+	var names []string
+	for _, n := range s.Site.Nodes {
+		names = append(names, n.Name)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(names)), slices.Sorted(slices.Values(Nodes))) {
+		errs = append(errs, fmt.Errorf("nodes %v, the layout has a namespace for each of %v", names, Nodes))
+	}
+	if s.Site.Store.LeaseTTL <= 0 {
+		errs = append(errs, errors.New("store.leaseTTL must be set (the edge-death step waits for it)"))
+	}
+	return errors.Join(errs...)
 }
 
 // lockInterfaces serializes runs on one host: the gateways' WireGuard
