@@ -333,6 +333,24 @@ func TestTunnel(t *testing.T) {
 		})
 	}
 
+	t.Run("endpoint and listen port change in place", func(t *testing.T) {
+		before := da.status().Interfaces[0].Peer.LastHandshake
+		tp.site.Links[0].B.Endpoint = underB + ":51830"
+		db.mustApply(tp.site) // b now listens on 51830
+		da.mustApply(tp.site) // a now sends there
+		if got := db.status().Interfaces[0].ListenPort; got != 51830 {
+			t.Fatalf("b listens on %d", got)
+		}
+		mustPing(t, tp.a, "100.64.0.2")
+		p := da.status().Interfaces[0].Peer
+		if p.Endpoint != underB+":51830" {
+			t.Fatalf("a's peer endpoint %s", p.Endpoint)
+		}
+		if !p.LastHandshake.Equal(before) {
+			t.Errorf("the change cost a handshake: %v -> %v", before, p.LastHandshake)
+		}
+	})
+
 	t.Run("dead underlay", func(t *testing.T) {
 		// The tunnel interface stays UP; only the data plane shows the cut.
 		tp.inet.Down("a0")
