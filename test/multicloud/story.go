@@ -149,6 +149,15 @@ func overVPN() []WantRoute {
 	}
 }
 
+// logRoutes shows the kernel's lines for the wanted routes.
+func (t *Topology) logRoutes(ctx context.Context, logf func(string, ...any), want []WantRoute) {
+	for _, w := range want {
+		if rs, err := t.Routes(ctx, w.NS); err == nil {
+			logf("  %-9s %s", w.NS+":", rs[w.Dst].Line)
+		}
+	}
+}
+
 // TunnelIf is the WireGuard interface a gateway has toward peer
 // (vpn.IfName: ic-<peer>).
 func TunnelIf(peer string) string {
@@ -173,6 +182,7 @@ func stepBGP(ctx context.Context, t *Topology, logf func(string, ...any)) error 
 		return err
 	}
 	logf("routes over the dedicated line and to on-premises in the kernel %.1fs after the step began", time.Since(start).Seconds())
+	t.logRoutes(ctx, logf, converged())
 	// The VPN is up beside the line: its session is established and its
 	// tunnel carries traffic, though no route uses it yet.
 	if err := within(ctx, 30*time.Second, func() error { return t.vpnEstablished(ctx) }); err != nil {
@@ -402,6 +412,7 @@ func stepCut(ctx context.Context, t *Topology, logf func(string, ...any)) error 
 		return fmt.Errorf("line cut: %w", err)
 	}
 	logf("line cut: routes over the VPN after %.1fs", time.Since(cut).Seconds())
+	t.logRoutes(ctx, logf, overVPN())
 	// Uncached, so it crosses the tunnel now: tokyo's edge to blue in seoul.
 	r, err := t.Get(ctx, NSJP, TokyoEdge, ShopDomain, "/api/version.json")
 	if err != nil {
