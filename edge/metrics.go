@@ -22,6 +22,21 @@ type metrics struct {
 	// byLabel caches resolved counters: label hashing per request is
 	// measurable on the hit path.
 	byDist sync.Map // distribution → *[len(classes)]labelled
+
+	// One scrape reads four store figures; counting entries walks the
+	// store, so the figures are shared for a second.
+	statsMu   sync.Mutex
+	statsAt   time.Time
+	lastStats StoreStats
+}
+
+func (m *metrics) stats(s cacheStore) StoreStats {
+	m.statsMu.Lock()
+	defer m.statsMu.Unlock()
+	if time.Since(m.statsAt) > time.Second {
+		m.lastStats, m.statsAt = s.Stats(), time.Now()
+	}
+	return m.lastStats
 }
 
 // classes are the values of the cache label.
@@ -60,7 +75,7 @@ func newMetrics(reg prometheus.Registerer, e *Edge) (*metrics, error) {
 			Help: "Objects dropped by invalidations."}),
 	}
 	stat := func(name, help string, f func(StoreStats) float64, counter bool) prometheus.Collector {
-		fn := func() float64 { return f(e.store.Stats()) }
+		fn := func() float64 { return f(m.stats(e.store)) }
 		if counter {
 			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, fn)
 		}
