@@ -455,3 +455,19 @@ func TestUncacheableReplacementDropsStored(t *testing.T) {
 	expect(t, h.get("/n"), 200, "new", "detail=no-store")
 	expect(t, h.get("/n", "Cache-Control", "max-stale=3600"), 200, "new", "fwd=uri-miss")
 }
+
+func TestQualifiedPrivate(t *testing.T) {
+	clk := &clock{}
+	o := newOrigin(t, clk, body("shared part", "Cache-Control", `max-age=60, private="X-User"`, "X-User", "alice", "X-Other", "kept"))
+	h := newHarness(t, clk, site(1, simple(o.URL)))
+	r := h.get("/q")
+	expect(t, r, 200, "shared part", "stored")
+	if r.header.Get("X-User") != "alice" {
+		t.Fatal("the requesting client lost the private field")
+	}
+	r = h.get("/q")
+	expect(t, r, 200, "shared part", "hit")
+	if r.header.Get("X-User") != "" || r.header.Get("X-Other") != "kept" {
+		t.Fatalf("from cache: X-User %q X-Other %q", r.header.Get("X-User"), r.header.Get("X-Other"))
+	}
+}

@@ -34,6 +34,9 @@ type fillResult struct {
 	fwdStatus int
 	origin    string
 	err       error
+	// own, when set, is the leader's answer: the entry before the fields
+	// of qualified private / no-cache were removed for storing.
+	own *entry
 	// mustRevalidate: a stored response could not be revalidated and may
 	// not be served stale: the answer is 504 (RFC 9111 §5.2.2.2).
 	mustRevalidate bool
@@ -84,6 +87,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		ne.requestTime, ne.responseTime = reqTime, now
 		ne.initialAge = httpcache.InitialAge(resp.Header, reqTime, now)
 		cc, view, _ := httpcache.ResponseRules(ne.header)
+		httpcache.StripQualified(ne.header, cc)
 		ne.fresh = httpcache.ComputeFreshness(ne.status, view, cc, x.b.ttl)
 		res.entry, res.shareable, res.varyKey = &ne, true, x.varyKey
 		if gen == e.purgeGen.Load() {
@@ -142,6 +146,16 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 	}
 	ent.header.Del("Age")
 	ent.finalize()
+	if len(respCC.PrivateFields)+len(respCC.NoCacheFields) > 0 {
+		// The requesting client gets the whole response; what is stored
+		// (and what collapsed clients get) lacks the qualified fields.
+		whole := *ent
+		res.own = &whole
+		stripped := *ent
+		stripped.header = ent.header.Clone()
+		httpcache.StripQualified(stripped.header, respCC)
+		ent = &stripped
+	}
 	res.entry, res.shareable = ent, true
 	if gen != e.purgeGen.Load() {
 		res.reason = "purged"

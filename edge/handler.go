@@ -181,6 +181,11 @@ func (x *exchange) fetch(stale *entry, reason string) {
 		// client gets its own origin response.
 		res = x.e.fill(x, stale)
 	}
+	if res.own != nil {
+		r := *res
+		r.entry = res.own
+		res = &r
+	}
 	x.finish(res, reason, false)
 }
 

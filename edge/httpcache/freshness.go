@@ -41,7 +41,9 @@ func HeuristicallyCacheable(status int) bool { return heuristicStatus[status] }
 // policy's default and clamp. h must carry a Date (the cache adds one when
 // the origin did not).
 func ComputeFreshness(status int, h http.Header, cc CacheControl, p TTLPolicy) Freshness {
-	f := Freshness{AlwaysRevalidate: cc.NoCache}
+	// Qualified no-cache="F" only forbids reusing F without revalidation;
+	// StripQualified removes F from what is stored.
+	f := Freshness{AlwaysRevalidate: cc.NoCache && len(cc.NoCacheFields) == 0}
 	explicit := true
 	switch {
 	case !Absent(cc.SMaxAge):

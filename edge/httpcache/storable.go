@@ -33,7 +33,9 @@ func Storable(method string, reqH http.Header, reqCC CacheControl, status int, r
 		return "must-understand"
 	case respCC.NoStore && !(respCC.MustUnderstand && understood[status]):
 		return "no-store"
-	case respCC.Private:
+	case respCC.Private && len(respCC.PrivateFields) == 0:
+		// The qualified form only keeps its fields out of the cache
+		// (StripQualified); the rest may be shared.
 		return "private"
 	case reqH.Get("Authorization") != "" && !respCC.Public && Absent(respCC.SMaxAge) && !respCC.MustRevalidate:
 		return "authorization"
@@ -48,6 +50,18 @@ func Storable(method string, reqH http.Header, reqCC CacheControl, status int, r
 		return ""
 	}
 	return "no-freshness"
+}
+
+// StripQualified removes the fields named by qualified private="…" and
+// no-cache="…" from a response about to be stored (RFC 9111 §5.2.2.4,
+// §5.2.2.7): a shared cache must not hand them out again.
+func StripQualified(h http.Header, cc CacheControl) {
+	for _, f := range cc.PrivateFields {
+		h.Del(f)
+	}
+	for _, f := range cc.NoCacheFields {
+		h.Del(f)
+	}
 }
 
 // HasValidator reports whether a stored response can be revalidated.

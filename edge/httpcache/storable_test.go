@@ -24,7 +24,7 @@ func TestStorable(t *testing.T) {
 		{"no-store", "GET", hdr(), 200, hdr("Cache-Control", "no-store, max-age=60"), StoreOptions{}, "no-store"},
 		{"request no-store", "GET", hdr("Cache-Control", "no-store"), 200, hdr("Cache-Control", "max-age=60"), StoreOptions{}, "request no-store"},
 		{"private", "GET", hdr(), 200, hdr("Cache-Control", "private, max-age=60"), StoreOptions{}, "private"},
-		{"qualified private", "GET", hdr(), 200, hdr("Cache-Control", `private="x-user"`), StoreOptions{}, "private"},
+		{"qualified private stores the rest", "GET", hdr(), 200, hdr("Cache-Control", `private="x-user"`), StoreOptions{}, ""},
 		{"authorization", "GET", hdr("Authorization", "Basic x"), 200, hdr("Cache-Control", "max-age=60"), StoreOptions{}, "authorization"},
 		{"authorization public", "GET", hdr("Authorization", "Basic x"), 200, hdr("Cache-Control", "public, max-age=60"), StoreOptions{}, ""},
 		{"authorization s-maxage", "GET", hdr("Authorization", "Basic x"), 200, hdr("Cache-Control", "s-maxage=60"), StoreOptions{}, ""},
@@ -154,6 +154,18 @@ func TestCacheStatusString(t *testing.T) {
 		if got := tt.s.String(); got != tt.want {
 			t.Errorf("got %q want %q", got, tt.want)
 		}
+	}
+}
+
+func TestStripQualified(t *testing.T) {
+	h := hdr("Cache-Control", `private="X-User", no-cache="Set-Cookie"`, "X-User", "alice", "Set-Cookie", "a=b", "X-Keep", "1")
+	cc, _ := ParseCacheControl(h.Values("Cache-Control"))
+	if f := ComputeFreshness(200, h, cc, TTLPolicy{}); f.AlwaysRevalidate {
+		t.Fatal("qualified no-cache forces revalidation")
+	}
+	StripQualified(h, cc)
+	if h.Get("X-User") != "" || h.Get("Set-Cookie") != "" || h.Get("X-Keep") != "1" {
+		t.Fatalf("after strip: %v", h)
 	}
 }
 
