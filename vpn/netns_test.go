@@ -424,3 +424,50 @@ func TestApplyRefusesBadInput(t *testing.T) {
 		t.Fatalf("the failed claim removed the live socket: %v", err)
 	}
 }
+
+// The underlay fails over: the path beyond a's first uplink dies (the link
+// itself stays up on a's side, as when a router upstream fails) and a's
+// route to b's endpoint is moved to a second uplink, as a health check or
+// BGP would. a's packets must leave by the new uplink with its address
+// (wireguard-go caches a source per peer), b must roam to that address, and
+// the session must carry on without a new handshake.
+func TestUnderlayFailover(t *testing.T) {
+	testenv.NeedTool(t, "ping", "iputils-ping")
+	tp := newTopo(t, 1500)
+	tp.h.Veth(tp.a, "eth1", tp.inet, "a1")
+	tp.a.Addr("eth1", "10.201.3.2/24")
+	tp.inet.Addr("a1", "10.201.3.1/24")
+	da := startDaemon(t, tp.a, tp.nodeA)
+	db := startDaemon(t, tp.b, tp.nodeB)
+	da.mustApply(tp.site)
+	db.mustApply(tp.site)
+	da.waitPeer(true, 10*time.Second)
+	db.waitPeer(true, 10*time.Second)
+	mustPing(t, tp.a, "100.64.0.2")
+	before := da.status().Interfaces[0].Peer.LastHandshake
+
+	tp.inet.Down("a0") // the far side of a's first uplink dies
+	tp.a.MustRun("ip", "route", "replace", "10.201.2.0/24", "via", "10.201.3.1", "dev", "eth1")
+	cut := time.Now()
+	for {
+		if _, recv := ping(t, tp.a, "-c", "1", "-W", "1", "100.64.0.2"); recv == 1 {
+			break
+		}
+		if time.Since(cut) > 10*time.Second {
+			t.Fatalf("the tunnel did not survive the uplink failover:\n%+v\n%+v", da.status(), db.status())
+		}
+	}
+	t.Logf("tunnel carries traffic over the backup uplink %s after the cut", time.Since(cut).Round(10*time.Millisecond))
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ep := db.status().Interfaces[0].Peer.Endpoint
+		if ep == "10.201.3.2:51820" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b's endpoint for a is %s, want a's backup address", ep)
+		}
+	}
+	if p := da.status().Interfaces[0].Peer; !p.LastHandshake.Equal(before) {
+		t.Errorf("the failover cost a handshake (%v -> %v)", before, p.LastHandshake)
+	}
+}
