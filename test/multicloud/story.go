@@ -371,6 +371,23 @@ func (l *loop) String() string {
 		l.ns, l.host, l.path, l.ip, l.n.Load(), l.failed.Load(), l.hits.Load(), l.revalidated.Load(), l.staleIfError.Load(), l.fetched.Load())
 }
 
+// wgTransfer reads the bytes received and sent by the only peer of a
+// WireGuard interface, with the stock wg tool.
+func (t *Topology) wgTransfer(ctx context.Context, ns, ifname string) (rx, tx int64, err error) {
+	out, err := t.Run(ctx, ns, "wg", "show", ifname, "transfer")
+	if err != nil {
+		return 0, 0, fmt.Errorf("wg show %s transfer in %s: %v: %s", ifname, ns, err, out)
+	}
+	f := strings.Fields(out)
+	if len(f) != 3 {
+		return 0, 0, fmt.Errorf("wg show %s transfer in %s: want one peer, got %q", ifname, ns, out)
+	}
+	if _, err := fmt.Sscan(f[1]+" "+f[2], &rx, &tx); err != nil {
+		return 0, 0, fmt.Errorf("wg show %s transfer: %q: %v", ifname, out, err)
+	}
+	return rx, tx, nil
+}
+
 // setLink takes a link of ns up or down.
 func (t *Topology) setLink(ctx context.Context, ns, link, state string) error {
 	out, err := t.Run(ctx, ns, "ip", "link", "set", link, state)
@@ -413,6 +430,27 @@ func stepCut(ctx context.Context, t *Topology, logf func(string, ...any)) error 
 	}
 	logf("line cut: routes over the VPN after %.1fs", time.Since(cut).Seconds())
 	t.logRoutes(ctx, logf, overVPN())
+	// On-premises does not depend on the line.
+	if err := t.CheckRoutes(ctx, converged()[1:2]); err != nil {
+		return fmt.Errorf("line cut: %w", err)
+	}
+	// The tunnel carries the traffic: WireGuard's byte counters grow by
+	// what we send across (BGP keepalives alone are ~100 bytes a second).
+	rx0, tx0, err := t.wgTransfer(ctx, "seoul-gw", TunnelIf("tokyo-gw"))
+	if err != nil {
+		return err
+	}
+	if out, err := t.Run(ctx, "seoul-edge-1", "ping", "-c", "3", "-i", "0.2", "-W", "2", "-s", "1200", TokyoOrigin); err != nil {
+		return fmt.Errorf("line cut: ping tokyo's origin from seoul's edge: %v\n%s", err, out)
+	}
+	rx1, tx1, err := t.wgTransfer(ctx, "seoul-gw", TunnelIf("tokyo-gw"))
+	if err != nil {
+		return err
+	}
+	if rx1-rx0 < 3600 || tx1-tx0 < 3600 {
+		return fmt.Errorf("line cut: 3 pings of 1200 bytes across the tunnel moved rx %d tx %d bytes through %s", rx1-rx0, tx1-tx0, TunnelIf("tokyo-gw"))
+	}
+	logf("3 pings of 1200 bytes seoul → tokyo crossed %s: rx +%d tx +%d bytes", TunnelIf("tokyo-gw"), rx1-rx0, tx1-tx0)
 	// Uncached, so it crosses the tunnel now: tokyo's edge to blue in seoul.
 	r, err := t.Get(ctx, NSJP, TokyoEdge, ShopDomain, "/api/version.json")
 	if err != nil {

@@ -99,7 +99,7 @@ type Topology struct {
 // agent per namespace. It does not wait for them: see WaitAllCurrent.
 func Build(tb testing.TB, h *netns.Harness, opts Options) *Topology {
 	tb.Helper()
-	for _, tool := range [][2]string{{"bird", "bird2"}, {"dig", "dnsutils"}, {"curl", "curl"}, {"ip", "iproute2"}, {"ping", "iputils-ping"}, {"env", "coreutils"}} {
+	for _, tool := range [][2]string{{"bird", "bird2"}, {"dig", "dnsutils"}, {"curl", "curl"}, {"ip", "iproute2"}, {"ping", "iputils-ping"}, {"wg", "wireguard-tools"}, {"env", "coreutils"}} {
 		testenv.NeedTool(tb, tool[0], tool[1])
 	}
 	testenv.NeedFile(tb, "/dev/net/tun", "a kernel with TUN support (modprobe tun)")
