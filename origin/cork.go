@@ -9,12 +9,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A response is a header write followed by the body (a write or a
-// sendfile). Sent as they come, they make two or more small segments, and
-// on loopback or a fast LAN the per-segment cost dominates small-object
-// throughput. Like nginx's tcp_nopush, the socket is corked while a
-// response larger than net/http's write buffer is produced and uncorked
-// once it is all queued, so it leaves in full segments.
+// A response from a file is a header write followed by sendfile, and a
+// multipart one is many small writes. Sent as they come, they make several
+// small segments, and on loopback or a fast LAN the per-segment cost
+// dominates. Like nginx's tcp_nopush, the socket is corked while such a
+// response is produced and uncorked once it is all queued, so it leaves in
+// full segments.
 
 type connKey struct{}
 
