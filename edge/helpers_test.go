@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,5 +185,23 @@ func expect(t *testing.T, r result, status int, bodySub, csSub string) {
 	}
 	if csSub != "" && !strings.Contains(r.cs(), csSub) {
 		t.Fatalf("Cache-Status %q does not contain %q", r.cs(), csSub)
+	}
+}
+
+// expectTTL checks the ttl parameter of Cache-Status is within [lo, hi].
+func expectTTL(t *testing.T, r result, lo, hi int) {
+	t.Helper()
+	cs := r.cs()
+	i := strings.Index(cs, "ttl=")
+	if i < 0 {
+		t.Fatalf("Cache-Status %q has no ttl", cs)
+	}
+	v := cs[i+4:]
+	if j := strings.IndexByte(v, ';'); j >= 0 {
+		v = v[:j]
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < lo || n > hi {
+		t.Fatalf("Cache-Status %q: ttl not in [%d, %d]", cs, lo, hi)
 	}
 }
