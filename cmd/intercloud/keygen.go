@@ -20,7 +20,7 @@ func runKeygen(_ context.Context, args []string) error {
 
 func keygen(stdout io.Writer, args []string) error {
 	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
-	out := fs.String("out", "", "private key file to create (mode 0600; base64, as `wg genkey` writes)")
+	out := fs.String("out", "", "private key `FILE` to create (mode 0600; base64, as wg genkey writes)")
 	force := fs.Bool("force", false, "replace an existing key file (key rotation)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: intercloud keygen --out FILE [--force]\n\nThe public key, for the peer's config (links[].<end>.publicKey), is the last line printed.")

@@ -2,6 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -79,4 +84,57 @@ func TestKeygen(t *testing.T) {
 	if err := keygen(&out, nil); err == nil {
 		t.Fatal("keygen without --out")
 	}
+}
+
+// vpn show against a node admin API: the table and -j both come from
+// GET /v1/vpn, and a node without the gateway role is a clear error.
+func TestVPNShowFromNode(t *testing.T) {
+	st := vpn.Status{Node: "seoul-gw", Interfaces: []vpn.InterfaceStatus{{
+		Name: "ic-tokyo-gw", Link: "vpn", PublicKey: "AAAA", ListenPort: 51820, MTU: 1320,
+		Peer: vpn.PeerState{Node: "tokyo-gw", PublicKey: "BBBB", Up: true, RxBytes: 10, TxBytes: 20},
+	}}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/vpn", func(w http.ResponseWriter, r *http.Request) { json.NewEncoder(w).Encode(st) })
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"show", "--node", srv.URL}, "interface: ic-tokyo-gw (link vpn)"},
+		{[]string{"show", "-j", "--node", srv.URL}, `"name": "ic-tokyo-gw"`},
+	} {
+		out := captureStdout(t, func() error { return runVPN(context.Background(), tc.args) })
+		if !strings.Contains(out, tc.want) {
+			t.Errorf("vpn %v: missing %q in:\n%s", tc.args, tc.want, out)
+		}
+	}
+	t.Setenv("INTERCLOUD_NODE", srv.URL+"/nope")
+	if err := runVPN(context.Background(), []string{"show"}); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("node without the route: %v", err)
+	}
+}
+
+func captureStdout(t *testing.T, fn func() error) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := os.Stdout
+	os.Stdout = w
+	done := make(chan string)
+	go func() {
+		b, _ := io.ReadAll(r)
+		done <- string(b)
+	}()
+	ferr := fn()
+	os.Stdout = old
+	w.Close()
+	out := <-done
+	if ferr != nil {
+		t.Fatalf("%v\n%s", ferr, out)
+	}
+	return out
 }
