@@ -338,9 +338,11 @@ type Headers struct {
 	Response HeaderEdit `yaml:"response" json:"response"`
 }
 
-// HeaderEdit sets and removes headers.
+// HeaderEdit removes, sets (replacing) and adds (appending) headers, in
+// that order.
 type HeaderEdit struct {
 	Set    map[string]string `yaml:"set" json:"set,omitempty"`
+	Add    map[string]string `yaml:"add" json:"add,omitempty"`
 	Remove []string          `yaml:"remove" json:"remove,omitempty"`
 }
 

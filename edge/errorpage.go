@@ -36,7 +36,7 @@ func (x *exchange) errorPage(ep config.ErrorPage, status int) {
 		h.Set("Content-Type", "text/html; charset=utf-8")
 	}
 	h.Set("Content-Length", strconv.Itoa(len(page.body)))
-	editHeader(h, x.d.headers.Response.Set, x.d.headers.Response.Remove)
+	editHeader(h, x.d.headers.Response)
 	x.w.WriteHeader(code)
 	if x.r.Method != http.MethodHead {
 		x.w.Write(page.body)

@@ -221,7 +221,7 @@ func (x *exchange) passThrough(reason, detail string) {
 func (x *exchange) forwarded() http.Header {
 	if x.fwd == nil {
 		x.fwd = x.b.forwardedHeader(x.r, x.clientIP)
-		editHeader(x.fwd, x.d.headers.Request.Set, x.d.headers.Request.Remove)
+		editHeader(x.fwd, x.d.headers.Request)
 	}
 	return x.fwd
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/edge/httpcache"
 )
 
@@ -58,7 +59,7 @@ func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
 	h["Age"] = ageValue(int64(age / time.Second))
 	cs.HasTTL, cs.TTL = true, ent.fresh.Lifetime-age
 	x.status(cs)
-	editHeader(h, x.d.headers.Response.Set, x.d.headers.Response.Remove)
+	editHeader(h, x.d.headers.Response)
 
 	status, body := ent.status, ent.body
 	if x.b.compress && status == http.StatusOK && x.r.Header["Range"] == nil {
@@ -147,7 +148,7 @@ func (x *exchange) stream(resp *http.Response, prefix []byte, cs httpcache.Cache
 	}
 	x.status(cs)
 	addVia(h, responseVia)
-	editHeader(h, x.d.headers.Response.Set, x.d.headers.Response.Remove)
+	editHeader(h, x.d.headers.Response)
 	if resp.ContentLength >= 0 && x.r.Method != http.MethodHead {
 		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
 	}
@@ -221,13 +222,16 @@ func (x *exchange) plain(code int, msg string) {
 	}
 }
 
-// editHeader applies a header policy: set replaces, remove deletes.
-func editHeader(h http.Header, set map[string]string, remove []string) {
-	for _, k := range remove {
+// editHeader applies a header policy: remove deletes, set replaces, add appends.
+func editHeader(h http.Header, e config.HeaderEdit) {
+	for _, k := range e.Remove {
 		h.Del(k)
 	}
-	for k, v := range set {
+	for k, v := range e.Set {
 		h.Set(k, v)
+	}
+	for k, v := range e.Add {
+		h.Add(k, v)
 	}
 }
 

@@ -101,12 +101,13 @@ func TestRouting(t *testing.T) {
 
 func TestHeaderPolicyAndProxyFields(t *testing.T) {
 	clk := &clock{}
-	o := newOrigin(t, clk, body("ok", "Server", "origin/1", "Cache-Control", "max-age=60"))
+	o := newOrigin(t, clk, body("ok", "Server", "origin/1", "Cache-Control", "max-age=60", "Link", "</a.css>; rel=preload"))
 	d := simple(o.URL)
 	d.Spec.Behaviors[0].Forward.Headers = []string{"X-Keep", "X-Strip"}
 	d.Spec.Headers = config.Headers{
-		Request:  config.HeaderEdit{Set: map[string]string{"X-Edge": "1"}, Remove: []string{"X-Strip"}},
-		Response: config.HeaderEdit{Set: map[string]string{"Strict-Transport-Security": "max-age=63072000"}, Remove: []string{"Server"}},
+		Request: config.HeaderEdit{Set: map[string]string{"X-Edge": "1"}, Add: map[string]string{"X-Keep": "added"}, Remove: []string{"X-Strip"}},
+		Response: config.HeaderEdit{Set: map[string]string{"Strict-Transport-Security": "max-age=63072000"}, Remove: []string{"Server"},
+			Add: map[string]string{"Link": "</b.js>; rel=preload"}},
 	}
 	h := newHarness(t, clk, site(1, d))
 	for _, want := range []string{"fwd=uri-miss", "hit"} {
@@ -115,6 +116,12 @@ func TestHeaderPolicyAndProxyFields(t *testing.T) {
 		if r.header.Get("Server") != "" || r.header.Get("Strict-Transport-Security") != "max-age=63072000" {
 			t.Fatalf("response policy not applied: %v", r.header)
 		}
+		if got := r.header.Values("Link"); len(got) != 2 || got[1] != "</b.js>; rel=preload" {
+			t.Fatalf("response add: Link %q", got)
+		}
+	}
+	if got := o.last().Header.Values("X-Keep"); len(got) != 2 || got[0] != "k" || got[1] != "added" {
+		t.Fatalf("request add: origin saw X-Keep %q", got)
 	}
 	req := o.last()
 	checks := map[string]string{"X-Keep": "k", "X-Strip": "", "X-Edge": "1", "X-Forwarded-For": "10.9.9.9, 127.0.0.1",

@@ -30,6 +30,10 @@ type Freshness struct {
 	StaleWhileRevalidate, StaleIfError time.Duration
 }
 
+// ErrorTTL caps the default TTL of error responses (status 400 and above)
+// that carry no explicit freshness of their own.
+const ErrorTTL = 10 * time.Second
+
 // heuristicStatus lists the statuses RFC 9110 §15.1 calls heuristically
 // cacheable.
 var heuristicStatus = map[int]bool{200: true, 203: true, 204: true, 206: true, 300: true, 301: true, 308: true, 404: true, 405: true, 410: true, 414: true, 501: true}
@@ -62,6 +66,11 @@ func ComputeFreshness(status int, h http.Header, cc CacheControl, p TTLPolicy) F
 	default:
 		explicit = false
 		switch {
+		case p.Default != nil && status >= 400:
+			// An error without explicit freshness is kept only briefly
+			// (CloudFront's error caching minimum TTL), never for the
+			// distribution's default, which is meant for content.
+			f.Lifetime, f.Source = min(*p.Default, ErrorTTL), "default"
 		case p.Default != nil:
 			f.Lifetime, f.Source = *p.Default, "default"
 		case heuristicStatus[status] || cc.Public:
