@@ -2,6 +2,7 @@ package multicloud
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -185,7 +186,7 @@ func stepBGP(ctx context.Context, t *Topology, logf func(string, ...any)) error 
 	t.logRoutes(ctx, logf, converged())
 	// The VPN is up beside the line: its session is established and its
 	// tunnel carries traffic, though no route uses it yet.
-	if err := within(ctx, 30*time.Second, func() error { return t.vpnEstablished(ctx) }); err != nil {
+	if err := within(ctx, 45*time.Second, func() error { return t.vpnEstablished(ctx) }); err != nil {
 		// A session stuck short of established is worth the goroutines of
 		// both gateways (the Go runtime prints them on SIGQUIT; the output
 		// is logged with the failure).
@@ -213,18 +214,26 @@ func (t *Topology) vpnEstablished(ctx context.Context) error {
 		if _, err := t.Run(ctx, gw.ns, "ip", "link", "show", TunnelIf(gw.peer)); err != nil {
 			return fmt.Errorf("%s: no WireGuard interface %s: %v", gw.ns, TunnelIf(gw.peer), err)
 		}
-		out, err := t.Run(ctx, gw.ns, t.opts.Binary, "bgp", "neighbors", "--node", gw.admin)
+		out, err := t.Run(ctx, gw.ns, t.opts.Binary, "bgp", "neighbors", "-j", "--node", gw.admin)
 		if err != nil {
 			return fmt.Errorf("%s: bgp neighbors: %v\n%s", gw.ns, err, out)
 		}
-		for _, l := range strings.Split(out, "\n") {
-			f := strings.Fields(l)
-			if len(f) > 0 && f[0] == "vpn" && !strings.Contains(l, "established") {
-				return fmt.Errorf("%s: the BGP session over the VPN is not established:\n%s", gw.ns, out)
+		var ns []struct{ Name, Kind, State string }
+		if err := json.Unmarshal([]byte(out), &ns); err != nil {
+			return fmt.Errorf("%s: bgp neighbors -j: %v\n%s", gw.ns, err, out)
+		}
+		found := false
+		for _, n := range ns {
+			if n.Kind != "vpn" {
+				continue
+			}
+			found = true
+			if n.State != "established" {
+				return fmt.Errorf("%s: the BGP session over the VPN (%s) is %s", gw.ns, n.Name, n.State)
 			}
 		}
-		if !strings.Contains(out, "vpn") {
-			return fmt.Errorf("%s: no vpn neighbor:\n%s", gw.ns, out)
+		if !found {
+			return fmt.Errorf("%s: no vpn neighbor in %s", gw.ns, out)
 		}
 	}
 	return nil
