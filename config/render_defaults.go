@@ -77,8 +77,12 @@ const (
 // member: the gateway-ish errors, not 501 (a real answer).
 var DefaultFailoverOn = []int{500, 502, 503, 504}
 
-// DefaultMethods are the methods a behavior allows when it lists none.
-var DefaultMethods = []string{"GET", "HEAD"}
+// DefaultMethods are the methods a behavior allows when it lists none:
+// every standard method, because unsafe methods pass through to the origin
+// (and invalidate what is stored for the URI, RFC 9111 §4.4); only GET and
+// HEAD are ever answered from cache. List methods to restrict them
+// (CloudFront's "GET, HEAD" is `methods: [GET, HEAD]`).
+var DefaultMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 // SetDefaults fills every optional field that is unset. It is idempotent,
 // so a snapshot edited by promote can be filled again.

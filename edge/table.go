@@ -225,7 +225,7 @@ func buildDist(dd *config.Distribution, pool *clientPool, redirectPort string) (
 		sort.Strings(cb.headers)
 		methods := b.Methods
 		if len(methods) == 0 {
-			methods = []string{http.MethodGet, http.MethodHead}
+			methods = config.DefaultMethods
 		}
 		for _, m := range methods {
 			cb.methods[strings.ToUpper(m)] = true
