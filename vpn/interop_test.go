@@ -51,6 +51,16 @@ func TestInteropUpstream(t *testing.T) {
 	p := da.waitPeer(true, 10*time.Second)
 	tp.cloudRoutes()
 
+	// Both ends start handshaking on their own; when their first
+	// initiations cross, WireGuard sorts it out on its next retry (5 s).
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		if _, recv := ping(t, tp.a, "-c", "1", "-W", "1", "100.64.0.2"); recv == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no traffic through the tunnel: %+v", da.status())
+		}
+	}
 	mustPing(t, tp.a, "100.64.0.2")
 	mustPing(t, tp.b, "100.64.0.1")
 	mustPing(t, tp.a, "-I", "10.1.0.1", "10.2.0.1")
