@@ -33,6 +33,7 @@ type tunnel struct {
 	health   tracker
 	rekeyAt  time.Time // last key change not yet followed by a handshake
 	nextPush time.Time
+	fastPoll bool // poll at rotatingPoll while rekeyAt is set (key changes, not start)
 	// oldPeer is the peer's previous public key while a rotation of it is
 	// pending: it still holds the AllowedIPs.
 	oldPeer Key
@@ -106,6 +107,11 @@ func openTunnel(ctx context.Context, h *netlink.Handle, cfg Tunnel, key Key, log
 	if err := t.dev.Up(); err != nil {
 		return nil, fmt.Errorf("vpn: %s: bring device up: %w", cfg.Name, err)
 	}
+	// Push the first handshake too: both ends of a link usually start
+	// together, and crossed first initiations would otherwise wait for
+	// wireguard-go's 5 s retry.
+	t.rekeyAt = time.Now()
+	t.nextPush = t.rekeyAt.Add(pushEvery + rand.N(pushEvery))
 	t.uapiDone = make(chan struct{})
 	go t.serveUAPI()
 	t.log.Info("tunnel up", "address", cfg.Address, "endpoint", t.endpoint, "listen", cfg.Listen, "mtu", t.mtu,
@@ -228,6 +234,7 @@ func (t *tunnel) update(ctx context.Context, h *netlink.Handle, cfg Tunnel, key 
 		t.health.reset()
 		t.rekeyAt = time.Now()
 		t.nextPush = t.rekeyAt.Add(pushEvery + rand.N(pushEvery))
+		t.fastPoll = true
 		t.kick()
 		t.log.Info("tunnel keys changed; handshaking", "public_key", mustPublic(key), "peer_key", cfg.Peer.String())
 	}
@@ -282,7 +289,7 @@ func (t *tunnel) pushHandshake(now time.Time, p uapiPeer) {
 		return
 	}
 	if p.LastHandshake.After(t.rekeyAt) || now.Sub(t.rekeyAt) > rekeyTimeout {
-		t.rekeyAt = time.Time{}
+		t.rekeyAt, t.fastPoll = time.Time{}, false
 		return
 	}
 	if now.Before(t.nextPush) {
@@ -345,7 +352,9 @@ func (t *tunnel) carrying(k Key) bool {
 }
 
 // rotating reports whether a key change still waits for its handshake.
-func (t *tunnel) rotating() bool { return !t.rekeyAt.IsZero() || !t.oldPeer.IsZero() }
+func (t *tunnel) rotating() bool {
+	return (t.fastPoll && !t.rekeyAt.IsZero()) || !t.oldPeer.IsZero()
+}
 
 func (t *tunnel) get() (uapiDevice, error) {
 	s, err := t.dev.IpcGet()
