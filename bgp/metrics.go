@@ -2,6 +2,7 @@ package bgp
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,12 @@ type metrics struct {
 	up          *prometheus.Desc
 	prefixes    *prometheus.Desc
 	collectors  []prometheus.Collector
+
+	// The neighbor table walks the RIB (accepted counts): scrapes reuse it
+	// for a few seconds.
+	cacheMu  sync.Mutex
+	cached   []NeighborStatus
+	cachedAt time.Time
 }
 
 func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
@@ -72,12 +79,17 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	ns, err := m.s.Neighbors(ctx)
-	if err != nil {
-		return
+	m.cacheMu.Lock()
+	ns := m.cached
+	if time.Since(m.cachedAt) > 5*time.Second {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		fresh, err := m.s.Neighbors(ctx)
+		cancel()
+		if err == nil {
+			ns, m.cached, m.cachedAt = fresh, fresh, time.Now()
+		}
 	}
+	m.cacheMu.Unlock()
 	for _, n := range ns {
 		up := 0.0
 		if n.Established() {
