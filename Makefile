@@ -44,5 +44,15 @@ lint:
 bench: tools build
 	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 30m ./bench/...
 
+# fuzz runs every FuzzXxx target for FUZZTIME each (seed corpora run in make test).
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
 clean:
 	rm -rf bin .intercloud
