@@ -71,6 +71,9 @@ func runGateway(args []string) int {
 		if out, err := os.Create(f); err == nil {
 			pprof.StartCPUProfile(out)
 			defer pprof.StopCPUProfile()
+			// Stop at SIGTERM, before a long route removal can get the
+			// process killed with the profile unwritten.
+			go func() { <-ctx.Done(); pprof.StopCPUProfile() }()
 		}
 	}
 
