@@ -55,5 +55,10 @@ fuzz:
 		done; \
 	done
 
+# demo builds the multi-cloud story in network namespaces (root), runs it
+# step by step and keeps it up until Ctrl-C, then removes everything.
+demo: build
+	$(GO) run ./test/multicloud/demo -bin $(BIN)
+
 clean:
 	rm -rf bin .intercloud
