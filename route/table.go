@@ -380,3 +380,11 @@ func (e *errList) err() error {
 	}
 	return errors.Join(e.errs...)
 }
+
+// InstalledCount is how many routes of ours are in the kernel, without
+// copying them.
+func (t *Table) InstalledCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.installed)
+}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/intercloud/intercloud/config"
 )
 
 // Step is one chapter of the story: what it shows, what to look at, and
@@ -651,9 +653,26 @@ func (t *Topology) AllCurrent(ctx context.Context) error {
 			bad = append(bad, fmt.Sprintf("%s: live %v healthy %v state %s revision %d (current %d) unavailable %v %s",
 				n.Name, n.Live, n.Healthy, n.State, n.Revision, st.Revision, n.Unavailable, n.Message))
 		}
+		if slices.Contains(n.Roles, config.RoleGateway) && !gatewayReported(n.Report) {
+			bad = append(bad, fmt.Sprintf("%s: gateway report without an established session, an up tunnel and routes: %+v", n.Name, n.Report))
+		}
 	}
 	if len(bad) > 0 {
 		return fmt.Errorf("status:\n  %s", strings.Join(bad, "\n  "))
 	}
 	return nil
+}
+
+// gatewayReported: the gateway publishes at least one established BGP
+// session, one tunnel that is up and some kernel routes (what status and
+// /ui show).
+func gatewayReported(r config.RoleReport) bool {
+	established, up := false, false
+	for _, p := range r.Sessions {
+		established = established || p.State == "established"
+	}
+	for _, tn := range r.Tunnels {
+		up = up || tn.Up
+	}
+	return established && up && r.Routes > 0
 }
