@@ -28,22 +28,18 @@ type bgpRoute struct {
 
 func runBGP(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bgp", flag.ContinueOnError)
-	node := fs.String("node", "", "node admin URL (default $INTERCLOUD_NODE, else http://127.0.0.1:9180)")
-	jsonOut := fs.Bool("j", false, "print JSON")
+	node, jsonOut := nodeFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: intercloud bgp neighbors|routes [--node URL] [-j]")
 		fs.PrintDefaults()
 	}
-	// The subcommand may come before or after the flags.
-	var what string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		what, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if what == "" && fs.NArg() > 0 {
-		what = fs.Arg(0)
+	var what string
+	if len(pos) > 0 {
+		what = pos[0]
 	}
 	base := nodeURL(*node)
 	switch what {

@@ -44,22 +44,36 @@ type apiFlags struct {
 
 // parse accepts flags before, between and after positional arguments, so
 // that "promote shop web green --weight 10" works as documented.
-func (a *apiFlags) parse(args []string) error {
+func (a *apiFlags) parse(args []string) (err error) {
+	a.args, err = parseInterspersed(a.fs, args)
+	return err
+}
+
+// parseInterspersed parses flags wherever they stand among the positional
+// arguments and returns the positional ones ("--" ends the flags).
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
 	for {
-		if err := a.fs.Parse(args); err != nil {
-			return err
+		if err := fs.Parse(args); err != nil {
+			return nil, err
 		}
-		rest := a.fs.Args()
+		rest := fs.Args()
 		if len(rest) == 0 {
-			return nil
+			return pos, nil
 		}
 		if rest[0] == "--" {
-			a.args = append(a.args, rest[1:]...)
-			return nil
+			return append(pos, rest[1:]...), nil
 		}
-		a.args = append(a.args, rest[0])
+		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// nodeFlags adds the flags of every node-level command (bgp, vpn, dns).
+func nodeFlags(fs *flag.FlagSet) (node *string, jsonOut *bool) {
+	node = fs.String("node", "", "node admin URL (default $INTERCLOUD_NODE, else http://127.0.0.1:9180)")
+	jsonOut = fs.Bool("j", false, "print JSON")
+	return node, jsonOut
 }
 
 func newAPIFlags(name string, needDir bool) *apiFlags {

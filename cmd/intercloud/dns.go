@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/intercloud/intercloud/dns"
@@ -18,26 +17,17 @@ func init() {
 
 func runDNS(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("dns", flag.ContinueOnError)
-	node := fs.String("node", "", "dns node admin URL (default $INTERCLOUD_NODE, else http://127.0.0.1:9180)")
+	node, jsonOut := nodeFlags(fs)
 	client := fs.String("client", "", "the resolver's address the query comes from")
 	ecs := fs.String("ecs", "", "an EDNS Client Subnet prefix to send, e.g. 1.2.3.0/24")
 	qtype := fs.String("type", "A", "query type")
-	jsonOut := fs.Bool("j", false, "print JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: intercloud dns query NAME [--client IP] [--ecs PREFIX] [--type T] [--node URL] [-j]")
 		fs.PrintDefaults()
 	}
-	// "query" and NAME may come before or between the flags.
-	var pos []string
-	for len(args) > 0 {
-		if !strings.HasPrefix(args[0], "-") {
-			pos, args = append(pos, args[0]), args[1:]
-			continue
-		}
-		if err := fs.Parse(args); err != nil {
-			return err
-		}
-		args = fs.Args()
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
 	}
 	if len(pos) != 2 || pos[0] != "query" {
 		fs.Usage()

@@ -18,21 +18,18 @@ func init() {
 
 func runVPN(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("vpn", flag.ContinueOnError)
-	node := fs.String("node", "", "node admin URL (default $INTERCLOUD_NODE, else http://127.0.0.1:9180)")
-	jsonOut := fs.Bool("j", false, "print JSON")
+	node, jsonOut := nodeFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: intercloud vpn show [--node URL] [-j]")
 		fs.PrintDefaults()
 	}
-	var what string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		what, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
 		return err
 	}
-	if what == "" && fs.NArg() > 0 {
-		what = fs.Arg(0)
+	var what string
+	if len(pos) > 0 {
+		what = pos[0]
 	}
 	if what != "show" && what != "" {
 		fs.Usage()
