@@ -121,6 +121,7 @@ func (g *gatewayRole) Apply(ctx context.Context, snap *config.Snapshot) error {
 		lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		g.cancel, g.done = cancel, make(chan struct{})
 		go g.loop(lctx, g.done)
+		go g.vpn.watchLinks(lctx)
 	}
 	g.kick()
 	return errors.Join(errs...)

@@ -32,6 +32,11 @@ type gatewayVPN struct {
 	bgp  *bgp.Server
 	last *bgp.Config // the unfiltered config of the last apply
 	log  *slog.Logger
+	// links maps dedicated neighbors to the interface they are reached
+	// through; linkDown holds those whose interface is down
+	// (role_gateway_link.go).
+	links    map[netip.Addr]int
+	linkDown map[netip.Addr]bool
 }
 
 // apply brings the tunnels to the site; it runs before BGP is applied, so
@@ -66,21 +71,59 @@ func (v *gatewayVPN) apply(ctx context.Context, o RoleOptions, b *bgp.Server, si
 // bgpConfig records cfg and returns it without the neighbors whose tunnel
 // is down.
 func (v *gatewayVPN) bgpConfig(cfg bgp.Config) bgp.Config {
+	links := neighborLinks(cfg)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	c := cfg
 	v.last = &c
-	return withoutDeadTunnels(cfg, v.down)
+	// A neighbor whose route is gone (its link down) keeps the interface
+	// learned before.
+	for addr, idx := range v.links {
+		if _, ok := links[addr]; !ok && v.linkDown[addr] {
+			links[addr] = idx
+		}
+	}
+	v.links = links
+	return withoutDeadPaths(cfg, v.down, v.linkDown)
 }
 
-func withoutDeadTunnels(cfg bgp.Config, down map[netip.Addr]bool) bgp.Config {
-	if len(down) == 0 {
+// withoutDeadPaths drops the neighbors over a dead tunnel or a dedicated
+// line whose link is down.
+func withoutDeadPaths(cfg bgp.Config, tunnelDown, linkDown map[netip.Addr]bool) bgp.Config {
+	if len(tunnelDown) == 0 && len(linkDown) == 0 {
 		return cfg
 	}
 	cfg.Neighbors = slices.DeleteFunc(slices.Clone(cfg.Neighbors), func(n bgp.Neighbor) bool {
-		return n.Kind == bgp.KindVPN && down[n.Address]
+		return (n.Kind == bgp.KindVPN && tunnelDown[n.Address]) || (n.Kind == bgp.KindDedicated && linkDown[n.Address])
 	})
 	return cfg
+}
+
+func (v *gatewayVPN) logger() *slog.Logger {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.log == nil {
+		return slog.Default()
+	}
+	return v.log
+}
+
+// reapply applies the last BGP config again, filtered by the dead paths
+// known now.
+func (v *gatewayVPN) reapply(why string) {
+	v.mu.Lock()
+	b, last, log := v.bgp, v.last, v.log
+	var cfg bgp.Config
+	if last != nil {
+		cfg = withoutDeadPaths(*last, v.down, v.linkDown)
+	}
+	v.mu.Unlock()
+	if b == nil || last == nil {
+		return
+	}
+	if err := b.Apply(context.Background(), cfg); err != nil && !errors.Is(err, bgp.ErrNotRunning) {
+		log.Warn("gateway: re-apply bgp after a path change", "path", why, "error", err)
+	}
 }
 
 // peerChanged is vpn's OnPeerState: it re-applies the last BGP config
@@ -97,18 +140,11 @@ func (v *gatewayVPN) peerChanged(st vpn.PeerState) {
 	} else {
 		v.down[st.Address] = true
 	}
-	b, last, log := v.bgp, v.last, v.log
-	var cfg bgp.Config
-	if last != nil {
-		cfg = withoutDeadTunnels(*last, v.down)
-	}
 	v.mu.Unlock()
-	if was == !st.Up || b == nil || last == nil {
+	if was == !st.Up {
 		return
 	}
-	if err := b.Apply(context.Background(), cfg); err != nil && !errors.Is(err, bgp.ErrNotRunning) {
-		log.Warn("gateway: re-apply bgp after a tunnel change", "peer", st.Node, "up", st.Up, "error", err)
-	}
+	v.reapply("tunnel to " + st.Node)
 }
 
 // ready is nil when there are no tunnels or the last apply configured them.

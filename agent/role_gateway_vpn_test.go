@@ -12,7 +12,7 @@ import (
 	"github.com/intercloud/intercloud/vpn"
 )
 
-func TestWithoutDeadTunnels(t *testing.T) {
+func TestWithoutDeadPaths(t *testing.T) {
 	tun := netip.MustParseAddr("100.64.0.2")
 	dx := netip.MustParseAddr("172.31.0.2")
 	cfg := bgp.Config{Neighbors: []bgp.Neighbor{
@@ -20,17 +20,20 @@ func TestWithoutDeadTunnels(t *testing.T) {
 		{Name: "vpn", Kind: bgp.KindVPN, Address: tun},
 	}}
 	tests := []struct {
-		name string
-		down map[netip.Addr]bool
-		want []string
+		name       string
+		down, link map[netip.Addr]bool
+		want       []string
 	}{
-		{"all up", nil, []string{"dx", "vpn"}},
-		{"tunnel down", map[netip.Addr]bool{tun: true}, []string{"dx"}},
-		{"only tunnels are filtered", map[netip.Addr]bool{dx: true}, []string{"dx", "vpn"}},
+		{"all up", nil, nil, []string{"dx", "vpn"}},
+		{"tunnel down", map[netip.Addr]bool{tun: true}, nil, []string{"dx"}},
+		{"a tunnel verdict does not touch a dedicated line", map[netip.Addr]bool{dx: true}, nil, []string{"dx", "vpn"}},
+		{"line down", nil, map[netip.Addr]bool{dx: true}, []string{"vpn"}},
+		{"a link verdict does not touch a tunnel", nil, map[netip.Addr]bool{tun: true}, []string{"dx", "vpn"}},
+		{"both down", map[netip.Addr]bool{tun: true}, map[netip.Addr]bool{dx: true}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := withoutDeadTunnels(cfg, tt.down)
+			got := withoutDeadPaths(cfg, tt.down, tt.link)
 			var names []string
 			for _, n := range got.Neighbors {
 				names = append(names, n.Name)
