@@ -47,9 +47,9 @@ func TestFromSite(t *testing.T) {
 	}
 	want := map[string]Neighbor{
 		"dx": {Name: "dx", Kind: KindDedicated, Address: netip.MustParseAddr("198.18.1.2"), LocalAddress: netip.MustParseAddr("198.18.1.1"),
-			ASN: 65002, Port: 1179, MaxPrefix: 10, Password: "md5", HoldTime: 30 * time.Second},
+			ASN: 65002, Port: 1179, MaxPrefix: 10, Password: "md5", HoldTime: 30 * time.Second, ConnectRetry: time.Second},
 		"vpn": {Name: "vpn", Kind: KindVPN, Address: netip.MustParseAddr("100.64.0.2"), LocalAddress: netip.MustParseAddr("100.64.0.1"),
-			ASN: 65002, Port: 1179, HoldTime: 9 * time.Second},
+			ASN: 65002, Port: 1179, HoldTime: 9 * time.Second, ConnectRetry: time.Second},
 		"onprem": {Name: "onprem", Kind: KindExternal, Address: netip.MustParseAddr("192.168.0.1"), ASN: 64512,
 			MaxPrefix: 100, Password: "pw", HoldTime: 30 * time.Second},
 	}
@@ -73,6 +73,12 @@ func TestFromSite(t *testing.T) {
 	}
 	if n := tk.Neighbor(netip.MustParseAddr("198.18.1.1")); n == nil || n.ASN != 65001 || len(n.Allowed) != 2 {
 		t.Errorf("tokyo's dx neighbor: %+v", n)
+	}
+	// Exactly one end of each link between our gateways connects.
+	for _, addr := range []string{"198.18.1.1", "100.64.0.1"} {
+		if n := tk.Neighbor(netip.MustParseAddr(addr)); n == nil || !n.Passive {
+			t.Errorf("tokyo's neighbor %s should be passive (tokyo-gw > seoul-gw): %+v", addr, n)
+		}
 	}
 	// tokyo has no router ID: its dedicated-link address stands in.
 	if tk.RouterID.String() != "198.18.1.2" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/intercloud/intercloud/config"
 )
@@ -13,6 +14,11 @@ import (
 // gives a neighbor (the peer end's address on a dedicated link, its tunnel
 // address on a vpn link) allowed to announce its own cloud's CIDRs; the
 // node's external neighbors are added as declared.
+// gatewayConnectRetry is how often the active end of a link between two
+// of our gateways retries: its peer is known to be there, so a failed
+// attempt (tunnel not up yet, line just back) should not cost 5 s.
+const gatewayConnectRetry = time.Second
+
 func FromSite(site *config.Site, node string) (Config, error) {
 	n := site.Node(node)
 	if n == nil {
@@ -61,6 +67,12 @@ func FromSite(site *config.Site, node string) (Config, error) {
 			Password:  l.Password,
 			HoldTime:  l.HoldTime.D(),
 			Keepalive: l.Keepalive.D(),
+			// Both ends of a link are ours: one end (the greater node name)
+			// only listens, so the two never open crossing connections at
+			// the same instant (a collision once left both ends in
+			// OpenConfirm for a minute); the other retries every second.
+			Passive:      me.Node > peer.Node,
+			ConnectRetry: gatewayConnectRetry,
 		}
 		if nb.HoldTime == 0 {
 			nb.HoldTime = gw.HoldTime.D()
