@@ -410,7 +410,7 @@ func (a *Agent) ready() error {
 	return nil
 }
 
-// feed hands a newly started role what is already known about the site.
+// feed hands a role what is known about the site's nodes and health.
 func (a *Agent) feed(role Role) {
 	a.mu.Lock()
 	nodes, health := a.liveNodes, a.health
@@ -438,30 +438,15 @@ func (a *Agent) eachRole(fn func(Role)) {
 func (a *Agent) setNodes(nodes map[string]config.NodeStatus) {
 	a.mu.Lock()
 	a.liveNodes = nodes
-	health := a.health
 	a.mu.Unlock()
-	merged := mergeEdgeHealth(nodes, health)
-	a.eachRole(func(r Role) {
-		if w, ok := r.(NodeWatcher); ok {
-			w.SetNodes(merged)
-		}
-	})
+	a.eachRole(a.feed)
 }
 
 func (a *Agent) setHealth(health map[string]config.OriginHealth) {
 	a.mu.Lock()
 	a.health = health
-	nodes := a.liveNodes
 	a.mu.Unlock()
-	merged := mergeEdgeHealth(nodes, health)
-	a.eachRole(func(r Role) {
-		if w, ok := r.(OriginHealthWatcher); ok {
-			w.SetOriginHealth(health)
-		}
-		if w, ok := r.(NodeWatcher); ok && nodes != nil {
-			w.SetNodes(merged)
-		}
-	})
+	a.eachRole(a.feed)
 }
 
 // mergeEdgeHealth marks an edge unhealthy when the controller's probe of
@@ -470,7 +455,7 @@ func (a *Agent) setHealth(health map[string]config.OriginHealth) {
 func mergeEdgeHealth(nodes map[string]config.NodeStatus, health map[string]config.OriginHealth) map[string]config.NodeStatus {
 	out := make(map[string]config.NodeStatus, len(nodes))
 	for name, st := range nodes {
-		if h, ok := health["_edge/"+name]; ok && !h.Healthy {
+		if h, ok := health[config.EdgeHealthDistribution+"/"+name]; ok && !h.Healthy {
 			st.Healthy = false
 		}
 		out[name] = st

@@ -118,6 +118,11 @@ type TunnelState struct {
 	LastHandshake time.Time `json:"lastHandshake,omitzero"`
 }
 
+// EdgeHealthDistribution is the distribution name under which the
+// controller stores its probes of edges ("_edge/<node>"); distribution
+// names cannot start with '_', so it never collides with a real one.
+const EdgeHealthDistribution = "_edge"
+
 // OriginHealth is the controller's verdict on one origin of a distribution.
 type OriginHealth struct {
 	Distribution string    `json:"distribution"`

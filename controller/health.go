@@ -13,10 +13,8 @@ import (
 	"github.com/intercloud/intercloud/config"
 )
 
-// EdgeHealthDistribution is the distribution name under which edge probes
-// are stored; distribution names cannot start with '_', so it never
-// collides with a real one.
-const EdgeHealthDistribution = "_edge"
+// EdgeHealthDistribution is where edge probes are stored.
+const EdgeHealthDistribution = config.EdgeHealthDistribution
 
 // target is one health-checked endpoint: an origin of a distribution or an
 // edge's /healthz.
