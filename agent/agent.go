@@ -75,6 +75,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer a.closeRoles()
+	// The lease is revoked first (the node leaves DNS and status at once),
+	// then the roles stop.
+	defer func() {
+		cancel()
+		a.waitDeregistered()
+	}()
 
 	if snap, err := readSnapshot(a.lkgPath()); err == nil {
 		a.log.Info("starting from last known good snapshot", "revision", snap.Revision)
@@ -505,6 +511,23 @@ func (a *Agent) invalidations(ctx context.Context) func(map[string]*store.Invali
 			a.mu.Unlock()
 			a.log.Info("invalidation applied", "id", id, "distribution", st.Distribution, "paths", strings.Join(st.Paths, " "))
 		}
+	}
+}
+
+// waitDeregistered waits, after ctx ended, until the registration has
+// revoked its lease, so a gracefully stopped node disappears at once
+// instead of after the lease TTL.
+func (a *Agent) waitDeregistered() {
+	a.mu.Lock()
+	reg := a.reg
+	a.mu.Unlock()
+	if reg == nil {
+		return
+	}
+	select {
+	case <-reg.Done():
+	case <-time.After(5 * time.Second):
+		a.log.Warn("lease not revoked in 5s; the node disappears when it expires")
 	}
 }
 
