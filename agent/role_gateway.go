@@ -20,7 +20,13 @@ import (
 // what bgp learned. bgp never imports route; this adapter carries the
 // learned best paths from one to the other.
 func init() {
-	roleFactories[config.RoleGateway] = func(o RoleOptions) (Role, error) { return newGatewayRole(o), nil }
+	roleFactories[config.RoleGateway] = func(o RoleOptions) (Role, error) {
+		g, err := newGatewayRole(o)
+		if err != nil {
+			return nil, err
+		}
+		return g, nil
+	}
 }
 
 var (
@@ -56,10 +62,14 @@ type gatewayRole struct {
 	closed   bool
 }
 
-func newGatewayRole(o RoleOptions) *gatewayRole {
+func newGatewayRole(o RoleOptions) (*gatewayRole, error) {
 	g := &gatewayRole{o: o, dirty: make(chan struct{}, 1)}
-	g.bgp = bgp.New(bgp.Options{Logger: o.Logger, Registry: o.Registry, OnChange: g.kick})
-	return g
+	b, err := bgp.New(bgp.Options{Logger: o.Logger, Registry: o.Registry, OnChange: g.kick})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g.bgp = b
+	return g, nil
 }
 
 // kick is called from GoBGP's event goroutine: it only signals.

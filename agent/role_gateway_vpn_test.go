@@ -66,7 +66,10 @@ func TestTunnelStateDrivesBGPNeighbor(t *testing.T) {
 			{Name: "vpn", Kind: bgp.KindVPN, Address: tun, ASN: 65002, Port: 1, ConnectRetry: time.Hour},
 		},
 	}
-	srv := bgp.New(bgp.Options{Logger: slog.New(slog.DiscardHandler)})
+	srv, err := bgp.New(bgp.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	defer srv.Close(ctx)
 	var v gatewayVPN

@@ -28,7 +28,10 @@ func freePort(t *testing.T, addr string) int {
 func newServer(t *testing.T, cfg bgp.Config) *bgp.Server {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s := bgp.New(bgp.Options{Logger: log.With("asn", cfg.ASN), Registry: prometheus.NewRegistry()})
+	s, err := bgp.New(bgp.Options{Logger: log.With("asn", cfg.ASN), Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Apply(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}

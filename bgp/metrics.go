@@ -2,21 +2,23 @@ package bgp
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/intercloud/intercloud/internal/promreg"
 )
 
 type metrics struct {
-	reg         prometheus.Registerer
+	group       *promreg.Group
 	s           *Server
 	established *prometheus.CounterVec
 	maxPrefix   *prometheus.CounterVec
 	applyErrors prometheus.Counter
 	up          *prometheus.Desc
 	prefixes    *prometheus.Desc
-	collectors  []prometheus.Collector
 
 	// The neighbor table walks the RIB (accepted counts): scrapes reuse it
 	// for a few seconds.
@@ -25,10 +27,9 @@ type metrics struct {
 	cachedAt time.Time
 }
 
-func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
+func newMetrics(s *Server, reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		reg: reg,
-		s:   s,
+		s: s,
 		established: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "intercloud_bgp_sessions_established_total",
 			Help: "Times a session with the neighbor reached Established.",
@@ -47,15 +48,12 @@ func newMetrics(s *Server, reg prometheus.Registerer) *metrics {
 			"Prefixes per neighbor: received (before the import policy), accepted, advertised.",
 			[]string{"neighbor", "kind", "direction"}, nil),
 	}
-	m.collectors = []prometheus.Collector{m.established, m.maxPrefix, m.applyErrors, m}
-	if reg != nil {
-		for _, c := range m.collectors {
-			// A second server on the same registry (a restart in tests)
-			// keeps the first one's collectors.
-			_ = reg.Register(c)
-		}
+	g, err := promreg.Register(reg, m.established, m.maxPrefix, m.applyErrors, m)
+	if err != nil {
+		return nil, fmt.Errorf("bgp metrics: %w", err)
 	}
-	return m
+	m.group = g
+	return m, nil
 }
 
 func (m *metrics) forget(neighbor string) {
@@ -63,14 +61,7 @@ func (m *metrics) forget(neighbor string) {
 	m.maxPrefix.DeleteLabelValues(neighbor)
 }
 
-func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors {
-		m.reg.Unregister(c)
-	}
-}
+func (m *metrics) unregister() { m.group.Unregister() }
 
 // Describe and Collect read session state at scrape time.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {

@@ -13,8 +13,11 @@ import (
 // TestMetricNames lints every metric of the package (names, units, help).
 func TestMetricNames(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	s := bgp.New(bgp.Options{Registry: reg})
-	err := s.Apply(t.Context(), bgp.Config{ASN: 65001, RouterID: netip.MustParseAddr("10.0.0.1"), ListenPort: -1,
+	s, err := bgp.New(bgp.Options{Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Apply(t.Context(), bgp.Config{ASN: 65001, RouterID: netip.MustParseAddr("10.0.0.1"), ListenPort: -1,
 		Neighbors: []bgp.Neighbor{{Name: "n", Kind: bgp.KindVPN, ASN: 65002, Address: netip.MustParseAddr("127.0.0.9"), Passive: true}}})
 	if err != nil {
 		t.Fatal(err)

@@ -59,8 +59,9 @@ type Server struct {
 	best   map[netip.Prefix]Path
 }
 
-// New returns a speaker that is not running yet.
-func New(opts Options) *Server {
+// New returns a speaker that is not running yet. It fails only when its
+// metrics cannot be registered (another speaker holds them).
+func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -72,8 +73,12 @@ func New(opts Options) *Server {
 		overLimt:  map[netip.Addr]bool{},
 		best:      map[netip.Prefix]Path{},
 	}
-	s.m = newMetrics(s, opts.Registry)
-	return s
+	m, err := newMetrics(s, opts.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s.m = m
+	return s, nil
 }
 
 // Apply makes cfg the running state. The first call starts the server;

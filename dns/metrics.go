@@ -5,6 +5,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/intercloud/intercloud/internal/promreg"
 )
 
 // Query types and rcodes get fixed, small label sets; no qname label, so
@@ -23,6 +25,7 @@ const (
 )
 
 type metrics struct {
+	group    *promreg.Group
 	queries  [2][nTypes][nRcodes]prometheus.Counter // [tcp][type][rcode]
 	typeIdx  [300]uint8                             // qtype → index (0xFF: other)
 	dropped  prometheus.Counter
@@ -74,13 +77,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "intercloud_dns_edges",
 		Help: "Edge nodes by whether DNS hands them out.",
 	}, []string{"state"})
-	if reg != nil {
-		for _, c := range []prometheus.Collector{q, m.dropped, rrl, m.latency, m.answers, m.failOpen, m.revision, m.edges} {
-			if err := reg.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	g, err := promreg.Register(reg, q, m.dropped, rrl, m.latency, m.answers, m.failOpen, m.revision, m.edges)
+	if err != nil {
+		return nil, err
 	}
+	m.group = g
 	for i := range m.typeIdx {
 		m.typeIdx[i] = nTypes - 1
 	}

@@ -88,3 +88,24 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A node that loses the dns role and gets it back starts a new server on
+// the same registry: Close must give the metric names back.
+func TestServerRestartsOnTheSameRegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	first, err := New(Options{Addr: "127.0.0.1:0", Logger: quietLogger(), Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Options{Addr: "127.0.0.1:0", Logger: quietLogger(), Registry: reg}); err == nil {
+		t.Fatal("two live servers registered the same metrics")
+	}
+	if err := first.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	second, err := New(Options{Addr: "127.0.0.1:0", Logger: quietLogger(), Registry: reg})
+	if err != nil {
+		t.Fatalf("a server after Close: %v", err)
+	}
+	second.Close(t.Context())
+}

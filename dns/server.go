@@ -239,9 +239,15 @@ func (s *Server) Addrs() (udp, tcp net.Addr) {
 // Close stops listening and waits for queries in flight, or for ctx.
 func (s *Server) Close(ctx context.Context) error {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
 	s.closed = true
 	ln := s.ln
 	s.mu.Unlock()
+	// A dns role started again on this registry registers afresh.
+	s.m.group.Unregister()
 	if ln == nil {
 		return nil
 	}

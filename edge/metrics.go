@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/intercloud/intercloud/internal/promreg"
 )
 
 type metrics struct {
-	reg           prometheus.Registerer
-	collectors    []prometheus.Collector
+	group         *promreg.Group
 	requests      *prometheus.CounterVec
 	bytes         *prometheus.CounterVec
 	originSeconds *prometheus.HistogramVec
@@ -62,7 +63,6 @@ func (m *metrics) counters(dist, class string) *labelled {
 
 func newMetrics(reg prometheus.Registerer, e *Edge) (*metrics, error) {
 	m := &metrics{
-		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "intercloud_edge_requests_total",
 			Help: "Requests by distribution and cache result."}, []string{"distribution", "cache"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "intercloud_edge_response_bytes_total",
@@ -81,35 +81,24 @@ func newMetrics(reg prometheus.Registerer, e *Edge) (*metrics, error) {
 		}
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn)
 	}
-	m.collectors = []prometheus.Collector{m.requests, m.bytes, m.originSeconds, m.failovers, m.purged,
+	g, err := promreg.Register(reg, m.requests, m.bytes, m.originSeconds, m.failovers, m.purged,
 		stat("intercloud_edge_cache_bytes", "Bytes held by the cache.", func(s StoreStats) float64 { return float64(s.Bytes) }, false),
 		stat("intercloud_edge_cache_capacity_bytes", "Configured cache size.", func(s StoreStats) float64 { return float64(s.Capacity) }, false),
 		stat("intercloud_edge_cache_entries", "Objects held by the cache.", func(s StoreStats) float64 { return float64(s.Entries) }, false),
 		stat("intercloud_edge_cache_evictions_total", "Objects evicted for room.", func(s StoreStats) float64 { return float64(s.Evictions) }, true),
-	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range m.collectors {
-		if err := reg.Register(c); err != nil {
-			var are prometheus.AlreadyRegisteredError
-			if errors.As(err, &are) {
-				return nil, fmt.Errorf("edge metrics: %w (one edge per registry)", err)
-			}
-			return nil, fmt.Errorf("edge metrics: %w", err)
+	)
+	if err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			return nil, fmt.Errorf("edge metrics: %w (one edge per registry)", err)
 		}
+		return nil, fmt.Errorf("edge metrics: %w", err)
 	}
+	m.group = g
 	return m, nil
 }
 
-func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.collectors {
-		m.reg.Unregister(c)
-	}
-}
+func (m *metrics) unregister() { m.group.Unregister() }
 
 // observe records one finished request.
 func (e *Edge) observe(x *exchange) {

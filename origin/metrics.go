@@ -6,11 +6,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/intercloud/intercloud/internal/promreg"
 )
 
 type metrics struct {
-	reg         prometheus.Registerer
-	collectors  []prometheus.Collector
+	group       *promreg.Group
 	requests    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
 	sentBytes   prometheus.Counter
@@ -25,7 +26,6 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 	m := &metrics{
-		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "intercloud_origin_requests_total",
 			Help: "Content requests by method and status code.",
@@ -64,25 +64,17 @@ func newMetrics(reg prometheus.Registerer, s *Server) (*metrics, error) {
 		"intercloud_origin_active_version_info",
 		"The active version (value 1), from the current pointer.",
 		[]string{"version"}, nil)}
-	m.collectors = []prometheus.Collector{m.requests, m.duration, m.sentBytes, m.hashes,
-		m.hashedBytes, m.rejected, m.uploads, cached, active}
-	for i, c := range m.collectors {
-		if err := reg.Register(c); err != nil {
-			for _, r := range m.collectors[:i] {
-				reg.Unregister(r)
-			}
-			return nil, fmt.Errorf("origin metrics: %w", err)
-		}
+	g, err := promreg.Register(reg, m.requests, m.duration, m.sentBytes, m.hashes,
+		m.hashedBytes, m.rejected, m.uploads, cached, active)
+	if err != nil {
+		return nil, fmt.Errorf("origin metrics: %w", err)
 	}
+	m.group = g
 	m.resolve()
 	return m, nil
 }
 
-func (m *metrics) unregister() {
-	for _, c := range m.collectors {
-		m.reg.Unregister(c)
-	}
-}
+func (m *metrics) unregister() { m.group.Unregister() }
 
 // Label values are bounded: five methods and "other".
 var methods = [...]string{"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "other"}

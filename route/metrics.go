@@ -1,20 +1,24 @@
 package route
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/intercloud/intercloud/internal/promreg"
+)
 
 type metrics struct {
-	reg         prometheus.Registerer
+	group       *promreg.Group
 	installed   prometheus.Gauge
 	conflicts   prometheus.Gauge
 	changes     *prometheus.CounterVec
 	errors      *prometheus.CounterVec
 	syncSeconds *prometheus.HistogramVec
-	all         []prometheus.Collector
 }
 
-func newMetrics(_ *Table, reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		reg: reg,
 		installed: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "intercloud_route_installed",
 			Help: "Learned routes installed in the kernel.",
@@ -37,20 +41,12 @@ func newMetrics(_ *Table, reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"kind"}),
 	}
-	m.all = []prometheus.Collector{m.installed, m.conflicts, m.changes, m.errors, m.syncSeconds}
-	if reg != nil {
-		for _, c := range m.all {
-			_ = reg.Register(c)
-		}
+	g, err := promreg.Register(reg, m.installed, m.conflicts, m.changes, m.errors, m.syncSeconds)
+	if err != nil {
+		return nil, fmt.Errorf("route metrics: %w", err)
 	}
-	return m
+	m.group = g
+	return m, nil
 }
 
-func (m *metrics) unregister() {
-	if m.reg == nil {
-		return
-	}
-	for _, c := range m.all {
-		m.reg.Unregister(c)
-	}
-}
+func (m *metrics) unregister() { m.group.Unregister() }

@@ -69,9 +69,15 @@ func New(cfg Config, opts Options) (*Table, error) {
 		installed: map[netip.Prefix]netip.Addr{},
 		conflicts: map[netip.Prefix]bool{},
 	}
-	t.m = newMetrics(t, opts.Registry)
+	m, err := newMetrics(opts.Registry)
+	if err != nil {
+		t.closeHandles()
+		return nil, err
+	}
+	t.m = m
 	own, _, err := t.dump()
 	if err != nil {
+		t.m.unregister()
 		t.closeHandles()
 		return nil, err
 	}
@@ -88,6 +94,7 @@ func New(cfg Config, opts Options) (*Table, error) {
 		n, err := t.deleteAll(own)
 		t.log.Info("route: swept stale routes of an earlier run", "routes", n, "table", cfg.Table, "protocol", cfg.Protocol)
 		if err != nil {
+			t.m.unregister()
 			t.closeHandles()
 			return nil, fmt.Errorf("route: sweep: %w", err)
 		}

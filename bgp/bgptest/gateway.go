@@ -79,12 +79,15 @@ func runGateway(args []string) int {
 
 	reg := prometheus.NewRegistry()
 	dirty := make(chan struct{}, 1)
-	srv := bgp.New(bgp.Options{Logger: log, Registry: reg, OnChange: func() {
+	srv, err := bgp.New(bgp.Options{Logger: log, Registry: reg, OnChange: func() {
 		select {
 		case dirty <- struct{}{}:
 		default:
 		}
 	}})
+	if err != nil {
+		return fail(err)
+	}
 	tbl, err := route.New(cfg.Route, route.Options{Logger: log, Registry: reg})
 	if err != nil {
 		return fail(err)
