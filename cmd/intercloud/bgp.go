@@ -33,13 +33,9 @@ func runBGP(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: intercloud bgp neighbors|routes [--node URL] [-j]")
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
+	what, err := parseVerb(fs, args)
 	if err != nil {
 		return err
-	}
-	var what string
-	if len(pos) > 0 {
-		what = pos[0]
 	}
 	base := nodeURL(*node)
 	switch what {

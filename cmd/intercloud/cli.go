@@ -69,6 +69,16 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseVerb parses flags around a command's verb ("bgp routes -j",
+// "bgp -j routes") and returns the verb, or "" when there is none.
+func parseVerb(fs *flag.FlagSet, args []string) (string, error) {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil || len(pos) == 0 {
+		return "", err
+	}
+	return pos[0], nil
+}
+
 // nodeFlags adds the flags of every node-level command (bgp, vpn, dns).
 func nodeFlags(fs *flag.FlagSet) (node *string, jsonOut *bool) {
 	node = fs.String("node", "", "node admin URL (default $INTERCLOUD_NODE, else http://127.0.0.1:9180)")

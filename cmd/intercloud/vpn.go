@@ -23,13 +23,9 @@ func runVPN(ctx context.Context, args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: intercloud vpn show [--node URL] [-j]")
 		fs.PrintDefaults()
 	}
-	pos, err := parseInterspersed(fs, args)
+	what, err := parseVerb(fs, args)
 	if err != nil {
 		return err
-	}
-	var what string
-	if len(pos) > 0 {
-		what = pos[0]
 	}
 	if what != "show" && what != "" {
 		fs.Usage()
