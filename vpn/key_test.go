@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/intercloud/intercloud/test/testenv"
 )
 
 func TestParseKey(t *testing.T) {
@@ -42,10 +44,7 @@ func TestParseKey(t *testing.T) {
 
 // The public key we derive must be the one `wg pubkey` derives.
 func TestPublicKeyMatchesWg(t *testing.T) {
-	wg, err := exec.LookPath("wg")
-	if err != nil {
-		t.Skip("wg (wireguard-tools) not installed; the derivation is also checked by the tunnel tests")
-	}
+	wg := testenv.NeedTool(t, "wg", "wireguard-tools")
 	for range 5 {
 		k, err := GenerateKey()
 		if err != nil {
