@@ -578,13 +578,6 @@ func (a *Agent) serveNode(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(info)
 }
 
-// Unavailable lists the node's roles this build cannot run.
-func (a *Agent) Unavailable() []config.Role {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.unavailable
-}
-
 func readSnapshot(path string) (*config.Snapshot, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

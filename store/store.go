@@ -61,9 +61,6 @@ func Open(endpoints []string) (*Store, error) {
 // Close closes the client.
 func (s *Store) Close() error { return s.cli.Close() }
 
-// Client exposes the etcd client for watches that need raw access in tests.
-func (s *Store) Client() *clientv3.Client { return s.cli }
-
 // RevisionInfo is one entry of the history.
 type RevisionInfo struct {
 	Revision int64     `json:"revision"`
@@ -414,8 +411,6 @@ func (s *Store) WatchInvalidations(ctx context.Context, fn func(map[string]*Inva
 
 // nodeKey is where a node registers.
 func nodeKey(name string) string { return path.Join(keyNodes, name) }
-
-func withPrefix() clientv3.OpOption { return clientv3.WithPrefix() }
 
 // Ping checks that the store answers a linearizable read.
 func (s *Store) Ping(ctx context.Context) error {

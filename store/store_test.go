@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/intercloud/intercloud/config"
 )
 
@@ -77,7 +79,7 @@ func TestCommitIsAtomicAndGuarded(t *testing.T) {
 	if err := s.Commit(ctx, snapshot(2, "b"), mod); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := s.Client().Get(ctx, keyDistributions, withPrefix())
+	resp, err := s.cli.Get(ctx, keyDistributions, clientv3.WithPrefix())
 	if err != nil {
 		t.Fatal(err)
 	}
