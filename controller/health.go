@@ -53,18 +53,9 @@ func targetsOf(s *config.Snapshot) []target {
 	var out []target
 	for _, d := range s.Distributions {
 		for name, o := range d.Spec.Origins {
-			if o.Health == nil {
-				continue
+			if o.Health != nil {
+				out = append(out, originTarget(d.Name, name, o))
 			}
-			h := o.Health
-			out = append(out, target{
-				dist: d.Name, name: name,
-				url:        strings.TrimRight(o.URL, "/") + "/" + strings.TrimLeft(h.Path, "/"),
-				interval:   orDefault(h.Interval.D(), 5*time.Second),
-				timeout:    orDefault(h.Timeout.D(), 2*time.Second),
-				healthyN:   max(h.Healthy, 1),
-				unhealthyN: max(h.Unhealthy, 1),
-			})
 		}
 	}
 	for _, n := range s.Site.Nodes {
@@ -81,6 +72,19 @@ func targetsOf(s *config.Snapshot) []target {
 		})
 	}
 	return out
+}
+
+// originTarget is the health check of an origin that has a health block.
+func originTarget(dist, name string, o config.Origin) target {
+	h := o.Health
+	return target{
+		dist: dist, name: name,
+		url:        strings.TrimRight(o.URL, "/") + "/" + strings.TrimLeft(h.Path, "/"),
+		interval:   orDefault(h.Interval.D(), 5*time.Second),
+		timeout:    orDefault(h.Timeout.D(), 2*time.Second),
+		healthyN:   max(h.Healthy, 1),
+		unhealthyN: max(h.Unhealthy, 1),
+	}
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -91,8 +91,7 @@ func (c *Controller) checkHealthy(ctx context.Context, d *config.Distribution, o
 	o := d.Spec.Origins[origin]
 	if o.Health != nil {
 		// Configured but not probed yet (controller just started): probe now.
-		t := targetsOf(&config.Snapshot{Distributions: []config.Distribution{{Name: d.Name, Spec: config.Spec{Origins: map[string]config.Origin{origin: o}}}}})
-		if ok, reason := probe(ctx, http.DefaultClient, t[0]); !ok {
+		if ok, reason := probe(ctx, http.DefaultClient, originTarget(d.Name, origin, o)); !ok {
 			return fmt.Errorf("origin %s of %s is unhealthy: %s", origin, d.Name, reason)
 		}
 		return nil
