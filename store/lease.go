@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -41,11 +42,18 @@ func (s *Store) Register(ctx context.Context, status config.NodeStatus, ttl time
 	return r
 }
 
-// Update replaces the reported status and writes it under the current lease.
+// Update changes the reported status and writes it under the current
+// lease when it changed; an unchanged status waits for the periodic
+// refresh, so a caller may update as often as it likes.
 func (r *Registration) Update(fn func(*config.NodeStatus)) {
 	r.mu.Lock()
+	before := r.status
 	fn(&r.status)
+	changed := !reflect.DeepEqual(before, r.status)
 	r.mu.Unlock()
+	if !changed {
+		return
+	}
 	select {
 	case r.kick <- struct{}{}:
 	default:
