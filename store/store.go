@@ -249,17 +249,24 @@ func (s *Store) Nodes(ctx context.Context) (map[string]config.NodeStatus, error)
 	return out, nil
 }
 
-// WatchPrefix calls load after every change under one of the keyspace's
+// watchPrefix calls load after every change under one of the keyspace's
 // folders ("nodes", "health", "invalidations"), and once at start, so the
 // caller always sees a full, consistent view. It returns when ctx ends and
 // re-establishes the watch after store failures.
 func (s *Store) watchPrefix(ctx context.Context, key string, load func(ctx context.Context) error) {
 	for ctx.Err() == nil {
-		if err := load(ctx); err != nil {
+		// The watch starts right after the revision read before the load,
+		// so a change made between the load and the watch is not missed
+		// (it only causes one more load).
+		head, err := s.cli.Get(ctx, key, clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err == nil {
+			err = load(ctx)
+		}
+		if err != nil {
 			sleep(ctx, time.Second)
 			continue
 		}
-		wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithPrefix())
+		wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithPrefix(), clientv3.WithRev(head.Header.Revision+1))
 		for wr := range wch {
 			if wr.Err() != nil {
 				break
