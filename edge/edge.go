@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/internal/h1"
 )
 
 // Defaults when the node's cache section leaves them out.
@@ -85,7 +86,14 @@ type server struct {
 	addr string
 	tls  bool
 	ln   net.Listener
-	srv  *http.Server
+	srv  httpServer
+}
+
+// httpServer is net/http's server on TLS listeners (HTTP/2 by ALPN) and
+// h1's fast HTTP/1.1 path on plaintext ones.
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
 }
 
 // New makes an edge that serves nothing until the first Apply.
@@ -213,30 +221,31 @@ func (e *Edge) bind(k string) (*server, error) {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
 	s := &server{addr: addr, tls: isTLS, ln: ln}
-	s.srv = &http.Server{
-		Handler:           e,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+	errorLog := slog.NewLogLogger(e.log.Handler(), slog.LevelDebug)
+	const readHeaderTimeout, idleTimeout, maxHeaderBytes = 10 * time.Second, 120 * time.Second, 64 << 10
+	if !isTLS {
+		s.srv = &h1.Server{Handler: e, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
+		return s, nil
 	}
-	if isTLS {
-		s.srv.TLSConfig = &tls.Config{
+	hs := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          errorLog,
+		TLSConfig: &tls.Config{
 			MinVersion:     tls.VersionTLS12,
 			NextProtos:     []string{"h2", "http/1.1"},
 			GetCertificate: e.certificate,
-		}
+		},
 	}
+	s.srv = hs
+	s.ln = tls.NewListener(ln, hs.TLSConfig)
 	return s, nil
 }
 
 func (e *Edge) run(s *server) {
-	var err error
-	if s.tls {
-		err = s.srv.ServeTLS(s.ln, "", "")
-	} else {
-		err = s.srv.Serve(s.ln)
-	}
+	err := s.srv.Serve(s.ln)
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		e.log.Error("listener stopped", "addr", s.addr, "error", err)
 		e.serveErr.Store(fmt.Errorf("edge: listener %s stopped: %w", s.addr, err))

@@ -20,11 +20,11 @@ type connKey struct{}
 
 // connContext remembers each TCP connection's raw descriptor access.
 func connContext(ctx context.Context, c net.Conn) context.Context {
-	tc, ok := c.(*net.TCPConn)
+	sc, ok := c.(syscall.Conn) // also a connection h1 handed to net/http
 	if !ok {
 		return ctx
 	}
-	rc, err := tc.SyscallConn()
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return ctx
 	}

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/intercloud/intercloud/internal/h1"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 )
@@ -104,10 +105,18 @@ type Server struct {
 	gather  prometheus.Gatherer
 
 	mu       sync.Mutex
-	servers  []*http.Server
+	servers  []httpServer
 	addrs    []net.Addr
 	started  bool
 	stopping atomic.Bool
+}
+
+// httpServer is h1's fast HTTP/1.1 path on the content listener and
+// net/http on the admin one.
+type httpServer interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
 }
 
 // New validates cfg, opens the root (creating it if needed) and reads the
@@ -235,13 +244,22 @@ func (s *Server) Start() error {
 		}
 		lns = append(lns, ln)
 	}
+	errorLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	for i, ln := range lns {
-		hs := &http.Server{
+		var hs httpServer = &h1.Server{
 			Handler:           binds[i].h,
 			ConnContext:       connContext,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+			ErrorLog:          errorLog,
+		}
+		if i > 0 {
+			hs = &http.Server{
+				Handler:           binds[i].h,
+				ReadHeaderTimeout: 10 * time.Second,
+				IdleTimeout:       120 * time.Second,
+				ErrorLog:          errorLog,
+			}
 		}
 		s.servers = append(s.servers, hs)
 		s.addrs = append(s.addrs, ln.Addr())

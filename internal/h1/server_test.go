@@ -1,0 +1,358 @@
+package h1
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// echo answers with what it saw, so a test can tell the fast path and the
+// net/http fallback gave the handler the same request.
+func echo(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var keys []string
+	for k := range r.Header {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s %s %s host=%s uri=%s close=%v body=%q\n", r.Method, r.URL.Path, r.URL.RawQuery, r.Host, r.RequestURI, r.Close, body)
+	for _, k := range keys {
+		fmt.Fprintf(&sb, "%s=%q\n", k, r.Header[k])
+	}
+	switch r.URL.Path {
+	case "/big":
+		// No Content-Length and more than the writer holds back: chunked.
+		w.Write([]byte(sb.String()))
+		w.Write([]byte(strings.Repeat("b", 3*pendingMax)))
+		return
+	case "/declared":
+		w.Header().Set("Content-Length", "5")
+		w.Write([]byte("hello"))
+		return
+	case "/short":
+		w.Header().Set("Content-Length", "10")
+		w.Write([]byte("hello"))
+		return
+	case "/304":
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("ETag", `"x"`)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	case "/split":
+		w.Header().Set("X-Evil", "a\r\nSet-Cookie: owned=1")
+	case "/flush":
+		w.Write([]byte("part1"))
+		w.(http.Flusher).Flush()
+		w.Write([]byte("part2"))
+		return
+	case "/panic":
+		panic("boom")
+	case "/file":
+		f, err := os.Open(r.URL.Query().Get("f"))
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		defer f.Close()
+		st, _ := f.Stat()
+		w.Header().Set("Content-Length", fmt.Sprint(st.Size()))
+		io.Copy(w, f)
+		return
+	}
+	w.Write([]byte(sb.String()))
+}
+
+func start(t *testing.T, h http.Handler) (*Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: h, ErrorLog: nil}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-done; err != ErrServerClosed {
+			t.Errorf("Serve returned %v, want ErrServerClosed", err)
+		}
+	})
+	return s, ln.Addr().String()
+}
+
+// exchange writes raw bytes and reads as many responses as asked for.
+func exchange(t *testing.T, addr, raw string, n int, method string) ([]*http.Response, []string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var resps []*http.Response
+	var bodies []string
+	for range n {
+		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("reading response %d to %q: %v", len(resps)+1, raw, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatalf("reading body %d: %v", len(resps)+1, err)
+		}
+		resps = append(resps, resp)
+		bodies = append(bodies, string(b))
+	}
+	return resps, bodies
+}
+
+func TestRequestsAsNetHTTPSeesThem(t *testing.T) {
+	_, fast := start(t, http.HandlerFunc(echo))
+	ref := &http.Server{Handler: http.HandlerFunc(echo)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ref.Serve(ln)
+	defer ref.Close()
+	cases := []struct{ name, raw string }{
+		{"plain", "GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: shop.test\r\nUser-Agent: t\r\nAccept: */*\r\n\r\n"},
+		{"escaped path", "GET /a%20b/%2Fc?q=%41 HTTP/1.1\r\nHost: shop.test\r\n\r\n"},
+		{"lower-case names, repeated header", "GET / HTTP/1.1\r\nhost: shop.test\r\nx-a: 1\r\nX-A: 2\r\ncache-control: max-age=0\r\n\r\n"},
+		{"pragma no-cache", "GET / HTTP/1.1\r\nHost: h\r\nPragma: no-cache\r\n\r\n"},
+		{"pragma with cache-control", "GET / HTTP/1.1\r\nHost: h\r\nPragma: no-cache\r\nCache-Control: max-age=5\r\n\r\n"},
+		{"bare LF", "GET /lf HTTP/1.1\nHost: h\nX-Y:  spaced  \n\n"},
+		{"HTTP/1.0", "GET /old HTTP/1.0\r\n\r\n"},
+		{"HTTP/1.0 keep-alive", "GET /old HTTP/1.0\r\nConnection: keep-alive\r\nHost: h\r\n\r\n"},
+		{"close", "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"},
+		{"HEAD", "HEAD /x HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{"content-length 0", "DELETE /x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"},
+		{"POST body (handed off)", "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"},
+		{"chunked body (handed off)", "PUT /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
+		{"absolute form (handed off)", "GET http://other.test/abs HTTP/1.1\r\nHost: h\r\n\r\n"},
+		{"obs-fold (handed off)", "GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n  2\r\n\r\n"},
+		{"missing host (handed off)", "GET / HTTP/1.1\r\nAccept: x\r\n\r\n"},
+		{"two hosts (handed off)", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
+		{"bad host (handed off)", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n"},
+		{"space before colon (handed off)", "GET / HTTP/1.1\r\nHost : h\r\n\r\n"},
+		{"control character (handed off)", "GET / HTTP/1.1\r\nHost: h\r\nX-A: a\x01b\r\n\r\n"},
+		{"HTTP/2.0 line (handed off)", "GET / HTTP/2.0\r\nHost: h\r\n\r\n"},
+		{"garbage (handed off)", "hello there\r\n\r\n"},
+		{"huge header (handed off)", "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + strings.Repeat("v", 6000) + "\r\n\r\n"},
+		{"expect (handed off)", "POST /e HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nok"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			method := strings.SplitN(tc.raw, " ", 2)[0]
+			want, wantBody := exchange(t, ln.Addr().String(), tc.raw, 1, method)
+			got, gotBody := exchange(t, fast, tc.raw, 1, method)
+			if got[0].StatusCode != want[0].StatusCode || gotBody[0] != wantBody[0] {
+				t.Fatalf("fast path: %d %q\nnet/http: %d %q", got[0].StatusCode, gotBody[0], want[0].StatusCode, wantBody[0])
+			}
+			if got[0].ContentLength != want[0].ContentLength || got[0].Close != want[0].Close || got[0].Proto != want[0].Proto {
+				t.Fatalf("framing: fast length %d close %v %s, net/http length %d close %v %s",
+					got[0].ContentLength, got[0].Close, got[0].Proto, want[0].ContentLength, want[0].Close, want[0].Proto)
+			}
+			for _, k := range []string{"Content-Type", "Connection", "Transfer-Encoding"} {
+				if got[0].Header.Get(k) != want[0].Header.Get(k) {
+					t.Errorf("%s: fast %q, net/http %q", k, got[0].Header.Get(k), want[0].Header.Get(k))
+				}
+			}
+		})
+	}
+}
+
+func TestFramingAndKeepAlive(t *testing.T) {
+	_, addr := start(t, http.HandlerFunc(echo))
+	// Pipelined: four requests in one write, four answers in order, on one
+	// connection, across the fast path's framings.
+	raw := "GET /declared HTTP/1.1\r\nHost: h\r\n\r\n" +
+		"GET /big HTTP/1.1\r\nHost: h\r\n\r\n" +
+		"HEAD /big HTTP/1.1\r\nHost: h\r\n\r\n" +
+		"GET /flush HTTP/1.1\r\nHost: h\r\n\r\n" +
+		"GET /304 HTTP/1.1\r\nHost: h\r\n\r\n" +
+		"GET /last HTTP/1.1\r\nHost: h\r\n\r\n"
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, raw)
+	br := bufio.NewReader(c)
+	check := func(method string, status int, te []string, length int64, body func(string) bool) {
+		t.Helper()
+		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != status || fmt.Sprint(resp.TransferEncoding) != fmt.Sprint(te) || resp.ContentLength != length || !body(string(b)) {
+			t.Fatalf("%s: status %d te %v length %d body %.60q", method, resp.StatusCode, resp.TransferEncoding, resp.ContentLength, b)
+		}
+		if resp.Header.Get("Date") == "" {
+			t.Errorf("no Date header")
+		}
+	}
+	check("GET", 200, nil, 5, func(s string) bool { return s == "hello" })
+	check("GET", 200, []string{"chunked"}, -1, func(s string) bool { return strings.HasSuffix(s, strings.Repeat("b", 3*pendingMax)) })
+	check("HEAD", 200, nil, -1, func(s string) bool { return s == "" })
+	check("GET", 200, []string{"chunked"}, -1, func(s string) bool { return s == "part1part2" })
+	check("GET", 304, nil, 0, func(s string) bool { return s == "" })
+	check("GET", 200, nil, int64(len("GET /last  host=h uri=/last close=false body=\"\"\n")), func(s string) bool { return strings.HasPrefix(s, "GET /last") })
+}
+
+func TestShortBodyClosesConnection(t *testing.T) {
+	_, addr := start(t, http.HandlerFunc(echo))
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /short HTTP/1.1\r\nHost: h\r\n\r\nGET /short HTTP/1.1\r\nHost: h\r\n\r\n")
+	// The handler declared 10 bytes and wrote 5: the connection must end
+	// rather than let the next reply be read as the missing body.
+	all, _ := io.ReadAll(c)
+	if n := strings.Count(string(all), "HTTP/1.1 200"); n != 1 {
+		t.Fatalf("%d responses on a connection that should have closed after one:\n%s", n, all)
+	}
+}
+
+func TestHeaderValueCannotSplitResponse(t *testing.T) {
+	_, addr := start(t, http.HandlerFunc(echo))
+	resps, _ := exchange(t, addr, "GET /split HTTP/1.1\r\nHost: h\r\n\r\n", 1, "GET")
+	if resps[0].Header.Get("Set-Cookie") != "" || !strings.Contains(resps[0].Header.Get("X-Evil"), "Set-Cookie") {
+		t.Fatalf("header split: %v", resps[0].Header)
+	}
+}
+
+func TestPanicClosesOnlyThatConnection(t *testing.T) {
+	s, addr := start(t, http.HandlerFunc(echo))
+	s.ErrorLog = nil
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "GET /panic HTTP/1.1\r\nHost: h\r\n\r\n")
+	if b, _ := io.ReadAll(c); len(b) != 0 {
+		t.Fatalf("a panicking handler's connection got %q", b)
+	}
+	if _, bodies := exchange(t, addr, "GET /after HTTP/1.1\r\nHost: h\r\n\r\n", 1, "GET"); !strings.HasPrefix(bodies[0], "GET /after") {
+		t.Fatalf("server did not survive: %q", bodies[0])
+	}
+}
+
+func TestFileGoesOutWhole(t *testing.T) {
+	_, addr := start(t, http.HandlerFunc(echo))
+	f := filepath.Join(t.TempDir(), "obj")
+	data := strings.Repeat("0123456789abcdef", 64<<10)
+	if err := os.WriteFile(f, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + addr + "/file?f=" + f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != data || resp.ContentLength != int64(len(data)) {
+		t.Fatalf("got %d bytes (length %d), want %d", len(b), resp.ContentLength, len(data))
+	}
+}
+
+func TestClientsAgree(t *testing.T) {
+	_, addr := start(t, http.HandlerFunc(echo))
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 50 {
+				path := fmt.Sprintf("/c%d/%d", i, j)
+				req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+				if j%5 == 0 {
+					req, _ = http.NewRequest("POST", "http://"+addr+path, strings.NewReader("body"))
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if !strings.Contains(string(b), path) {
+					t.Errorf("%s: got %q", path, b)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestShutdownWaitsForActiveAndClosesIdle(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{})
+	s, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(started)
+			<-release
+		}
+		w.Write([]byte("done"))
+	}))
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/slow")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-started
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a request in flight", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(release)
+	if b := <-got; b != "done" {
+		t.Fatalf("request in flight got %q", b)
+	}
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+	idle.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle.Read(make([]byte, 1)); err == nil {
+		t.Fatal("idle connection still open after Shutdown")
+	}
+}
