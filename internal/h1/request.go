@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -63,6 +64,16 @@ func headerEnd(buf []byte) int {
 // would accept and would treat as a bodiless request; anything else
 // returns errHandOff, so net/http answers it (400, 431, 100-continue…).
 func parseRequest(block []byte, req *http.Request) error {
+	// One string for the whole block: the target and every header value
+	// are substrings of it, one allocation instead of one each.
+	str := string(block)
+	sub := func(b []byte) string {
+		if len(b) == 0 {
+			return ""
+		}
+		off := int(uintptr(unsafe.Pointer(&b[0])) - uintptr(unsafe.Pointer(&block[0])))
+		return str[off : off+len(b)]
+	}
 	line, rest := nextLine(block)
 	method, target, proto, ok := splitRequestLine(line)
 	if !ok {
@@ -77,13 +88,16 @@ func parseRequest(block []byte, req *http.Request) error {
 	if req.Method == "CONNECT" || len(target) == 0 || target[0] != '/' {
 		return errHandOff
 	}
-	req.RequestURI = string(target)
+	req.RequestURI = sub(target)
 	u, err := url.ParseRequestURI(req.RequestURI)
 	if err != nil {
 		return errHandOff
 	}
 	req.URL = u
-	h := make(http.Header, bytes.Count(rest, []byte{'\n'}))
+	lines := bytes.Count(rest, []byte{'\n'})
+	h := make(http.Header, lines)
+	// The value slices share one backing array, as in net/textproto.
+	vals := make([]string, lines)
 	for {
 		line, rest = nextLine(rest)
 		if len(line) == 0 {
@@ -102,7 +116,13 @@ func parseRequest(block []byte, req *http.Request) error {
 		case "Transfer-Encoding", "Expect", "Upgrade", "Trailer", "Te":
 			return errHandOff
 		}
-		h[key] = append(h[key], string(v))
+		if vv, ok := h[key]; ok || len(vals) == 0 {
+			h[key] = append(vv, sub(v))
+		} else {
+			vals[0] = sub(v)
+			h[key] = vals[:1:1]
+			vals = vals[1:]
+		}
 	}
 	hosts := h["Host"]
 	switch {
