@@ -92,9 +92,11 @@ func (x *exchange) serve() {
 	}
 	x.clientIP = clientIP(r)
 	x.query = x.b.forwardedQuery(r.URL.RawQuery)
-	cc := r.Header.Values("Cache-Control")
+	// Canonical names read directly: Values and Get would canonicalise
+	// them again on every request.
+	cc := r.Header["Cache-Control"]
 	x.reqCC, _ = httpcache.ParseCacheControl(cc)
-	if len(cc) == 0 && strings.Contains(strings.ToLower(r.Header.Get("Pragma")), "no-cache") {
+	if len(cc) == 0 && len(r.Header["Pragma"]) > 0 && strings.Contains(strings.ToLower(r.Header["Pragma"][0]), "no-cache") {
 		x.reqCC.NoCache = true
 	}
 	x.key = x.b.cacheKey(d, r, x.query)

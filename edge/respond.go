@@ -51,7 +51,14 @@ func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
 		return
 	}
 	h := x.w.Header()
+	// Content-Length is set below for every status but 204. Copying the
+	// stored one first would cost a hit the growth of a full header map:
+	// Go's small maps (8 entries) grow even to replace an existing key.
+	keepLength := ent.status == http.StatusNoContent
 	for k, v := range ent.header {
+		if k == "Content-Length" && !keepLength {
+			continue
+		}
 		h[k] = v
 	}
 	// Age and ttl use whole seconds so that they add up to the lifetime.

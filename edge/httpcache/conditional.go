@@ -11,8 +11,10 @@ func NotModified(method string, reqH, stored http.Header) bool {
 	if method != http.MethodGet && method != http.MethodHead {
 		return false
 	}
-	if inm := reqH.Values("If-None-Match"); len(inm) > 0 {
-		etag := stored.Get("ETag")
+	// The field names are canonical: direct map reads are what Values and
+	// Get do, without canonicalising the name on every request.
+	if inm := reqH["If-None-Match"]; len(inm) > 0 {
+		etag := first(stored["Etag"])
 		for _, line := range inm {
 			for _, t := range strings.Split(line, ",") {
 				t = strings.TrimSpace(t)
@@ -26,7 +28,7 @@ func NotModified(method string, reqH, stored http.Header) bool {
 		}
 		return false
 	}
-	ims := reqH.Get("If-Modified-Since")
+	ims := first(reqH["If-Modified-Since"])
 	if ims == "" {
 		return false
 	}
@@ -39,6 +41,14 @@ func NotModified(method string, reqH, stored http.Header) bool {
 		return false
 	}
 	return !lm.After(since)
+}
+
+// first is Header.Get of an already looked-up field.
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
 }
 
 func weakMatch(a, b string) bool {
