@@ -36,7 +36,11 @@ type exchange struct {
 
 // ServeHTTP is the whole request flow: route, look up, serve or fetch.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{e: e, r: r, t: e.table.Load(), start: time.Now()}
+	x := &exchange{e: e, r: r, t: e.table.Load()}
+	if e.accessLog {
+		// Only the access log needs the duration; a clock read is not free.
+		x.start = time.Now()
+	}
 	x.rec.ResponseWriter = w
 	x.w = &x.rec
 	x.serve()
@@ -128,11 +132,11 @@ func (x *exchange) cached() {
 		switch httpcache.Evaluate(ent.fresh, age, x.reqCC) {
 		case httpcache.Fresh, httpcache.StaleServable:
 			x.class = "hit"
-			x.serveEntry(ent, httpcache.CacheStatus{Hit: true})
+			x.serveEntry(ent, now, httpcache.CacheStatus{Hit: true})
 			return
 		case httpcache.StaleRevalidateAsync:
 			x.class = "stale"
-			x.serveEntry(ent, httpcache.CacheStatus{Hit: true, Detail: "stale-while-revalidate"})
+			x.serveEntry(ent, now, httpcache.CacheStatus{Hit: true, Detail: "stale-while-revalidate"})
 			x.e.revalidateAsync(x, ent)
 			return
 		}

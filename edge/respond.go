@@ -20,7 +20,7 @@ func (x *exchange) finish(res *fillResult, reason string, collapsed bool) {
 	switch {
 	case res.stale:
 		x.class = "stale"
-		x.serveEntry(res.entry, httpcache.CacheStatus{Fwd: httpcache.FwdStale, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: "stale-if-error"})
+		x.serveEntry(res.entry, x.e.now(), httpcache.CacheStatus{Fwd: httpcache.FwdStale, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: "stale-if-error"})
 	case res.err != nil:
 		x.class = "error"
 		cs := httpcache.CacheStatus{Fwd: reason, Collapsed: collapsed}
@@ -35,7 +35,7 @@ func (x *exchange) finish(res *fillResult, reason string, collapsed bool) {
 		if res.fwdStatus == http.StatusNotModified {
 			x.class = "revalidated"
 		}
-		x.serveEntry(res.entry, httpcache.CacheStatus{Fwd: reason, FwdStatus: res.fwdStatus, Stored: res.stored, Collapsed: collapsed, Detail: res.reason})
+		x.serveEntry(res.entry, x.e.now(), httpcache.CacheStatus{Fwd: reason, FwdStatus: res.fwdStatus, Stored: res.stored, Collapsed: collapsed, Detail: res.reason})
 	default:
 		x.class = "miss"
 		x.stream(res.resp, res.prefix, httpcache.CacheStatus{Fwd: reason, FwdStatus: res.fwdStatus, Detail: res.reason})
@@ -43,8 +43,9 @@ func (x *exchange) finish(res *fillResult, reason string, collapsed bool) {
 }
 
 // serveEntry answers from a stored (or just fetched) complete response:
-// Age, Cache-Status, the client's conditionals, Range and HEAD.
-func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
+// Age, Cache-Status, the client's conditionals, Range and HEAD. now is
+// the time the entry's age is taken at.
+func (x *exchange) serveEntry(ent *entry, now time.Time, cs httpcache.CacheStatus) {
 	if ep, ok := x.d.errorPages[ent.status]; ok && x.r.URL.Path != ep.Path {
 		x.status(cs)
 		x.errorPage(ep, ent.status)
@@ -62,7 +63,7 @@ func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
 		h[k] = v
 	}
 	// Age and ttl use whole seconds so that they add up to the lifetime.
-	age := ent.age(x.e.now()).Truncate(time.Second)
+	age := ent.age(now).Truncate(time.Second)
 	h["Age"] = ageValue(int64(age / time.Second))
 	cs.HasTTL, cs.TTL = true, ent.fresh.Lifetime-age
 	x.status(cs)
