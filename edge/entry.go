@@ -3,6 +3,7 @@ package edge
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/intercloud/intercloud/edge/httpcache"
@@ -29,6 +30,30 @@ type entry struct {
 	fresh        httpcache.Freshness
 	clen         []string // Content-Length of the whole body
 	gz           *gzipped // the body gzipped, made on first use
+	hits         *hitLines
+}
+
+// hitLines keeps the Age and Cache-Status values of a plain hit on the
+// entry for the second they hold in, so that a popular object formats
+// them once a second rather than on every hit.
+type hitLines struct{ p atomic.Pointer[hitLine] }
+
+// hitLine is one second's values, shared read-only by concurrent hits.
+type hitLine struct {
+	age         int64         // Age in seconds
+	ttl         time.Duration // the ttl Cache-Status shows
+	ageV, cache []string
+}
+
+// lines returns the values for a plain hit of the given Age and ttl.
+func (l *hitLines) lines(age int64, ttl time.Duration) *hitLine {
+	if v := l.p.Load(); v != nil && v.age == age && v.ttl == ttl {
+		return v
+	}
+	cs := httpcache.CacheStatus{Cache: cacheName, Hit: true, HasTTL: true, TTL: ttl}
+	v := &hitLine{age: age, ttl: ttl, ageV: ageValue(age), cache: []string{cs.String()}}
+	l.p.Store(v)
+	return v
 }
 
 // finalize precomputes the fields every hit sends, so that a hit copies
@@ -36,6 +61,7 @@ type entry struct {
 func (e *entry) finalize() {
 	e.clen = []string{strconv.Itoa(len(e.body))}
 	e.gz = &gzipped{}
+	e.hits = &hitLines{}
 	// The response came from the origin over HTTP/1.1; Via names that hop
 	// (RFC 9110 §7.6.3). Kept in the entry so a hit does not rebuild it.
 	// Accept-Ranges is left out: it is advisory and one field more costs

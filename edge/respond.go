@@ -64,9 +64,17 @@ func (x *exchange) serveEntry(ent *entry, now time.Time, cs httpcache.CacheStatu
 	}
 	// Age and ttl use whole seconds so that they add up to the lifetime.
 	age := ent.age(now).Truncate(time.Second)
-	h["Age"] = ageValue(int64(age / time.Second))
-	cs.HasTTL, cs.TTL = true, ent.fresh.Lifetime-age
-	x.status(cs)
+	ttl := ent.fresh.Lifetime - age
+	if cs == (httpcache.CacheStatus{Hit: true}) && len(h["Cache-Status"]) == 0 && ent.hits != nil {
+		// A plain hit: the entry keeps this second's values.
+		l := ent.hits.lines(int64(age/time.Second), ttl)
+		h["Age"] = l.ageV
+		h["Cache-Status"] = l.cache
+	} else {
+		h["Age"] = ageValue(int64(age / time.Second))
+		cs.HasTTL, cs.TTL = true, ttl
+		x.status(cs)
+	}
 	editHeader(h, x.d.headers.Response)
 
 	status, body := ent.status, ent.body
