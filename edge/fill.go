@@ -170,20 +170,20 @@ func (e *Edge) storeEntry(x *exchange, ent *entry) (bool, string) {
 	ttl := ent.retention(e.keepValidated)
 	names, _ := httpcache.VaryNames(ent.header)
 	if len(names) == 0 {
-		ent.key = x.key
+		ent.key = x.storeKey()
 		return e.store.Set(ent, ttl), ""
 	}
 	ent.varyNames = names
-	m, ok := e.store.Get(x.key)
+	m, ok := e.store.Get(x.storeKey())
 	if !ok || !m.marker || !equalStrings(m.varyNames, names) {
-		m = &entry{key: x.key, dist: ent.dist, path: ent.path, marker: true, varyNames: names, gen: e.markerGen.Add(1)}
+		m = &entry{key: x.storeKey(), dist: ent.dist, path: ent.path, marker: true, varyNames: names, gen: e.markerGen.Add(1)}
 	}
 	// The marker lives as long as its longest-lived variant.
 	if !e.store.Set(m, max(ttl, 24*time.Hour)) {
 		return false, ""
 	}
 	vk := httpcache.VaryKey(names, x.r.Header)
-	ent.key = variantKey(x.key, m.gen, vk)
+	ent.key = variantKey(x.storeKey(), m.gen, vk)
 	return e.store.Set(ent, ttl), vk
 }
 
@@ -250,10 +250,10 @@ func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http
 // revalidateAsync refreshes a stale entry in the background, once per
 // object however many clients see it stale (RFC 5861 §3).
 func (e *Edge) revalidateAsync(x *exchange, stale *entry) {
+	key := x.storeKey() + "\x00" + x.varyKey
 	bx := *x
 	bx.r = x.r.Clone(context.WithoutCancel(x.r.Context()))
 	bx.fwd = x.forwarded().Clone()
-	key := x.key + "\x00" + x.varyKey
 	// One refresh per object at a time; hits meanwhile spawn nothing.
 	if _, running := e.refreshing.LoadOrStore(key, struct{}{}); running {
 		return
@@ -272,7 +272,7 @@ func (e *Edge) revalidateAsync(x *exchange, stale *entry) {
 // invalidateURI drops the stored object of the request's URI and of the
 // same-host Location / Content-Location (RFC 9111 §4.4).
 func (e *Edge) invalidateURI(x *exchange, respH http.Header) {
-	e.store.Del(x.key)
+	e.store.Del(x.storeKey())
 	for _, f := range []string{"Location", "Content-Location"} {
 		v := respH.Get(f)
 		if v == "" {

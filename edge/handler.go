@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/intercloud/intercloud/edge/httpcache"
 )
@@ -26,9 +27,13 @@ type exchange struct {
 	query    string
 	fwd      http.Header
 	reqCC    httpcache.CacheControl
-	key      string
-	marker   *entry // the vary marker at key, when there is one
-	varyKey  string
+	// kb is the cache key, in kbuf when it fits; key is the same as a
+	// string, made by storeKey for what outlives the request.
+	kb      []byte
+	kbuf    [128]byte
+	key     string
+	marker  *entry // the vary marker at key, when there is one
+	varyKey string
 
 	class  string // metrics label: hit, miss, stale, revalidated, bypass, error
 	origin string
@@ -103,7 +108,7 @@ func (x *exchange) serve() {
 	if len(cc) == 0 && len(r.Header["Pragma"]) > 0 && strings.Contains(strings.ToLower(r.Header["Pragma"][0]), "no-cache") {
 		x.reqCC.NoCache = true
 	}
-	x.key = x.b.cacheKey(d, r, x.query)
+	x.kb = x.b.appendCacheKey(x.kbuf[:0], d, r, x.query)
 
 	switch {
 	case !x.b.cache:
@@ -119,11 +124,12 @@ func (x *exchange) serve() {
 func (x *exchange) cached() {
 	now := x.e.now()
 	reason := httpcache.FwdURIMiss
-	ent, ok := x.e.store.Get(x.key)
+	// The lookup reads the key in place: a hit makes no key string.
+	ent, ok := x.e.store.Get(unsafe.String(unsafe.SliceData(x.kb), len(x.kb)))
 	if ok && ent.marker {
 		x.marker = ent
 		x.varyKey = httpcache.VaryKey(ent.varyNames, x.r.Header)
-		ent, ok = x.e.store.Get(variantKey(x.key, ent.gen, x.varyKey))
+		ent, ok = x.e.store.Get(variantKey(x.storeKey(), ent.gen, x.varyKey))
 		reason = httpcache.FwdVary
 	}
 	var stale *entry
@@ -162,7 +168,7 @@ func (x *exchange) cached() {
 // fetch fills the cache from the origin, collapsing concurrent misses of
 // the same object into one origin request.
 func (x *exchange) fetch(stale *entry, reason string) {
-	ck := x.key
+	ck := x.storeKey()
 	if x.marker != nil {
 		ck += "\x00" + x.varyKey
 	}
@@ -220,6 +226,15 @@ func (x *exchange) passThrough(reason, detail string) {
 		x.e.invalidateURI(x, resp.Header)
 	}
 	x.stream(resp, nil, httpcache.CacheStatus{Fwd: reason, FwdStatus: resp.StatusCode, Detail: detail})
+}
+
+// storeKey is the cache key as a string of its own, for the store and
+// for what else outlives the request.
+func (x *exchange) storeKey() string {
+	if x.key == "" {
+		x.key = string(x.kb)
+	}
+	return x.key
 }
 
 // forwarded is the origin request header, built on first use: a hit
