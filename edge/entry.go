@@ -31,6 +31,25 @@ type entry struct {
 	clen         []string // Content-Length of the whole body
 	gz           *gzipped // the body gzipped, made on first use
 	hits         *hitLines
+	// fields are header's fields but Content-Length, which a hit sets
+	// itself, as a slice: copying it beats ranging over the map. Every
+	// change of header is followed by index.
+	fields []field
+}
+
+type field struct {
+	name   string
+	values []string
+}
+
+// index makes fields from header.
+func (e *entry) index() {
+	e.fields = make([]field, 0, len(e.header))
+	for k, v := range e.header {
+		if k != "Content-Length" {
+			e.fields = append(e.fields, field{k, v})
+		}
+	}
 }
 
 // hitLines keeps the Age and Cache-Status values of a plain hit on the
@@ -66,13 +85,13 @@ func (e *entry) finalize() {
 	// (RFC 9110 §7.6.3). Kept in the entry so a hit does not rebuild it.
 	// Accept-Ranges is left out: it is advisory and one field more costs
 	// every hit a larger header map.
-	old := e.header["Via"]
-	if len(old) > 0 && old[len(old)-1] == responseVia {
-		return // refreshed by a 304: this hop is already there
+	// A 304 refresh keeps the stored Via, where this hop is already.
+	if old := e.header["Via"]; len(old) == 0 || old[len(old)-1] != responseVia {
+		via := make([]string, len(old), len(old)+1)
+		copy(via, old)
+		e.header["Via"] = append(via, responseVia)
 	}
-	via := make([]string, len(old), len(old)+1)
-	copy(via, old)
-	e.header["Via"] = append(via, responseVia)
+	e.index()
 }
 
 func (e *entry) cost() int64 {

@@ -88,6 +88,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		ne.initialAge = httpcache.InitialAge(resp.Header, reqTime, now)
 		cc, view, _ := httpcache.ResponseRules(ne.header)
 		httpcache.StripQualified(ne.header, cc)
+		ne.index()
 		ne.fresh = httpcache.ComputeFreshness(ne.status, view, cc, x.b.ttl)
 		res.entry, res.shareable, res.varyKey = &ne, true, x.varyKey
 		if gen == e.purgeGen.Load() {
@@ -154,6 +155,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		stripped := *ent
 		stripped.header = ent.header.Clone()
 		httpcache.StripQualified(stripped.header, respCC)
+		stripped.index()
 		ent = &stripped
 	}
 	res.entry, res.shareable = ent, true

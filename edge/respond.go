@@ -55,12 +55,18 @@ func (x *exchange) serveEntry(ent *entry, now time.Time, cs httpcache.CacheStatu
 	// Content-Length is set below for every status but 204. Copying the
 	// stored one first would cost a hit the growth of a full header map:
 	// Go's small maps (8 entries) grow even to replace an existing key.
-	keepLength := ent.status == http.StatusNoContent
-	for k, v := range ent.header {
-		if k == "Content-Length" && !keepLength {
-			continue
+	if ent.fields != nil && ent.status != http.StatusNoContent {
+		for _, f := range ent.fields {
+			h[f.name] = f.values
 		}
-		h[k] = v
+	} else {
+		keepLength := ent.status == http.StatusNoContent
+		for k, v := range ent.header {
+			if k == "Content-Length" && !keepLength {
+				continue
+			}
+			h[k] = v
+		}
 	}
 	// Age and ttl use whole seconds so that they add up to the lifetime.
 	age := ent.age(now).Truncate(time.Second)
