@@ -246,6 +246,9 @@ func (x *exchange) plain(code int, msg string) {
 
 // editHeader applies a header policy: remove deletes, set replaces, add appends.
 func editHeader(h http.Header, e config.HeaderEdit) {
+	if len(e.Remove)+len(e.Set)+len(e.Add) == 0 {
+		return
+	}
 	for _, k := range e.Remove {
 		h.Del(k)
 	}

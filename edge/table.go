@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/intercloud/intercloud/config"
@@ -33,6 +34,9 @@ type dist struct {
 	// reqSet / reqRemove are the request policy with canonical names.
 	reqSet    map[string]string
 	reqRemove map[string]bool
+	// counters are the distribution's request and byte counters by
+	// class, resolved on its first request.
+	counters atomic.Pointer[[6]labelled]
 }
 
 type behavior struct {
