@@ -210,7 +210,13 @@ func originURL(o *originRef, r *http.Request, query string) *url.URL {
 }
 
 func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	a := r.RemoteAddr
+	// host:port with one colon and no brackets (IPv4) is what
+	// SplitHostPort would split at that colon.
+	if i := strings.IndexByte(a, ':'); i >= 0 && strings.IndexByte(a[i+1:], ':') < 0 && strings.IndexAny(a, "[]") < 0 {
+		return a[:i]
+	}
+	host, _, err := net.SplitHostPort(a)
 	if err != nil {
 		return r.RemoteAddr
 	}
