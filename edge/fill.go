@@ -253,7 +253,11 @@ func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http
 // object however many clients see it stale (RFC 5861 §3).
 func (e *Edge) revalidateAsync(x *exchange, stale *entry) {
 	key := x.storeKey() + "\x00" + x.varyKey
+	// bx outlives x, which is reused after the request: nothing of bx
+	// may point into x.
 	bx := *x
+	bx.w, bx.rec = nil, recorder{}
+	bx.kb = nil // the key is in bx.key
 	bx.r = x.r.Clone(context.WithoutCancel(x.r.Context()))
 	bx.fwd = x.forwarded().Clone()
 	// One refresh per object at a time; hits meanwhile spawn nothing.

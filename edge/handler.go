@@ -3,6 +3,7 @@ package edge
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -41,7 +42,8 @@ type exchange struct {
 
 // ServeHTTP is the whole request flow: route, look up, serve or fetch.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{e: e, r: r, t: e.table.Load()}
+	x := exchanges.Get().(*exchange)
+	x.e, x.r, x.t = e, r, e.table.Load()
 	if e.accessLog {
 		// Only the access log needs the duration; a clock read is not free.
 		x.start = time.Now()
@@ -50,7 +52,13 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.w = &x.rec
 	x.serve()
 	e.observe(x)
+	// Nothing keeps x past the request: a background refresh works on a
+	// copy. After a panic x is simply not reused.
+	*x = exchange{}
+	exchanges.Put(x)
 }
+
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 
 func (x *exchange) serve() {
 	r := x.r
