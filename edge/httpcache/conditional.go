@@ -16,7 +16,11 @@ func NotModified(method string, reqH, stored http.Header) bool {
 	if inm := reqH["If-None-Match"]; len(inm) > 0 {
 		etag := first(stored["Etag"])
 		for _, line := range inm {
-			for _, t := range strings.Split(line, ",") {
+			// The members strings.Split(line, ",") would give, without
+			// allocating them.
+			for rest, more := line, true; more; {
+				var t string
+				t, rest, more = strings.Cut(rest, ",")
 				t = strings.TrimSpace(t)
 				if t == "*" && etag != "" {
 					return true
