@@ -3,6 +3,7 @@ package edge
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/intercloud/intercloud/edge/httpcache"
@@ -29,6 +30,49 @@ type entry struct {
 	fresh        httpcache.Freshness
 	clen         []string // Content-Length of the whole body
 	gz           *gzipped // the body gzipped, made on first use
+	hits         *hitLines
+	// fields are header's fields but Content-Length, which a hit sets
+	// itself, as a slice: copying it beats ranging over the map. Every
+	// change of header is followed by index.
+	fields []field
+}
+
+type field struct {
+	name   string
+	values []string
+}
+
+// index makes fields from header.
+func (e *entry) index() {
+	e.fields = make([]field, 0, len(e.header))
+	for k, v := range e.header {
+		if k != "Content-Length" {
+			e.fields = append(e.fields, field{k, v})
+		}
+	}
+}
+
+// hitLines keeps the Age and Cache-Status values of a plain hit on the
+// entry for the second they hold in, so that a popular object formats
+// them once a second rather than on every hit.
+type hitLines struct{ p atomic.Pointer[hitLine] }
+
+// hitLine is one second's values, shared read-only by concurrent hits.
+type hitLine struct {
+	age         int64         // Age in seconds
+	ttl         time.Duration // the ttl Cache-Status shows
+	ageV, cache []string
+}
+
+// lines returns the values for a plain hit of the given Age and ttl.
+func (l *hitLines) lines(age int64, ttl time.Duration) *hitLine {
+	if v := l.p.Load(); v != nil && v.age == age && v.ttl == ttl {
+		return v
+	}
+	cs := httpcache.CacheStatus{Cache: cacheName, Hit: true, HasTTL: true, TTL: ttl}
+	v := &hitLine{age: age, ttl: ttl, ageV: ageValue(age), cache: []string{cs.String()}}
+	l.p.Store(v)
+	return v
 }
 
 // finalize precomputes the fields every hit sends, so that a hit copies
@@ -36,17 +80,18 @@ type entry struct {
 func (e *entry) finalize() {
 	e.clen = []string{strconv.Itoa(len(e.body))}
 	e.gz = &gzipped{}
+	e.hits = &hitLines{}
 	// The response came from the origin over HTTP/1.1; Via names that hop
 	// (RFC 9110 §7.6.3). Kept in the entry so a hit does not rebuild it.
 	// Accept-Ranges is left out: it is advisory and one field more costs
 	// every hit a larger header map.
-	old := e.header["Via"]
-	if len(old) > 0 && old[len(old)-1] == responseVia {
-		return // refreshed by a 304: this hop is already there
+	// A 304 refresh keeps the stored Via, where this hop is already.
+	if old := e.header["Via"]; len(old) == 0 || old[len(old)-1] != responseVia {
+		via := make([]string, len(old), len(old)+1)
+		copy(via, old)
+		e.header["Via"] = append(via, responseVia)
 	}
-	via := make([]string, len(old), len(old)+1)
-	copy(via, old)
-	e.header["Via"] = append(via, responseVia)
+	e.index()
 }
 
 func (e *entry) cost() int64 {

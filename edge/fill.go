@@ -88,6 +88,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		ne.initialAge = httpcache.InitialAge(resp.Header, reqTime, now)
 		cc, view, _ := httpcache.ResponseRules(ne.header)
 		httpcache.StripQualified(ne.header, cc)
+		ne.index()
 		ne.fresh = httpcache.ComputeFreshness(ne.status, view, cc, x.b.ttl)
 		res.entry, res.shareable, res.varyKey = &ne, true, x.varyKey
 		if gen == e.purgeGen.Load() {
@@ -154,6 +155,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		stripped := *ent
 		stripped.header = ent.header.Clone()
 		httpcache.StripQualified(stripped.header, respCC)
+		stripped.index()
 		ent = &stripped
 	}
 	res.entry, res.shareable = ent, true
@@ -170,20 +172,20 @@ func (e *Edge) storeEntry(x *exchange, ent *entry) (bool, string) {
 	ttl := ent.retention(e.keepValidated)
 	names, _ := httpcache.VaryNames(ent.header)
 	if len(names) == 0 {
-		ent.key = x.key
+		ent.key = x.storeKey()
 		return e.store.Set(ent, ttl), ""
 	}
 	ent.varyNames = names
-	m, ok := e.store.Get(x.key)
+	m, ok := e.store.Get(x.storeKey())
 	if !ok || !m.marker || !equalStrings(m.varyNames, names) {
-		m = &entry{key: x.key, dist: ent.dist, path: ent.path, marker: true, varyNames: names, gen: e.markerGen.Add(1)}
+		m = &entry{key: x.storeKey(), dist: ent.dist, path: ent.path, marker: true, varyNames: names, gen: e.markerGen.Add(1)}
 	}
 	// The marker lives as long as its longest-lived variant.
 	if !e.store.Set(m, max(ttl, 24*time.Hour)) {
 		return false, ""
 	}
 	vk := httpcache.VaryKey(names, x.r.Header)
-	ent.key = variantKey(x.key, m.gen, vk)
+	ent.key = variantKey(x.storeKey(), m.gen, vk)
 	return e.store.Set(ent, ttl), vk
 }
 
@@ -250,10 +252,14 @@ func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http
 // revalidateAsync refreshes a stale entry in the background, once per
 // object however many clients see it stale (RFC 5861 §3).
 func (e *Edge) revalidateAsync(x *exchange, stale *entry) {
+	key := x.storeKey() + "\x00" + x.varyKey
+	// bx outlives x, which is reused after the request: nothing of bx
+	// may point into x.
 	bx := *x
+	bx.w, bx.rec = nil, recorder{}
+	bx.kb = nil // the key is in bx.key
 	bx.r = x.r.Clone(context.WithoutCancel(x.r.Context()))
 	bx.fwd = x.forwarded().Clone()
-	key := x.key + "\x00" + x.varyKey
 	// One refresh per object at a time; hits meanwhile spawn nothing.
 	if _, running := e.refreshing.LoadOrStore(key, struct{}{}); running {
 		return
@@ -272,7 +278,7 @@ func (e *Edge) revalidateAsync(x *exchange, stale *entry) {
 // invalidateURI drops the stored object of the request's URI and of the
 // same-host Location / Content-Location (RFC 9111 §4.4).
 func (e *Edge) invalidateURI(x *exchange, respH http.Header) {
-	e.store.Del(x.key)
+	e.store.Del(x.storeKey())
 	for _, f := range []string{"Location", "Content-Location"} {
 		v := respH.Get(f)
 		if v == "" {

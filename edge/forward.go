@@ -147,43 +147,54 @@ func (b *behavior) forwardedQuery(raw string) string {
 // Header values are the ones the origin gets: the client's, after the
 // distribution's request header policy.
 func (b *behavior) cacheKey(d *dist, r *http.Request, query string) string {
-	var sb strings.Builder
+	return string(b.appendCacheKey(make([]byte, 0, 128), d, r, query))
+}
+
+// appendCacheKey appends the cache key to k.
+func (b *behavior) appendCacheKey(k []byte, d *dist, r *http.Request, query string) []byte {
 	if r.TLS != nil {
-		sb.WriteString("https\x00")
+		k = append(k, "https\x00"...)
 	} else {
-		sb.WriteString("http\x00")
+		k = append(k, "http\x00"...)
 	}
-	sb.WriteString(d.name)
-	sb.WriteByte(0)
-	sb.WriteString(r.URL.EscapedPath())
+	k = append(k, d.name...)
+	k = append(k, 0)
+	k = append(k, r.URL.EscapedPath()...)
 	if query != "" {
-		pairs := strings.Split(query, "&")
-		if !b.query.All {
+		k = append(k, '?')
+		if b.query.All {
+			k = append(k, query...)
+		} else {
+			pairs := strings.Split(query, "&")
 			sort.Strings(pairs)
-		}
-		sb.WriteByte('?')
-		sb.WriteString(strings.Join(pairs, "&"))
-	}
-	for _, k := range b.headers {
-		sb.WriteByte(0)
-		sb.WriteString(k)
-		sb.WriteByte(':')
-		if v, ok := d.reqSet[k]; ok {
-			sb.WriteString(v)
-		} else if !d.reqRemove[k] {
-			for i, v := range r.Header[k] {
+			for i, p := range pairs {
 				if i > 0 {
-					sb.WriteByte(',')
+					k = append(k, '&')
 				}
-				sb.WriteString(v)
+				k = append(k, p...)
+			}
+		}
+	}
+	for _, h := range b.headers {
+		k = append(k, 0)
+		k = append(k, h...)
+		k = append(k, ':')
+		if v, ok := d.reqSet[h]; ok {
+			k = append(k, v...)
+		} else if !d.reqRemove[h] {
+			for i, v := range r.Header[h] {
+				if i > 0 {
+					k = append(k, ',')
+				}
+				k = append(k, v...)
 			}
 		}
 	}
 	if c := b.cookieHeader(r); c != "" && !d.reqRemove["Cookie"] {
-		sb.WriteString("\x00Cookie:")
-		sb.WriteString(c)
+		k = append(k, "\x00Cookie:"...)
+		k = append(k, c...)
 	}
-	return sb.String()
+	return k
 }
 
 // originURL joins the member's base with the request path and query.
@@ -199,7 +210,13 @@ func originURL(o *originRef, r *http.Request, query string) *url.URL {
 }
 
 func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	a := r.RemoteAddr
+	// host:port with one colon and no brackets (IPv4) is what
+	// SplitHostPort would split at that colon.
+	if i := strings.IndexByte(a, ':'); i >= 0 && strings.IndexByte(a[i+1:], ':') < 0 && strings.IndexAny(a, "[]") < 0 {
+		return a[:i]
+	}
+	host, _, err := net.SplitHostPort(a)
 	if err != nil {
 		return r.RemoteAddr
 	}

@@ -3,7 +3,9 @@ package edge
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/intercloud/intercloud/edge/httpcache"
 )
@@ -26,9 +28,13 @@ type exchange struct {
 	query    string
 	fwd      http.Header
 	reqCC    httpcache.CacheControl
-	key      string
-	marker   *entry // the vary marker at key, when there is one
-	varyKey  string
+	// kb is the cache key, in kbuf when it fits; key is the same as a
+	// string, made by storeKey for what outlives the request.
+	kb      []byte
+	kbuf    [128]byte
+	key     string
+	marker  *entry // the vary marker at key, when there is one
+	varyKey string
 
 	class  string // metrics label: hit, miss, stale, revalidated, bypass, error
 	origin string
@@ -36,12 +42,23 @@ type exchange struct {
 
 // ServeHTTP is the whole request flow: route, look up, serve or fetch.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{e: e, r: r, t: e.table.Load(), start: time.Now()}
+	x := exchanges.Get().(*exchange)
+	x.e, x.r, x.t = e, r, e.table.Load()
+	if e.accessLog {
+		// Only the access log needs the duration; a clock read is not free.
+		x.start = time.Now()
+	}
 	x.rec.ResponseWriter = w
 	x.w = &x.rec
 	x.serve()
 	e.observe(x)
+	// Nothing keeps x past the request: a background refresh works on a
+	// copy. After a panic x is simply not reused.
+	*x = exchange{}
+	exchanges.Put(x)
 }
+
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 
 func (x *exchange) serve() {
 	r := x.r
@@ -92,12 +109,14 @@ func (x *exchange) serve() {
 	}
 	x.clientIP = clientIP(r)
 	x.query = x.b.forwardedQuery(r.URL.RawQuery)
-	cc := r.Header.Values("Cache-Control")
+	// Canonical names read directly: Values and Get would canonicalise
+	// them again on every request.
+	cc := r.Header["Cache-Control"]
 	x.reqCC, _ = httpcache.ParseCacheControl(cc)
-	if len(cc) == 0 && strings.Contains(strings.ToLower(r.Header.Get("Pragma")), "no-cache") {
+	if len(cc) == 0 && len(r.Header["Pragma"]) > 0 && strings.Contains(strings.ToLower(r.Header["Pragma"][0]), "no-cache") {
 		x.reqCC.NoCache = true
 	}
-	x.key = x.b.cacheKey(d, r, x.query)
+	x.kb = x.b.appendCacheKey(x.kbuf[:0], d, r, x.query)
 
 	switch {
 	case !x.b.cache:
@@ -113,11 +132,12 @@ func (x *exchange) serve() {
 func (x *exchange) cached() {
 	now := x.e.now()
 	reason := httpcache.FwdURIMiss
-	ent, ok := x.e.store.Get(x.key)
+	// The lookup reads the key in place: a hit makes no key string.
+	ent, ok := x.e.store.Get(unsafe.String(unsafe.SliceData(x.kb), len(x.kb)))
 	if ok && ent.marker {
 		x.marker = ent
 		x.varyKey = httpcache.VaryKey(ent.varyNames, x.r.Header)
-		ent, ok = x.e.store.Get(variantKey(x.key, ent.gen, x.varyKey))
+		ent, ok = x.e.store.Get(variantKey(x.storeKey(), ent.gen, x.varyKey))
 		reason = httpcache.FwdVary
 	}
 	var stale *entry
@@ -126,11 +146,11 @@ func (x *exchange) cached() {
 		switch httpcache.Evaluate(ent.fresh, age, x.reqCC) {
 		case httpcache.Fresh, httpcache.StaleServable:
 			x.class = "hit"
-			x.serveEntry(ent, httpcache.CacheStatus{Hit: true})
+			x.serveEntry(ent, now, httpcache.CacheStatus{Hit: true})
 			return
 		case httpcache.StaleRevalidateAsync:
 			x.class = "stale"
-			x.serveEntry(ent, httpcache.CacheStatus{Hit: true, Detail: "stale-while-revalidate"})
+			x.serveEntry(ent, now, httpcache.CacheStatus{Hit: true, Detail: "stale-while-revalidate"})
 			x.e.revalidateAsync(x, ent)
 			return
 		}
@@ -156,7 +176,7 @@ func (x *exchange) cached() {
 // fetch fills the cache from the origin, collapsing concurrent misses of
 // the same object into one origin request.
 func (x *exchange) fetch(stale *entry, reason string) {
-	ck := x.key
+	ck := x.storeKey()
 	if x.marker != nil {
 		ck += "\x00" + x.varyKey
 	}
@@ -214,6 +234,15 @@ func (x *exchange) passThrough(reason, detail string) {
 		x.e.invalidateURI(x, resp.Header)
 	}
 	x.stream(resp, nil, httpcache.CacheStatus{Fwd: reason, FwdStatus: resp.StatusCode, Detail: detail})
+}
+
+// storeKey is the cache key as a string of its own, for the store and
+// for what else outlives the request.
+func (x *exchange) storeKey() string {
+	if x.key == "" {
+		x.key = string(x.kb)
+	}
+	return x.key
 }
 
 // forwarded is the origin request header, built on first use: a hit

@@ -45,11 +45,21 @@ var classes = []string{"hit", "stale", "miss", "revalidated", "bypass", "error"}
 
 type labelled struct{ requests, bytes prometheus.Counter }
 
-func (m *metrics) counters(dist, class string) *labelled {
+// classIndex is the index of class in classes; unknown ones count as error.
+func classIndex(class string) int {
 	i := 0
 	for i < len(classes)-1 && classes[i] != class {
 		i++
 	}
+	return i
+}
+
+func (m *metrics) counters(dist, class string) *labelled {
+	return &m.distCounters(dist)[classIndex(class)]
+}
+
+// distCounters are a distribution's counters by class.
+func (m *metrics) distCounters(dist string) *[6]labelled {
 	v, ok := m.byDist.Load(dist)
 	if !ok {
 		var a [6]labelled
@@ -58,7 +68,7 @@ func (m *metrics) counters(dist, class string) *labelled {
 		}
 		v, _ = m.byDist.LoadOrStore(dist, &a)
 	}
-	return &v.(*[6]labelled)[i]
+	return v.(*[6]labelled)
 }
 
 func newMetrics(reg prometheus.Registerer, e *Edge) (*metrics, error) {
@@ -114,7 +124,18 @@ func (e *Edge) observe(x *exchange) {
 	if class == "hit" || class == "stale" {
 		e.hits.Add(1)
 	}
-	c := e.metrics.counters(dist, class)
+	var c *labelled
+	if x.d != nil {
+		// The distribution keeps its counters: no lookup by name per request.
+		a := x.d.counters.Load()
+		if a == nil {
+			a = e.metrics.distCounters(dist)
+			x.d.counters.Store(a)
+		}
+		c = &a[classIndex(class)]
+	} else {
+		c = e.metrics.counters(dist, class)
+	}
 	c.requests.Inc()
 	c.bytes.Add(float64(x.w.bytes))
 	if !e.accessLog || !e.log.Enabled(context.Background(), slog.LevelInfo) {

@@ -20,7 +20,7 @@ func (x *exchange) finish(res *fillResult, reason string, collapsed bool) {
 	switch {
 	case res.stale:
 		x.class = "stale"
-		x.serveEntry(res.entry, httpcache.CacheStatus{Fwd: httpcache.FwdStale, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: "stale-if-error"})
+		x.serveEntry(res.entry, x.e.now(), httpcache.CacheStatus{Fwd: httpcache.FwdStale, FwdStatus: res.fwdStatus, Collapsed: collapsed, Detail: "stale-if-error"})
 	case res.err != nil:
 		x.class = "error"
 		cs := httpcache.CacheStatus{Fwd: reason, Collapsed: collapsed}
@@ -35,7 +35,7 @@ func (x *exchange) finish(res *fillResult, reason string, collapsed bool) {
 		if res.fwdStatus == http.StatusNotModified {
 			x.class = "revalidated"
 		}
-		x.serveEntry(res.entry, httpcache.CacheStatus{Fwd: reason, FwdStatus: res.fwdStatus, Stored: res.stored, Collapsed: collapsed, Detail: res.reason})
+		x.serveEntry(res.entry, x.e.now(), httpcache.CacheStatus{Fwd: reason, FwdStatus: res.fwdStatus, Stored: res.stored, Collapsed: collapsed, Detail: res.reason})
 	default:
 		x.class = "miss"
 		x.stream(res.resp, res.prefix, httpcache.CacheStatus{Fwd: reason, FwdStatus: res.fwdStatus, Detail: res.reason})
@@ -43,22 +43,44 @@ func (x *exchange) finish(res *fillResult, reason string, collapsed bool) {
 }
 
 // serveEntry answers from a stored (or just fetched) complete response:
-// Age, Cache-Status, the client's conditionals, Range and HEAD.
-func (x *exchange) serveEntry(ent *entry, cs httpcache.CacheStatus) {
+// Age, Cache-Status, the client's conditionals, Range and HEAD. now is
+// the time the entry's age is taken at.
+func (x *exchange) serveEntry(ent *entry, now time.Time, cs httpcache.CacheStatus) {
 	if ep, ok := x.d.errorPages[ent.status]; ok && x.r.URL.Path != ep.Path {
 		x.status(cs)
 		x.errorPage(ep, ent.status)
 		return
 	}
 	h := x.w.Header()
-	for k, v := range ent.header {
-		h[k] = v
+	// Content-Length is set below for every status but 204. Copying the
+	// stored one first would cost a hit the growth of a full header map:
+	// Go's small maps (8 entries) grow even to replace an existing key.
+	if ent.fields != nil && ent.status != http.StatusNoContent {
+		for _, f := range ent.fields {
+			h[f.name] = f.values
+		}
+	} else {
+		keepLength := ent.status == http.StatusNoContent
+		for k, v := range ent.header {
+			if k == "Content-Length" && !keepLength {
+				continue
+			}
+			h[k] = v
+		}
 	}
 	// Age and ttl use whole seconds so that they add up to the lifetime.
-	age := ent.age(x.e.now()).Truncate(time.Second)
-	h["Age"] = ageValue(int64(age / time.Second))
-	cs.HasTTL, cs.TTL = true, ent.fresh.Lifetime-age
-	x.status(cs)
+	age := ent.age(now).Truncate(time.Second)
+	ttl := ent.fresh.Lifetime - age
+	if cs == (httpcache.CacheStatus{Hit: true}) && len(h["Cache-Status"]) == 0 && ent.hits != nil {
+		// A plain hit: the entry keeps this second's values.
+		l := ent.hits.lines(int64(age/time.Second), ttl)
+		h["Age"] = l.ageV
+		h["Cache-Status"] = l.cache
+	} else {
+		h["Age"] = ageValue(int64(age / time.Second))
+		cs.HasTTL, cs.TTL = true, ttl
+		x.status(cs)
+	}
 	editHeader(h, x.d.headers.Response)
 
 	status, body := ent.status, ent.body
@@ -224,6 +246,9 @@ func (x *exchange) plain(code int, msg string) {
 
 // editHeader applies a header policy: remove deletes, set replaces, add appends.
 func editHeader(h http.Header, e config.HeaderEdit) {
+	if len(e.Remove)+len(e.Set)+len(e.Add) == 0 {
+		return
+	}
 	for _, k := range e.Remove {
 		h.Del(k)
 	}

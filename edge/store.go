@@ -11,6 +11,7 @@ import (
 // cacheStore holds cached objects. It is small on purpose so that another
 // backend (disk, a shared tier) can replace the memory one.
 type cacheStore interface {
+	// Get must not keep key: a hit passes a view of a request's buffer.
 	Get(key string) (*entry, bool)
 	// Set stores e under e.key for at most ttl; it may refuse (admission).
 	Set(e *entry, ttl time.Duration) bool

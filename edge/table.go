@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/intercloud/intercloud/config"
@@ -33,6 +34,9 @@ type dist struct {
 	// reqSet / reqRemove are the request policy with canonical names.
 	reqSet    map[string]string
 	reqRemove map[string]bool
+	// counters are the distribution's request and byte counters by
+	// class, resolved on its first request.
+	counters atomic.Pointer[[6]labelled]
 }
 
 type behavior struct {
@@ -283,6 +287,20 @@ func normalizeHost(h string) string {
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.Contains(h[i:], "]") {
 		h = h[:i]
 	}
+	if plainHost(h) {
+		return strings.TrimSuffix(h, ".") // what the rest does to it
+	}
 	h = strings.TrimSuffix(strings.ToLower(h), ".")
 	return strings.Trim(h, "[]")
+}
+
+// plainHost: h is ASCII without upper case letters and brackets, which
+// ToLower and Trim would change.
+func plainHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; c >= 0x80 || c >= 'A' && c <= 'Z' || c == '[' || c == ']' {
+			return false
+		}
+	}
+	return true
 }

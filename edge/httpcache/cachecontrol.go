@@ -46,6 +46,9 @@ func Absent(d time.Duration) bool { return d < 0 }
 // in the returned error so that callers can log it.
 func ParseCacheControl(lines []string) (CacheControl, error) {
 	cc := CacheControl{MaxAge: -1, SMaxAge: -1, StaleWhileRevalidate: -1, StaleIfError: -1, MaxStale: -1, MinFresh: -1}
+	if len(lines) == 0 {
+		return cc, nil // most requests
+	}
 	var seen uint32
 	var errs []error
 	for _, line := range lines {

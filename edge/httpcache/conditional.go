@@ -11,10 +11,16 @@ func NotModified(method string, reqH, stored http.Header) bool {
 	if method != http.MethodGet && method != http.MethodHead {
 		return false
 	}
-	if inm := reqH.Values("If-None-Match"); len(inm) > 0 {
-		etag := stored.Get("ETag")
+	// The field names are canonical: direct map reads are what Values and
+	// Get do, without canonicalising the name on every request.
+	if inm := reqH["If-None-Match"]; len(inm) > 0 {
+		etag := first(stored["Etag"])
 		for _, line := range inm {
-			for _, t := range strings.Split(line, ",") {
+			// The members strings.Split(line, ",") would give, without
+			// allocating them.
+			for rest, more := line, true; more; {
+				var t string
+				t, rest, more = strings.Cut(rest, ",")
 				t = strings.TrimSpace(t)
 				if t == "*" && etag != "" {
 					return true
@@ -26,7 +32,7 @@ func NotModified(method string, reqH, stored http.Header) bool {
 		}
 		return false
 	}
-	ims := reqH.Get("If-Modified-Since")
+	ims := first(reqH["If-Modified-Since"])
 	if ims == "" {
 		return false
 	}
@@ -39,6 +45,14 @@ func NotModified(method string, reqH, stored http.Header) bool {
 		return false
 	}
 	return !lm.After(since)
+}
+
+// first is Header.Get of an already looked-up field.
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
 }
 
 func weakMatch(a, b string) bool {

@@ -32,43 +32,48 @@ type CacheStatus struct {
 
 // String renders the member, e.g. `intercloud-edge; hit; ttl=30`.
 func (s CacheStatus) String() string {
-	var b strings.Builder
-	b.WriteString(s.Cache)
+	var buf [128]byte
+	return string(s.AppendTo(buf[:0]))
+}
+
+// AppendTo appends the member as String renders it to b.
+func (s CacheStatus) AppendTo(b []byte) []byte {
+	b = append(b, s.Cache...)
 	if s.Hit {
-		b.WriteString("; hit")
+		b = append(b, "; hit"...)
 	}
 	if s.Fwd != "" {
-		b.WriteString("; fwd=")
-		b.WriteString(s.Fwd)
+		b = append(b, "; fwd="...)
+		b = append(b, s.Fwd...)
 	}
 	if s.FwdStatus != 0 {
-		b.WriteString("; fwd-status=")
-		b.WriteString(strconv.Itoa(s.FwdStatus))
+		b = append(b, "; fwd-status="...)
+		b = strconv.AppendInt(b, int64(s.FwdStatus), 10)
 	}
 	if s.Stored {
-		b.WriteString("; stored")
+		b = append(b, "; stored"...)
 	}
 	if s.Collapsed {
-		b.WriteString("; collapsed")
+		b = append(b, "; collapsed"...)
 	}
 	if s.HasTTL {
-		b.WriteString("; ttl=")
+		b = append(b, "; ttl="...)
 		// Floor toward -inf so that a just-stale entry shows a negative ttl.
 		secs := s.TTL / time.Second
 		if s.TTL < 0 && s.TTL%time.Second != 0 {
 			secs--
 		}
-		b.WriteString(strconv.FormatInt(int64(secs), 10))
+		b = strconv.AppendInt(b, int64(secs), 10)
 	}
 	if s.Detail != "" {
-		b.WriteString("; detail=")
+		b = append(b, "; detail="...)
 		if isToken(s.Detail) {
-			b.WriteString(s.Detail)
+			b = append(b, s.Detail...)
 		} else {
-			b.WriteString(strconv.Quote(s.Detail))
+			b = strconv.AppendQuote(b, s.Detail)
 		}
 	}
-	return b.String()
+	return b
 }
 
 func isToken(s string) bool {
