@@ -29,6 +29,9 @@ type Options struct {
 	Admin string
 	// Reload, when it receives, makes the agent re-read desired state.
 	Reload <-chan os.Signal
+	// OwnProcess says the process runs this node alone, so a role may
+	// tune process-wide settings for it (the edge's Go memory limit).
+	OwnProcess bool
 }
 
 // Agent runs one node.
@@ -287,7 +290,7 @@ func (a *Agent) apply(ctx context.Context, snap *config.Snapshot) error {
 			}
 			var err error
 			role, err = factory(RoleOptions{Node: a.opt.Node, Logger: a.log.With("role", string(r)),
-				Registry: a.admin.Registry, StateDir: filepath.Join(a.opt.StateDir, string(r))})
+				Registry: a.admin.Registry, StateDir: filepath.Join(a.opt.StateDir, string(r)), OwnProcess: a.opt.OwnProcess})
 			if err != nil {
 				errs = append(errs, fmt.Errorf("start role %s: %w", r, err))
 				continue

@@ -36,6 +36,8 @@ type RoleOptions struct {
 	Registry prometheus.Registerer
 	// StateDir is a per-node directory a role may keep files in.
 	StateDir string
+	// OwnProcess: see Options.OwnProcess.
+	OwnProcess bool
 }
 
 // roleFactories maps a role to its constructor; roles whose package is not

@@ -10,7 +10,7 @@ import (
 // the controller found unhealthy, and drops invalidated paths.
 func init() {
 	roleFactories[config.RoleEdge] = func(o RoleOptions) (Role, error) {
-		e, err := edge.New(edge.Options{Node: o.Node, Logger: o.Logger, Registry: o.Registry, AccessLog: true})
+		e, err := edge.New(edge.Options{Node: o.Node, Logger: o.Logger, Registry: o.Registry, AccessLog: true, LimitMemory: o.OwnProcess})
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,8 @@ type Options struct {
 	// plus 48 MiB (unless GOMEMLIMIT is set), which keeps RSS within the
 	// cache size + 64 MiB. Only for a process that is mostly this cache:
 	// the limit is process-wide.
+	// The garbage collector then runs by that limit alone (GOGC off)
+	// unless GOGC is set. `intercloud node` sets it; `up` does not.
 	LimitMemory bool
 }
 
@@ -280,6 +283,14 @@ func (e *Edge) limitMemory(cache int64) {
 	}
 	e.memLimit = cache + memorySlack
 	debug.SetMemoryLimit(e.memLimit)
+	// Under a limit, collecting at every doubling of the heap only adds
+	// pauses: while the cache is filling the live heap is a few MiB, and
+	// the default GOGC would collect tens of times a second under load.
+	// The limit alone decides when to collect, unless the operator set GOGC.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(-1)
+	}
+	e.log.Info("go memory limit set", "limit", e.memLimit, "gogc", os.Getenv("GOGC"))
 }
 
 // Addrs returns the bound listener addresses ("http"/"https" → host:port).

@@ -303,7 +303,7 @@ func runNode(ctx context.Context, args []string) error {
 	defer s.Close()
 	hup := hangups()
 	defer signal.Stop(hup)
-	a := agent.New(agent.Options{Node: *name, Store: s, StateDir: *stateDir, Logger: log, Admin: *adminAddr, Reload: hup})
+	a := agent.New(agent.Options{Node: *name, Store: s, StateDir: *stateDir, Logger: log, Admin: *adminAddr, Reload: hup, OwnProcess: true})
 	return a.Run(ctx)
 }
 
