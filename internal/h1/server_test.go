@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -79,7 +80,7 @@ func start(t *testing.T, h http.Handler) (*Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Handler: h, ErrorLog: nil}
+	s := &Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()
 	t.Cleanup(func() {
@@ -246,8 +247,7 @@ func TestHeaderValueCannotSplitResponse(t *testing.T) {
 }
 
 func TestPanicClosesOnlyThatConnection(t *testing.T) {
-	s, addr := start(t, http.HandlerFunc(echo))
-	s.ErrorLog = nil
+	_, addr := start(t, http.HandlerFunc(echo))
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
