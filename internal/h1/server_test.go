@@ -92,18 +92,25 @@ func start(t *testing.T, h http.Handler) (*Server, string) {
 	return s, ln.Addr().String()
 }
 
-// exchange writes raw bytes and reads as many responses as asked for.
-func exchange(t *testing.T, addr, raw string, n int, method string) ([]*http.Response, []string) {
+// send dials addr and writes raw; the connection closes with the test.
+func send(t *testing.T, addr, raw string) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// exchange writes raw bytes and reads as many responses as asked for.
+func exchange(t *testing.T, addr, raw string, n int, method string) ([]*http.Response, []string) {
+	t.Helper()
+	c := send(t, addr, raw)
 	br := bufio.NewReader(c)
 	var resps []*http.Response
 	var bodies []string
@@ -188,13 +195,7 @@ func TestFramingAndKeepAlive(t *testing.T) {
 		"GET /flush HTTP/1.1\r\nHost: h\r\n\r\n" +
 		"GET /304 HTTP/1.1\r\nHost: h\r\n\r\n" +
 		"GET /last HTTP/1.1\r\nHost: h\r\n\r\n"
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, raw)
+	c := send(t, addr, raw)
 	br := bufio.NewReader(c)
 	check := func(method string, status int, te []string, length int64, body func(string) bool) {
 		t.Helper()
@@ -223,13 +224,7 @@ func TestFramingAndKeepAlive(t *testing.T) {
 
 func TestShortBodyClosesConnection(t *testing.T) {
 	_, addr := start(t, http.HandlerFunc(echo))
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, "GET /short HTTP/1.1\r\nHost: h\r\n\r\nGET /short HTTP/1.1\r\nHost: h\r\n\r\n")
+	c := send(t, addr, "GET /short HTTP/1.1\r\nHost: h\r\n\r\nGET /short HTTP/1.1\r\nHost: h\r\n\r\n")
 	// The handler declared 10 bytes and wrote 5: the connection must end
 	// rather than let the next reply be read as the missing body.
 	all, _ := io.ReadAll(c)
@@ -248,13 +243,7 @@ func TestHeaderValueCannotSplitResponse(t *testing.T) {
 
 func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	_, addr := start(t, http.HandlerFunc(echo))
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	io.WriteString(c, "GET /panic HTTP/1.1\r\nHost: h\r\n\r\n")
+	c := send(t, addr, "GET /panic HTTP/1.1\r\nHost: h\r\n\r\n")
 	if b, _ := io.ReadAll(c); len(b) != 0 {
 		t.Fatalf("a panicking handler's connection got %q", b)
 	}
