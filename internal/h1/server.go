@@ -107,8 +107,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.closing.Load() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTemporary(err)) {
+			if retryable(err) {
 				// Out of descriptors and the like: back off as net/http does.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				s.logf("h1: accept error: %v; retrying in %v", err, delay)
@@ -127,17 +126,16 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 }
 
-// errTemporary returns err itself when it reports Temporary() (EMFILE and
-// friends still do), so errors.Is matches it; otherwise a sentinel.
-func errTemporary(err error) error {
-	type temporary interface{ Temporary() bool }
-	if t, ok := err.(temporary); ok && t.Temporary() {
-		return err
+// retryable: accept errors net/http also retries (EMFILE and friends
+// still report Temporary).
+func retryable(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
 	}
-	return errNotTemporary
+	t, ok := err.(interface{ Temporary() bool })
+	return ok && t.Temporary()
 }
-
-var errNotTemporary = errors.New("not temporary")
 
 func (s *Server) newConn(base context.Context, rwc net.Conn) *conn {
 	ctx := context.WithValue(base, http.LocalAddrContextKey, rwc.LocalAddr())
