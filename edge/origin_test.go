@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -189,5 +190,47 @@ func TestClientGoneDoesNotPoison(t *testing.T) {
 	}
 	if o.count() != 1 {
 		t.Fatalf("origin requests %d, want 1", o.count())
+	}
+}
+
+// TestClientGoneAbandonsPassThrough: an uncacheable request whose client
+// leaves while the origin is still thinking is cancelled at the origin,
+// as nginx does, instead of holding an origin connection until it answers.
+func TestClientGoneAbandonsPassThrough(t *testing.T) {
+	clk := &clock{}
+	abandoned := make(chan bool, 1)
+	o := newOrigin(t, clk, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // net/http watches for a gone client once the body is read
+		select {
+		case <-r.Context().Done():
+			abandoned <- true
+		case <-time.After(10 * time.Second):
+			abandoned <- false
+		}
+	})
+	noCache := false
+	h := newHarness(t, clk, site(1, simple(o.URL, func(s *config.Spec) {
+		s.Behaviors = append([]config.Behavior{{Path: "/api/*", Target: "o", Cache: &noCache}}, s.Behaviors...)
+	})))
+	c := &http.Client{Timeout: 200 * time.Millisecond}
+	req, _ := http.NewRequest("POST", h.base+"/order", strings.NewReader("x"))
+	req.Host = "shop.cdn.test"
+	if resp, err := c.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("client with a 200ms timeout got an answer")
+	}
+	if !<-abandoned {
+		t.Fatal("the origin request outlived its client by 10 s")
+	}
+	// A bodiless request of a behavior that does not cache: the fast
+	// HTTP/1.1 path, which watches the client only once asked to.
+	req, _ = http.NewRequest("GET", h.base+"/api/cart", nil)
+	req.Host = "shop.cdn.test"
+	if resp, err := c.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("client with a 200ms timeout got an answer")
+	}
+	if !<-abandoned {
+		t.Fatal("the origin request of a bodiless pass-through outlived its client by 10 s")
 	}
 }

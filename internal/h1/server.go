@@ -245,9 +245,11 @@ type conn struct {
 	rwc        net.Conn
 	ctx        context.Context
 	remoteAddr string
-	template   *http.Request // RemoteAddr and the connection's context
+	template   *http.Request // RemoteAddr and rctx
 	state      atomic.Int32
+	src        connSource // what br reads from
 	br         *bufio.Reader
+	rctx       requestContext
 	bw         writer
 	res        response
 }
@@ -267,10 +269,12 @@ func (c *conn) serve() {
 		c.srv.forget(c)
 	}()
 	c.br = readerPool.Get().(*bufio.Reader)
-	c.br.Reset(c.rwc)
+	c.src.Conn = c.rwc
+	c.br.Reset(&c.src)
 	c.bw.reset(c.rwc, *writeBufPool.Get().(*[]byte))
 	c.res.header = make(http.Header, 16)
-	c.template = (&http.Request{RemoteAddr: c.remoteAddr}).WithContext(c.ctx)
+	c.rctx.Context, c.rctx.c = c.ctx, c
+	c.template = (&http.Request{RemoteAddr: c.remoteAddr}).WithContext(&c.rctx)
 	idle, headerTimeout := c.srv.idleTimeout(), c.srv.readHeaderTimeout()
 	for {
 		if c.br.Buffered() == 0 {
@@ -305,7 +309,8 @@ func (c *conn) serve() {
 // handOff gives the connection, with what was read of it, to net/http.
 func (c *conn) handOff() bool {
 	buffered, _ := c.br.Peek(c.br.Buffered())
-	pc := &prefixConn{Conn: c.rwc, prefix: append([]byte(nil), buffered...)}
+	prefix := append(append([]byte(nil), buffered...), c.src.extra...)
+	pc := &prefixConn{Conn: c.rwc, prefix: prefix}
 	c.rwc.SetReadDeadline(time.Time{})
 	return c.srv.handoff.deliver(pc)
 }
@@ -327,7 +332,9 @@ func (c *conn) release() {
 func (c *conn) serveOne(req *http.Request) bool {
 	w := &c.res
 	w.reset(c, req)
+	c.rctx.begin()
 	c.srv.Handler.ServeHTTP(w, req)
+	c.rctx.finish()
 	if err := w.finish(); err != nil {
 		return false
 	}

@@ -345,3 +345,54 @@ func TestShutdownWaitsForActiveAndClosesIdle(t *testing.T) {
 		t.Fatal("idle connection still open after Shutdown")
 	}
 }
+
+func TestContextCancelledWhenClientLeaves(t *testing.T) {
+	cancelled := make(chan error, 1)
+	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+			cancelled <- r.Context().Err()
+		case <-time.After(10 * time.Second):
+			cancelled <- nil
+		}
+	}))
+	c := send(t, addr, "GET /wait HTTP/1.1\r\nHost: h\r\n\r\n")
+	time.Sleep(50 * time.Millisecond) // let the handler start waiting
+	c.Close()
+	if err := <-cancelled; err != context.Canceled {
+		t.Fatalf("the handler's context ended with %v, want context.Canceled", err)
+	}
+}
+
+func TestWatchingKeepsPipelinedRequest(t *testing.T) {
+	// A handler that asks for Done makes the connection watch the socket;
+	// a pipelined request arriving meanwhile must still be answered, whole.
+	var seen sync.Map
+	_, addr := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		done := r.Context().Done()
+		if r.URL.Path == "/first" {
+			time.Sleep(100 * time.Millisecond) // the second request arrives now
+		}
+		select {
+		case <-done:
+			t.Errorf("%s: context cancelled while the client waits", r.URL.Path)
+		default:
+		}
+		seen.Store(r.URL.Path, true)
+		w.Write([]byte(r.URL.Path))
+	}))
+	c := send(t, addr, "GET /first HTTP/1.1\r\nHost: h\r\n\r\n")
+	time.Sleep(30 * time.Millisecond)
+	io.WriteString(c, "GET /second HTTP/1.1\r\nHost: h\r\n\r\n")
+	br := bufio.NewReader(c)
+	for _, want := range []string{"/first", "/second"} {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != want {
+			t.Fatalf("got %q, want %q", b, want)
+		}
+	}
+}
