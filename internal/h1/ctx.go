@@ -99,7 +99,7 @@ func (rc *requestContext) finish() {
 	if watching {
 		rc.c.rwc.SetReadDeadline(aLongTimeAgo)
 		<-exited
-		rc.c.rwc.SetReadDeadline(time.Time{})
+		rc.c.setReadDeadline(time.Time{})
 	}
 }
 

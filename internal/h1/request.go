@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"time"
 	"unsafe"
 
 	"golang.org/x/net/http/httpguts"
@@ -19,6 +20,7 @@ var errHandOff = errors.New("h1: hand off to net/http")
 // consuming it, and returns the request and the length of its header
 // block. Requests outside the fast path's subset return errHandOff.
 func (c *conn) readRequest() (*http.Request, int, error) {
+	slow := false
 	for {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		end := headerEnd(buf)
@@ -30,15 +32,22 @@ func (c *conn) readRequest() (*http.Request, int, error) {
 			if err := parseRequest(buf[:end], req); err != nil {
 				return nil, 0, err
 			}
+			if slow {
+				c.setReadDeadline(time.Now().Add(c.srv.idleTimeout()))
+			}
 			return req, end, nil
 		}
 		if len(buf) >= c.br.Size() {
 			return nil, 0, errHandOff // header block larger than the buffer
 		}
+		if !slow {
+			// The header block came in pieces: the rest has the header
+			// timeout to arrive (slowloris), not the idle one.
+			slow = true
+			c.setReadDeadline(time.Now().Add(c.srv.readHeaderTimeout()))
+		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
-			if len(buf) > 0 {
-				return nil, 0, errHandOff // let net/http answer a truncated request
-			}
+			// Timeout or EOF mid-header: net/http too closes silently.
 			return nil, 0, err
 		}
 	}

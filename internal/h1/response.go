@@ -3,9 +3,9 @@ package h1
 import (
 	"io"
 	"net/http"
+	"net/textproto"
 	"slices"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -75,7 +75,9 @@ func (w *response) WriteHeader(code int) {
 	w.wroteHeader = true
 	w.status = code
 	w.bodyAllowed = code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
-	if cl := w.header.Get("Content-Length"); cl != "" {
+	// Canonical names are read straight from the map: Get would
+	// canonicalise them again on every response.
+	if cl := first(w.header["Content-Length"]); cl != "" {
 		if v, err := strconv.ParseInt(cl, 10, 64); err == nil && v >= 0 {
 			w.declared = v
 		} else {
@@ -214,10 +216,10 @@ func (w *response) finish() error {
 	return nil
 }
 
-// sendHeader writes the status line and header block. first is the start
+// sendHeader writes the status line and header block. body is the start
 // of the body, for Content-Type sniffing; unknownLength asks for chunked
 // framing (or close, on HTTP/1.0).
-func (w *response) sendHeader(first []byte, unknownLength bool) {
+func (w *response) sendHeader(body []byte, unknownLength bool) {
 	w.sentHeader = true
 	h := w.header
 	if w.http10 && !w.closeAfter && (w.head || w.declared >= 0 || !w.bodyAllowed) {
@@ -227,13 +229,13 @@ func (w *response) sendHeader(first []byte, unknownLength bool) {
 	} else if w.http10 {
 		w.closeAfter = true
 	}
-	if h.Get("Connection") == "close" {
+	if first(h["Connection"]) == "close" {
 		w.closeAfter = true
 	}
 	if w.bodyAllowed {
 		_, haveType := h["Content-Type"]
-		if !haveType && h.Get("Content-Encoding") == "" && len(first) > 0 {
-			h["Content-Type"] = []string{http.DetectContentType(first)}
+		if !haveType && first(h["Content-Encoding"]) == "" && len(body) > 0 {
+			h["Content-Type"] = []string{http.DetectContentType(body)}
 		}
 	} else {
 		delete(h, "Content-Length")
@@ -330,11 +332,11 @@ type stringWriter interface {
 }
 
 func writeValue(bw stringWriter, v string) {
-	v = strings.TrimSpace(v)
-	if !strings.ContainsAny(v, "\r\n") {
+	if cleanValue(v) {
 		bw.WriteString(v)
 		return
 	}
+	v = textproto.TrimString(v)
 	for i := 0; i < len(v); i++ {
 		b := v[i]
 		if b == '\r' || b == '\n' {
@@ -342,6 +344,33 @@ func writeValue(bw stringWriter, v string) {
 		}
 		bw.WriteByte(b)
 	}
+}
+
+// cleanValue: v has no line break and no space to trim, the usual case,
+// checked in one pass.
+func cleanValue(v string) bool {
+	if v == "" {
+		return true
+	}
+	if isSpace(v[0]) || isSpace(v[len(v)-1]) {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\r' || v[i] == '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// isSpace is what textproto.TrimString trims, as net/http does.
+func isSpace(b byte) bool { return b == ' ' || b == '\t' || b == '\r' || b == '\n' }
+
+func first(vv []string) string {
+	if len(vv) == 0 {
+		return ""
+	}
+	return vv[0]
 }
 
 // dateLine is "Date: <now>\r\n", formatted once a second.

@@ -246,12 +246,15 @@ type conn struct {
 	ctx        context.Context
 	remoteAddr string
 	template   *http.Request // RemoteAddr and rctx
-	state      atomic.Int32
-	src        connSource // what br reads from
-	br         *bufio.Reader
-	rctx       requestContext
-	bw         writer
-	res        response
+	// readDeadline is the read deadline in force: the idle timeout, or
+	// the header timeout while a header block is incomplete.
+	readDeadline time.Time
+	state        atomic.Int32
+	src          connSource // what br reads from
+	br           *bufio.Reader
+	rctx         requestContext
+	bw           writer
+	res          response
 }
 
 func (c *conn) serve() {
@@ -275,10 +278,14 @@ func (c *conn) serve() {
 	c.res.header = make(http.Header, 16)
 	c.rctx.Context, c.rctx.c = c.ctx, c
 	c.template = (&http.Request{RemoteAddr: c.remoteAddr}).WithContext(&c.rctx)
-	idle, headerTimeout := c.srv.idleTimeout(), c.srv.readHeaderTimeout()
+	idle := c.srv.idleTimeout()
 	for {
 		if c.br.Buffered() == 0 {
-			c.rwc.SetReadDeadline(time.Now().Add(idle))
+			// The idle deadline moves at most once a second: each move is
+			// a runtime timer update, and the timeout is minutes long.
+			if now := time.Now(); c.readDeadline.IsZero() || now.Add(idle).Sub(c.readDeadline) > time.Second {
+				c.setReadDeadline(now.Add(idle))
+			}
 			if _, err := c.br.Peek(1); err != nil {
 				return
 			}
@@ -286,7 +293,6 @@ func (c *conn) serve() {
 		if !c.state.CompareAndSwap(stateIdle, stateActive) {
 			return // Shutdown closed it while idle
 		}
-		c.rwc.SetReadDeadline(time.Now().Add(headerTimeout))
 		req, n, err := c.readRequest()
 		if err != nil {
 			if errors.Is(err, errHandOff) {
@@ -294,7 +300,6 @@ func (c *conn) serve() {
 			}
 			return
 		}
-		c.rwc.SetReadDeadline(time.Time{})
 		c.br.Discard(n)
 		keep := c.serveOne(req)
 		if !keep || c.srv.closing.Load() {
@@ -306,12 +311,17 @@ func (c *conn) serve() {
 	}
 }
 
+func (c *conn) setReadDeadline(t time.Time) {
+	c.rwc.SetReadDeadline(t)
+	c.readDeadline = t
+}
+
 // handOff gives the connection, with what was read of it, to net/http.
 func (c *conn) handOff() bool {
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	prefix := append(append([]byte(nil), buffered...), c.src.extra...)
 	pc := &prefixConn{Conn: c.rwc, prefix: prefix}
-	c.rwc.SetReadDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
 	return c.srv.handoff.deliver(pc)
 }
 

@@ -396,3 +396,25 @@ func TestWatchingKeepsPipelinedRequest(t *testing.T) {
 		}
 	}
 }
+
+func TestIncompleteHeaderGetsHeaderTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: http.HandlerFunc(echo), ReadHeaderTimeout: 200 * time.Millisecond, IdleTimeout: time.Hour, ErrorLog: log.New(io.Discard, "", 0)}
+	go s.Serve(ln)
+	defer s.Close()
+	// A header block that never ends (slowloris): the server must give up
+	// after the header timeout, not the hour-long idle one. The client's
+	// own deadline is far above the former.
+	c := send(t, ln.Addr().String(), "GET / HTTP/1.1\r\nHost: h\r\n")
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("server still waiting for the rest of the header after 20 s")
+	}
+	if err == nil {
+		t.Fatal("server answered an incomplete request")
+	}
+}
