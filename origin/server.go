@@ -18,9 +18,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/intercloud/intercloud/internal/h1"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
+
+	"github.com/intercloud/intercloud/internal/h1"
 )
 
 // Config is one origin server's settings.

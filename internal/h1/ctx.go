@@ -105,8 +105,8 @@ func (rc *requestContext) finish() {
 
 var aLongTimeAgo = time.Unix(1, 0)
 
-// connSource is what the read buffer fills from: a byte the watcher read
-// comes first, then the connection.
+// connSource is what the read buffer fills from: bytes already read off
+// the connection (by the watcher) come first, then the connection.
 type connSource struct {
 	net.Conn
 	extra []byte

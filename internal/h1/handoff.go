@@ -49,21 +49,9 @@ type handoffAddr struct{}
 func (handoffAddr) Network() string { return "h1-handoff" }
 func (handoffAddr) String() string  { return "h1-handoff" }
 
-// prefixConn replays the bytes the fast path already read, then reads the
-// connection itself.
-type prefixConn struct {
-	net.Conn
-	prefix []byte
-}
-
-func (c *prefixConn) Read(p []byte) (int, error) {
-	if len(c.prefix) > 0 {
-		n := copy(p, c.prefix)
-		c.prefix = c.prefix[n:]
-		return n, nil
-	}
-	return c.Conn.Read(p)
-}
+// prefixConn is a handed-off connection: it replays the bytes the fast
+// path already read, then reads the connection itself.
+type prefixConn struct{ connSource }
 
 // ReadFrom keeps sendfile/splice: net/http uses it when the connection
 // offers it.

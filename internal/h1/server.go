@@ -320,7 +320,7 @@ func (c *conn) setReadDeadline(t time.Time) {
 func (c *conn) handOff() bool {
 	buffered, _ := c.br.Peek(c.br.Buffered())
 	prefix := append(append([]byte(nil), buffered...), c.src.extra...)
-	pc := &prefixConn{Conn: c.rwc, prefix: prefix}
+	pc := &prefixConn{connSource{Conn: c.rwc, extra: prefix}}
 	c.setReadDeadline(time.Time{})
 	return c.srv.handoff.deliver(pc)
 }
