@@ -444,7 +444,18 @@ func TestUnderlayFailover(t *testing.T) {
 	da.waitPeer(true, 10*time.Second)
 	db.waitPeer(true, 10*time.Second)
 	mustPing(t, tp.a, "100.64.0.2")
+	// Both ends initiate at start, so a second handshake can complete a
+	// moment after the first (a CI run saw one 0.46 s later): take the
+	// reference once the handshake time has stopped moving.
 	before := da.status().Interfaces[0].Peer.LastHandshake
+	for settle := time.Now().Add(10 * time.Second); time.Now().Before(settle); {
+		time.Sleep(1500 * time.Millisecond)
+		now := da.status().Interfaces[0].Peer.LastHandshake
+		if now.Equal(before) {
+			break
+		}
+		before = now
+	}
 
 	tp.inet.Down("a0") // the far side of a's first uplink dies
 	tp.a.MustRun("ip", "route", "replace", "10.201.2.0/24", "via", "10.201.3.1", "dev", "eth1")
