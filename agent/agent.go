@@ -6,10 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -475,11 +476,7 @@ func mergeEdgeHealth(nodes map[string]config.NodeStatus, health map[string]confi
 // invalidations applies every invalidation this node has not done yet.
 func (a *Agent) invalidations(ctx context.Context) func(map[string]*store.InvalidationState) {
 	return func(all map[string]*store.InvalidationState) {
-		ids := make([]string, 0, len(all))
-		for id := range all {
-			ids = append(ids, id)
-		}
-		sort.Strings(ids)
+		ids := slices.Sorted(maps.Keys(all))
 		for _, id := range ids {
 			st := all[id]
 			a.mu.Lock()

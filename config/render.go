@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -92,11 +93,7 @@ func (b *Bundle) render(params map[string]string, tolerant bool) (*Snapshot, err
 			snap.Outputs[dist.Name] = dist.Outputs
 		}
 	}
-	keys := make([]string, 0, len(params))
-	for k := range params {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(params))
 	for _, k := range keys {
 		if !used[k] {
 			errs = append(errs, &Error{File: "--param", Field: k, Msg: "no distribution declares this parameter"})

@@ -4,8 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -276,11 +277,7 @@ func (c *Controller) autoHeal(ctx context.Context, bad config.OriginHealth) {
 		if d == nil {
 			return cur, "", nil
 		}
-		names := make([]string, 0, len(d.Spec.OriginGroups))
-		for name := range d.Spec.OriginGroups {
-			names = append(names, name)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(d.Spec.OriginGroups))
 		for _, name := range names {
 			g := d.Spec.OriginGroups[name]
 			if g.Canary != nil && g.Canary.Member == bad.Origin {

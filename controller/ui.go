@@ -5,8 +5,9 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/intercloud/intercloud/config"
@@ -100,11 +101,7 @@ func (c *Controller) topology(ctx context.Context) (*topology, error) {
 		t.Clouds = append(t.Clouds, cv)
 	}
 	for _, d := range cur.Distributions {
-		names := make([]string, 0, len(d.Spec.Origins))
-		for name := range d.Spec.Origins {
-			names = append(names, name)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(d.Spec.Origins))
 		for _, name := range names {
 			ov := originView{Distribution: d.Name, Origin: name, URL: d.Spec.Origins[name].URL}
 			for gname, g := range d.Spec.OriginGroups {

@@ -3,9 +3,11 @@ package edge
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -148,11 +150,7 @@ func buildDist(dd *config.Distribution, pool *clientPool, redirectPort string) (
 		d.reqRemove[http.CanonicalHeaderKey(k)] = true
 	}
 	origins := map[string]*originRef{}
-	names := make([]string, 0, len(dd.Spec.Origins))
-	for n := range dd.Spec.Origins {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(dd.Spec.Origins))
 	for _, n := range names {
 		o := dd.Spec.Origins[n]
 		u, err := url.Parse(o.URL)
@@ -237,11 +235,7 @@ func buildDist(dd *config.Distribution, pool *clientPool, redirectPort string) (
 		if cb.methods[http.MethodGet] {
 			cb.methods[http.MethodHead] = true
 		}
-		allow := make([]string, 0, len(cb.methods))
-		for m := range cb.methods {
-			allow = append(allow, m)
-		}
-		sort.Strings(allow)
+		allow := slices.Sorted(maps.Keys(cb.methods))
 		cb.allow = strings.Join(allow, ", ")
 		d.behaviors = append(d.behaviors, cb)
 	}
