@@ -40,13 +40,8 @@ func FromSite(site *config.Site, node string) (Config, error) {
 	}
 	var errs []error
 	for _, l := range site.Links {
-		var me, peer config.LinkEnd
-		switch node {
-		case l.A.Node:
-			me, peer = l.A, l.B
-		case l.B.Node:
-			me, peer = l.B, l.A
-		default:
+		me, peer, ok := l.Ends(node)
+		if !ok {
 			continue
 		}
 		pn := site.Node(peer.Node)

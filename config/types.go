@@ -203,6 +203,18 @@ type Link struct {
 	PersistentKeepalive Duration `yaml:"persistentKeepalive" json:"persistentKeepalive,omitempty"`
 }
 
+// Ends returns node's side of the link and the other side; ok is false
+// when node is on neither.
+func (l *Link) Ends(node string) (me, peer LinkEnd, ok bool) {
+	switch node {
+	case l.A.Node:
+		return l.A, l.B, true
+	case l.B.Node:
+		return l.B, l.A, true
+	}
+	return LinkEnd{}, LinkEnd{}, false
+}
+
 // LinkEnd is one side of a link.
 type LinkEnd struct {
 	Node string `yaml:"node" json:"node"`

@@ -77,13 +77,8 @@ func FromSite(site *config.Site, node string) ([]Tunnel, error) {
 		if l.Kind != config.LinkVPN {
 			continue
 		}
-		var me, peer config.LinkEnd
-		switch node {
-		case l.A.Node:
-			me, peer = l.A, l.B
-		case l.B.Node:
-			me, peer = l.B, l.A
-		default:
+		me, peer, ok := l.Ends(node)
+		if !ok {
 			continue
 		}
 		t, err := tunnelFor(site, self, l, me, peer)
