@@ -316,10 +316,10 @@ func fill(b *testing.B, p peer) {
 	}
 }
 
-// BenchmarkCacheFillRSS overflows each cache with twice its size of
-// distinct 100 KiB objects and reports the resident memory after, against
-// the target of the configured size + 64 MiB.
-func BenchmarkCacheFillRSS(b *testing.B) {
+// startPeers starts the origin and the caches in front of it: the edge,
+// then nginx and Varnish unless EDGE_BENCH_ONLY=1 (the edge alone, for
+// profiling it).
+func startPeers(b *testing.B) []peer {
 	originAddr := startOrigin(b)
 	peers := []peer{startEdge(b, originAddr)}
 	if os.Getenv("EDGE_BENCH_ONLY") == "" {
@@ -330,6 +330,14 @@ func BenchmarkCacheFillRSS(b *testing.B) {
 			peers = append(peers, p)
 		}
 	}
+	return peers
+}
+
+// BenchmarkCacheFillRSS overflows each cache with twice its size of
+// distinct 100 KiB objects and reports the resident memory after, against
+// the target of the configured size + 64 MiB.
+func BenchmarkCacheFillRSS(b *testing.B) {
+	peers := startPeers(b)
 	for _, p := range peers {
 		waitHit(b, p, "/1KiB")
 		fill(b, p)
@@ -347,17 +355,7 @@ func BenchmarkCacheFillRSS(b *testing.B) {
 // same machine, and reports edge/peer ratios.
 func BenchmarkEdgeVsPeers(b *testing.B) {
 	testenv.NeedTool(b, "wrk", "wrk")
-	originAddr := startOrigin(b)
-	peers := []peer{startEdge(b, originAddr)}
-	// EDGE_BENCH_ONLY=1 runs the edge alone (for profiling it).
-	if os.Getenv("EDGE_BENCH_ONLY") == "" {
-		if p, ok := startNginx(b, originAddr); ok {
-			peers = append(peers, p)
-		}
-		if p, ok := startVarnish(b, originAddr); ok {
-			peers = append(peers, p)
-		}
-	}
+	peers := startPeers(b)
 	for _, s := range sizes {
 		b.Run(s.name, func(b *testing.B) {
 			rps := map[string][]float64{}
