@@ -71,6 +71,28 @@ func (s *Server) writeTarget(w http.ResponseWriter, r *http.Request) (version, r
 	return vh[0], rel, 0, true
 }
 
+// openForWrite opens the version for a write of rel and evaluates the
+// request's preconditions against the file there; when ok is false the
+// answer is written and code is its status.
+func (s *Server) openForWrite(w http.ResponseWriter, r *http.Request, version, rel string) (vroot *os.Root, old Validators, code int, ok bool) {
+	vroot, err := s.rootFS.OpenRoot(version)
+	if err != nil {
+		code, _ = s.writeFailed(w, r, err)
+		return nil, Validators{}, code, false
+	}
+	if old, err = s.existing(vroot, rel); err != nil {
+		vroot.Close()
+		code, _ = s.writeFailed(w, r, err)
+		return nil, Validators{}, code, false
+	}
+	if EvalPreconditions(r.Method, r.Header, old) != Proceed {
+		vroot.Close()
+		code, _ = plain(w, http.StatusPreconditionFailed, "precondition failed")
+		return nil, Validators{}, code, false
+	}
+	return vroot, old, 0, true
+}
+
 // existing returns the validators of a file a write would replace.
 func (s *Server) existing(vroot *os.Root, rel string) (Validators, error) {
 	f, err := vroot.Open(rel)
@@ -114,18 +136,11 @@ func (s *Server) servePut(w http.ResponseWriter, r *http.Request) (int, int64) {
 	if err := s.rootFS.Mkdir(version, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return s.internal(w, r, err)
 	}
-	vroot, err := s.rootFS.OpenRoot(version)
-	if err != nil {
-		return s.writeFailed(w, r, err)
+	vroot, old, code, ok := s.openForWrite(w, r, version, rel)
+	if !ok {
+		return code, 0
 	}
 	defer vroot.Close()
-	old, err := s.existing(vroot, rel)
-	if err != nil {
-		return s.writeFailed(w, r, err)
-	}
-	if EvalPreconditions(r.Method, r.Header, old) != Proceed {
-		return plain(w, http.StatusPreconditionFailed, "precondition failed")
-	}
 	dir := path.Dir(rel)
 	if err := vroot.MkdirAll(dir, 0o755); err != nil {
 		return s.writeFailed(w, r, err)
@@ -179,18 +194,11 @@ func (s *Server) serveDelete(w http.ResponseWriter, r *http.Request) (int, int64
 	if !ok {
 		return code, 0
 	}
-	vroot, err := s.rootFS.OpenRoot(version)
-	if err != nil {
-		return s.writeFailed(w, r, err)
+	vroot, old, code, ok := s.openForWrite(w, r, version, rel)
+	if !ok {
+		return code, 0
 	}
 	defer vroot.Close()
-	old, err := s.existing(vroot, rel)
-	if err != nil {
-		return s.writeFailed(w, r, err)
-	}
-	if EvalPreconditions(r.Method, r.Header, old) != Proceed {
-		return plain(w, http.StatusPreconditionFailed, "precondition failed")
-	}
 	if !old.Exists {
 		return plain(w, http.StatusNotFound, "not found")
 	}
