@@ -13,12 +13,7 @@ import (
 // single datagrams (fragmented by the kernel) instead of being lost.
 func TestGSOSmallPathMTU(t *testing.T) {
 	tp := newTopo(t, 1380)
-	da := startDaemon(t, tp.a, tp.nodeA)
-	db := startDaemon(t, tp.b, tp.nodeB)
-	da.mustApply(tp.site)
-	db.mustApply(tp.site)
-	da.waitPeer(true, 10*time.Second)
-	db.waitPeer(true, 10*time.Second)
+	da, db := tp.up(t)
 	tp.cloudRoutes()
 
 	const size = 64 << 20

@@ -124,6 +124,19 @@ func newTopo(t *testing.T, mtu int) *topo {
 func (tp *topo) ifA() string { return vpn.IfName(tp.nodeB) }
 func (tp *topo) ifB() string { return vpn.IfName(tp.nodeA) }
 
+// up starts a daemon in each namespace, applies the site to both and
+// waits until each sees its peer.
+func (tp *topo) up(t *testing.T) (da, db *daemon) {
+	t.Helper()
+	da = startDaemon(t, tp.a, tp.nodeA)
+	db = startDaemon(t, tp.b, tp.nodeB)
+	da.mustApply(tp.site)
+	db.mustApply(tp.site)
+	da.waitPeer(true, 10*time.Second)
+	db.waitPeer(true, 10*time.Second)
+	return da, db
+}
+
 // cloudRoutes sends each cloud's traffic for the other through the tunnel,
 // from the host address, as BGP would install it.
 func (tp *topo) cloudRoutes() {
@@ -174,12 +187,7 @@ func TestTunnel(t *testing.T) {
 	testenv.NeedTool(t, "ping", "iputils-ping")
 	wg := testenv.NeedTool(t, "wg", "wireguard-tools")
 	tp := newTopo(t, 1380)
-	da := startDaemon(t, tp.a, tp.nodeA)
-	db := startDaemon(t, tp.b, tp.nodeB)
-	da.mustApply(tp.site)
-	db.mustApply(tp.site)
-	da.waitPeer(true, 10*time.Second)
-	db.waitPeer(true, 10*time.Second)
+	da, db := tp.up(t)
 	tp.cloudRoutes()
 
 	t.Run("ping", func(t *testing.T) {
@@ -437,12 +445,7 @@ func TestUnderlayFailover(t *testing.T) {
 	tp.h.Veth(tp.a, "eth1", tp.inet, "a1")
 	tp.a.Addr("eth1", "10.201.3.2/24")
 	tp.inet.Addr("a1", "10.201.3.1/24")
-	da := startDaemon(t, tp.a, tp.nodeA)
-	db := startDaemon(t, tp.b, tp.nodeB)
-	da.mustApply(tp.site)
-	db.mustApply(tp.site)
-	da.waitPeer(true, 10*time.Second)
-	db.waitPeer(true, 10*time.Second)
+	da, db := tp.up(t)
 	mustPing(t, tp.a, "100.64.0.2")
 	// Both ends initiate at start, so a second handshake can complete a
 	// moment after the first (a CI run saw one 0.46 s later): take the
