@@ -12,6 +12,7 @@ import (
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/internal/storetest"
+	"github.com/intercloud/intercloud/role"
 )
 
 // recorder is a role that remembers what it was given: the agent's
@@ -24,11 +25,12 @@ type recorder struct {
 	nodes    map[string]config.NodeStatus
 }
 
-func (r *recorder) Apply(_ context.Context, s *config.Snapshot) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.revision = s.Revision
-	return nil
+func (r *recorder) Prepare(_ context.Context, s *config.Snapshot) (role.Change, error) {
+	return role.Funcs{OnCommit: func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.revision = s.Revision
+	}}, nil
 }
 func (r *recorder) Ready() error { return nil }
 func (r *recorder) Close(context.Context) error {
@@ -52,7 +54,7 @@ const roleRecorder config.Role = "recorder"
 
 func snapshotFor(rev int64, node string) *config.Snapshot {
 	return &config.Snapshot{Revision: rev, Hash: strings.Repeat("ab", 16) + string(rune('0'+rev)), Time: time.Now().UTC(),
-		Site: config.Site{Name: "t", Nodes: []config.Node{{Name: node, Roles: []config.Role{roleRecorder}}}}}
+		Site: config.Site{Name: "t", Store: config.Store{LeaseTTL: config.DefaultLeaseTTL}, Nodes: []config.Node{{Name: node, Roles: []config.Role{roleRecorder}}}}}
 }
 
 func TestAgentServesLastKnownGoodWhileStoreIsDown(t *testing.T) {
@@ -60,7 +62,7 @@ func TestAgentServesLastKnownGoodWhileStoreIsDown(t *testing.T) {
 		mu   sync.Mutex
 		recs []*recorder
 	)
-	roleFactories[roleRecorder] = func(RoleOptions) (Role, error) {
+	roleFactories[roleRecorder] = func(role.Options) (role.Role, error) {
 		r := &recorder{}
 		mu.Lock()
 		recs = append(recs, r)

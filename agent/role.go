@@ -1,71 +1,56 @@
 // Package agent runs a node's roles from the store: it watches desired state,
-// hands each role an immutable snapshot, keeps the last known good snapshot
-// on disk, holds the node's lease and reports its status.
+// prepares every role of the node for a new snapshot and commits them
+// together (or none), keeps the last known good snapshot on disk, holds
+// the node's lease and reports its status.
 package agent
 
 import (
 	"context"
-	"log/slog"
+	"fmt"
 	"net/http"
+	"path/filepath"
+	"runtime/debug"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/role"
 )
-
-// Role is one job a node runs. Apply is called with every new snapshot: the
-// first call binds listeners and starts serving, later calls swap state
-// atomically. An Apply that fails leaves the previous state serving.
-type Role interface {
-	Apply(ctx context.Context, snap *config.Snapshot) error
-	// Ready is nil once the role serves.
-	Ready() error
-	Close(ctx context.Context) error
-}
-
-// AdminRoutes is implemented by roles that expose node-level API endpoints
-// (under /v1/) on the node's admin address.
-type AdminRoutes interface {
-	Routes(mux *http.ServeMux)
-}
-
-// RoleOptions is what every role constructor receives.
-type RoleOptions struct {
-	Node     string
-	Logger   *slog.Logger
-	Registry prometheus.Registerer
-	// StateDir is a per-node directory a role may keep files in.
-	StateDir string
-	// OwnProcess: see Options.OwnProcess.
-	OwnProcess bool
-}
 
 // roleFactories maps a role to its constructor; roles whose package is not
 // in this build are absent and reported as "not available in this build".
-var roleFactories = map[config.Role]func(RoleOptions) (Role, error){}
+var roleFactories = map[config.Role]role.Factory{}
 
-// NodeWatcher is implemented by roles that need to know which nodes are
-// live (their lease exists) and what they report (DNS leaves out dead or
-// unhealthy edges). The map holds only live nodes and is never mutated.
-type NodeWatcher interface {
-	SetNodes(live map[string]config.NodeStatus)
+// instance is one constructed role with the registry and mux it was given:
+// they are its alone, and shown only while it runs.
+type instance struct {
+	kind config.Role
+	role role.Role
+	reg  *prometheus.Registry
+	mux  *http.ServeMux
 }
 
-// OriginHealthWatcher is implemented by roles that skip unhealthy origins.
-// Keys are "<distribution>/<origin>"; the map is never mutated.
-type OriginHealthWatcher interface {
-	SetOriginHealth(health map[string]config.OriginHealth)
+func (a *Agent) newInstance(kind config.Role, factory role.Factory) (inst *instance, err error) {
+	defer recoverAs(&err, "construct role %s", kind)
+	inst = &instance{kind: kind, reg: prometheus.NewRegistry(), mux: http.NewServeMux()}
+	inst.role, err = factory(role.Options{Node: a.opt.Node, Logger: a.log.With("role", string(kind)),
+		Registry: inst.reg, Mux: inst.mux, StateDir: filepath.Join(a.opt.StateDir, string(kind)), OwnProcess: a.opt.OwnProcess})
+	if err != nil {
+		return nil, fmt.Errorf("start role %s: %w", kind, err)
+	}
+	return inst, nil
 }
 
-// Invalidator is implemented by roles that hold cached content. The agent
-// marks the invalidation done for this node once Invalidate returns nil.
-type Invalidator interface {
-	Invalidate(ctx context.Context, inv config.Invalidation) error
+// prepare asks a role for its change; a panic in a role's Prepare is that
+// revision's error, not the end of the process.
+func prepare(ctx context.Context, inst *instance, snap *config.Snapshot) (c role.Change, err error) {
+	defer recoverAs(&err, "role %s: prepare revision %d", inst.kind, snap.Revision)
+	// Roles name themselves in their errors ("edge: listen ...").
+	return inst.role.Prepare(ctx, snap)
 }
 
-// Reporter is implemented by roles that publish a summary of themselves in
-// the node's status (hit ratio, BGP sessions, tunnels). Report must be
-// cheap: it runs on every registration refresh.
-type Reporter interface {
-	Report(into *config.RoleReport)
+func recoverAs(err *error, format string, args ...any) {
+	if p := recover(); p != nil {
+		*err = fmt.Errorf(format+": panic: %v\n%s", append(args, p, debug.Stack())...)
+	}
 }

@@ -3,14 +3,15 @@ package agent
 import (
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/edge"
+	"github.com/intercloud/intercloud/role"
 )
 
 // The edge role serves the site's distributions on the node's listen.http
 // (and listen.https when a distribution has a certificate), skips origins
 // the controller found unhealthy, and drops invalidated paths.
 func init() {
-	roleFactories[config.RoleEdge] = func(o RoleOptions) (Role, error) {
-		e, err := edge.New(edge.Options{Node: o.Node, Logger: o.Logger, Registry: o.Registry, AccessLog: true, LimitMemory: o.OwnProcess})
+	roleFactories[config.RoleEdge] = func(o role.Options) (role.Role, error) {
+		e, err := edge.New(edge.Options{Node: o.Node, Logger: o.Logger, Registry: o.Registry, Mux: o.Mux, AccessLog: true, LimitMemory: o.OwnProcess})
 		if err != nil {
 			return nil, err
 		}
@@ -19,9 +20,8 @@ func init() {
 }
 
 var (
-	_ Role                = (*edge.Edge)(nil)
-	_ OriginHealthWatcher = (*edge.Edge)(nil)
-	_ Invalidator         = (*edge.Edge)(nil)
-	_ AdminRoutes         = (*edge.Edge)(nil)
-	_ Reporter            = (*edge.Edge)(nil)
+	_ role.Role                = (*edge.Edge)(nil)
+	_ role.OriginHealthWatcher = (*edge.Edge)(nil)
+	_ role.Invalidator         = (*edge.Edge)(nil)
+	_ role.Reporter            = (*edge.Edge)(nil)
 )

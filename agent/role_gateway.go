@@ -13,6 +13,7 @@ import (
 
 	"github.com/intercloud/intercloud/bgp"
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/route"
 )
 
@@ -20,19 +21,30 @@ import (
 // what bgp learned. bgp never imports route; this adapter carries the
 // learned best paths from one to the other.
 func init() {
-	roleFactories[config.RoleGateway] = func(o RoleOptions) (Role, error) {
+	roleFactories[config.RoleGateway] = func(o role.Options) (role.Role, error) {
 		g, err := newGatewayRole(o)
 		if err != nil {
 			return nil, err
 		}
+		g.Routes(o.Mux)
 		return g, nil
 	}
 }
 
-var (
-	_ Role        = (*gatewayRole)(nil)
-	_ AdminRoutes = (*gatewayRole)(nil)
-)
+var _ role.Role = (*gatewayRole)(nil)
+
+// Prepare checks what can be checked beside the running gateway; the
+// rest happens in Commit, which logs what fails and shows it in Ready.
+func (g *gatewayRole) Prepare(ctx context.Context, snap *config.Snapshot) (role.Change, error) {
+	if _, err := bgp.FromSite(&snap.Site, g.o.Node); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	return role.Funcs{OnCommit: func() {
+		if err := g.Apply(ctx, snap); err != nil {
+			g.o.Logger.Error("gateway: revision applied with errors", "err", err)
+		}
+	}}, nil
+}
 
 const (
 	// gatewayDebounce gathers a burst of BGP changes into one kernel sync:
@@ -48,7 +60,7 @@ const (
 )
 
 type gatewayRole struct {
-	o     RoleOptions
+	o     role.Options
 	bgp   *bgp.Server
 	vpn   gatewayVPN // the tunnels (role_gateway_vpn.go)
 	dirty chan struct{}
@@ -62,7 +74,7 @@ type gatewayRole struct {
 	closed   bool
 }
 
-func newGatewayRole(o RoleOptions) (*gatewayRole, error) {
+func newGatewayRole(o role.Options) (*gatewayRole, error) {
 	g := &gatewayRole{o: o, dirty: make(chan struct{}, 1)}
 	b, err := bgp.New(bgp.Options{Logger: o.Logger, Registry: o.Registry, OnChange: g.kick})
 	if err != nil {

@@ -1,13 +1,15 @@
 package agent
 
 import (
+	"github.com/intercloud/intercloud/role"
+
 	"context"
 	"time"
 
 	"github.com/intercloud/intercloud/config"
 )
 
-var _ Reporter = (*gatewayRole)(nil)
+var _ role.Reporter = (*gatewayRole)(nil)
 
 // Report publishes the gateway's BGP sessions, tunnels and installed
 // routes with the node's status, for `intercloud status` and /ui.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/intercloud/intercloud/bgp"
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/role"
 )
 
 // TestGatewayRoleAdminAPI applies a snapshot to the gateway role and reads
@@ -19,13 +20,11 @@ import (
 // no links (no session, nothing learned) and uses a table and protocol of
 // its own, so the host's routes are never touched.
 func TestGatewayRoleAdminAPI(t *testing.T) {
-	role, err := roleFactories[config.RoleGateway](RoleOptions{Node: "gw", Registry: prometheus.NewRegistry()})
+	mux := http.NewServeMux()
+	gw, err := roleFactories[config.RoleGateway](role.Options{Node: "gw", Registry: prometheus.NewRegistry(), Mux: mux})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	role.(AdminRoutes).Routes(mux)
-	role.(AdminRoutes).Routes(mux) // a restarted role mounts again: no panic
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
@@ -54,11 +53,11 @@ func TestGatewayRoleAdminAPI(t *testing.T) {
 			Gateway: &config.Gateway{RouterID: netip.MustParseAddr("10.255.0.1"), ListenPort: -1, Table: 4242, Protocol: 242}}},
 	}}
 	ctx := context.Background()
-	if err := role.Apply(ctx, snap); err != nil {
+	if err := role.Apply(ctx, gw, snap); err != nil {
 		t.Fatal(err)
 	}
-	defer role.Close(ctx)
-	if err := role.Ready(); err != nil {
+	defer gw.Close(ctx)
+	if err := gw.Ready(); err != nil {
 		t.Fatalf("Ready after apply: %v", err)
 	}
 	if code := get("/v1/bgp/neighbors", &ns); code != 200 || len(ns) != 0 {
@@ -75,7 +74,7 @@ func TestGatewayRoleAdminAPI(t *testing.T) {
 	// A bad config is refused and the running state stays.
 	bad := *snap
 	bad.Site.Nodes = []config.Node{{Name: "gw", Cloud: "nowhere", Roles: []config.Role{config.RoleGateway}}}
-	if err := role.Apply(ctx, &bad); err == nil {
+	if err := role.Apply(ctx, gw, &bad); err == nil {
 		t.Fatal("want an error for a node in an unknown cloud")
 	}
 	if code := get("/v1/bgp/routes", &rs); code != 200 || len(rs) != 1 {

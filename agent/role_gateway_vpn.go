@@ -1,6 +1,8 @@
 package agent
 
 import (
+	"github.com/intercloud/intercloud/role"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,7 +43,7 @@ type gatewayVPN struct {
 
 // apply brings the tunnels to the site; it runs before BGP is applied, so
 // that sessions over a tunnel find its address configured.
-func (v *gatewayVPN) apply(ctx context.Context, o RoleOptions, b *bgp.Server, site *config.Site) error {
+func (v *gatewayVPN) apply(ctx context.Context, o role.Options, b *bgp.Server, site *config.Site) error {
 	v.mu.Lock()
 	v.bgp, v.log = b, o.Logger
 	if v.log == nil {

@@ -100,10 +100,10 @@ func orDefault(d, def time.Duration) time.Duration {
 func (c *Controller) RunHealth(ctx context.Context) {
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	for ctx.Err() == nil {
-		for rev := range c.store.WatchRevision(ctx) {
-			snap, err := c.store.Revision(ctx, rev)
+		for ptr := range c.store.WatchRevision(ctx) {
+			snap, err := c.store.Revision(ctx, ptr.Revision)
 			if err != nil {
-				c.log.Warn("health: read revision", "revision", rev, "err", err)
+				c.log.Warn("health: read revision", "revision", ptr.Revision, "err", err)
 				continue
 			}
 			c.syncTargets(ctx, client, targetsOf(snap))

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/intercloud/intercloud/config"
 )
 
 // tc is one question and the answer it must get, CoreDNS style: every
@@ -220,14 +222,7 @@ func TestCasesInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap := testSnapshot(geo)
-	if err := s.loadGeo(snap.Site.DNS); err != nil {
-		t.Fatal(err)
-	}
-	st, err := s.build(snap)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := compile(t, s, testSnapshot(geo))
 	var q query
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -289,4 +284,18 @@ func runCasesOver(t *testing.T, addr string) {
 			})
 		}
 	}
+}
+
+// compile builds snap's state the way Prepare does, without listeners.
+func compile(tb testing.TB, s *Server, snap *config.Snapshot) *state {
+	tb.Helper()
+	g, err := s.geoFor(snap.Site.DNS)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := s.build(snap, nil, g.loc, newRRL(0))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/dns/dnstest"
+	"github.com/intercloud/intercloud/role"
 )
 
 const zone = "cdn.example.test."
@@ -105,7 +106,7 @@ func startServer(t testing.TB, snap *config.Snapshot, mods ...func(*Options)) (*
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Apply(context.Background(), snap); err != nil {
+	if err := role.Apply(context.Background(), s, snap); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

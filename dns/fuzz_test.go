@@ -25,13 +25,7 @@ func FuzzRespond(f *testing.F) {
 		f.Fatal(err)
 	}
 	snap := testSnapshot(testGeoIP(f))
-	if err := s.loadGeo(snap.Site.DNS); err != nil {
-		f.Fatal(err)
-	}
-	st, err := s.build(snap)
-	if err != nil {
-		f.Fatal(err)
-	}
+	st := compile(f, s, snap)
 	src := netip.MustParseAddr("127.0.0.1")
 	var q query
 	f.Fuzz(func(t *testing.T, pkt []byte, tcp bool) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/test/testenv"
 )
 
@@ -166,7 +167,7 @@ func TestGeoIPReload(t *testing.T) {
 	}
 	time.Sleep(10 * time.Millisecond) // a new mtime
 	write(50.11, 8.68)                // Frankfurt
-	if err := s.Apply(context.Background(), snap); err != nil {
+	if err := role.Apply(context.Background(), s, snap); err != nil {
 		t.Fatal(err)
 	}
 	if got := ask(); got != "frankfurt" {

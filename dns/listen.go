@@ -41,12 +41,12 @@ func reusePort(network, address string, c syscall.RawConn) error {
 	return errors.Join(err, serr)
 }
 
-// listen binds UDP (several SO_REUSEPORT sockets, so the kernel spreads
-// queries over cores) and TCP on the same port, and starts serving.
-func listen(ctx context.Context, s *Server, addr string) (*listeners, error) {
+// bind binds UDP (several SO_REUSEPORT sockets, so the kernel spreads
+// queries over cores) and TCP on the same port; serve starts serving them.
+func bind(ctx context.Context, s *Server, addr string) (*listeners, error) {
 	_, port, _ := net.SplitHostPort(addr)
 	for try := 0; ; try++ {
-		l, err := listenOnce(ctx, s, addr)
+		l, err := bindOnce(ctx, s, addr)
 		// with port 0 the UDP port may be taken for TCP: pick another
 		if err == nil || port != "0" || try == 10 || !errors.Is(err, syscall.EADDRINUSE) {
 			return l, err
@@ -54,7 +54,7 @@ func listen(ctx context.Context, s *Server, addr string) (*listeners, error) {
 	}
 }
 
-func listenOnce(ctx context.Context, s *Server, addr string) (*listeners, error) {
+func bindOnce(ctx context.Context, s *Server, addr string) (*listeners, error) {
 	l := &listeners{s: s, conns: map[net.Conn]struct{}{}, sem: make(chan struct{}, tcpMaxConns)}
 	lc := net.ListenConfig{Control: reusePort}
 	n := s.opts.UDPSockets
@@ -84,13 +84,16 @@ func listenOnce(ctx context.Context, s *Server, addr string) (*listeners, error)
 		return nil, err
 	}
 	l.tcp = tl.(*net.TCPListener)
+	return l, nil
+}
+
+func (l *listeners) serve() {
 	for _, c := range l.udp {
 		l.wg.Add(1)
 		go l.serveUDP(c)
 	}
 	l.wg.Add(1)
 	go l.serveTCP()
-	return l, nil
 }
 
 func (l *listeners) udpAddr() net.Addr { return l.udp[0].LocalAddr() }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/intercloud/intercloud/role"
 	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -22,7 +23,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Apply(t.Context(), testSnapshot("")); err != nil {
+	if err := role.Apply(t.Context(), s, testSnapshot("")); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close(t.Context())

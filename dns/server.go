@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/role"
 )
 
 // Options configure a Server.
@@ -49,17 +50,14 @@ type Server struct {
 	mu       sync.Mutex // serializes builds and guards what follows
 	snap     *config.Snapshot
 	live     map[string]config.NodeStatus
-	geoSpec  string
-	geo      *geoDB
-	locKey   string
-	loc      *locator
+	geo      geoState
 	failOpen map[string]bool
 	rrl      *rrl // kept across states while the rate stays
 	ln       *listeners
 	closed   bool
 }
 
-// New makes a server; it listens on the first successful Apply.
+// New makes a server; it listens once its first revision is committed.
 func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -71,55 +69,91 @@ func New(o Options) (*Server, error) {
 	return &Server{opts: o, log: o.Logger, m: m, failOpen: map[string]bool{}}, nil
 }
 
-// Apply compiles snap and swaps it in; the first call also starts
-// listening. On error the previous state keeps serving.
-func (s *Server) Apply(ctx context.Context, snap *config.Snapshot) error {
+// Prepare compiles snap and binds its listeners when the address is new
+// (the running ones are reused otherwise). Nothing serves it until Commit.
+func (s *Server) Prepare(ctx context.Context, snap *config.Snapshot) (role.Change, error) {
 	if snap == nil {
-		return errors.New("dns: nil snapshot")
+		return nil, errors.New("dns: nil snapshot")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return errors.New("dns: server closed")
+		return nil, errors.New("dns: server closed")
 	}
-	if err := s.loadGeo(snap.Site.DNS); err != nil {
-		return err
+	c := &dnsChange{s: s, snap: snap, live: s.live}
+	var err error
+	if c.geo, err = s.geoFor(snap.Site.DNS); err != nil {
+		return nil, err
 	}
-	st, err := s.build(snap)
-	if err != nil {
-		return fmt.Errorf("dns: revision %d: %w", snap.Revision, err)
+	if c.rrl, err = s.rrlFor(snap.Site.DNS.RateLimit); err != nil {
+		return nil, fmt.Errorf("dns: revision %d: %w", snap.Revision, err)
 	}
-	if s.ln == nil {
-		addr := s.opts.Addr
-		if addr == "" {
-			n := snap.Site.Node(s.opts.Node)
-			if n == nil {
-				return fmt.Errorf("dns: node %q is not in the site", s.opts.Node)
-			}
-			addr = n.Listen.DNS
+	if c.st, err = s.build(snap, s.live, c.geo.loc, c.rrl); err != nil {
+		return nil, fmt.Errorf("dns: revision %d: %w", snap.Revision, err)
+	}
+	addr := s.opts.Addr
+	if addr == "" {
+		n := snap.Site.Node(s.opts.Node)
+		if n == nil {
+			return nil, fmt.Errorf("dns: node %q is not in the site", s.opts.Node)
 		}
-		if addr == "" {
-			return fmt.Errorf("dns: node %q has no listen.dns", s.opts.Node)
+		addr = n.Listen.DNS
+	}
+	if addr == "" {
+		return nil, fmt.Errorf("dns: node %q has no listen.dns", s.opts.Node)
+	}
+	if s.ln == nil || s.ln.addr != addr {
+		if c.ln, err = bind(ctx, s, addr); err != nil {
+			return nil, fmt.Errorf("dns: listen %s: %w", addr, err)
 		}
-		s.swap(st)
-		ln, err := listen(ctx, s, addr)
-		if ln != nil {
-			ln.addr = addr
-		}
-		if err != nil {
-			s.cur.Store(nil)
-			return fmt.Errorf("dns: listen %s: %w", addr, err)
-		}
-		s.ln = ln
-		s.log.Info("dns serving", "zone", snap.Site.DNS.Zone, "udp", ln.udpAddr(), "tcp", ln.tcpAddr(), "revision", snap.Revision)
-	} else {
-		s.swap(st)
-		if n := snap.Site.Node(s.opts.Node); s.opts.Addr == "" && n != nil && n.Listen.DNS != s.ln.addr {
-			s.log.Warn("dns: listen.dns changed; the new address takes effect on restart", "serving", s.ln.addr, "configured", n.Listen.DNS)
+		c.ln.addr = addr
+	}
+	return c, nil
+}
+
+// dnsChange is a compiled revision with what it needs beside the running
+// state: the geo database and locator, the rate limiter, new listeners.
+type dnsChange struct {
+	s    *Server
+	snap *config.Snapshot
+	live map[string]config.NodeStatus // what st was built with
+	geo  geoState
+	rrl  *rrl
+	st   *state
+	ln   *listeners // nil: the running listeners stay
+}
+
+func (c *dnsChange) Commit() {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.geo, s.rrl, s.snap = c.geo, c.rrl, c.snap
+	st := c.st
+	if liveKey(c.snap, c.live) != liveKey(c.snap, s.live) {
+		// Liveness moved since Prepare; the snapshot compiled then, so
+		// only the answers change.
+		if fresh, err := s.build(c.snap, s.live, s.geo.loc, s.rrl); err == nil {
+			st = fresh
 		}
 	}
-	s.snap = snap
-	return nil
+	s.swap(st)
+	if c.ln == nil {
+		return
+	}
+	old := s.ln
+	s.ln = c.ln
+	c.ln.serve()
+	s.log.Info("dns serving", "zone", c.snap.Site.DNS.Zone, "udp", c.ln.udpAddr(), "tcp", c.ln.tcpAddr(), "revision", c.snap.Revision)
+	if old != nil {
+		old.closeSockets() // the port is free once Commit returns
+		go old.close(context.Background())
+	}
+}
+
+func (c *dnsChange) Abort() {
+	if c.ln != nil {
+		c.ln.closeSockets()
+	}
 }
 
 // SetNodes takes the live nodes (those whose lease exists) and rebuilds the
@@ -138,7 +172,7 @@ func (s *Server) SetNodes(live map[string]config.NodeStatus) {
 	if s.snap == nil || s.closed {
 		return
 	}
-	st, err := s.build(s.snap)
+	st, err := s.build(s.snap, live, s.geo.loc, s.rrl)
 	if err != nil { // the snapshot built before; only liveness changed
 		s.log.Error("dns: rebuilding after a node change", "err", err)
 		return
@@ -146,51 +180,66 @@ func (s *Server) SetNodes(live map[string]config.NodeStatus) {
 	s.swap(st)
 }
 
-// loadGeo (re)loads the geo database and the site networks when they change.
-func (s *Server) loadGeo(cfg config.DNS) error {
-	// The key holds each file's size and mtime, so an updated database is
-	// picked up by the next Apply (SIGHUP) without a restart.
+// geoState is the geo database and the site networks a state locates
+// clients with; it is replaced whole.
+type geoState struct {
+	db     *geoDB
+	spec   string // the database files with their size and mtime
+	loc    *locator
+	locKey string
+}
+
+// geoFor returns the running geo state when cfg does not change it, else
+// a new one loaded beside it.
+func (s *Server) geoFor(cfg config.DNS) (geoState, error) {
+	// The spec holds each file's size and mtime, so an updated database
+	// is picked up by the next revision (SIGHUP) without a restart.
 	spec := cfg.GeoIP
 	for _, p := range strings.Split(cfg.GeoIP, ",") {
 		if fi, err := os.Stat(strings.TrimSpace(p)); err == nil {
 			spec += fmt.Sprintf("|%d@%d", fi.Size(), fi.ModTime().UnixNano())
 		}
 	}
-	if s.geo == nil || spec != s.geoSpec {
-		var g *geoDB
+	g := s.geo
+	if g.db == nil || spec != g.spec {
+		db := &geoDB{}
 		if cfg.GeoIP != "" {
 			var err error
-			if g, err = loadGeoDB(cfg.GeoIP); err != nil {
-				return fmt.Errorf("dns: %w", err)
+			if db, err = loadGeoDB(cfg.GeoIP); err != nil {
+				return geoState{}, fmt.Errorf("dns: %w", err)
 			}
-		} else {
-			g = &geoDB{}
 		}
-		s.geo, s.geoSpec, s.locKey = g, spec, "\x00" // force a new locator
+		g = geoState{db: db, spec: spec}
 	}
-	k := fmt.Sprint(cfg.Networks)
-	if s.loc == nil || k != s.locKey {
-		l, err := newLocator(s.geo, cfg.Networks)
+	if k := fmt.Sprint(cfg.Networks); g.loc == nil || k != g.locKey {
+		l, err := newLocator(g.db, cfg.Networks)
 		if err != nil {
-			return fmt.Errorf("dns: %w", err)
+			return geoState{}, fmt.Errorf("dns: %w", err)
 		}
-		s.loc, s.locKey = l, k
+		g.loc, g.locKey = l, k
 	}
-	return nil
+	return g, nil
 }
 
-func (s *Server) build(snap *config.Snapshot) (*state, error) {
-	st, err := build(buildInput{snap: snap, live: s.live, loc: s.loc})
+// rrlFor keeps the running rate limiter (and its buckets) while the rate
+// stays.
+func (s *Server) rrlFor(rate int) (*rrl, error) {
+	if rate < 0 {
+		return nil, fmt.Errorf("dns.rateLimit %d is negative", rate)
+	}
+	if s.rrl != nil && int(s.rrl.rate) == rate {
+		return s.rrl, nil
+	}
+	return newRRL(rate), nil
+}
+
+func (s *Server) build(snap *config.Snapshot, live map[string]config.NodeStatus, loc *locator, r *rrl) (*state, error) {
+	st, err := build(buildInput{snap: snap, live: live, loc: loc})
 	if err != nil {
 		return nil, err
 	}
 	st.locs = s.m.locCounters(st.labels)
-	if rate := snap.Site.DNS.RateLimit; rate < 0 {
-		return nil, fmt.Errorf("dns.rateLimit %d is negative", rate)
-	} else if s.rrl == nil || int(s.rrl.rate) != rate {
-		s.rrl = newRRL(rate)
-	}
-	st.rrl = s.rrl
+	st.rrl = r
 	return st, nil
 }
 

@@ -14,6 +14,7 @@ import (
 	mdns "github.com/miekg/dns"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/role"
 )
 
 func exchange(t testing.TB, addr, proto string, m *mdns.Msg) *mdns.Msg {
@@ -349,7 +350,7 @@ func TestSwapDropsNothing(t *testing.T) {
 		if i%2 == 1 {
 			snap = b
 		}
-		if err := s.Apply(context.Background(), snap); err != nil {
+		if err := role.Apply(context.Background(), s, snap); err != nil {
 			t.Fatal(err)
 		}
 		s.SetNodes(liveAll(snap, []string{"seoul-edge-1", "tokyo-edge-1"}[i%2]))
@@ -368,11 +369,11 @@ func TestApplyErrorKeepsServing(t *testing.T) {
 	bad := testSnapshot("")
 	bad.Revision = 99
 	bad.Distributions[1].Spec.Edges = []string{"no-such-edge"}
-	if err := s.Apply(context.Background(), bad); err == nil {
+	if err := role.Apply(context.Background(), s, bad); err == nil {
 		t.Fatal("Apply accepted a pin to an unknown edge")
 	}
 	bad = testSnapshot("/nonexistent/geo.mmdb")
-	if err := s.Apply(context.Background(), bad); err == nil {
+	if err := role.Apply(context.Background(), s, bad); err == nil {
 		t.Fatal("Apply accepted a missing geoip file")
 	}
 	m := new(mdns.Msg)
@@ -415,7 +416,7 @@ func TestAddressInUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Apply(context.Background(), testSnapshot("")); err == nil {
+	if err := role.Apply(context.Background(), s, testSnapshot("")); err == nil {
 		s.Close(context.Background())
 		t.Fatal("a second server bound the same address")
 	}

@@ -18,8 +18,7 @@ func TestAdminRoutesAndMetrics(t *testing.T) {
 	h := newHarness(t, clk, site(7, simple(o.URL)))
 	h.get("/one")
 	h.get("/one")
-	mux := http.NewServeMux()
-	h.e.Routes(mux)
+	mux := h.mux
 
 	w := httptest.NewRecorder()
 	mux.ServeHTTP(w, httptest.NewRequest("GET", "/v1/edge/cache", nil))

@@ -11,10 +11,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
+
 	"net/http"
 	"os"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,13 +24,11 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/intercloud/intercloud/config"
-	"github.com/intercloud/intercloud/internal/h1"
+	"github.com/intercloud/intercloud/internal/listen"
+	"github.com/intercloud/intercloud/role"
 )
 
-// Defaults when the node's cache section leaves them out.
 const (
-	DefaultMemory    = 256 << 20
-	DefaultMaxObject = 16 << 20
 	// keepValidated is how long a stale entry with a validator stays for
 	// cheap conditional revalidation.
 	keepValidated = time.Hour
@@ -42,6 +41,8 @@ type Options struct {
 	Node     string
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
+	// Mux, when set, gets the edge's node API (/v1/edge/...).
+	Mux *http.ServeMux
 	// AccessLog logs one line per request at Info level.
 	AccessLog bool
 	// LimitMemory sets the process's Go memory limit to the cache size
@@ -81,22 +82,8 @@ type Edge struct {
 	requests, hits atomic.Int64
 
 	mu      sync.Mutex // Apply and Close
-	servers []*server
+	servers []*listen.Listener
 	closed  bool
-}
-
-type server struct {
-	addr string
-	tls  bool
-	ln   net.Listener
-	srv  httpServer
-}
-
-// httpServer is net/http's server on TLS listeners (HTTP/2 by ALPN) and
-// h1's fast HTTP/1.1 path on plaintext ones.
-type httpServer interface {
-	Serve(net.Listener) error
-	Shutdown(context.Context) error
 }
 
 // New makes an edge that serves nothing until the first Apply.
@@ -110,149 +97,147 @@ func New(o Options) (*Edge, error) {
 		pool: newClientPool(), health: newHealth(), now: time.Now,
 		keepValidated: keepValidated,
 	}
-	st, err := newMemStore(DefaultMemory)
+	// Sized as config renders a node that says nothing, until a revision
+	// with this node's cache section (an edge with no node keeps it).
+	st, err := newMemStore(int64(config.DefaultCacheMemory))
 	if err != nil {
 		return nil, err
 	}
 	e.store = st
-	e.maxObject.Store(DefaultMaxObject)
+	e.maxObject.Store(int64(config.DefaultCacheMaxObject))
 	m, err := newMetrics(o.Registry, e)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	e.metrics = m
+	if o.Mux != nil {
+		e.mountRoutes(o.Mux)
+	}
 	return e, nil
 }
 
-// Apply builds the routing table of snap and swaps it in. The first call
-// binds the node's listeners; later calls rebind only listeners whose
-// address changed. On error the previous table keeps serving.
-func (e *Edge) Apply(ctx context.Context, snap *config.Snapshot) error {
+// Prepare builds the routing table of snap and binds the listeners whose
+// address is new; listeners whose address stays are reused. Nothing that
+// serves changes until Commit.
+func (e *Edge) Prepare(ctx context.Context, snap *config.Snapshot) (role.Change, error) {
 	t, err := buildTable(snap, e.node, e.pool)
 	if err != nil {
-		return fmt.Errorf("edge: %w", err)
+		return nil, fmt.Errorf("edge: %w", err)
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return errors.New("edge: closed")
+		return nil, errors.New("edge: closed")
 	}
-	want := map[string]bool{}
-	var binds []*server
+	c := &edgeChange{e: e, t: t, want: map[string]bool{}}
 	if e.node != "" {
 		if t.listen.HTTP == "" {
-			return fmt.Errorf("edge: node %s has no listen.http address", e.node)
+			return nil, fmt.Errorf("edge: node %s has no listen.http address", e.node)
 		}
-		want["http "+t.listen.HTTP] = true
+		c.want["http "+t.listen.HTTP] = true
 		if t.listen.HTTPS != "" && t.anyTLS {
-			want["https "+t.listen.HTTPS] = true
+			c.want["https "+t.listen.HTTPS] = true
 		}
-		for k := range want {
+		for k := range c.want {
 			if e.serving(k) {
 				continue
 			}
 			s, err := e.bind(k)
 			if err != nil {
-				for _, b := range binds {
-					b.ln.Close()
-				}
-				return fmt.Errorf("edge: %w", err)
+				c.Abort()
+				return nil, fmt.Errorf("edge: %w", err)
 			}
-			binds = append(binds, s)
+			c.binds = append(c.binds, s)
 		}
 	}
-	mem, maxObj := int64(t.cache.Memory), int64(t.cache.MaxObject)
-	if mem <= 0 {
-		mem = DefaultMemory
+	return c, nil
+}
+
+// edgeChange is a prepared revision: its table and the listeners it bound.
+type edgeChange struct {
+	e     *Edge
+	t     *table
+	want  map[string]bool
+	binds []*listen.Listener
+}
+
+// Commit swaps the table in, starts the new listeners and closes those no
+// longer configured at once (their requests in flight finish on their own).
+func (c *edgeChange) Commit() {
+	e, t := c.e, c.t
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if mem := int64(t.cache.Memory); mem > 0 {
+		e.store.SetCapacity(mem)
+		if e.limitMem {
+			e.limitMemory(mem)
+		}
+		e.maxObject.Store(min(int64(t.cache.MaxObject), mem/4))
 	}
-	if maxObj <= 0 {
-		maxObj = DefaultMaxObject
-	}
-	e.store.SetCapacity(mem)
-	if e.limitMem {
-		e.limitMemory(mem)
-	}
-	e.maxObject.Store(min(maxObj, mem/4))
 	e.table.Store(t)
-	for _, s := range binds {
-		e.servers = append(e.servers, s)
-		go e.run(s)
+	for _, l := range c.binds {
+		e.servers = append(e.servers, l)
+		l.Serve()
 	}
-	// Listeners no longer configured stop after their requests finish.
-	var keep []*server
-	for _, s := range e.servers {
-		if want[s.key()] || e.node == "" {
-			keep = append(keep, s)
+	var keep []*listen.Listener
+	for _, l := range e.servers {
+		if c.want[listenerKey(l)] || e.node == "" {
+			keep = append(keep, l)
 			continue
 		}
-		go func(s *server) {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			s.srv.Shutdown(sctx)
-		}(s)
+		l.Stop(30 * time.Second)
 	}
 	e.servers = keep
 	e.log.Info("applied", "revision", t.revision, "hosts", len(t.hosts), "tls", t.anyTLS)
-	return nil
 }
 
-func (s *server) key() string {
-	if s.tls {
-		return "https " + s.addr
+// Abort releases the listeners Prepare bound.
+func (c *edgeChange) Abort() {
+	for _, l := range c.binds {
+		l.Stop(0)
 	}
-	return "http " + s.addr
+	c.binds = nil
+}
+
+func listenerKey(l *listen.Listener) string {
+	if l.TLS() {
+		return "https " + l.Configured()
+	}
+	return "http " + l.Configured()
 }
 
 func (e *Edge) serving(k string) bool {
-	for _, s := range e.servers {
-		if s.key() == k {
+	for _, l := range e.servers {
+		if listenerKey(l) == k {
 			return true
 		}
 	}
 	return false
 }
 
-func (e *Edge) bind(k string) (*server, error) {
-	isTLS := k[:5] == "https"
-	addr := k[len("http "):]
-	if isTLS {
-		addr = k[len("https "):]
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen %s: %w", addr, err)
-	}
-	s := &server{addr: addr, tls: isTLS, ln: ln}
-	errorLog := slog.NewLogLogger(e.log.Handler(), slog.LevelDebug)
-	const readHeaderTimeout, idleTimeout, maxHeaderBytes = 10 * time.Second, 120 * time.Second, 64 << 10
-	if !isTLS {
-		s.srv = &h1.Server{Handler: e, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errorLog}
-		return s, nil
-	}
-	hs := &http.Server{
+func (e *Edge) bind(k string) (*listen.Listener, error) {
+	isTLS := strings.HasPrefix(k, "https ")
+	cfg := listen.Config{
+		Addr:              k[strings.IndexByte(k, ' ')+1:],
 		Handler:           e,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          errorLog,
-		TLSConfig: &tls.Config{
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+		OnError: func(err error) {
+			e.log.Error("listener stopped", "error", err)
+			e.serveErr.Store(fmt.Errorf("edge: %w", err))
+		},
+	}
+	if isTLS {
+		cfg.TLS = &tls.Config{
 			MinVersion:     tls.VersionTLS12,
 			NextProtos:     []string{"h2", "http/1.1"},
 			GetCertificate: e.certificate,
-		},
+		}
 	}
-	s.srv = hs
-	s.ln = tls.NewListener(ln, hs.TLSConfig)
-	return s, nil
-}
-
-func (e *Edge) run(s *server) {
-	err := s.srv.Serve(s.ln)
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		e.log.Error("listener stopped", "addr", s.addr, "error", err)
-		e.serveErr.Store(fmt.Errorf("edge: listener %s stopped: %w", s.addr, err))
-	}
+	return listen.Bind(cfg)
 }
 
 // certificate picks the distribution's certificate by SNI from the
@@ -298,11 +283,11 @@ func (e *Edge) Addrs() map[string]string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	out := map[string]string{}
-	for _, s := range e.servers {
-		if s.tls {
-			out["https"] = s.ln.Addr().String()
+	for _, l := range e.servers {
+		if l.TLS() {
+			out["https"] = l.Addr().String()
 		} else {
-			out["http"] = s.ln.Addr().String()
+			out["http"] = l.Addr().String()
 		}
 	}
 	return out
@@ -331,9 +316,9 @@ func (e *Edge) Close(ctx context.Context) error {
 	e.servers = nil
 	e.mu.Unlock()
 	var errs []error
-	for _, s := range servers {
-		if err := s.srv.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shutdown %s: %w", s.addr, err))
+	for _, l := range servers {
+		if err := l.Shutdown(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	done := make(chan struct{})

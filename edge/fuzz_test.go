@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/edge/httpcache"
+	"github.com/intercloud/intercloud/role"
 )
 
 type fuzzResp struct {
@@ -53,7 +54,7 @@ func FuzzHandler(f *testing.F) {
 	d.Spec.Behaviors[0].Forward.Headers = []string{"*"}
 	snap := site(1, d)
 	snap.Site.Nodes = nil
-	if err := e.Apply(context.Background(), snap); err != nil {
+	if err := role.Apply(context.Background(), e, snap); err != nil {
 		f.Fatal(err)
 	}
 	var n atomic.Int64

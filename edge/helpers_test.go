@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/role"
 )
 
 // clock is a test clock shared by the edge and the test origins, so that
@@ -88,7 +89,7 @@ func site(rev int64, d config.Distribution) *config.Snapshot {
 		Site: config.Site{
 			Name: "t", DNS: config.DNS{Zone: "cdn.test."},
 			Nodes: []config.Node{{Name: "edge-1", Roles: []config.Role{config.RoleEdge},
-				Listen: config.Listen{HTTP: "127.0.0.1:0", HTTPS: "127.0.0.1:0"}, Cache: config.Cache{Memory: 64 << 20}}},
+				Listen: config.Listen{HTTP: "127.0.0.1:0", HTTPS: "127.0.0.1:0"}, Cache: config.Cache{Memory: 64 << 20, MaxObject: 16 << 20}}},
 		},
 		Distributions: []config.Distribution{d},
 	}
@@ -113,19 +114,20 @@ type harness struct {
 	base string
 	c    *http.Client
 	reg  *prometheus.Registry
+	mux  *http.ServeMux
 }
 
 func newHarness(t *testing.T, clk *clock, snap *config.Snapshot) *harness {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	e, err := New(Options{Node: "edge-1", Registry: reg})
+	reg, mux := prometheus.NewRegistry(), http.NewServeMux()
+	e, err := New(Options{Node: "edge-1", Registry: reg, Mux: mux})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if clk != nil {
 		e.now = clk.now
 	}
-	if err := e.Apply(context.Background(), snap); err != nil {
+	if err := role.Apply(context.Background(), e, snap); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -133,7 +135,7 @@ func newHarness(t *testing.T, clk *clock, snap *config.Snapshot) *harness {
 		defer cancel()
 		e.Close(ctx)
 	})
-	return &harness{t: t, e: e, clk: clk, reg: reg, base: "http://" + e.Addrs()["http"],
+	return &harness{t: t, e: e, clk: clk, reg: reg, mux: mux, base: "http://" + e.Addrs()["http"],
 		c: &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"github.com/intercloud/intercloud/role"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -19,7 +20,7 @@ func BenchmarkServeHit(b *testing.B) {
 	defer e.Close(context.Background())
 	snap := site(1, simple(o.URL))
 	snap.Site.Nodes = nil
-	if err := e.Apply(context.Background(), snap); err != nil {
+	if err := role.Apply(context.Background(), e, snap); err != nil {
 		b.Fatal(err)
 	}
 	req := httptest.NewRequest("GET", "http://shop.cdn.test/hit", nil)

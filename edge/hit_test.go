@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"github.com/intercloud/intercloud/role"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -83,7 +84,7 @@ func hitEdge(t *testing.T, kv ...string) (*Edge, *atomic.Int64) {
 	e.now = func() time.Time { return t0.Add(time.Duration(off.Load())) }
 	snap := site(1, simple(o.URL))
 	snap.Site.Nodes = nil
-	if err := e.Apply(context.Background(), snap); err != nil {
+	if err := role.Apply(context.Background(), e, snap); err != nil {
 		t.Fatal(err)
 	}
 	w := httptest.NewRecorder()

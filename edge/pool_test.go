@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/intercloud/intercloud/role"
 	"log/slog"
 	"net"
 	"net/http"
@@ -31,7 +32,7 @@ func TestOriginKeepAlive(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		expect(t, h.get("/ka"), 200, "ka", "")
 		if i == 15 {
-			if err := h.e.Apply(context.Background(), site(2, d)); err != nil {
+			if err := role.Apply(context.Background(), h.e, site(2, d)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -59,7 +60,7 @@ func TestAccessLog(t *testing.T) {
 	defer e.Close(context.Background())
 	snap := site(1, simple(o.URL))
 	snap.Site.Nodes = nil
-	if err := e.Apply(context.Background(), snap); err != nil {
+	if err := role.Apply(context.Background(), e, snap); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/role"
 )
 
 func TestMatchPath(t *testing.T) {
@@ -88,13 +89,13 @@ func TestRouting(t *testing.T) {
 	// A bad snapshot is refused and the old table keeps serving.
 	bad := site(2, simple(web.URL))
 	bad.Distributions[0].Spec.Behaviors[0].Target = "missing"
-	if err := h.e.Apply(context.Background(), bad); err == nil || !strings.Contains(err.Error(), "unknown target") {
+	if err := role.Apply(context.Background(), h.e, bad); err == nil || !strings.Contains(err.Error(), "unknown target") {
 		t.Fatalf("bad snapshot: %v", err)
 	}
 	expect(t, h.get("/api/users"), 200, "api", "")
 	dup := site(3, simple(web.URL))
 	dup.Distributions = append(dup.Distributions, simple(web.URL))
-	if err := h.e.Apply(context.Background(), dup); err == nil || !strings.Contains(err.Error(), "also served by") {
+	if err := role.Apply(context.Background(), h.e, dup); err == nil || !strings.Contains(err.Error(), "also served by") {
 		t.Fatalf("duplicate host: %v", err)
 	}
 }
@@ -235,7 +236,7 @@ func TestSwapUnderLoad(t *testing.T) {
 		if rev%2 == 0 {
 			url = b.URL
 		}
-		if err := h.e.Apply(context.Background(), snapFor(rev, url)); err != nil {
+		if err := role.Apply(context.Background(), h.e, snapFor(rev, url)); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(5 * time.Millisecond)

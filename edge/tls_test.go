@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/test/testenv"
 )
 
@@ -117,7 +118,7 @@ func TestTLSBySNI(t *testing.T) {
 	}
 	// A new certificate is picked up by the next Apply, no restart.
 	writeCert(t, dir, "shop", 7, "shop.cdn.test", "www.shop.test")
-	if err := h.e.Apply(context.Background(), mk(2)); err != nil {
+	if err := role.Apply(context.Background(), h.e, mk(2)); err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()

@@ -276,6 +276,13 @@ func (s *Server) Start() error {
 	return nil
 }
 
+// markServing says that something (the origin role) serves the handler.
+func (s *Server) markServing() {
+	s.mu.Lock()
+	s.started = true
+	s.mu.Unlock()
+}
+
 // Addr is the bound content address (useful with port 0).
 func (s *Server) Addr() net.Addr {
 	s.mu.Lock()

@@ -102,3 +102,15 @@ type Invalidator interface {
 type Reporter interface {
 	Report(into *config.RoleReport)
 }
+
+// Apply prepares snap and commits it at once: for a role run on its own
+// (tests, benchmarks, a standalone daemon), where nothing else must move
+// with it.
+func Apply(ctx context.Context, r Role, snap *config.Snapshot) error {
+	c, err := r.Prepare(ctx, snap)
+	if err != nil {
+		return err
+	}
+	c.Commit()
+	return nil
+}

@@ -189,20 +189,31 @@ func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int
 // revisionKey zero-pads so that keys sort in revision order.
 func revisionKey(n int64) string { return fmt.Sprintf("%s%012d", keyRevisions, n) }
 
-// WatchRevision sends the current revision number each time the pointer
-// changes, starting with the value at the time of the call when there is one.
+// Pointer is the current revision as a watcher sees it, with the identity
+// of the etcd cluster that holds it: revision numbers of two clusters (a
+// store rebuilt from scratch) say nothing about each other.
+type Pointer struct {
+	Revision int64
+	Cluster  string
+}
+
+func clusterID(id uint64) string { return fmt.Sprintf("%016x", id) }
+
+// WatchRevision sends the current revision each time the pointer changes,
+// starting with the value at the time of the call when there is one.
 // The channel closes when ctx ends or the watch fails; callers re-watch.
-func (s *Store) WatchRevision(ctx context.Context) <-chan int64 {
-	out := make(chan int64, 1)
+func (s *Store) WatchRevision(ctx context.Context) <-chan Pointer {
+	out := make(chan Pointer, 1)
 	go func() {
 		defer close(out)
 		resp, err := s.cli.Get(ctx, keyRevision)
 		if err != nil {
 			return
 		}
+		cluster := clusterID(resp.Header.ClusterId)
 		if len(resp.Kvs) > 0 {
 			if n, ok := decodeRevision(resp.Kvs[0].Value); ok {
-				out <- n
+				out <- Pointer{n, cluster}
 			}
 		}
 		wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), keyRevision, clientv3.WithRev(resp.Header.Revision+1))
@@ -213,7 +224,7 @@ func (s *Store) WatchRevision(ctx context.Context) <-chan int64 {
 			for _, ev := range wr.Events {
 				if n, ok := decodeRevision(ev.Kv.Value); ok {
 					select {
-					case out <- n:
+					case out <- Pointer{n, clusterID(wr.Header.ClusterId)}:
 					case <-ctx.Done():
 						return
 					}

@@ -24,6 +24,7 @@ import (
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/dns"
 	"github.com/intercloud/intercloud/dns/dnstest"
+	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/test/testenv"
 )
 
@@ -247,7 +248,7 @@ func BenchmarkVsGdnsd(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := srv.Apply(context.Background(), snapshot(mmdb)); err != nil {
+	if err := role.Apply(context.Background(), srv, snapshot(mmdb)); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { srv.Close(context.Background()) })

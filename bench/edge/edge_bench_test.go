@@ -26,6 +26,7 @@ import (
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/edge"
+	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/test/testenv"
 )
 
@@ -100,7 +101,7 @@ func startEdge(b *testing.B, originAddr string) peer {
 			Behaviors: []config.Behavior{{Path: "*", Target: "o"}},
 		}}},
 	}
-	if err := e.Apply(context.Background(), snap); err != nil {
+	if err := role.Apply(context.Background(), e, snap); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { e.Close(context.Background()) })

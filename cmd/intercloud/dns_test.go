@@ -14,6 +14,7 @@ import (
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/dns"
+	"github.com/intercloud/intercloud/role"
 )
 
 func TestDNSQuery(t *testing.T) {
@@ -29,7 +30,7 @@ func TestDNSQuery(t *testing.T) {
 			{Name: "tokyo-edge", Cloud: "tokyo", Roles: []config.Role{config.RoleEdge}, Address: "127.0.2.1", Location: config.Location{Country: "JP"}},
 		},
 	}, Distributions: []config.Distribution{{Name: "shop"}}}
-	if err := s.Apply(context.Background(), snap); err != nil {
+	if err := role.Apply(context.Background(), s, snap); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close(context.Background())

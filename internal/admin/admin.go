@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Server is an admin endpoint.
@@ -22,7 +24,12 @@ type Server struct {
 	Registry *prometheus.Registry
 	srv      *http.Server
 	ln       net.Listener
+	more     atomic.Pointer[func() prometheus.Gatherers]
 }
+
+// Gather adds, to every later scrape of /metrics, the registries more
+// returns at that moment (the agent's running roles).
+func (s *Server) Gather(more func() prometheus.Gatherers) { s.more.Store(&more) }
 
 // New builds an admin server with a fresh registry holding the Go and
 // process collectors. ready reports why the daemon is not ready (nil: ready).
@@ -30,7 +37,15 @@ func New(ready func() error) *Server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	s := &Server{Mux: mux, Registry: reg}
+	all := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		gs := prometheus.Gatherers{reg}
+		if more := s.more.Load(); more != nil {
+			gs = append(gs, (*more)()...)
+		}
+		return gs.Gather()
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(all, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})
@@ -41,7 +56,7 @@ func New(ready func() error) *Server {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	return &Server{Mux: mux, Registry: reg}
+	return s
 }
 
 // Listen binds addr; it fails at once when the address is taken, so a
@@ -54,6 +69,9 @@ func (s *Server) Listen(addr string) error {
 	s.ln = ln
 	return nil
 }
+
+// Started says whether Listen succeeded.
+func (s *Server) Started() bool { return s.ln != nil }
 
 // Addr is the bound address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }

@@ -40,3 +40,14 @@ func (g *Group) Unregister() {
 	}
 	g.cs = nil
 }
+
+// Collect collects every collector of the group, so that a component can
+// be shown through a collector that follows whichever group is current.
+func (g *Group) Collect(ch chan<- prometheus.Metric) {
+	if g == nil {
+		return
+	}
+	for _, c := range g.cs {
+		c.Collect(ch)
+	}
+}

@@ -1,4 +1,4 @@
-package agent
+package origin
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intercloud/intercloud/config"
-	"github.com/intercloud/intercloud/origin"
+	"github.com/intercloud/intercloud/role"
 )
 
 func originSnap(root, listen string, rules ...config.CacheRule) *config.Snapshot {
@@ -36,18 +36,18 @@ func TestOriginRole(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "root")
 	src := t.TempDir()
 	os.WriteFile(filepath.Join(src, "index.html"), []byte("hi"), 0o644)
-	if _, err := origin.Deploy(root, src, "blue"); err != nil {
+	if _, err := Deploy(root, src, "blue"); err != nil {
 		t.Fatal(err)
 	}
-	if err := origin.Activate(root, "blue"); err != nil {
+	if err := Activate(root, "blue"); err != nil {
 		t.Fatal(err)
 	}
-	role, err := roleFactories[config.RoleOrigin](RoleOptions{Node: "o1",
+	r, err := NewRole(role.Options{Node: "o1",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer role.Close(context.Background())
+	defer r.Close(context.Background())
 	ctx := context.Background()
 	get := func(addr string) (int, string) {
 		t.Helper()
@@ -60,32 +60,32 @@ func TestOriginRole(t *testing.T) {
 	}
 
 	a1 := freeAddr(t)
-	if err := role.Apply(ctx, originSnap(root, a1)); err != nil {
+	if err := role.Apply(ctx, r, originSnap(root, a1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := role.Ready(); err != nil {
+	if err := r.Ready(); err != nil {
 		t.Fatalf("not ready: %v", err)
 	}
 	if code, cc := get(a1); code != 200 || cc != "" {
 		t.Fatalf("first apply: %d %q", code, cc)
 	}
 	// New rules: swapped in place on the same listener.
-	if err := role.Apply(ctx, originSnap(root, a1, config.CacheRule{Path: "*", CacheControl: "no-cache"})); err != nil {
+	if err := role.Apply(ctx, r, originSnap(root, a1, config.CacheRule{Path: "*", CacheControl: "no-cache"})); err != nil {
 		t.Fatal(err)
 	}
 	if code, cc := get(a1); code != 200 || cc != "no-cache" {
 		t.Fatalf("after new rules: %d %q", code, cc)
 	}
 	// A bad snapshot is refused and the old state keeps serving.
-	if err := role.Apply(ctx, originSnap(root, a1, config.CacheRule{Path: "*"})); err == nil {
+	if err := role.Apply(ctx, r, originSnap(root, a1, config.CacheRule{Path: "*"})); err == nil {
 		t.Error("invalid cache rule applied")
 	}
 	if code, cc := get(a1); code != 200 || cc != "no-cache" {
 		t.Fatalf("after a refused apply: %d %q", code, cc)
 	}
-	// A new address restarts the server there (metrics re-registered).
+	// A new address is bound before the old one is let go.
 	a2 := freeAddr(t)
-	if err := role.Apply(ctx, originSnap(root, a2)); err != nil {
+	if err := role.Apply(ctx, r, originSnap(root, a2)); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := get(a2); code != 200 {
@@ -96,10 +96,10 @@ func TestOriginRole(t *testing.T) {
 	}
 	noOrigin := originSnap(root, a2)
 	noOrigin.Site.Nodes[0].Origin = nil
-	if err := role.Apply(ctx, noOrigin); err == nil {
+	if err := role.Apply(ctx, r, noOrigin); err == nil {
 		t.Error("a node without an origin section was applied")
 	}
-	if err := role.Close(ctx); err != nil {
+	if err := r.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,0 +1,28 @@
+package agent
+
+import (
+	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/store"
+)
+
+// event is what the watchers send the loop.
+type event interface{ isEvent() }
+
+type (
+	// pointerEvent: the store points at this revision.
+	pointerEvent store.Pointer
+	// storeEvent: a ping of the store answered (err nil) or not.
+	storeEvent struct{ err error }
+	// nodesEvent: the live nodes changed.
+	nodesEvent map[string]config.NodeStatus
+	// healthEvent: the controller's origin and edge verdicts changed.
+	healthEvent map[string]config.OriginHealth
+	// invalidationsEvent: every invalidation with who completed it.
+	invalidationsEvent map[string]*store.InvalidationState
+)
+
+func (pointerEvent) isEvent()       {}
+func (storeEvent) isEvent()         {}
+func (nodesEvent) isEvent()         {}
+func (healthEvent) isEvent()        {}
+func (invalidationsEvent) isEvent() {}
