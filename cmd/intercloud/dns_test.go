@@ -29,6 +29,7 @@ func TestDNSQuery(t *testing.T) {
 			{Name: "tokyo-edge", Cloud: "tokyo", Roles: []config.Role{config.RoleEdge}, Address: "127.0.2.1", Location: config.Location{Country: "JP"}},
 		},
 	}, Distributions: []config.Distribution{{Name: "shop"}}}
+	snap.SetDefaults()
 	if err := s.Apply(context.Background(), snap); err != nil {
 		t.Fatal(err)
 	}
