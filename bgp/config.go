@@ -32,15 +32,13 @@ func (k Kind) LocalPref() uint32 {
 	return 100
 }
 
-// DefaultPort is the BGP port.
-const DefaultPort = 179
-
 // Config is the desired state of the speaker.
 type Config struct {
 	ASN      uint32
 	RouterID netip.Addr
-	// ListenPort is the TCP port to accept sessions on: 0 means 179, -1
-	// means do not listen (only connect out).
+	// ListenPort is the TCP port to accept sessions on; -1 means do not
+	// listen (only connect out). A site's gateway.bgpPort is rendered
+	// (179); 0 is left to GoBGP, whose own default is 179 too.
 	ListenPort int
 	// ListenAddresses default to every address.
 	ListenAddresses []netip.Addr
@@ -69,7 +67,9 @@ type Neighbor struct {
 	MaxPrefix uint32
 	// Password turns on TCP MD5 (RFC 2385).
 	Password string
-	// HoldTime and Keepalive default to 90 s and a third of the hold time.
+	// HoldTime and Keepalive come rendered for a site's links and
+	// neighbors (FromSite). Zero is left to GoBGP, whose defaults are RFC
+	// 4271's (90 s, a third of the hold time); this package keeps none.
 	HoldTime  time.Duration
 	Keepalive time.Duration
 	// ConnectRetry is the pause between connection attempts (default 5 s).

@@ -11,8 +11,10 @@ import (
 	"github.com/intercloud/intercloud/config"
 )
 
+// site is rendered as config renders it: FromSite reads the link hold
+// times and ports filled there.
 func site() *config.Site {
-	return &config.Site{
+	s := &config.Snapshot{Site: config.Site{
 		Clouds: []config.Cloud{
 			{Name: "seoul", ASN: 65001, CIDRs: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("fd00:1::/48")}},
 			{Name: "tokyo", ASN: 65002, CIDRs: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/16")}},
@@ -34,7 +36,9 @@ func site() *config.Site {
 				A: config.LinkEnd{Node: "seoul-gw", Tunnel: netip.MustParsePrefix("100.64.0.1/30")},
 				B: config.LinkEnd{Node: "tokyo-gw", Tunnel: netip.MustParsePrefix("100.64.0.2/30")}},
 		},
-	}
+	}}
+	s.SetDefaults()
+	return &s.Site
 }
 
 func TestFromSite(t *testing.T) {
@@ -47,9 +51,11 @@ func TestFromSite(t *testing.T) {
 	}
 	want := map[string]Neighbor{
 		"dx": {Name: "dx", Kind: KindDedicated, Address: netip.MustParseAddr("198.18.1.2"), LocalAddress: netip.MustParseAddr("198.18.1.1"),
-			ASN: 65002, Port: 1179, MaxPrefix: 10, Password: "md5", HoldTime: 30 * time.Second, ConnectRetry: time.Second},
+			// seoul's 30 s against tokyo's rendered 9 s: the smaller, as
+			// BGP would settle on.
+			ASN: 65002, Port: 1179, MaxPrefix: 10, Password: "md5", HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, ConnectRetry: time.Second},
 		"vpn": {Name: "vpn", Kind: KindVPN, Address: netip.MustParseAddr("100.64.0.2"), LocalAddress: netip.MustParseAddr("100.64.0.1"),
-			ASN: 65002, Port: 1179, HoldTime: 9 * time.Second, ConnectRetry: time.Second},
+			ASN: 65002, Port: 1179, HoldTime: 9 * time.Second, Keepalive: 3 * time.Second, ConnectRetry: time.Second},
 		"onprem": {Name: "onprem", Kind: KindExternal, Address: netip.MustParseAddr("192.168.0.1"), ASN: 64512,
 			MaxPrefix: 100, Password: "pw", HoldTime: 30 * time.Second},
 	}

@@ -9,14 +9,6 @@ import (
 // apiPeer renders a neighbor for GoBGP. A session carries the family of its
 // neighbor address.
 func apiPeer(n Neighbor) *api.Peer {
-	hold := n.HoldTime
-	if hold == 0 {
-		hold = 90 * time.Second
-	}
-	keep := n.Keepalive
-	if keep == 0 {
-		keep = hold / 3
-	}
 	retry := n.ConnectRetry
 	if retry == 0 {
 		retry = 5 * time.Second
@@ -37,8 +29,10 @@ func apiPeer(n Neighbor) *api.Peer {
 			Description:     n.Name,
 		},
 		Timers: &api.Timers{Config: &api.TimersConfig{
-			HoldTime:          seconds(hold),
-			KeepaliveInterval: seconds(keep),
+			// Zero reaches GoBGP as zero: it fills RFC 4271's 90 s and
+			// a third of the hold time, so no copy of them lives here.
+			HoldTime:          orZero(n.HoldTime),
+			KeepaliveInterval: orZero(n.Keepalive),
 			ConnectRetry:      seconds(retry),
 			// After a reset (a peer went away) try again soon.
 			IdleHoldTimeAfterReset: seconds(retry),
@@ -53,6 +47,14 @@ func apiPeer(n Neighbor) *api.Peer {
 		p.Transport.RemotePort = uint32(n.Port)
 	}
 	return p
+}
+
+// orZero is seconds, except that zero stays zero: "unset" for GoBGP.
+func orZero(d time.Duration) uint64 {
+	if d == 0 {
+		return 0
+	}
+	return seconds(d)
 }
 
 func seconds(d time.Duration) uint64 {

@@ -174,9 +174,6 @@ func (s *Server) start(ctx context.Context, cfg Config) error {
 	srv := server.NewBgpServer(server.LoggerOption(glog, lv))
 	go srv.Serve()
 	port := cfg.ListenPort
-	if port == 0 {
-		port = DefaultPort
-	}
 	g := &api.Global{Asn: cfg.ASN, RouterId: cfg.RouterID.String(), ListenPort: int32(port)}
 	for _, a := range cfg.ListenAddresses {
 		g.ListenAddresses = append(g.ListenAddresses, a.String())

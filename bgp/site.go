@@ -69,9 +69,6 @@ func FromSite(site *config.Site, node string) (Config, error) {
 			Passive:      me.Node > peer.Node,
 			ConnectRetry: gatewayConnectRetry,
 		}
-		if nb.HoldTime == 0 {
-			nb.HoldTime = gw.HoldTime.D()
-		}
 		if pn.Gateway != nil && pn.Gateway.ListenPort > 0 {
 			nb.Port = pn.Gateway.ListenPort
 		}

@@ -108,7 +108,9 @@ func setSiteDefaults(s *Site) {
 	dflt(&s.Controller.Admin, DefaultControllerAdmin)
 	dflt(&s.Controller.DriftGrace, DefaultDriftGrace)
 	dflt(&s.Health.EdgeInterval, DefaultEdgeInterval)
-	dflt(&s.Health.EdgeTimeout, DefaultEdgeTimeout)
+	// A probe that outlives its interval overlaps the next one: whoever
+	// shortened only the interval meant probes that fit in it.
+	dflt(&s.Health.EdgeTimeout, min(DefaultEdgeTimeout, s.Health.EdgeInterval))
 	dflt(&s.DNS.TTL, DefaultDNSTTL)
 	dflt(&s.DNS.NegativeTTL, DefaultNegativeTTL)
 	dflt(&s.DNS.MaxAnswers, DefaultMaxAnswers)
@@ -142,12 +144,32 @@ func setSiteDefaults(s *Site) {
 	}
 	for i := range s.Links {
 		l := &s.Links[i]
-		dflt(&l.HoldTime, DefaultHoldTime)
+		dflt(&l.HoldTime, linkHoldTime(s, l))
 		dflt(&l.Keepalive, l.HoldTime/3)
 		if l.Kind == LinkVPN {
 			dflt(&l.PersistentKeepalive, DefaultPersistentKeepalive)
 		}
 	}
+}
+
+// linkHoldTime is the hold time of a link that does not set one. It follows
+// what the user wrote: the ends' gateway.holdTime (BGP settles on the smaller
+// of the two hold times offered, so that is what the session runs with), and
+// at least three keepalives, so that a link given only `keepalive: 5s` is
+// not refused for a hold time the user never wrote.
+func linkHoldTime(s *Site, l *Link) Duration {
+	hold := Duration(0)
+	for _, end := range []string{l.A.Node, l.B.Node} {
+		if n := s.Node(end); n != nil && n.Gateway != nil && n.Gateway.HoldTime > 0 {
+			if hold == 0 || n.Gateway.HoldTime < hold {
+				hold = n.Gateway.HoldTime
+			}
+		}
+	}
+	if hold == 0 {
+		hold = DefaultHoldTime
+	}
+	return max(hold, 3*l.Keepalive)
 }
 
 func setDistributionDefaults(d *Distribution) {
@@ -159,7 +181,9 @@ func setDistributionDefaults(d *Distribution) {
 		if h := o.Health; h != nil {
 			h2 := *h
 			dflt(&h2.Interval, DefaultHealthInterval)
-			dflt(&h2.Timeout, DefaultHealthTimeout)
+			// Validation refuses a timeout longer than the interval, so
+			// the default must not be one: `interval: 1s` alone is valid.
+			dflt(&h2.Timeout, min(DefaultHealthTimeout, h2.Interval))
 			dflt(&h2.Healthy, DefaultHealthHealthy)
 			dflt(&h2.Unhealthy, DefaultHealthUnhealthy)
 			o.Health = &h2

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -249,5 +250,103 @@ spec:
 	// path, method, group active, canary weight, ttl, target, error page.
 	if n := strings.Count(err.Error(), "\n") + 1; n != 10 {
 		t.Errorf("%d errors, want 10:\n%v", n, err)
+	}
+}
+
+// Derived defaults follow what the user wrote: a default that depends on
+// another field never contradicts a value the user did write, so the file
+// stays valid with only that value in it.
+func TestRenderDerivedDefaults(t *testing.T) {
+	const site = `apiVersion: intercloud/v1
+kind: Site
+name: demo
+dns: {zone: cdn.example.test.}
+clouds: [{name: seoul, asn: 65001, cidrs: [10.1.0.0/16]}, {name: tokyo, asn: 65002, cidrs: [10.2.0.0/16]}]
+%s
+nodes:
+  - {name: edge-1, cloud: seoul, roles: [edge], listen: {http: "127.0.0.1:8080", admin: "127.0.0.1:9180"}}
+  - {name: gw-a, cloud: seoul, roles: [gateway], gateway: {routerId: 10.1.0.1%s}}
+  - {name: gw-b, cloud: tokyo, roles: [gateway], gateway: {routerId: 10.2.0.1%s}}
+links:
+  - {name: dx, kind: dedicated, a: {node: gw-a, address: 172.31.0.1}, b: {node: gw-b, address: 172.31.0.2}%s}
+`
+	const dist = `apiVersion: intercloud/v1
+kind: Distribution
+name: shop
+spec:
+  origins: {web: {url: "http://127.0.0.1:9001", health: {path: /healthz%s}}}
+  behaviors: [{path: "*", target: web}]
+`
+	sec := func(n int) Duration { return Duration(time.Duration(n) * time.Second) }
+	tests := []struct {
+		name                 string
+		siteHealth           string // the site's health: line
+		gwA, gwB, link       string // appended inside the flow mappings
+		originHealth         string
+		edgeInterval, edgeTO Duration
+		interval, timeout    Duration
+		holdTime, keepalive  Duration
+	}{
+		{name: "nothing written",
+			edgeInterval: DefaultEdgeInterval, edgeTO: DefaultEdgeTimeout,
+			interval: DefaultHealthInterval, timeout: DefaultHealthTimeout,
+			holdTime: DefaultHoldTime, keepalive: DefaultHoldTime / 3},
+		{name: "short health interval caps the timeout",
+			siteHealth: "health: {edgeInterval: 1s}", originHealth: ", interval: 1s",
+			edgeInterval: sec(1), edgeTO: sec(1), interval: sec(1), timeout: sec(1),
+			holdTime: DefaultHoldTime, keepalive: DefaultHoldTime / 3},
+		{name: "long interval keeps the default timeout",
+			siteHealth: "health: {edgeInterval: 1m}", originHealth: ", interval: 1m",
+			edgeInterval: sec(60), edgeTO: DefaultEdgeTimeout, interval: sec(60), timeout: DefaultHealthTimeout,
+			holdTime: DefaultHoldTime, keepalive: DefaultHoldTime / 3},
+		{name: "written timeouts stay",
+			siteHealth: "health: {edgeInterval: 1s, edgeTimeout: 500ms}", originHealth: ", interval: 3s, timeout: 3s",
+			edgeInterval: sec(1), edgeTO: Duration(500 * time.Millisecond), interval: sec(3), timeout: sec(3),
+			holdTime: DefaultHoldTime, keepalive: DefaultHoldTime / 3},
+		{name: "link follows its gateways' hold time",
+			gwA: ", holdTime: 30s", gwB: ", holdTime: 60s",
+			edgeInterval: DefaultEdgeInterval, edgeTO: DefaultEdgeTimeout,
+			interval: DefaultHealthInterval, timeout: DefaultHealthTimeout,
+			holdTime: sec(30), keepalive: sec(10)},
+		{name: "one gateway's hold time against the other's default",
+			gwA:          ", holdTime: 30s",
+			edgeInterval: DefaultEdgeInterval, edgeTO: DefaultEdgeTimeout,
+			interval: DefaultHealthInterval, timeout: DefaultHealthTimeout,
+			holdTime: DefaultHoldTime, keepalive: DefaultHoldTime / 3},
+		{name: "long keepalive lengthens the hold time",
+			link:         ", keepalive: 5s",
+			edgeInterval: DefaultEdgeInterval, edgeTO: DefaultEdgeTimeout,
+			interval: DefaultHealthInterval, timeout: DefaultHealthTimeout,
+			holdTime: sec(15), keepalive: sec(5)},
+		{name: "written link hold time wins over the gateways'",
+			gwA: ", holdTime: 30s", gwB: ", holdTime: 30s", link: ", holdTime: 6s",
+			edgeInterval: DefaultEdgeInterval, edgeTO: DefaultEdgeTimeout,
+			interval: DefaultHealthInterval, timeout: DefaultHealthTimeout,
+			holdTime: sec(6), keepalive: sec(2)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := writeFiles(t, map[string]string{
+				"site.yaml": fmt.Sprintf(site, tt.siteHealth, tt.gwA, tt.gwB, tt.link),
+				"shop.yaml": fmt.Sprintf(dist, tt.originHealth),
+			})
+			b, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := b.Render(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h := s.Site.Health; h.EdgeInterval != tt.edgeInterval || h.EdgeTimeout != tt.edgeTO {
+				t.Errorf("edge probes: interval %s timeout %s, want %s %s", h.EdgeInterval, h.EdgeTimeout, tt.edgeInterval, tt.edgeTO)
+			}
+			if h := s.Distributions[0].Spec.Origins["web"].Health; h.Interval != tt.interval || h.Timeout != tt.timeout {
+				t.Errorf("origin health: interval %s timeout %s, want %s %s", h.Interval, h.Timeout, tt.interval, tt.timeout)
+			}
+			if l := s.Site.Links[0]; l.HoldTime != tt.holdTime || l.Keepalive != tt.keepalive {
+				t.Errorf("link: holdTime %s keepalive %s, want %s %s", l.HoldTime, l.Keepalive, tt.holdTime, tt.keepalive)
+			}
+		})
 	}
 }

@@ -156,10 +156,12 @@ type Gateway struct {
 	// Protocol is the kernel route protocol number marking our routes.
 	Protocol int `yaml:"protocol" json:"protocol,omitempty"`
 	// GracefulRestart keeps installed routes when the gateway stops.
-	GracefulRestart bool               `yaml:"gracefulRestart" json:"gracefulRestart,omitempty"`
-	HoldTime        Duration           `yaml:"holdTime" json:"holdTime,omitempty"`
-	Wireguard       *Wireguard         `yaml:"wireguard" json:"wireguard,omitempty"`
-	Neighbors       []ExternalNeighbor `yaml:"neighbors" json:"neighbors,omitempty"`
+	GracefulRestart bool `yaml:"gracefulRestart" json:"gracefulRestart,omitempty"`
+	// HoldTime is the BGP hold time with external neighbors, and of links
+	// that do not set their own (the smaller of their two ends').
+	HoldTime  Duration           `yaml:"holdTime" json:"holdTime,omitempty"`
+	Wireguard *Wireguard         `yaml:"wireguard" json:"wireguard,omitempty"`
+	Neighbors []ExternalNeighbor `yaml:"neighbors" json:"neighbors,omitempty"`
 }
 
 // Wireguard is the gateway's WireGuard identity.

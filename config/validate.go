@@ -380,6 +380,11 @@ func (c *checker) gateway(o, p string, n *Node, role bool) {
 	if g.Protocol < 0 || g.Protocol > 255 {
 		c.errf(o, p+".protocol", "route protocol %d out of range 0..255", g.Protocol)
 	}
+	// Checked here rather than left to the speaker: links without their
+	// own holdTime inherit this one.
+	if g.HoldTime != 0 && g.HoldTime.D() < 3e9 {
+		c.errf(o, p+".holdTime", "BGP hold time must be at least 3s")
+	}
 	if w := g.Wireguard; w != nil {
 		if w.PrivateKeyFile == "" {
 			c.errf(o, p+".wireguard.privateKeyFile", "missing (made by `intercloud keygen`)")

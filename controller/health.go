@@ -66,8 +66,8 @@ func targetsOf(s *config.Snapshot) []target {
 		out = append(out, target{
 			dist: EdgeHealthDistribution, name: n.Name,
 			url:        "http://" + n.Listen.Admin + "/healthz",
-			interval:   orDefault(s.Site.Health.EdgeInterval.D(), 2*time.Second),
-			timeout:    orDefault(s.Site.Health.EdgeTimeout.D(), time.Second),
+			interval:   s.Site.Health.EdgeInterval.D(),
+			timeout:    s.Site.Health.EdgeTimeout.D(),
 			healthyN:   1,
 			unhealthyN: 2,
 		})
@@ -81,18 +81,11 @@ func originTarget(dist, name string, o config.Origin) target {
 	return target{
 		dist: dist, name: name,
 		url:        strings.TrimRight(o.URL, "/") + "/" + strings.TrimLeft(h.Path, "/"),
-		interval:   orDefault(h.Interval.D(), 5*time.Second),
-		timeout:    orDefault(h.Timeout.D(), 2*time.Second),
+		interval:   h.Interval.D(),
+		timeout:    h.Timeout.D(),
 		healthyN:   max(h.Healthy, 1),
 		unhealthyN: max(h.Unhealthy, 1),
 	}
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
 }
 
 // RunHealth probes every target of the current revision until ctx ends,
@@ -133,6 +126,13 @@ func (c *Controller) syncTargets(ctx context.Context, client *http.Client, want 
 	for _, t := range want {
 		k := t.key()
 		seen[k] = true
+		// Intervals and timeouts come filled from config rendering; a
+		// snapshot without them was not rendered, and a zero interval
+		// would panic the ticker, so the target is left unprobed.
+		if t.interval <= 0 || t.timeout <= 0 {
+			c.log.Error("health: target has no interval or timeout (snapshot not rendered); not probing it", "target", k)
+			continue
+		}
 		if st, ok := c.health.targets[k]; ok {
 			if st.spec == t {
 				continue

@@ -96,7 +96,9 @@ func (c *Controller) checkHealthy(ctx context.Context, d *config.Distribution, o
 		}
 		return nil
 	}
-	ok, reason := probe(ctx, http.DefaultClient, target{url: o.URL, timeout: 3 * time.Second})
+	// Without a health block there is no rendered timeout to read; the
+	// one-off probe waits as long as a default health check would.
+	ok, reason := probe(ctx, http.DefaultClient, target{url: o.URL, timeout: config.DefaultHealthTimeout.D()})
 	if !ok {
 		return fmt.Errorf("origin %s of %s does not answer (no health check configured): %s", origin, d.Name, reason)
 	}
@@ -257,7 +259,7 @@ func (c *Controller) Status(ctx context.Context) (*Status, error) {
 		return st, nil
 	}
 	st.Revision, st.Hash, st.Time, st.Reason = cur.Revision, cur.Hash, cur.Time, cur.Reason
-	grace := orDefault(cur.Site.Controller.DriftGrace.D(), 30*time.Second)
+	grace := cur.Site.Controller.DriftGrace.D()
 	for _, n := range cur.Site.Nodes {
 		ns := NodeState{Name: n.Name, Cloud: n.Cloud, Roles: n.Roles, State: "down"}
 		if l, ok := live[n.Name]; ok {

@@ -20,7 +20,7 @@ func TokenPath(site *config.Site) string {
 	}
 	dir := site.Store.DataDir
 	if dir == "" {
-		dir = ".intercloud/store"
+		dir = config.DefaultStoreDataDir
 	}
 	return filepath.Join(filepath.Dir(filepath.Clean(dir)), "token")
 }

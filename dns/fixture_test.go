@@ -52,11 +52,12 @@ func testGeoIP(t testing.TB) string {
 
 // testSnapshot is the site of the shared cases: four clouds, one drained
 // edge, one IPv6 edge, in-zone and out-of-zone aliases, a pinned and a
-// disabled distribution.
+// disabled distribution. Defaults are filled as config rendering fills
+// them, so the server sees what it would in production.
 func testSnapshot(geoip string) *config.Snapshot {
 	fra2 := edgeNode("frankfurt-edge-2", "frankfurt", "127.0.4.2", frankfut)
 	fra2.Weight = intp(0)
-	return &config.Snapshot{
+	s := &config.Snapshot{
 		Revision: 42,
 		Site: config.Site{
 			Name: "test",
@@ -91,6 +92,8 @@ func testSnapshot(geoip string) *config.Snapshot {
 			{Name: "off", Spec: config.Spec{Disabled: true}},
 		},
 	}
+	s.SetDefaults()
+	return s
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -396,6 +396,11 @@ func TestBuildErrors(t *testing.T) {
 		"negative weight":  func(s *config.Snapshot) { s.Site.Nodes[0].Weight = intp(-1) },
 		"duplicate name":   func(s *config.Snapshot) { s.Distributions[1].Spec.Aliases = []string{"shop." + zone} },
 		"too many answers": func(s *config.Snapshot) { s.Site.DNS.MaxAnswers = 1000 },
+		// What config rendering fills is required, not guessed again here.
+		"no ttl":          func(s *config.Snapshot) { s.Site.DNS.TTL = 0 },
+		"no negative ttl": func(s *config.Snapshot) { s.Site.DNS.NegativeTTL = 0 },
+		"no max answers":  func(s *config.Snapshot) { s.Site.DNS.MaxAnswers = 0 },
+		"no nameservers":  func(s *config.Snapshot) { s.Site.DNS.Nameservers = nil },
 	} {
 		t.Run(name, func(t *testing.T) {
 			snap := testSnapshot("")

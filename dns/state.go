@@ -15,11 +15,6 @@ import (
 	"github.com/intercloud/intercloud/config"
 )
 
-const (
-	defaultTTL        = 30 * time.Second
-	defaultMaxAnswers = 4
-)
-
 type nameKind uint8
 
 const (
@@ -105,12 +100,13 @@ func inZone(n, zone []byte) bool {
 	return false
 }
 
-func ttlSeconds(d config.Duration, def time.Duration) uint32 {
-	t := d.D()
-	if t <= 0 {
-		t = def
+// ttlSeconds is a TTL on the wire. Config rendering fills every TTL, so a
+// zero here is a snapshot that skipped it, not a wish for uncached answers.
+func ttlSeconds(field string, d config.Duration) (uint32, error) {
+	if d <= 0 {
+		return 0, fmt.Errorf("%s %s: must be positive (config rendering fills it)", field, d)
 	}
-	return uint32(min(t/time.Second, math.MaxInt32))
+	return uint32(min(d.D()/time.Second, math.MaxInt32)), nil
 }
 
 func build(in buildInput) (*state, error) {
@@ -123,14 +119,17 @@ func build(in buildInput) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dns.zone: %w", err)
 	}
-	ttl := ttlSeconds(cfg.TTL, defaultTTL)
-	negTTL := ttlSeconds(cfg.NegativeTTL, time.Duration(ttl)*time.Second)
-	maxAnswers := cfg.MaxAnswers
-	if maxAnswers <= 0 {
-		maxAnswers = defaultMaxAnswers
+	ttl, err := ttlSeconds("dns.ttl", cfg.TTL)
+	if err != nil {
+		return nil, err
 	}
-	if maxAnswers > 64 {
-		return nil, fmt.Errorf("dns.maxAnswers %d: at most 64", maxAnswers)
+	negTTL, err := ttlSeconds("dns.negativeTTL", cfg.NegativeTTL)
+	if err != nil {
+		return nil, err
+	}
+	maxAnswers := cfg.MaxAnswers
+	if maxAnswers < 1 || maxAnswers > 64 {
+		return nil, fmt.Errorf("dns.maxAnswers %d: want 1..64 (config rendering fills it)", maxAnswers)
 	}
 	st := &state{rev: in.snap.Revision, zone: zone, names: map[string]*entry{}, loc: in.loc}
 	zoneName := mdns.Fqdn(strings.ToLower(cfg.Zone))
@@ -142,7 +141,7 @@ func build(in buildInput) (*state, error) {
 	// dns nodes.
 	nsNames := cfg.Nameservers
 	if len(nsNames) == 0 {
-		nsNames = []string{"ns1." + zoneName}
+		return nil, fmt.Errorf("dns.nameservers: empty (config rendering fills ns1.%s)", zoneName)
 	}
 	var dnsNodes []*edge
 	for i := range site.Nodes {

@@ -11,17 +11,14 @@ import (
 	"github.com/intercloud/intercloud/edge/httpcache"
 )
 
-const defaultErrorPageTTL = 10 * time.Second
-
 // errorPage replaces an error answer with the distribution's page, fetched
 // from the origin of the behavior matching the page's path and kept in
-// cache for the page's TTL. If the page cannot be had, the client gets a
-// plain error of the original status.
+// cache for the page's TTL (rendered; 0 keeps it out of the cache). If the
+// page cannot be had, the client gets a plain error of the original status.
+// The status sent is the page's responseCode, which rendering fills with its
+// status when unset.
 func (x *exchange) errorPage(ep config.ErrorPage, status int) {
-	code := status
-	if ep.ResponseCode != 0 {
-		code = ep.ResponseCode
-	}
+	code := ep.ResponseCode
 	page := x.e.loadErrorPage(x, ep)
 	h := x.w.Header()
 	for _, k := range []string{"Content-Length", "Content-Range", "Etag", "Last-Modified", "Content-Encoding", "Accept-Ranges", "Age", "Expires"} {
@@ -74,9 +71,6 @@ func (e *Edge) loadErrorPage(x *exchange, ep config.ErrorPage) *entry {
 			return nil, err
 		}
 		ttl := ep.TTL.D()
-		if ttl <= 0 {
-			ttl = defaultErrorPageTTL
-		}
 		now := e.now()
 		ent := &entry{key: key, dist: x.d.name, path: ep.Path, status: 200, header: resp.Header, body: body,
 			requestTime: now, responseTime: now, fresh: httpcache.Freshness{Lifetime: ttl}}

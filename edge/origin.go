@@ -12,10 +12,7 @@ import (
 	"github.com/intercloud/intercloud/config"
 )
 
-// Defaults for origins that do not set their timeouts.
 const (
-	defaultConnectTimeout = 5 * time.Second
-	defaultReadTimeout    = 30 * time.Second
 	// passiveFailures consecutive failures mark a member down for passiveHold.
 	passiveFailures = 3
 	passiveHold     = 10 * time.Second
@@ -35,14 +32,12 @@ type poolKey struct {
 
 func newClientPool() *clientPool { return &clientPool{clients: map[poolKey]*http.Client{}} }
 
+// client is the client for an origin's timeouts as rendered (config fills
+// connectTimeout and readTimeout). A zero timeout is no limit, as in
+// net/http: a snapshot that skipped rendering waits, it does not get a
+// second set of defaults from here.
 func (p *clientPool) client(o config.Origin) *http.Client {
 	connect, read := o.ConnectTimeout.D(), o.ReadTimeout.D()
-	if connect <= 0 {
-		connect = defaultConnectTimeout
-	}
-	if read <= 0 {
-		read = defaultReadTimeout
-	}
 	k := poolKey{connect: connect, read: read, host: o.URL}
 	p.mu.Lock()
 	defer p.mu.Unlock()

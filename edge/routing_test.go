@@ -160,7 +160,7 @@ func TestErrorPages(t *testing.T) {
 			{Path: "*", Target: "o"},
 		},
 		ErrorPages: []config.ErrorPage{
-			{Status: 404, Path: "/errors/404.html", TTL: config.Duration(time.Minute)},
+			{Status: 404, Path: "/errors/404.html", TTL: config.Duration(time.Minute), ResponseCode: 404},
 			{Status: 502, Path: "/errors/404.html", ResponseCode: 503},
 		},
 	}}

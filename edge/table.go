@@ -243,6 +243,9 @@ func buildDist(dd *config.Distribution, pool *clientPool, redirectPort string) (
 		if ep.Status < 400 || ep.Status > 599 || !strings.HasPrefix(ep.Path, "/") {
 			return nil, fmt.Errorf("error page for %d: status must be 4xx/5xx and path absolute", ep.Status)
 		}
+		if ep.ResponseCode < 100 || ep.ResponseCode > 599 {
+			return nil, fmt.Errorf("error page for %d: responseCode %d is not an HTTP status (config rendering fills it)", ep.Status, ep.ResponseCode)
+		}
 		d.errorPages[ep.Status] = ep
 	}
 	return d, nil

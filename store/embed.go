@@ -12,6 +12,8 @@ import (
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+
+	"github.com/intercloud/intercloud/config"
 )
 
 // MemberConfig describes one embedded etcd member.
@@ -42,11 +44,13 @@ func StartMember(ctx context.Context, mc MemberConfig) (*Member, error) {
 	if mc.Name == "" {
 		mc.Name = "default"
 	}
+	// The site's store.listen and store.peer come rendered; a member
+	// started without a site gets the same figures, from the same place.
 	if mc.Client == "" {
-		mc.Client = "127.0.0.1:2379"
+		mc.Client = config.DefaultStoreListen
 	}
 	if mc.Peer == "" {
-		mc.Peer = "127.0.0.1:2380"
+		mc.Peer = config.DefaultStorePeer
 	}
 	if err := os.MkdirAll(mc.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("store data dir %s: %w", mc.DataDir, err)

@@ -12,14 +12,10 @@ import (
 	"github.com/intercloud/intercloud/config"
 )
 
-// Defaults for a vpn link that does not say.
+// Defaults for a vpn link that does not say are filled by config
+// rendering (persistentKeepalive, wireguard.mtu); this package takes them
+// as given.
 const (
-	// DefaultKeepalive keeps NAT mappings open and, more importantly here,
-	// makes the peer send something at least this often: the arrival of
-	// those packets is our data-plane liveness signal.
-	DefaultKeepalive = 5 * time.Second
-	// DefaultMTU is used when the underlay route cannot be read.
-	DefaultMTU = 1420
 	// Overhead is what WireGuard adds to each packet over IPv6, the worse
 	// of the two families (40 IPv6 + 8 UDP + 32 WireGuard).
 	Overhead = 80
@@ -30,15 +26,18 @@ const (
 // Tunnel is the desired state of one WireGuard interface: this node's side
 // of one vpn link. It holds no key material, only where to read it.
 type Tunnel struct {
-	Link      string // the link's name, for status and logs
-	Name      string // interface name, ic-<peer node>
-	PeerNode  string
-	KeyFile   string
-	Listen    int          // UDP port; 0 picks one
-	Address   netip.Prefix // our tunnel address
-	MTU       int          // 0: derive from the underlay route to the peer
-	Peer      Key          // the peer's public key
-	Endpoint  string       // the peer's host:port; "" waits for it to call
+	Link     string // the link's name, for status and logs
+	Name     string // interface name, ic-<peer node>
+	PeerNode string
+	KeyFile  string
+	Listen   int          // UDP port; 0 picks one
+	Address  netip.Prefix // our tunnel address
+	MTU      int          // 0: derive from the underlay route to the peer
+	Peer     Key          // the peer's public key
+	Endpoint string       // the peer's host:port; "" waits for it to call
+	// Keepalive is the persistent keepalive: it keeps NAT mappings open
+	// and makes the peer send at least this often, so its silence for
+	// deadFactor intervals is our data-plane liveness signal. Required.
 	Keepalive time.Duration
 	// AllowedIPs is the peer's tunnel address and its cloud's CIDRs.
 	AllowedIPs []netip.Prefix
@@ -172,9 +171,6 @@ func tunnelFor(site *config.Site, self *config.Node, l *config.Link, me, peer co
 	}
 	if t.MTU != 0 && (t.MTU < minMTU || t.MTU > 65535-Overhead) {
 		return Tunnel{}, fmt.Errorf("mtu %d out of range [%d, %d]", t.MTU, minMTU, 65535-Overhead)
-	}
-	if t.Keepalive == 0 {
-		t.Keepalive = DefaultKeepalive
 	}
 	if t.Keepalive < time.Second || t.Keepalive > 65535*time.Second || t.Keepalive%time.Second != 0 {
 		return Tunnel{}, fmt.Errorf("persistentKeepalive %s: want whole seconds between 1s and 65535s", t.Keepalive)

@@ -26,7 +26,7 @@ func testSite(t testing.TB, aKey, bKey Key) *config.Site {
 		},
 		Links: []config.Link{
 			{Name: "dx", Kind: config.LinkDedicated, A: config.LinkEnd{Node: "seoul-gw"}, B: config.LinkEnd{Node: "tokyo-gw"}},
-			{Name: "vpn", Kind: config.LinkVPN,
+			{Name: "vpn", Kind: config.LinkVPN, PersistentKeepalive: config.DefaultPersistentKeepalive,
 				A: config.LinkEnd{Node: "seoul-gw", Endpoint: "10.9.0.1:51821", Tunnel: netip.MustParsePrefix("100.64.0.1/30"), PublicKey: aPub.String()},
 				B: config.LinkEnd{Node: "tokyo-gw", Endpoint: "10.9.0.2:51822", Tunnel: netip.MustParsePrefix("100.64.0.2/30"), PublicKey: bPub.String()}},
 		},
@@ -53,7 +53,7 @@ func TestFromSite(t *testing.T) {
 	if tu.Listen != 51821 || tu.Endpoint != "10.9.0.2:51822" || tu.Peer != bPub {
 		t.Fatalf("listen %d endpoint %s", tu.Listen, tu.Endpoint)
 	}
-	if tu.Keepalive != DefaultKeepalive || tu.MTU != 0 {
+	if tu.Keepalive != config.DefaultPersistentKeepalive.D() || tu.MTU != 0 {
 		t.Fatalf("keepalive %s mtu %d", tu.Keepalive, tu.MTU)
 	}
 	want := []string{"100.64.0.2/32", "10.2.0.0/16", "10.22.0.0/16"}
@@ -108,6 +108,7 @@ func TestFromSite(t *testing.T) {
 				t.Fatalf("keepalive %s", tu[0].Keepalive)
 			}
 		}},
+		{"no keepalive", func(s *config.Site) { s.Links[1].PersistentKeepalive = 0 }, "seoul-gw", "persistentKeepalive", nil},
 		{"fractional keepalive", func(s *config.Site) { s.Links[1].PersistentKeepalive = config.Duration(1500 * time.Millisecond) }, "seoul-gw", "persistentKeepalive", nil},
 		{"bad peer key", func(s *config.Site) { s.Links[1].B.PublicKey = "nope" }, "seoul-gw", "tokyo-gw.publicKey", nil},
 		{"bad endpoint", func(s *config.Site) { s.Links[1].B.Endpoint = "10.9.0.2" }, "seoul-gw", "tokyo-gw.endpoint", nil},

@@ -138,10 +138,12 @@ func (t *tunnel) wantMTU(h *netlink.Handle) (int, error) {
 	if t.endpoint != "" {
 		dst = netip.MustParseAddrPort(t.endpoint).Addr()
 	}
+	// A rendered site always carries an MTU (wireguard.mtu); only a tunnel
+	// configured without one gets here, and guessing a figure for it would
+	// be a second default.
 	m, err := tunnelMTU(h, dst)
 	if err != nil {
-		t.log.Warn("cannot derive the tunnel MTU from the underlay; using the default", "mtu", DefaultMTU, "err", err)
-		return DefaultMTU, nil
+		return 0, fmt.Errorf("vpn: %s: no mtu given and %w", t.cfg.Name, err)
 	}
 	return m, nil
 }

@@ -78,6 +78,7 @@ func snapshot(mmdb string) *config.Snapshot {
 		{Name: "shop"},
 		{Name: "plain", Spec: config.Spec{Edges: []string{"seoul-0"}}},
 	}
+	s.SetDefaults()
 	return s
 }
 

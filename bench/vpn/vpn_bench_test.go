@@ -120,7 +120,7 @@ func setup(b *testing.B) *bench {
 			{Name: x.nodeA, Cloud: "x", Gateway: &config.Gateway{Wireguard: &config.Wireguard{PrivateKeyFile: x.privA}}},
 			{Name: x.nodeB, Cloud: "y", Gateway: &config.Gateway{Wireguard: &config.Wireguard{PrivateKeyFile: x.privB}}},
 		},
-		Links: []config.Link{{Name: "vpn", Kind: config.LinkVPN, MTU: mtu,
+		Links: []config.Link{{Name: "vpn", Kind: config.LinkVPN, MTU: mtu, PersistentKeepalive: config.DefaultPersistentKeepalive,
 			A: config.LinkEnd{Node: x.nodeA, Endpoint: underA + ":51820", Tunnel: netip.MustParsePrefix(tunA + "/30"), PublicKey: x.pubA},
 			B: config.LinkEnd{Node: x.nodeB, Endpoint: underB + ":51820", Tunnel: netip.MustParsePrefix(tunB + "/30"), PublicKey: x.pubB},
 		}},

@@ -90,7 +90,7 @@ func newAPIFlags(name string, needDir bool) *apiFlags {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	a := &apiFlags{fs: fs, params: paramFlags{}, needBundle: needDir}
 	a.dir = fs.String("f", "", "config directory (finds the controller and its token too)")
-	a.ctlURL = fs.String("controller", "", "controller URL (default $INTERCLOUD_CONTROLLER, else the site's controller.admin, else http://127.0.0.1:9170)")
+	a.ctlURL = fs.String("controller", "", "controller URL (default $INTERCLOUD_CONTROLLER, else the site's controller.admin, else http://"+config.DefaultControllerAdmin+")")
 	a.tokenFile = fs.String("token-file", "", "API token file (default $INTERCLOUD_TOKEN, else the site's token file)")
 	a.jsonOut = fs.Bool("j", false, "print JSON")
 	if needDir {
@@ -118,7 +118,7 @@ func (a *apiFlags) resolve() (*controller.Client, *config.Snapshot, error) {
 		base = snap.Site.Controller.Admin
 	}
 	if base == "" {
-		base = "http://127.0.0.1:9170"
+		base = "http://" + config.DefaultControllerAdmin
 	}
 	token := ""
 	switch {

@@ -282,7 +282,7 @@ func runController(ctx context.Context, args []string) error {
 func runNode(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("node", flag.ContinueOnError)
 	name := fs.String("name", "", "node name (as in the site)")
-	storeURLs := fs.String("store", "http://127.0.0.1:2379", "etcd endpoints (comma-separated)")
+	storeURLs := fs.String("store", "http://"+config.DefaultStoreListen, "etcd endpoints (comma-separated)")
 	stateDir := fs.String("state-dir", "", "where the last known good snapshot is kept (default .intercloud/nodes/NAME)")
 	adminAddr := fs.String("admin", "", "admin address (default: the node's listen.admin)")
 	newLog := logFlags(fs)
@@ -310,9 +310,9 @@ func runNode(ctx context.Context, args []string) error {
 func runStoreMember(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("store", flag.ContinueOnError)
 	name := fs.String("name", "default", "member name")
-	dataDir := fs.String("data-dir", ".intercloud/store", "data directory")
-	listen := fs.String("listen", "127.0.0.1:2379", "client address")
-	peer := fs.String("peer", "127.0.0.1:2380", "peer address")
+	dataDir := fs.String("data-dir", config.DefaultStoreDataDir, "data directory")
+	listen := fs.String("listen", config.DefaultStoreListen, "client address")
+	peer := fs.String("peer", config.DefaultStorePeer, "peer address")
 	initial := fs.String("initial-cluster", "", "name=http://peer,... of every member (empty: single member)")
 	existing := fs.Bool("existing", false, "join a running cluster")
 	newLog := logFlags(fs)

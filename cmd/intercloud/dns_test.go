@@ -30,6 +30,7 @@ func TestDNSQuery(t *testing.T) {
 			{Name: "tokyo-edge", Cloud: "tokyo", Roles: []config.Role{config.RoleEdge}, Address: "127.0.2.1", Location: config.Location{Country: "JP"}},
 		},
 	}, Distributions: []config.Distribution{{Name: "shop"}}}
+	snap.SetDefaults()
 	if err := role.Apply(context.Background(), s, snap); err != nil {
 		t.Fatal(err)
 	}
