@@ -127,9 +127,11 @@ func TestAgentServesLastKnownGoodWhileStoreIsDown(t *testing.T) {
 	stop, done = start()
 	defer func() { stop(); <-done }()
 	storetest.Eventually(t, 15*time.Second, "restarted agent serves the last known good snapshot", func() bool {
-		r := latest()
-		rev, closed, _ := r.state()
-		return len(recs) == 2 && rev == 1 && !closed
+		mu.Lock()
+		n := len(recs)
+		mu.Unlock()
+		rev, closed, _ := latest().state()
+		return n == 2 && rev == 1 && !closed
 	})
 
 	// The store comes back with a newer revision: the agent catches up.

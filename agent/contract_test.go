@@ -1,0 +1,330 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/internal/storetest"
+	"github.com/intercloud/intercloud/origin"
+	"github.com/intercloud/intercloud/store"
+)
+
+// The contract test drives a real agent, on a real etcd, through every
+// transition of every role: added, changed, changed to something that
+// fails to prepare, removed, added back, changed again. Each role runs
+// beside a companion role, and after every step both must serve the same
+// revision: a node is never half on a revision.
+
+// siteTmpl is a one-node site; each revision renders it with its own
+// figures, which every role shows where a client can see them: the edge
+// in a response header, DNS as the SOA serial, the origin in Cache-Control.
+var siteTmpl = template.Must(template.New("site").Parse(`apiVersion: intercloud/v1
+kind: Site
+name: contract
+store: {leaseTTL: 5s}
+dns: {zone: cdn.example.test.}
+clouds: [{name: c1, asn: 65001, cidrs: [10.1.0.0/16]}]
+nodes:
+  - name: n1
+    cloud: c1
+    roles: [{{.Roles}}]
+    address: 127.0.0.1
+    location: {country: KR, lat: 37.5, lon: 127}
+    listen: {http: "{{.HTTP}}", dns: "{{.DNS}}"}
+{{- if .Origin}}
+    origin:
+      root: {{.Root}}
+      listen: "{{.OriginListen}}"
+{{- if .TokenFile}}
+      tokenFile: {{.TokenFile}}
+{{- end}}
+      cacheRules: [{path: "*", cacheControl: "max-age={{.Rev}}"}]
+{{- end}}
+---
+apiVersion: intercloud/v1
+kind: Distribution
+name: shop
+spec:
+  origins: {o: {url: "{{.Upstream}}"}}
+  behaviors: [{path: "*", target: o, cache: false}]
+  headers: {response: {set: {X-Rev: "{{.Rev}}"}}}
+`))
+
+type siteParams struct {
+	Rev                       int64
+	Roles                     string
+	HTTP, DNS, OriginListen   string
+	Origin                    bool
+	Root, TokenFile, Upstream string
+}
+
+// roleProbe asks a role which revision it serves (0: not serving).
+type roleProbe func(t *testing.T, p siteParams) int64
+
+func probeEdge(t *testing.T, p siteParams) int64 {
+	req, _ := http.NewRequest("GET", "http://"+p.HTTP+"/", nil)
+	req.Host = "shop.cdn.example.test"
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	n, _ := strconv.ParseInt(resp.Header.Get("X-Rev"), 10, 64)
+	return n
+}
+
+func probeDNS(t *testing.T, p siteParams) int64 {
+	m := new(mdns.Msg)
+	m.SetQuestion("cdn.example.test.", mdns.TypeSOA)
+	c := &mdns.Client{Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, p.DNS)
+	if err != nil || len(r.Answer) == 0 {
+		return 0
+	}
+	if soa, ok := r.Answer[0].(*mdns.SOA); ok {
+		return int64(soa.Serial)
+	}
+	return 0
+}
+
+func probeOrigin(t *testing.T, p siteParams) int64 {
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + p.OriginListen + "/index.html")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	n, _ := strconv.ParseInt(strings.TrimPrefix(resp.Header.Get("Cache-Control"), "max-age="), 10, 64)
+	return n
+}
+
+// contractCase is one role put through the transitions.
+type contractCase struct {
+	role      config.Role
+	companion config.Role
+	probe     roleProbe
+	metric    string // a metric family only this role exposes
+	route     string // an admin route only this role serves ("" none)
+	ports     func(p siteParams) []string
+	// breakIt changes p so that the role's Prepare fails; the returned
+	// function undoes what it did outside p.
+	breakIt func(t *testing.T, p *siteParams) (what string)
+}
+
+var probes = map[config.Role]roleProbe{config.RoleEdge: probeEdge, config.RoleDNS: probeDNS, config.RoleOrigin: probeOrigin}
+
+func TestRoleContract(t *testing.T) {
+	cases := []contractCase{
+		{
+			role: config.RoleEdge, companion: config.RoleDNS, metric: "intercloud_edge_", route: "/v1/edge/cache",
+			ports: func(p siteParams) []string { return []string{p.HTTP} },
+			breakIt: func(t *testing.T, p *siteParams) string {
+				p.HTTP = holdPort(t)
+				return "address already in use"
+			},
+		},
+		{
+			role: config.RoleDNS, companion: config.RoleEdge, metric: "intercloud_dns_",
+			ports: func(p siteParams) []string { return []string{p.DNS} },
+			breakIt: func(t *testing.T, p *siteParams) string {
+				p.DNS = holdPort(t)
+				return "address already in use"
+			},
+		},
+		{
+			role: config.RoleOrigin, companion: config.RoleDNS, metric: "intercloud_origin_", route: "/v1/origin/versions",
+			ports: func(p siteParams) []string { return []string{p.OriginListen} },
+			breakIt: func(t *testing.T, p *siteParams) string {
+				p.TokenFile = filepath.Join(t.TempDir(), "missing-token")
+				return "missing-token"
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(string(c.role), func(t *testing.T) { runContract(t, c) })
+	}
+}
+
+func runContract(t *testing.T, c contractCase) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	defer upstream.Close()
+	root := filepath.Join(t.TempDir(), "root")
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "index.html"), []byte("hi"), 0o644)
+	if _, err := origin.Deploy(root, src, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := origin.Activate(root, "v1"); err != nil {
+		t.Fatal(err)
+	}
+
+	member := storetest.Start(t)
+	st := storetest.Open(t, member.Endpoints())
+	ctx, cancel := context.WithCancel(context.Background())
+	adminAddr := storetest.FreeAddr(t)
+	a := New(Options{Node: "n1", Store: st, StateDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), Admin: adminAddr})
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	base := siteParams{HTTP: storetest.FreeAddr(t), DNS: storetest.FreeAddr(t), OriginListen: storetest.FreeAddr(t),
+		Root: root, Upstream: upstream.URL}
+	var rev int64
+	push := func(p siteParams, roles ...config.Role) siteParams {
+		t.Helper()
+		rev++
+		p.Rev = rev
+		var names []string
+		p.Origin = false
+		for _, r := range roles {
+			names = append(names, string(r))
+			p.Origin = p.Origin || r == config.RoleOrigin
+		}
+		p.Roles = strings.Join(names, ", ")
+		commitSite(t, st, p)
+		return p
+	}
+	// serving waits until every role named serves want and the node
+	// reports it.
+	serving := func(p siteParams, want int64, roles ...config.Role) {
+		t.Helper()
+		storetest.Eventually(t, 20*time.Second, fmt.Sprintf("%v serve revision %d", roles, want), func() bool {
+			for _, r := range roles {
+				if probes[r](t, p) != want {
+					return false
+				}
+			}
+			n, _ := st.Nodes(ctx)
+			return n["n1"].Revision == want
+		})
+	}
+	both := []config.Role{c.role, c.companion}
+
+	// Added.
+	p := push(base, both...)
+	serving(p, p.Rev, both...)
+	assertExposed(t, adminAddr, c, true)
+
+	// Changed.
+	p = push(p, both...)
+	serving(p, p.Rev, both...)
+	good := p
+
+	// Changed to something that fails to prepare: nothing moves, and
+	// status and /readyz say why.
+	bad := p
+	why := c.breakIt(t, &bad)
+	bad = push(bad, both...)
+	storetest.Eventually(t, 20*time.Second, "status names the failed revision", func() bool {
+		n, _ := st.Nodes(ctx)
+		return strings.Contains(n["n1"].Message, fmt.Sprintf("revision %d not applied", bad.Rev)) && strings.Contains(n["n1"].Message, why)
+	})
+	if body, code := get(t, "http://"+adminAddr+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, why) {
+		t.Fatalf("readyz after a failed revision: %d %q", code, body)
+	}
+	for _, r := range both {
+		if got := probes[r](t, good); got != good.Rev {
+			t.Fatalf("%s serves revision %d after revision %d failed; want %d as a whole", r, got, bad.Rev, good.Rev)
+		}
+	}
+
+	// Removed: its ports, metrics and routes are gone once the node is
+	// on the revision.
+	p = push(good, c.companion)
+	serving(p, p.Rev, c.companion)
+	for _, addr := range c.ports(good) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("%s still holds %s after removal: %v", c.role, addr, err)
+		}
+		ln.Close()
+	}
+	assertExposed(t, adminAddr, c, false)
+
+	// Added back on the same ports, then changed again.
+	p = push(good, both...)
+	serving(p, p.Rev, both...)
+	assertExposed(t, adminAddr, c, true)
+	p = push(p, both...)
+	serving(p, p.Rev, both...)
+	if body, code := get(t, "http://"+adminAddr+"/readyz"); code != http.StatusOK {
+		t.Fatalf("readyz at the end: %d %q", code, body)
+	}
+}
+
+// commitSite renders p through config loading, as apply does, and commits
+// it as the next revision.
+func commitSite(t *testing.T, st *store.Store, p siteParams) {
+	t.Helper()
+	var b bytes.Buffer
+	if err := siteTmpl.Execute(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := config.Load(dir)
+	if err != nil {
+		t.Fatalf("revision %d: %v\n%s", p.Rev, err, b.String())
+	}
+	snap, err := bundle.Render(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap.Revision, snap.Hash, snap.Time = p.Rev, config.Hash(snap), time.Now().UTC()
+	ctx := context.Background()
+	_, mod, err := st.Current(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(ctx, snap, mod); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// assertExposed checks that the role's metrics and admin routes are on
+// the node's admin address exactly while it runs.
+func assertExposed(t *testing.T, admin string, c contractCase, want bool) {
+	t.Helper()
+	body, code := get(t, "http://"+admin+"/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	if got := strings.Contains(body, c.metric); got != want {
+		t.Errorf("%s metrics shown: %v, want %v", c.role, got, want)
+	}
+	if c.route == "" {
+		return
+	}
+	if _, code := get(t, "http://"+admin+c.route); (code == http.StatusOK) != want {
+		t.Errorf("%s route %s: %d, want served %v", c.role, c.route, code, want)
+	}
+}
+
+// holdPort binds a loopback port for the rest of the test and returns it.
+func holdPort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.Addr().String()
+}
