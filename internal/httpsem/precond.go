@@ -1,3 +1,7 @@
+// Package httpsem holds the request-header decisions of RFC 9110 that the
+// origin server and the edge cache share: entity-tag lists and their
+// comparison, preconditions, If-Range and byte ranges. Pure functions over
+// a header and a representation's validators; see README.md.
 package httpsem
 
 import (
@@ -111,9 +115,8 @@ func ifRange(value string, v Validators) bool {
 	if err != nil || v.LastModified.IsZero() {
 		return false
 	}
-	// Exact equality is all RFC 9110 §13.1.5 asks of the date; whether
-	// Last-Modified is strong enough to be used at all (§8.8.2.2) is the
-	// caller's to say by leaving it zero.
+	// Exact equality is what RFC 9110 §13.1.5 asks of the recipient; that
+	// the date be a strong validator is asked of the client sending it.
 	return t.Equal(v.LastModified)
 }
 
