@@ -120,6 +120,11 @@ func ifRange(value string, v Validators) bool {
 	return t.Equal(v.LastModified)
 }
 
+// Fields are the request fields Decide reads, canonical. A cache that
+// answers them itself keeps them from the origin request by this list, so
+// it cannot drift from what is evaluated.
+var Fields = [...]string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range", "Range"}
+
 // Decision is what a GET or HEAD of an existing representation answers.
 type Decision struct {
 	Status int

@@ -131,6 +131,14 @@ func TestDecide(t *testing.T) {
 			if d.Status != tt.status || !reflect.DeepEqual(d.Ranges, tt.ranges) {
 				t.Errorf("Decide = %d %v, want %d %v", d.Status, d.Ranges, tt.status, tt.ranges)
 			}
+			// Fields is all Decide reads: without them it is a plain 200.
+			h := tt.h.Clone()
+			for _, f := range Fields {
+				delete(h, f)
+			}
+			if d := Decide(tt.method, h, v, size); d.Status != 200 {
+				t.Errorf("without Fields: %d, want 200", d.Status)
+			}
 		})
 	}
 }
