@@ -377,6 +377,55 @@ func TestRanges(t *testing.T) {
 	}
 }
 
+// TestClientConditionals: a client's preconditions and Range on a hit are
+// answered from the stored response as the origin would answer them
+// (RFC 9110 §13.2.2, §14), here for a stored ETag with a comma in it.
+func TestClientConditionals(t *testing.T) {
+	const lm = "Mon, 02 Jan 2006 15:04:05 GMT"
+	const failed = "intercloud-edge: precondition failed\n"
+	clk := &clock{}
+	o := newOrigin(t, clk, body("0123456789", "Cache-Control", "max-age=600", "ETag", `"a,b"`, "Last-Modified", lm))
+	h := newHarness(t, clk, site(1, simple(o.URL)))
+	expect(t, h.get("/c"), 200, "0123456789", "stored")
+	tests := []struct {
+		name   string
+		method string
+		kv     []string
+		status int
+		body   string
+	}{
+		{"INM quoted comma", "GET", []string{"If-None-Match", `"a,b", "c"`}, 304, ""},
+		{"INM quoted comma last", "GET", []string{"If-None-Match", `"c", W/"a,b"`}, 304, ""},
+		{"INM half of the tag", "GET", []string{"If-None-Match", `"a", "b"`}, 200, "0123456789"},
+		{"INM star", "HEAD", []string{"If-None-Match", "*"}, 304, ""},
+		{"IMS equal", "GET", []string{"If-Modified-Since", lm}, 304, ""},
+		{"IMS ignored after INM", "GET", []string{"If-None-Match", `"c"`, "If-Modified-Since", lm}, 200, "0123456789"},
+		{"If-Match holds", "GET", []string{"If-Match", `"x", "a,b"`}, 200, "0123456789"},
+		{"If-Match fails", "GET", []string{"If-Match", `"a"`}, 412, failed},
+		{"IUS fails", "GET", []string{"If-Unmodified-Since", "Sun, 01 Jan 2006 15:04:05 GMT"}, 412, failed},
+		{"If-Match fails before INM", "GET", []string{"If-Match", `"x"`, "If-None-Match", `"a,b"`}, 412, failed},
+		{"If-Range quoted comma", "GET", []string{"Range", "bytes=1-2", "If-Range", `"a,b"`}, 206, "12"},
+		{"adjacent ranges coalesced", "GET", []string{"Range", "bytes=1-2,3-4"}, 206, "1234"},
+		{"several ranges answered whole", "GET", []string{"Range", "bytes=1-2,5-6"}, 200, "0123456789"},
+		{"Range on HEAD ignored", "HEAD", []string{"Range", "bytes=1-2"}, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := h.do(tt.method, "shop.cdn.test", "/c", tt.kv...)
+			expect(t, r, tt.status, "", "hit")
+			if r.body != tt.body {
+				t.Fatalf("body %q, want %q", r.body, tt.body)
+			}
+			if tt.status == 304 && r.header.Get("ETag") != `"a,b"` {
+				t.Fatalf("304 ETag %q", r.header.Get("ETag"))
+			}
+		})
+	}
+	if o.count() != 1 {
+		t.Fatalf("origin requests %d, want 1", o.count())
+	}
+}
+
 func TestUnsafeMethodInvalidates(t *testing.T) {
 	clk := &clock{}
 	o := newOrigin(t, clk, func(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/edge/httpcache"
+	"github.com/intercloud/intercloud/internal/httpsem"
 )
 
 // entry is one stored object, immutable once stored: a 304 refresh stores
@@ -35,6 +36,10 @@ type entry struct {
 	// itself, as a slice: copying it beats ranging over the map. Every
 	// change of header is followed by index.
 	fields []field
+	// validators are header's ETag and Last-Modified as a client's
+	// preconditions are evaluated against them, made by index so that a
+	// conditional hit parses no date of the entry's.
+	validators httpsem.Validators
 }
 
 type field struct {
@@ -42,8 +47,17 @@ type field struct {
 	values []string
 }
 
-// index makes fields from header.
+// index makes fields and validators from header.
 func (e *entry) index() {
+	e.validators = httpsem.Validators{Exists: true}
+	if v := e.header["Etag"]; len(v) > 0 {
+		e.validators.ETag = v[0]
+	}
+	if v := e.header["Last-Modified"]; len(v) > 0 {
+		if t, err := http.ParseTime(v[0]); err == nil {
+			e.validators.LastModified = t
+		}
+	}
 	e.fields = make([]field, 0, len(e.header))
 	for k, v := range e.header {
 		if k != "Content-Length" {

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/intercloud/intercloud/internal/httpsem"
 )
 
 // hopByHop are connection-level fields never forwarded (RFC 9110 §7.6.1).
@@ -40,7 +42,7 @@ func (b *behavior) forwardedHeader(r *http.Request, clientIP string) http.Header
 		out.Del("Cookie")
 		// Conditionals and ranges are the cache's own business on cached
 		// behaviors; the caller adds them back for pass-through.
-		for _, f := range []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"} {
+		for _, f := range httpsem.Fields {
 			out.Del(f)
 		}
 		out.Del("X-Forwarded-For")

@@ -26,6 +26,8 @@ type fuzzResp struct {
 func FuzzHandler(f *testing.F) {
 	f.Add(200, "private, max-age=60", "", "ETag", `"x"`, "Range", "bytes=0-2")
 	f.Add(200, "max-age=60", "X-User", "Set-Cookie", "a=b", "If-None-Match", `"x"`)
+	f.Add(200, "max-age=60", "", "ETag", `"a,b"`, "If-None-Match", `"a,b", "c"`)
+	f.Add(200, "max-age=60", "", "Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT", "If-Unmodified-Since", "Sun, 01 Jan 2006 15:04:05 GMT")
 	f.Add(206, "public, s-maxage=5", "*", "Content-Range", "bytes 0-1/2", "Cache-Control", "max-stale")
 	f.Add(304, "no-store", "Accept", "Expires", "0", "Cache-Control", "only-if-cached")
 	f.Add(500, `no-cache="set-cookie"`, "", "Age", "-1", "If-Modified-Since", "garbage")

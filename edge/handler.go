@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/intercloud/intercloud/edge/httpcache"
+	"github.com/intercloud/intercloud/internal/httpsem"
 )
 
 // cacheName is this cache's identifier in Cache-Status.
@@ -214,7 +215,7 @@ func (x *exchange) fetch(stale *entry, reason string) {
 func (x *exchange) passThrough(reason, detail string) {
 	x.class = "bypass"
 	h := x.forwarded().Clone()
-	for _, f := range []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range", "Range"} {
+	for _, f := range httpsem.Fields {
 		if v, ok := x.r.Header[f]; ok {
 			h[f] = v
 		}

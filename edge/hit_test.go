@@ -121,6 +121,8 @@ func TestHitAllocatesNothing(t *testing.T) {
 		{"get", "GET", nil, 200},
 		{"head", "HEAD", nil, 200},
 		{"if-none-match", "GET", []string{"If-None-Match", `"b"`}, 304},
+		{"if-none-match list", "GET", []string{"If-None-Match", `"x", "a,b", W/"b"`}, 304},
+		{"if-match", "GET", []string{"If-Match", `"b"`}, 200},
 	} {
 		req := httptest.NewRequest(c.method, "http://shop.cdn.test/hit", nil)
 		for i := 0; i < len(c.kv); i += 2 {

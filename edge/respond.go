@@ -10,6 +10,7 @@ import (
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/edge/httpcache"
+	"github.com/intercloud/intercloud/internal/httpsem"
 )
 
 // finish answers the client from a fill result.
@@ -87,23 +88,38 @@ func (x *exchange) serveEntry(ent *entry, now time.Time, cs httpcache.CacheStatu
 	if x.b.compress && status == http.StatusOK && x.r.Header["Range"] == nil {
 		body = x.compress(ent, h)
 	}
-	if status == http.StatusOK && httpcache.NotModified(x.r.Method, x.r.Header, ent.header) {
-		for k := range h {
-			if !keepOn304[k] {
-				delete(h, k)
+	if status == http.StatusOK {
+		// Compression is only chosen without a Range, so the size only
+		// matters where body is the stored, identity-coded one.
+		d := httpsem.Decide(x.r.Method, x.r.Header, ent.validators, int64(len(body)))
+		switch d.Status {
+		case http.StatusNotModified:
+			for k := range h {
+				if !keepOn304[k] {
+					delete(h, k)
+				}
 			}
-		}
-		x.w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	if status == http.StatusOK && x.r.Header["Range"] != nil {
-		size := int64(len(body))
-		switch res, start, end := httpcache.ParseRange(x.r.Header.Get("Range"), x.r.Header.Get("If-Range"), ent.header, size); res {
-		case httpcache.RangePartial:
-			h.Set("Content-Range", "bytes "+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(end, 10)+"/"+strconv.FormatInt(size, 10))
-			status, body = http.StatusPartialContent, body[start:end+1]
-		case httpcache.RangeUnsatisfiable:
-			h.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+			x.w.WriteHeader(http.StatusNotModified)
+			return
+		case http.StatusPreconditionFailed:
+			for k := range h {
+				if !keepOn412[k] {
+					delete(h, k)
+				}
+			}
+			x.plain(http.StatusPreconditionFailed, "intercloud-edge: precondition failed\n")
+			return
+		case http.StatusPartialContent:
+			// Several ranges would need multipart/byteranges, which
+			// the edge does not write: the whole body is always an
+			// allowed answer (RFC 9110 §14.2).
+			if len(d.Ranges) == 1 {
+				size, r := strconv.Itoa(len(body)), d.Ranges[0]
+				h.Set("Content-Range", "bytes "+strconv.FormatInt(r.Start, 10)+"-"+strconv.FormatInt(r.End(), 10)+"/"+size)
+				status, body = http.StatusPartialContent, body[r.Start:r.Start+r.Length]
+			}
+		case http.StatusRequestedRangeNotSatisfiable:
+			h.Set("Content-Range", "bytes */"+strconv.Itoa(len(body)))
 			h.Del("Content-Type")
 			status, body = http.StatusRequestedRangeNotSatisfiable, nil
 		}
@@ -154,6 +170,10 @@ func addVia(h http.Header, v string) {
 // keepOn304 are the fields a 304 from cache carries (RFC 9110 §15.4.5).
 var keepOn304 = map[string]bool{"Cache-Control": true, "Content-Location": true, "Date": true, "Etag": true, "Expires": true,
 	"Vary": true, "Last-Modified": true, "Age": true, "Cache-Status": true, "Via": true}
+
+// keepOn412 are the stored fields a 412 keeps: it describes no
+// representation, only the hop that answered.
+var keepOn412 = map[string]bool{"Date": true, "Cache-Status": true, "Via": true}
 
 // stream relays an origin response that is not kept in cache.
 func (x *exchange) stream(resp *http.Response, prefix []byte, cs httpcache.CacheStatus) {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/intercloud/intercloud/internal/httpsem"
 )
 
 // VersionHeader names the version a response came from; on a request, it
@@ -225,8 +227,8 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, f body, m *
 		lm = now.UTC().Truncate(time.Second)
 		lmH = []string{lm.Format(http.TimeFormat)}
 	}
-	v := Validators{Exists: true, ETag: m.etag, LastModified: lm}
-	d := Decide(r.Method, r.Header, v, m.size)
+	v := httpsem.Validators{Exists: true, ETag: m.etag, LastModified: lm}
+	d := httpsem.Decide(r.Method, r.Header, v, m.size)
 
 	h["Etag"] = m.etagH
 	if cc := s.set.Load().rules.match(r.URL.Path); cc != nil {
@@ -261,7 +263,7 @@ func (s *Server) writeObject(w http.ResponseWriter, r *http.Request, f body, m *
 			}
 		}
 		w.WriteHeader(http.StatusOK)
-		return http.StatusOK, f.copyRange(s, w, r, ByteRange{0, m.size})
+		return http.StatusOK, f.copyRange(s, w, r, httpsem.ByteRange{Start: 0, Length: m.size})
 	}
 	if len(d.Ranges) > 1 || d.Ranges[0].Length > corkThreshold {
 		if uncork := cork(w, r); uncork != nil {

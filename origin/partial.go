@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+
+	"github.com/intercloud/intercloud/internal/httpsem"
 )
 
 // smallBody: ranges up to this size are read into memory and written in
@@ -18,12 +20,12 @@ var bodyPool = sync.Pool{New: func() any { b := make([]byte, smallBody); return 
 
 // body is where a response's bytes come from: memory or an open file.
 type body interface {
-	copyRange(s *Server, w http.ResponseWriter, r *http.Request, br ByteRange) int64
+	copyRange(s *Server, w http.ResponseWriter, r *http.Request, br httpsem.ByteRange) int64
 }
 
 type memBody []byte
 
-func (b memBody) copyRange(_ *Server, w http.ResponseWriter, _ *http.Request, br ByteRange) int64 {
+func (b memBody) copyRange(_ *Server, w http.ResponseWriter, _ *http.Request, br httpsem.ByteRange) int64 {
 	if br.Start+br.Length > int64(len(b)) {
 		return 0
 	}
@@ -33,14 +35,14 @@ func (b memBody) copyRange(_ *Server, w http.ResponseWriter, _ *http.Request, br
 
 type fileBody int
 
-func (f fileBody) copyRange(s *Server, w http.ResponseWriter, r *http.Request, br ByteRange) int64 {
+func (f fileBody) copyRange(s *Server, w http.ResponseWriter, r *http.Request, br httpsem.ByteRange) int64 {
 	return s.copyRange(w, r, rawFile(f), br)
 }
 
 // copyRange sends one range of f: small ones with one pread and one write,
 // larger ones through the ResponseWriter's ReadFrom and a LimitedReader,
 // with which net uses sendfile(2).
-func (s *Server) copyRange(w http.ResponseWriter, r *http.Request, f rawFile, br ByteRange) int64 {
+func (s *Server) copyRange(w http.ResponseWriter, r *http.Request, f rawFile, br httpsem.ByteRange) int64 {
 	if br.Length <= smallBody {
 		bp := bodyPool.Get().(*[]byte)
 		defer bodyPool.Put(bp)
@@ -70,13 +72,13 @@ func (s *Server) copyRange(w http.ResponseWriter, r *http.Request, f rawFile, br
 	return n
 }
 
-func contentRange(br ByteRange, size string) string {
+func contentRange(br httpsem.ByteRange, size string) string {
 	return "bytes " + strconv.FormatInt(br.Start, 10) + "-" + strconv.FormatInt(br.End(), 10) + "/" + size
 }
 
 // writePartial answers 206: one part with Content-Range, or several as
 // multipart/byteranges (RFC 9110 §14.6) with an exact Content-Length.
-func (s *Server) writePartial(w http.ResponseWriter, r *http.Request, f body, m *fileMeta, rs []ByteRange) (int, int64) {
+func (s *Server) writePartial(w http.ResponseWriter, r *http.Request, f body, m *fileMeta, rs []httpsem.ByteRange) (int, int64) {
 	h := w.Header()
 	if len(rs) == 1 {
 		h["Content-Type"] = m.ctypeH
@@ -116,7 +118,7 @@ func (s *Server) writePartial(w http.ResponseWriter, r *http.Request, f body, m 
 // multipartHeads returns the delimiter and part header block before each
 // part's bytes. The first delimiter has no leading CRLF (RFC 2046 §5.1.1:
 // the CRLF belongs to the delimiter, and there is no preamble).
-func multipartHeads(boundary, ctype, size string, rs []ByteRange) []string {
+func multipartHeads(boundary, ctype, size string, rs []httpsem.ByteRange) []string {
 	out := make([]string, len(rs))
 	for i, br := range rs {
 		lead := "\r\n"

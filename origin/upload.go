@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/intercloud/intercloud/internal/httpsem"
 )
 
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
@@ -74,48 +76,48 @@ func (s *Server) writeTarget(w http.ResponseWriter, r *http.Request) (version, r
 // openForWrite opens the version for a write of rel and evaluates the
 // request's preconditions against the file there; when ok is false the
 // answer is written and code is its status.
-func (s *Server) openForWrite(w http.ResponseWriter, r *http.Request, version, rel string) (vroot *os.Root, old Validators, code int, ok bool) {
+func (s *Server) openForWrite(w http.ResponseWriter, r *http.Request, version, rel string) (vroot *os.Root, old httpsem.Validators, code int, ok bool) {
 	vroot, err := s.rootFS.OpenRoot(version)
 	if err != nil {
 		code, _ = s.writeFailed(w, r, err)
-		return nil, Validators{}, code, false
+		return nil, httpsem.Validators{}, code, false
 	}
 	if old, err = s.existing(vroot, rel); err != nil {
 		vroot.Close()
 		code, _ = s.writeFailed(w, r, err)
-		return nil, Validators{}, code, false
+		return nil, httpsem.Validators{}, code, false
 	}
-	if EvalPreconditions(r.Method, r.Header, old) != Proceed {
+	if httpsem.Preconditions(r.Method, r.Header, old) != httpsem.Proceed {
 		vroot.Close()
 		code, _ = plain(w, http.StatusPreconditionFailed, "precondition failed")
-		return nil, Validators{}, code, false
+		return nil, httpsem.Validators{}, code, false
 	}
 	return vroot, old, 0, true
 }
 
 // existing returns the validators of a file a write would replace.
-func (s *Server) existing(vroot *os.Root, rel string) (Validators, error) {
+func (s *Server) existing(vroot *os.Root, rel string) (httpsem.Validators, error) {
 	f, err := vroot.Open(rel)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Validators{}, nil
+		return httpsem.Validators{}, nil
 	}
 	if err != nil {
-		return Validators{}, err
+		return httpsem.Validators{}, err
 	}
 	defer f.Close()
 	fd := int(f.Fd())
 	st, err := fstat(fd)
 	if err != nil {
-		return Validators{}, err
+		return httpsem.Validators{}, err
 	}
 	if !isRegular(st) {
-		return Validators{}, errNotFile
+		return httpsem.Validators{}, errNotFile
 	}
 	m, err := s.meta.get(fd, st, rel)
 	if err != nil {
-		return Validators{}, err
+		return httpsem.Validators{}, err
 	}
-	return Validators{Exists: true, ETag: m.etag, LastModified: m.lastMod}, nil
+	return httpsem.Validators{Exists: true, ETag: m.etag, LastModified: m.lastMod}, nil
 }
 
 var errNotFile = errors.New("not a regular file")

@@ -77,68 +77,6 @@ func TestVary(t *testing.T) {
 	}
 }
 
-func TestNotModified(t *testing.T) {
-	lm := base.Format(http.TimeFormat)
-	stored := http.Header{"Etag": {`"v1"`}, "Last-Modified": {lm}}
-	tests := []struct {
-		name   string
-		method string
-		reqH   http.Header
-		want   bool
-	}{
-		{"inm match", "GET", http.Header{"If-None-Match": {`"v1"`}}, true},
-		{"inm weak match", "GET", http.Header{"If-None-Match": {`W/"v1"`}}, true},
-		{"inm list", "HEAD", http.Header{"If-None-Match": {`"x", "v1"`}}, true},
-		{"inm star", "GET", http.Header{"If-None-Match": {`*`}}, true},
-		{"inm mismatch beats ims", "GET", http.Header{"If-None-Match": {`"x"`}, "If-Modified-Since": {lm}}, false},
-		{"ims equal", "GET", http.Header{"If-Modified-Since": {lm}}, true},
-		{"ims earlier", "GET", http.Header{"If-Modified-Since": {base.Add(-time1).Format(http.TimeFormat)}}, false},
-		{"ims invalid", "GET", http.Header{"If-Modified-Since": {"yesterday"}}, false},
-		{"post", "POST", http.Header{"If-None-Match": {`"v1"`}}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := NotModified(tt.method, tt.reqH, stored); got != tt.want {
-				t.Fatalf("got %v", got)
-			}
-		})
-	}
-}
-
-func TestParseRange(t *testing.T) {
-	h := http.Header{"Etag": {`"v1"`}, "Last-Modified": {base.Format(http.TimeFormat)}}
-	tests := []struct {
-		spec, ifRange string
-		size          int64
-		res           RangeResult
-		start, end    int64
-	}{
-		{"", "", 100, RangeFull, 0, 0},
-		{"bytes=0-9", "", 100, RangePartial, 0, 9},
-		{"bytes=90-", "", 100, RangePartial, 90, 99},
-		{"bytes=-10", "", 100, RangePartial, 90, 99},
-		{"bytes=-1000", "", 100, RangePartial, 0, 99},
-		{"bytes=50-1000", "", 100, RangePartial, 50, 99},
-		{"bytes=100-", "", 100, RangeUnsatisfiable, 0, 0},
-		{"bytes=-0", "", 100, RangeUnsatisfiable, 0, 0},
-		{"bytes=5-1", "", 100, RangeFull, 0, 0},
-		{"bytes=0-1,5-6", "", 100, RangeFull, 0, 0},
-		{"items=0-1", "", 100, RangeFull, 0, 0},
-		{"bytes=x-1", "", 100, RangeFull, 0, 0},
-		{"bytes=0-9", `"v1"`, 100, RangePartial, 0, 9},
-		{"bytes=0-9", `"v2"`, 100, RangeFull, 0, 0},
-		{"bytes=0-9", base.Format(http.TimeFormat), 100, RangePartial, 0, 9},
-	}
-	for _, tt := range tests {
-		t.Run(tt.spec+"|"+tt.ifRange, func(t *testing.T) {
-			res, s, e := ParseRange(tt.spec, tt.ifRange, h, tt.size)
-			if res != tt.res || s != tt.start || e != tt.end {
-				t.Fatalf("got %v %d-%d", res, s, e)
-			}
-		})
-	}
-}
-
 func TestCacheStatusString(t *testing.T) {
 	tests := []struct {
 		s    CacheStatus

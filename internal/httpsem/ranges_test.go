@@ -1,4 +1,4 @@
-package origin
+package httpsem
 
 import (
 	"errors"
@@ -10,24 +10,24 @@ import (
 func TestParseRange(t *testing.T) {
 	tests := []struct {
 		in      string
-		want    []RangeSpec
+		want    []rangeSpec
 		wantErr bool
 		notByte bool
 	}{
-		{in: "bytes=0-499", want: []RangeSpec{{First: 0, Last: 499}}},
-		{in: "bytes=500-999", want: []RangeSpec{{First: 500, Last: 999}}},
-		{in: "bytes=-500", want: []RangeSpec{{First: -1, Last: -1, Suffix: 500}}},
-		{in: "bytes=9500-", want: []RangeSpec{{First: 9500, Last: -1}}},
-		{in: "bytes=0-0,-1", want: []RangeSpec{{First: 0, Last: 0}, {First: -1, Last: -1, Suffix: 1}}},
-		{in: "bytes=500-600,601-999", want: []RangeSpec{{First: 500, Last: 600}, {First: 601, Last: 999}}},
-		{in: "bytes= 0-1 ,\t2-3", want: []RangeSpec{{First: 0, Last: 1}, {First: 2, Last: 3}}},
-		{in: "bytes=0-1,,,2-3,", want: []RangeSpec{{First: 0, Last: 1}, {First: 2, Last: 3}}},
-		{in: "BYTES=0-1", want: []RangeSpec{{First: 0, Last: 1}}},
-		{in: "bytes=5-5", want: []RangeSpec{{First: 5, Last: 5}}},
-		{in: "bytes=-0", want: []RangeSpec{{First: -1, Last: -1, Suffix: 0}}},
-		{in: "bytes=007-010", want: []RangeSpec{{First: 7, Last: 10}}},
-		{in: "bytes=99999999999999999999-", want: []RangeSpec{{First: posLimit, Last: -1}}},
-		{in: "bytes=0-99999999999999999999", want: []RangeSpec{{First: 0, Last: posLimit}}},
+		{in: "bytes=0-499", want: []rangeSpec{{First: 0, Last: 499}}},
+		{in: "bytes=500-999", want: []rangeSpec{{First: 500, Last: 999}}},
+		{in: "bytes=-500", want: []rangeSpec{{First: -1, Last: -1, Suffix: 500}}},
+		{in: "bytes=9500-", want: []rangeSpec{{First: 9500, Last: -1}}},
+		{in: "bytes=0-0,-1", want: []rangeSpec{{First: 0, Last: 0}, {First: -1, Last: -1, Suffix: 1}}},
+		{in: "bytes=500-600,601-999", want: []rangeSpec{{First: 500, Last: 600}, {First: 601, Last: 999}}},
+		{in: "bytes= 0-1 ,\t2-3", want: []rangeSpec{{First: 0, Last: 1}, {First: 2, Last: 3}}},
+		{in: "bytes=0-1,,,2-3,", want: []rangeSpec{{First: 0, Last: 1}, {First: 2, Last: 3}}},
+		{in: "BYTES=0-1", want: []rangeSpec{{First: 0, Last: 1}}},
+		{in: "bytes=5-5", want: []rangeSpec{{First: 5, Last: 5}}},
+		{in: "bytes=-0", want: []rangeSpec{{First: -1, Last: -1, Suffix: 0}}},
+		{in: "bytes=007-010", want: []rangeSpec{{First: 7, Last: 10}}},
+		{in: "bytes=99999999999999999999-", want: []rangeSpec{{First: posLimit, Last: -1}}},
+		{in: "bytes=0-99999999999999999999", want: []rangeSpec{{First: 0, Last: posLimit}}},
 		{in: "items=0-5", notByte: true, wantErr: true},
 		{in: "bytes=5-4", wantErr: true},
 		{in: "bytes=99999999999999999999-99999999999999999998", wantErr: true},
@@ -49,22 +49,22 @@ func TestParseRange(t *testing.T) {
 		{in: "bytes=" + strings.Repeat("0-0,", maxRangeSpecs+1), wantErr: true},
 	}
 	for _, tt := range tests {
-		got, err := ParseRange(tt.in)
+		got, err := parseRange(tt.in)
 		if tt.wantErr {
 			if err == nil {
-				t.Errorf("ParseRange(%q) = %v, want an error", tt.in, got)
+				t.Errorf("parseRange(%q) = %v, want an error", tt.in, got)
 			}
-			if tt.notByte != errors.Is(err, ErrNotBytes) {
-				t.Errorf("ParseRange(%q): err %v, ErrNotBytes expected %v", tt.in, err, tt.notByte)
+			if tt.notByte != errors.Is(err, errNotBytes) {
+				t.Errorf("parseRange(%q): err %v, errNotBytes expected %v", tt.in, err, tt.notByte)
 			}
 			continue
 		}
 		if err != nil {
-			t.Errorf("ParseRange(%q): %v", tt.in, err)
+			t.Errorf("parseRange(%q): %v", tt.in, err)
 			continue
 		}
 		if !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("ParseRange(%q) = %+v, want %+v", tt.in, got, tt.want)
+			t.Errorf("parseRange(%q) = %+v, want %+v", tt.in, got, tt.want)
 		}
 	}
 }
@@ -98,13 +98,13 @@ func TestResolveRanges(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			specs, err := ParseRange(tt.in)
+			specs, err := parseRange(tt.in)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := ResolveRanges(specs, tt.size)
+			got := resolveRanges(specs, tt.size)
 			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("ResolveRanges(%q, %d) = %v, want %v", tt.in, tt.size, got, tt.want)
+				t.Errorf("resolveRanges(%q, %d) = %v, want %v", tt.in, tt.size, got, tt.want)
 			}
 		})
 	}
@@ -122,7 +122,7 @@ func FuzzParseRange(f *testing.F) {
 		f.Add(s, int64(10000))
 	}
 	f.Fuzz(func(t *testing.T, v string, size int64) {
-		specs, err := ParseRange(v)
+		specs, err := parseRange(v)
 		if err != nil {
 			if specs != nil {
 				t.Fatalf("error %v with specs %v", err, specs)
@@ -138,7 +138,7 @@ func FuzzParseRange(f *testing.F) {
 		if size < 0 { // MinInt64
 			size = 0
 		}
-		rs := ResolveRanges(specs, size)
+		rs := resolveRanges(specs, size)
 		var total int64
 		for i, r := range rs {
 			if r.Start < 0 || r.Length <= 0 || r.Start+r.Length > size {

@@ -1,4 +1,4 @@
-package origin
+package httpsem
 
 import (
 	"net/http"
@@ -74,6 +74,7 @@ func TestDecide(t *testing.T) {
 		{"INM in list", "GET", hdr("If-None-Match", other+","+tag), 304, nil},
 		{"INM star", "GET", hdr("If-None-Match", "*"), 304, nil},
 		{"INM garbage", "GET", hdr("If-None-Match", "abc"), 200, nil},
+		{"INM quoted comma", "GET", hdr("If-None-Match", `"a,b", "c"`), 200, nil},
 		{"INM after garbage not read", "GET", hdr("If-None-Match", `abc, `+tag), 200, nil},
 		{"INM same, other method", "DELETE", hdr("If-None-Match", tag), 412, nil},
 
@@ -130,6 +131,14 @@ func TestDecide(t *testing.T) {
 			if d.Status != tt.status || !reflect.DeepEqual(d.Ranges, tt.ranges) {
 				t.Errorf("Decide = %d %v, want %d %v", d.Status, d.Ranges, tt.status, tt.ranges)
 			}
+			// Fields is all Decide reads: without them it is a plain 200.
+			h := tt.h.Clone()
+			for _, f := range Fields {
+				delete(h, f)
+			}
+			if d := Decide(tt.method, h, v, size); d.Status != 200 {
+				t.Errorf("without Fields: %d, want 200", d.Status)
+			}
 		})
 	}
 }
@@ -147,6 +156,53 @@ func TestDecideEmptyRepresentation(t *testing.T) {
 	} {
 		if d := Decide("GET", hdr("Range", tt.rng), v, 0); d.Status != tt.status {
 			t.Errorf("%s on 0 bytes: %d, want %d", tt.rng, d.Status, tt.status)
+		}
+	}
+}
+
+// TestDecideValidators varies the representation's own validators: an
+// ETag with a comma, a weak one, a malformed one, none at all.
+func TestDecideValidators(t *testing.T) {
+	tests := []struct {
+		name   string
+		v      Validators
+		h      http.Header
+		status int
+	}{
+		{"INM comma tag", Validators{Exists: true, ETag: `"a,b"`}, hdr("If-None-Match", `"a,b", "c"`), 304},
+		{"INM comma tag split is no match", Validators{Exists: true, ETag: `"a"`}, hdr("If-None-Match", `"a,b", "c"`), 200},
+		{"IM comma tag", Validators{Exists: true, ETag: `"a,b"`}, hdr("If-Match", `"x", "a,b"`), 200},
+		{"If-Range comma tag", Validators{Exists: true, ETag: `"a,b"`}, hdr("If-Range", `"a,b"`, "Range", "bytes=0-0"), 206},
+		{"INM weak own tag", Validators{Exists: true, ETag: `W/"a"`}, hdr("If-None-Match", `"a"`), 304},
+		{"IM weak own tag", Validators{Exists: true, ETag: `W/"a"`}, hdr("If-Match", `W/"a"`), 412},
+		{"If-Range weak own tag", Validators{Exists: true, ETag: `W/"a"`}, hdr("If-Range", `W/"a"`, "Range", "bytes=0-0"), 200},
+		{"INM malformed own tag", Validators{Exists: true, ETag: `abc`}, hdr("If-None-Match", `abc`), 200},
+		{"INM malformed own tag, quoted", Validators{Exists: true, ETag: `W/abc`}, hdr("If-None-Match", `"abc"`), 200},
+		{"INM star without a tag", Validators{Exists: true}, hdr("If-None-Match", "*"), 304},
+		{"IM star without a tag", Validators{Exists: true}, hdr("If-Match", "*"), 200},
+		{"IM tag without a tag", Validators{Exists: true}, hdr("If-Match", `""`), 412},
+		{"IMS without Last-Modified", Validators{Exists: true, ETag: tag}, hdr("If-Modified-Since", lmStr), 200},
+		{"IUS without Last-Modified", Validators{Exists: true, ETag: tag}, hdr("If-Unmodified-Since", before), 200},
+		{"If-Range date without Last-Modified", Validators{Exists: true, ETag: tag}, hdr("If-Range", lmStr, "Range", "bytes=0-0"), 200},
+	}
+	for _, tt := range tests {
+		if d := Decide("GET", tt.h, tt.v, 10); d.Status != tt.status {
+			t.Errorf("%s: %d, want %d", tt.name, d.Status, tt.status)
+		}
+	}
+}
+
+// TestDecideAllocatesNothing: without a Range, deciding costs a cache hit
+// no allocation (the edge holds its hits to that).
+func TestDecideAllocatesNothing(t *testing.T) {
+	v := Validators{Exists: true, ETag: tag, LastModified: tLM}
+	for _, h := range []http.Header{
+		hdr(),
+		hdr("If-None-Match", `"x", W/"y", `+tag),
+		hdr("If-Match", tag, "If-None-Match", other),
+	} {
+		if n := testing.AllocsPerRun(100, func() { Decide("GET", h, v, 10) }); n > 0 {
+			t.Errorf("%v: %.0f allocations", h, n)
 		}
 	}
 }
@@ -174,34 +230,48 @@ func TestPreconditionsForWrites(t *testing.T) {
 		{"INM tag, absent", hdr("If-None-Match", tag), absent, Proceed},
 	}
 	for _, tt := range tests {
-		if got := EvalPreconditions("PUT", tt.h, tt.v); got != tt.want {
+		if got := Preconditions("PUT", tt.h, tt.v); got != tt.want {
 			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
 
-func TestParseETagList(t *testing.T) {
-	tests := []struct {
-		in   []string
-		star bool
-		tags []string
-	}{
-		{[]string{`"a"`}, false, []string{`"a"`}},
-		{[]string{`"a", W/"b" ,"c"`}, false, []string{`"a"`, `W/"b"`, `"c"`}},
-		{[]string{`*`}, true, nil},
-		{[]string{` * `}, true, nil},
-		{[]string{`"a"`, `"b"`}, false, []string{`"a"`, `"b"`}},
-		{[]string{`""`}, false, []string{`""`}},
-		{[]string{`"a" "b"`}, false, []string{`"a"`}},
-		{[]string{`"a`}, false, nil},
-		{[]string{`w/"a"`}, false, nil},
-		{[]string{`"a b"`}, false, nil},
-		{[]string{`,,"a",,`}, false, []string{`"a"`}},
-	}
-	for _, tt := range tests {
-		l := parseETagList(tt.in)
-		if l.star != tt.star || !reflect.DeepEqual(l.tags, tt.tags) {
-			t.Errorf("parseETagList(%q) = %v %q, want %v %q", tt.in, l.star, l.tags, tt.star, tt.tags)
+// FuzzDecide feeds arbitrary conditional and range headers to the whole
+// request-header logic: it must never panic, must answer one of the five
+// statuses, and a 206 must address only bytes that exist.
+func FuzzDecide(f *testing.F) {
+	f.Add("GET", `"abc"`, "", "", "", "bytes=0-1", `"abc"`, `"abc"`, int64(100))
+	f.Add("HEAD", "*", `W/"abc", "x"`, lmStr, before, "bytes=-5,7-", lmStr, `W/"abc"`, int64(10))
+	f.Add("GET", `"a`, "*,", "x", "Sun, 06 Nov 1994 08:49:37 GMT", "bytes=5-1", "W/\"abc\"", "", int64(0))
+	f.Add("GET", "", `"a,b", "c"`, "", "", "bytes=0-0,2-3,1-1", `"a,b"`, `"a,b"`, int64(4))
+	f.Fuzz(func(t *testing.T, method, im, inm, ims, ius, rng, ifRange, etag string, size int64) {
+		if size < 0 {
+			size = 0
 		}
-	}
+		h := http.Header{}
+		for k, v := range map[string]string{"If-Match": im, "If-None-Match": inm, "If-Modified-Since": ims,
+			"If-Unmodified-Since": ius, "Range": rng, "If-Range": ifRange} {
+			if v != "" {
+				h.Set(k, v)
+			}
+		}
+		d := Decide(method, h, Validators{Exists: true, ETag: etag, LastModified: tLM}, size)
+		switch d.Status {
+		case 200, 304, 412, 416:
+			if d.Ranges != nil {
+				t.Fatalf("status %d with ranges", d.Status)
+			}
+		case 206:
+			if method != "GET" || len(d.Ranges) == 0 {
+				t.Fatalf("206 for %s with %v", method, d.Ranges)
+			}
+			for _, r := range d.Ranges {
+				if r.Start < 0 || r.Length <= 0 || r.Start+r.Length > size {
+					t.Fatalf("range %+v of %d bytes", r, size)
+				}
+			}
+		default:
+			t.Fatalf("status %d", d.Status)
+		}
+	})
 }

@@ -1,14 +1,14 @@
-package origin
+package httpsem
 
 import (
 	"errors"
 	"strings"
 )
 
-// RangeSpec is one byte-range-spec of a Range header (RFC 9110 §14.1.1)
+// rangeSpec is one byte-range-spec of a Range header (RFC 9110 §14.1.1)
 // before it is resolved against a length: either First-Last (Last -1 when
 // open-ended) or a suffix of Suffix bytes (First -1).
-type RangeSpec struct {
+type rangeSpec struct {
 	First, Last int64
 	Suffix      int64
 }
@@ -22,20 +22,20 @@ type ByteRange struct {
 // writes it).
 func (r ByteRange) End() int64 { return r.Start + r.Length - 1 }
 
-// ErrNotBytes means the Range header names another range unit; the server
+// errNotBytes means the Range header names another range unit; the server
 // ignores such a header (RFC 9110 §14.2).
-var ErrNotBytes = errors.New("range unit is not bytes")
+var errNotBytes = errors.New("range unit is not bytes")
 
 // maxRangeSpecs bounds the work one request can cause; a Range with more
 // specs is treated as invalid and ignored (RFC 9110 §14.2 allows this for
 // "many small ranges", a denial-of-service indication).
 const maxRangeSpecs = 100
 
-// ParseRange parses a Range header value of the bytes unit. It returns
-// ErrNotBytes for other units and another error for an invalid
+// parseRange parses a Range header value of the bytes unit. It returns
+// errNotBytes for other units and another error for an invalid
 // ranges-specifier; RFC 9110 §14.2 lets the server ignore both, and this
 // server does (it answers 200 with the whole representation).
-func ParseRange(v string) ([]RangeSpec, error) {
+func parseRange(v string) ([]rangeSpec, error) {
 	unit, set, ok := strings.Cut(v, "=")
 	if !ok {
 		return nil, errors.New("range: missing '='")
@@ -46,9 +46,9 @@ func ParseRange(v string) ([]RangeSpec, error) {
 		return nil, errors.New("range: invalid range unit")
 	}
 	if !strings.EqualFold(unit, "bytes") {
-		return nil, ErrNotBytes
+		return nil, errNotBytes
 	}
-	var specs []RangeSpec
+	var specs []rangeSpec
 	for elem := range strings.SplitSeq(set, ",") {
 		elem = trimOWS(elem)
 		if elem == "" {
@@ -68,7 +68,7 @@ func ParseRange(v string) ([]RangeSpec, error) {
 			if !ok {
 				return nil, errors.New("range: invalid suffix-length in " + quoteShort(elem))
 			}
-			specs = append(specs, RangeSpec{First: -1, Last: -1, Suffix: n})
+			specs = append(specs, rangeSpec{First: -1, Last: -1, Suffix: n})
 			continue
 		}
 		f, ok := parseDigits(first)
@@ -84,7 +84,7 @@ func ParseRange(v string) ([]RangeSpec, error) {
 				return nil, errors.New("range: last-pos before first-pos in " + quoteShort(elem))
 			}
 		}
-		specs = append(specs, RangeSpec{First: f, Last: l})
+		specs = append(specs, rangeSpec{First: f, Last: l})
 	}
 	if len(specs) == 0 {
 		return nil, errors.New("range: empty range-set")
@@ -92,12 +92,12 @@ func ParseRange(v string) ([]RangeSpec, error) {
 	return specs, nil
 }
 
-// ResolveRanges turns specs into the satisfiable ranges of a representation
+// resolveRanges turns specs into the satisfiable ranges of a representation
 // of size bytes, in request order, with overlapping or adjacent ranges
 // coalesced (RFC 9110 §14.2 allows it; it also defeats requests that ask for
 // the same bytes many times). An empty result means nothing is satisfiable:
 // the answer is 416.
-func ResolveRanges(specs []RangeSpec, size int64) []ByteRange {
+func resolveRanges(specs []rangeSpec, size int64) []ByteRange {
 	out := make([]ByteRange, 0, len(specs))
 	for _, s := range specs {
 		var r ByteRange

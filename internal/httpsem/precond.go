@@ -1,4 +1,8 @@
-package origin
+// Package httpsem holds the request-header decisions of RFC 9110 that the
+// origin server and the edge cache share: entity-tag lists and their
+// comparison, preconditions, If-Range and byte ranges. Pure functions over
+// a header and a representation's validators; see README.md.
+package httpsem
 
 import (
 	"net/http"
@@ -10,7 +14,8 @@ import (
 // (a PUT that creates, a DELETE of nothing).
 type Validators struct {
 	Exists bool
-	// ETag is the strong entity-tag with its quotes ("" when none).
+	// ETag is the entity-tag as the ETag field sends it, with its quotes
+	// and W/ when weak; "" when none. A malformed one counts as none.
 	ETag string
 	// LastModified is at one-second resolution; zero when unknown.
 	LastModified time.Time
@@ -28,13 +33,14 @@ const (
 	PreconditionFailed
 )
 
-// EvalPreconditions applies RFC 9110 §13.2.2 steps 1 to 4 in order:
+// Preconditions applies RFC 9110 §13.2.2 steps 1 to 4 in order:
 // If-Match, else If-Unmodified-Since; then If-None-Match, else
-// If-Modified-Since (GET and HEAD only).
-func EvalPreconditions(method string, h http.Header, v Validators) Outcome {
+// If-Modified-Since (GET and HEAD only). h must have canonical keys, as
+// servers give them: the fields are read without canonicalising.
+func Preconditions(method string, h http.Header, v Validators) Outcome {
 	safe := method == http.MethodGet || method == http.MethodHead
 	if im, ok := h["If-Match"]; ok {
-		if !ifMatch(parseETagList(im), v) {
+		if !ifMatch(im, v) {
 			return PreconditionFailed
 		}
 	} else if t, ok := singleDate(h, "If-Unmodified-Since"); ok && v.Exists && !v.LastModified.IsZero() {
@@ -43,7 +49,7 @@ func EvalPreconditions(method string, h http.Header, v Validators) Outcome {
 		}
 	}
 	if inm, ok := h["If-None-Match"]; ok {
-		if !ifNoneMatch(parseETagList(inm), v) {
+		if !ifNoneMatch(inm, v) {
 			if safe {
 				return NotModified
 			}
@@ -57,38 +63,25 @@ func EvalPreconditions(method string, h http.Header, v Validators) Outcome {
 	return Proceed
 }
 
-// ifMatch is true when "*" and a representation exists, or when one listed
-// tag strongly matches (RFC 9110 §13.1.1).
-func ifMatch(l etagList, v Validators) bool {
-	if l.star {
-		return v.Exists
-	}
-	if !v.Exists {
-		return false
-	}
-	for _, t := range l.tags {
-		if etagStrongMatch(t, v.ETag) {
-			return true
-		}
-	}
-	return false
+// ifMatch is true when a representation exists and the field lists "*"
+// or a tag that strongly matches its own (RFC 9110 §13.1.1).
+func ifMatch(lines []string, v Validators) bool {
+	return v.Exists && listMatches(lines, v.etag(), true)
 }
 
-// ifNoneMatch is false when "*" and a representation exists, or when one
-// listed tag weakly matches (RFC 9110 §13.1.2).
-func ifNoneMatch(l etagList, v Validators) bool {
-	if !v.Exists {
-		return true
+// ifNoneMatch is false when a representation exists and the field lists
+// "*" or a tag that weakly matches its own (RFC 9110 §13.1.2).
+func ifNoneMatch(lines []string, v Validators) bool {
+	return !v.Exists || !listMatches(lines, v.etag(), false)
+}
+
+// etag is ETag when it is well-formed: a malformed one from another
+// server must not match a client's equally malformed list element.
+func (v Validators) etag() string {
+	if validETag(v.ETag) {
+		return v.ETag
 	}
-	if l.star {
-		return false
-	}
-	for _, t := range l.tags {
-		if etagWeakMatch(t, v.ETag) {
-			return false
-		}
-	}
-	return true
+	return ""
 }
 
 // singleDate returns a date header that is present exactly once and is a
@@ -106,26 +99,31 @@ func singleDate(h http.Header, name string) (time.Time, bool) {
 	return t, true
 }
 
-// IfRangeHolds evaluates an If-Range value (RFC 9110 §13.1.5): an
-// entity-tag must strongly match; an HTTP-date must equal Last-Modified
-// exactly. Anything else (weak tag, bad date) is false, which makes the
-// server send the whole representation.
-func IfRangeHolds(value string, v Validators) bool {
+// ifRange evaluates an If-Range value (RFC 9110 §13.1.5): an entity-tag
+// must strongly match; an HTTP-date must equal Last-Modified exactly.
+// Anything else (weak tag, bad date) is false, which makes the server send
+// the whole representation.
+func ifRange(value string, v Validators) bool {
 	if value == "" || !v.Exists {
 		return false
 	}
 	if value[0] == '"' || (len(value) > 1 && value[:2] == "W/") {
 		tag, rest, ok := scanETag(value)
-		return ok && trimOWS(rest) == "" && etagStrongMatch(tag, v.ETag)
+		return ok && trimOWS(rest) == "" && strongMatch(tag, v.etag())
 	}
 	t, err := http.ParseTime(value)
 	if err != nil || v.LastModified.IsZero() {
 		return false
 	}
-	// Our Last-Modified is strong in the sense of RFC 9110 §8.8.2.2: the
-	// files of a version are written once, before the version is activated.
+	// Exact equality is what RFC 9110 §13.1.5 asks of the recipient; that
+	// the date be a strong validator is asked of the client sending it.
 	return t.Equal(v.LastModified)
 }
+
+// Fields are the request fields Decide reads, canonical. A cache that
+// answers them itself keeps them from the origin request by this list, so
+// it cannot drift from what is evaluated.
+var Fields = [...]string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range", "Range"}
 
 // Decision is what a GET or HEAD of an existing representation answers.
 type Decision struct {
@@ -136,9 +134,10 @@ type Decision struct {
 
 // Decide is the whole request-header logic for GET and HEAD of a
 // representation of size bytes: preconditions, then If-Range and Range.
-// It never looks at anything but its arguments, so it is tested as a table.
+// Without a Range field it allocates nothing. It never looks at anything
+// but its arguments, so it is tested as a table.
 func Decide(method string, h http.Header, v Validators, size int64) Decision {
-	switch EvalPreconditions(method, h, v) {
+	switch Preconditions(method, h, v) {
 	case NotModified:
 		return Decision{Status: http.StatusNotModified}
 	case PreconditionFailed:
@@ -154,11 +153,11 @@ func Decide(method string, h http.Header, v Validators, size int64) Decision {
 		return Decision{Status: http.StatusOK}
 	}
 	if ir, ok := h["If-Range"]; ok {
-		if len(ir) != 1 || !IfRangeHolds(ir[0], v) {
+		if len(ir) != 1 || !ifRange(ir[0], v) {
 			return Decision{Status: http.StatusOK}
 		}
 	}
-	specs, err := ParseRange(rv[0])
+	specs, err := parseRange(rv[0])
 	if err != nil {
 		// Other units and invalid specifiers are ignored (RFC 9110 §14.2).
 		return Decision{Status: http.StatusOK}
@@ -173,7 +172,7 @@ func Decide(method string, h http.Header, v Validators, size int64) Decision {
 		}
 		return Decision{Status: http.StatusRequestedRangeNotSatisfiable}
 	}
-	rs := ResolveRanges(specs, size)
+	rs := resolveRanges(specs, size)
 	if len(rs) == 0 {
 		return Decision{Status: http.StatusRequestedRangeNotSatisfiable}
 	}
