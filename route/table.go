@@ -56,7 +56,7 @@ func New(cfg Config, opts Options) (*Table, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("route config: %w", err)
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
