@@ -406,6 +406,8 @@ func (s *Server) Close(ctx context.Context) error {
 	defer s.mu.Unlock()
 	s.closed = true
 	s.stopLocked(ctx, true)
+	// A speaker that never started holds its metrics too.
+	s.m.unregister()
 	return nil
 }
 

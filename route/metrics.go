@@ -50,3 +50,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) unregister() { m.group.Unregister() }
+
+// Metrics are a table's collectors registered by an owner that outlives
+// its tables (Options.Metrics).
+type Metrics struct{ m *metrics }
+
+// NewMetrics registers the table collectors on reg once.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Metrics{m: m}, nil
+}
+
+// Unregister removes the collectors from the registry they were
+// registered on.
+func (m *Metrics) Unregister() { m.m.unregister() }

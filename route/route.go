@@ -36,7 +36,8 @@ type Config struct {
 	StaleAfter time.Duration
 }
 
-func (c Config) withDefaults() Config {
+// WithDefaults is the config as a table runs it: the zero values filled in.
+func (c Config) WithDefaults() Config {
 	if c.Table == 0 {
 		c.Table = MainTable
 	}

@@ -24,6 +24,10 @@ type Options struct {
 	// NetnsPath installs into another network namespace
 	// (/proc/<pid>/ns/net); empty means the current one.
 	NetnsPath string
+	// Metrics, when set, are used instead of registering the table's own
+	// on Registry, and stay registered when the table closes: an owner that
+	// replaces its table (another table number or protocol) registers once.
+	Metrics *Metrics
 }
 
 // Table keeps the kernel's routes of our protocol equal to the learned set.
@@ -31,6 +35,8 @@ type Table struct {
 	cfg Config
 	log *slog.Logger
 	m   *metrics
+	// ownMetrics: m was registered by New and goes with the table.
+	ownMetrics bool
 
 	mu sync.Mutex // serializes Sync and Close
 	h  *netlink.Handle
@@ -50,7 +56,7 @@ func New(cfg Config, opts Options) (*Table, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("route config: %w", err)
 	}
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -69,15 +75,19 @@ func New(cfg Config, opts Options) (*Table, error) {
 		installed: map[netip.Prefix]netip.Addr{},
 		conflicts: map[netip.Prefix]bool{},
 	}
-	m, err := newMetrics(opts.Registry)
-	if err != nil {
-		t.closeHandles()
-		return nil, err
+	if opts.Metrics != nil {
+		t.m = opts.Metrics.m
+	} else {
+		m, err := newMetrics(opts.Registry)
+		if err != nil {
+			t.closeHandles()
+			return nil, err
+		}
+		t.m, t.ownMetrics = m, true
 	}
-	t.m = m
 	own, _, err := t.dump()
 	if err != nil {
-		t.m.unregister()
+		t.unregister()
 		t.closeHandles()
 		return nil, err
 	}
@@ -94,7 +104,7 @@ func New(cfg Config, opts Options) (*Table, error) {
 		n, err := t.deleteAll(own)
 		t.log.Info("route: swept stale routes of an earlier run", "routes", n, "table", cfg.Table, "protocol", cfg.Protocol)
 		if err != nil {
-			t.m.unregister()
+			t.unregister()
 			t.closeHandles()
 			return nil, fmt.Errorf("route: sweep: %w", err)
 		}
@@ -351,7 +361,7 @@ func (t *Table) Close(ctx context.Context) error {
 	}
 	t.closed = true
 	defer t.closeHandles()
-	defer t.m.unregister()
+	defer t.unregister()
 	if t.cfg.GracefulRestart {
 		t.log.Info("route: keeping routes for a graceful restart", "routes", len(t.installed))
 		return nil
@@ -394,4 +404,11 @@ func (t *Table) InstalledCount() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.installed)
+}
+
+// unregister drops the table's metrics unless an owner shares them.
+func (t *Table) unregister() {
+	if t.ownMetrics {
+		t.m.unregister()
+	}
 }

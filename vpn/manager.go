@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -89,78 +88,19 @@ func New(o Options) (*Manager, error) {
 	return m, nil
 }
 
-// Apply makes the node's tunnels match the site: new links get an
-// interface, changed ones are reconfigured in place, removed ones are
-// closed. Everything is checked and every key read before anything
-// changes, so a bad config or an unreadable key leaves the tunnels as they
-// were.
+// Apply makes the node's tunnels match the site: Prepare, then Commit.
+// Everything is checked and every key read before anything changes, so a
+// bad config or an unreadable key leaves the tunnels as they were.
 func (m *Manager) Apply(ctx context.Context, site *config.Site) error {
 	want, err := FromSite(site, m.opts.Node)
 	if err != nil {
 		return err
 	}
-	keys := map[string]Key{}
-	for _, t := range want {
-		if _, ok := keys[t.KeyFile]; ok {
-			continue
-		}
-		k, err := ReadKeyFile(t.KeyFile)
-		if err != nil {
-			return err
-		}
-		if _, err := k.PublicKey(); err != nil {
-			return fmt.Errorf("vpn: private key file %s: %w", t.KeyFile, err)
-		}
-		keys[t.KeyFile] = k
-		if fi, err := os.Stat(t.KeyFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			m.log.Warn("private key file is readable by others; chmod 600 it", "file", t.KeyFile, "mode", fi.Mode().Perm().String())
-		}
+	p, err := m.Prepare(ctx, want)
+	if err != nil {
+		return err
 	}
-
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return errClosed
-	}
-	var errs []error
-	var gone []PeerState
-	keep := map[string]bool{}
-	for _, cfg := range want {
-		keep[cfg.Name] = true
-		key := keys[cfg.KeyFile]
-		if t, ok := m.tunnels[cfg.Name]; ok {
-			if err := t.update(ctx, m.h, cfg, key); err != nil {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		t, err := openTunnel(ctx, m.h, cfg, key, m.log)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		m.tunnels[cfg.Name] = t
-	}
-	for name, t := range m.tunnels {
-		if keep[name] {
-			continue
-		}
-		t.close()
-		delete(m.tunnels, name)
-		if st, ok := m.states[name]; ok {
-			st.Up, st.Reason, st.Since = false, "tunnel removed", time.Now()
-			gone = append(gone, st)
-		}
-		delete(m.states, name)
-		delete(m.errs, name)
-		t.log.Info("tunnel removed")
-	}
-	m.applied = len(errs) == 0
-	m.mu.Unlock()
-	m.notify(gone)
-	// A first verdict now rather than one interval later.
-	m.poll(time.Now())
-	return errors.Join(errs...)
+	return m.Commit(ctx, p)
 }
 
 // Ready is nil once the last Apply configured every tunnel.

@@ -1,6 +1,6 @@
-// Package bgptest runs a gateway (bgp + route, wired as the agent's
-// gateway role wires them) as its own process inside a test namespace, for
-// the bgp tests, the benchmarks and end-to-end tests.
+// Package bgptest runs the gateway (package gateway: bgp + route, as a
+// node runs them) as its own process inside a test namespace, for the bgp
+// tests, the benchmarks and end-to-end tests.
 //
 //	func TestMain(m *testing.M) { bgptest.Register(); netns.Main(m) }
 //	g := bgptest.Start(t, ns, bgptest.Config{BGP: cfg})
@@ -30,7 +30,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/intercloud/intercloud/bgp"
-	"github.com/intercloud/intercloud/route"
+	"github.com/intercloud/intercloud/gateway"
+	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/test/netns"
 )
 
@@ -39,17 +40,14 @@ var registerOnce sync.Once
 // Register declares the gateway helper; call it before netns.Main.
 func Register() { registerOnce.Do(func() { netns.RegisterHelper("gateway", runGateway) }) }
 
-// Config is what the gateway helper runs: the same pair the agent's
-// gateway role builds from a snapshot.
-type Config struct {
-	BGP   bgp.Config
-	Route route.Config
-}
+// Config is what the gateway helper runs (a gateway.Config written
+// directly: tests have no site).
+type Config = gateway.Config
 
-// runGateway is the gateway as its own process inside a namespace: bgp
-// hands learned paths to route, as the agent's role adapter does. Its API
-// is served on a unix socket, which needs no network path from the test.
-// args: config.json socket.
+// runGateway is the real gateway as its own process inside a namespace.
+// Its node API (/v1/bgp/...) and /metrics are served on a unix socket,
+// which needs no network path from the test; POST /apply prepares and
+// commits a new Config. args: config.json socket.
 func runGateway(args []string) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fail := func(err error) int { log.Error("gateway helper", "error", err); return 1 }
@@ -78,91 +76,30 @@ func runGateway(args []string) int {
 	}
 
 	reg := prometheus.NewRegistry()
-	dirty := make(chan struct{}, 1)
-	srv, err := bgp.New(bgp.Options{Logger: log, Registry: reg, OnChange: func() {
-		select {
-		case dirty <- struct{}{}:
-		default:
-		}
-	}})
-	if err != nil {
-		return fail(err)
-	}
-	tbl, err := route.New(cfg.Route, route.Options{Logger: log, Registry: reg})
-	if err != nil {
-		return fail(err)
-	}
-	go func() {
-		tick := time.NewTicker(5 * time.Second)
-		defer tick.Stop()
-		full := false
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-dirty:
-				// Gather a burst as the agent's gateway role does: quiet
-				// for 50 ms, or at most 1 s after its start.
-				first := time.Now()
-				quiet := time.NewTimer(50 * time.Millisecond)
-			gather:
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-dirty:
-						if time.Since(first) < time.Second {
-							quiet.Reset(50 * time.Millisecond)
-						}
-					case <-quiet.C:
-						break gather
-					}
-				}
-			case <-tick.C:
-				full = true
-			}
-			read, install := srv.Best, tbl.Sync
-			if full {
-				read, install = srv.Resync, tbl.Reconcile
-			}
-			full = false
-			best, err := read(ctx)
-			if err != nil {
-				continue
-			}
-			rs := make([]route.Route, 0, len(best))
-			for _, p := range best {
-				rs = append(rs, route.Route{Dst: p.Prefix, Gw: p.NextHop})
-			}
-			if err := install(ctx, rs); err != nil {
-				log.Warn("route sync", "error", err)
-			}
-		}
-	}()
-
 	mux := http.NewServeMux()
-	writeJSON := func(w http.ResponseWriter, v any, err error) {
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		json.NewEncoder(w).Encode(v)
+	gw, err := gateway.New(role.Options{Node: "gateway", Logger: log, Registry: reg, Mux: mux})
+	if err != nil {
+		return fail(err)
 	}
-	mux.HandleFunc("GET /neighbors", func(w http.ResponseWriter, r *http.Request) {
-		ns, err := srv.Neighbors(r.Context())
-		writeJSON(w, ns, err)
-	})
-	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, r *http.Request) {
-		ps, err := srv.Paths(r.Context())
-		writeJSON(w, ps, err)
-	})
+	apply := func(ctx context.Context, c Config) error {
+		ch, err := gw.PrepareConfig(ctx, c)
+		if err != nil {
+			return err
+		}
+		ch.Commit()
+		return gw.Ready()
+	}
 	mux.HandleFunc("POST /apply", func(w http.ResponseWriter, r *http.Request) {
 		var c Config
 		if err := json.NewDecoder(r.Body).Decode(&c); err != nil {
 			http.Error(w, err.Error(), 400)
 			return
 		}
-		writeJSON(w, "ok", srv.Apply(r.Context(), c.BGP))
+		if err := apply(r.Context(), c); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		json.NewEncoder(w).Encode("ok")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	ln, err := net.Listen("unix", args[1])
@@ -172,16 +109,15 @@ func runGateway(args []string) int {
 	hs := &http.Server{Handler: mux}
 	go hs.Serve(ln)
 	// The API answers (neighbors: not running) while a large table loads.
-	if err := srv.Apply(ctx, cfg.BGP); err != nil {
+	if err := apply(ctx, cfg); err != nil {
 		log.Error("apply", "error", err)
 	}
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	hs.Shutdown(sctx)
-	srv.Close(sctx)
-	if err := tbl.Close(sctx); err != nil {
-		log.Error("route close", "error", err)
+	if err := gw.Close(sctx); err != nil {
+		log.Error("gateway close", "error", err)
 	}
 	return 0
 }
@@ -243,7 +179,7 @@ func (g *Gateway) Neighbors() map[string]bgp.NeighborStatus {
 }
 
 func (g *Gateway) neighbors() (map[string]bgp.NeighborStatus, error) {
-	b, err := g.get("/neighbors")
+	b, err := g.get("/v1/bgp/neighbors")
 	if err != nil {
 		return nil, err
 	}

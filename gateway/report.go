@@ -1,19 +1,17 @@
-package agent
+package gateway
 
 import (
-	"github.com/intercloud/intercloud/role"
-
 	"context"
 	"time"
 
 	"github.com/intercloud/intercloud/config"
 )
 
-var _ role.Reporter = (*gatewayRole)(nil)
-
 // Report publishes the gateway's BGP sessions, tunnels and installed
 // routes with the node's status, for `intercloud status` and /ui.
-func (g *gatewayRole) Report(into *config.RoleReport) {
+func (g *Gateway) Report(into *config.RoleReport) {
+	// The neighbor table walks the RIB; a stuck speaker must not hold up
+	// the node's registration refresh.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if ns, err := g.bgp.Neighbors(ctx); err == nil {
@@ -23,11 +21,12 @@ func (g *gatewayRole) Report(into *config.RoleReport) {
 			})
 		}
 	}
-	g.vpn.report(g.o.Node, into)
-	g.mu.Lock()
-	t := g.table
-	g.mu.Unlock()
-	if t != nil {
+	for _, i := range g.vpn.Status().Interfaces {
+		into.Tunnels = append(into.Tunnels, config.TunnelState{
+			Interface: i.Name, Peer: i.Peer.Node, Up: i.Peer.Up, LastHandshake: i.Peer.LastHandshake,
+		})
+	}
+	if t := g.table.Load(); t != nil {
 		into.Routes += t.InstalledCount()
 	}
 }
