@@ -37,6 +37,9 @@ tools:
 test: tools
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	# The role contract under the race detector: one agent loop, roles
+	# prepared beside what runs, committed or aborted together.
+	$(GO) test -race -count=1 -timeout 10m ./agent/ ./role/ ./internal/listen/
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"github.com/intercloud/intercloud/internal/storetest"
 	"github.com/intercloud/intercloud/origin"
 	"github.com/intercloud/intercloud/store"
+	"github.com/intercloud/intercloud/test/testenv"
 )
 
 // The contract test drives a real agent, on a real etcd, through every
@@ -47,6 +49,9 @@ nodes:
     address: 127.0.0.1
     location: {country: KR, lat: 37.5, lon: 127}
     listen: {http: "{{.HTTP}}", dns: "{{.DNS}}"}
+{{- if .Gateway}}
+    gateway: {routerId: 10.255.0.1, bgpPort: {{.BGPPort}}, table: 201, protocol: 211}
+{{- end}}
 {{- if .Origin}}
     origin:
       root: {{.Root}}
@@ -63,15 +68,17 @@ name: shop
 spec:
   origins: {o: {url: "{{.Upstream}}"}}
   behaviors: [{path: "*", target: o, cache: false}]
-  headers: {response: {set: {X-Rev: "{{.Rev}}"}}}
+  headers: {response: {set: {X-Rev: "{{.Rev}}", X-Mark: "{{.Mark}}"}}}
 `))
 
 type siteParams struct {
 	Rev                       int64
 	Roles                     string
 	HTTP, DNS, OriginListen   string
-	Origin                    bool
+	Origin, Gateway           bool
+	BGPPort                   int
 	Root, TokenFile, Upstream string
+	Mark                      string // tells apart two stores' revisions of the same number
 }
 
 // roleProbe asks a role which revision it serves (0: not serving).
@@ -126,9 +133,23 @@ type contractCase struct {
 	// breakIt changes p so that the role's Prepare fails; the returned
 	// function undoes what it did outside p.
 	breakIt func(t *testing.T, p *siteParams) (what string)
+	root    bool // the role needs root (kernel routes)
+	newPort bool // every change moves the role to a new port (its probe)
 }
 
-var probes = map[config.Role]roleProbe{config.RoleEdge: probeEdge, config.RoleDNS: probeDNS, config.RoleOrigin: probeOrigin}
+// probeGateway: every revision of the gateway case listens for BGP on a
+// port of its own, so the revision that runs is the one whose port is open.
+func probeGateway(t *testing.T, p siteParams) int64 {
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.BGPPort), 2*time.Second)
+	if err != nil {
+		return 0
+	}
+	c.Close()
+	return p.Rev
+}
+
+var probes = map[config.Role]roleProbe{config.RoleEdge: probeEdge, config.RoleDNS: probeDNS,
+	config.RoleOrigin: probeOrigin, config.RoleGateway: probeGateway}
 
 func TestRoleContract(t *testing.T) {
 	cases := []contractCase{
@@ -156,9 +177,26 @@ func TestRoleContract(t *testing.T) {
 				return "missing-token"
 			},
 		},
+		{
+			// No links: nothing is learned or installed, and the kernel
+			// table and protocol are the test's own.
+			role: config.RoleGateway, companion: config.RoleDNS, metric: "intercloud_bgp_", route: "/v1/bgp/neighbors",
+			root: true, newPort: true,
+			ports: func(p siteParams) []string { return []string{fmt.Sprintf("127.0.0.1:%d", p.BGPPort)} },
+			breakIt: func(t *testing.T, p *siteParams) string {
+				_, port, _ := net.SplitHostPort(holdPort(t))
+				p.BGPPort, _ = strconv.Atoi(port)
+				return "in use"
+			},
+		},
 	}
 	for _, c := range cases {
-		t.Run(string(c.role), func(t *testing.T) { runContract(t, c) })
+		t.Run(string(c.role), func(t *testing.T) {
+			if c.root {
+				testenv.NeedRoot(t)
+			}
+			runContract(t, c)
+		})
 	}
 }
 
@@ -191,11 +229,16 @@ func runContract(t *testing.T, c contractCase) {
 		t.Helper()
 		rev++
 		p.Rev = rev
+		if c.newPort && p.BGPPort == 0 {
+			_, port, _ := net.SplitHostPort(storetest.FreeAddr(t))
+			p.BGPPort, _ = strconv.Atoi(port)
+		}
 		var names []string
-		p.Origin = false
+		p.Origin, p.Gateway = false, false
 		for _, r := range roles {
 			names = append(names, string(r))
 			p.Origin = p.Origin || r == config.RoleOrigin
+			p.Gateway = p.Gateway || r == config.RoleGateway
 		}
 		p.Roles = strings.Join(names, ", ")
 		commitSite(t, st, p)
@@ -223,6 +266,7 @@ func runContract(t *testing.T, c contractCase) {
 	assertExposed(t, adminAddr, c, true)
 
 	// Changed.
+	p.BGPPort = 0
 	p = push(p, both...)
 	serving(p, p.Rev, both...)
 	good := p
@@ -262,6 +306,7 @@ func runContract(t *testing.T, c contractCase) {
 	p = push(good, both...)
 	serving(p, p.Rev, both...)
 	assertExposed(t, adminAddr, c, true)
+	p.BGPPort = 0
 	p = push(p, both...)
 	serving(p, p.Rev, both...)
 	if body, code := get(t, "http://"+adminAddr+"/readyz"); code != http.StatusOK {
@@ -327,4 +372,59 @@ func holdPort(t *testing.T) string {
 	}
 	t.Cleanup(func() { ln.Close() })
 	return ln.Addr().String()
+}
+
+// TestNodeFollowsARebuiltStore: a node that ran revision 1 of one store,
+// pointed (same state dir) at a store rebuilt from scratch, applies the new
+// store's revision 1: revision numbers of two clusters say nothing about
+// each other.
+func TestNodeFollowsARebuiltStore(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	defer upstream.Close()
+	stateDir, adminAddr := t.TempDir(), storetest.FreeAddr(t)
+	p := siteParams{Rev: 1, Roles: "edge", HTTP: storetest.FreeAddr(t), DNS: storetest.FreeAddr(t), Upstream: upstream.URL}
+	mark := func() string {
+		req, _ := http.NewRequest("GET", "http://"+p.HTTP+"/", nil)
+		req.Host = "shop.cdn.example.test"
+		resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
+		if err != nil {
+			return ""
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Mark")
+	}
+	run := func(st *store.Store) (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		a := New(Options{Node: "n1", Store: st, StateDir: stateDir, Logger: slog.New(slog.DiscardHandler), Admin: adminAddr})
+		done := make(chan struct{})
+		go func() { defer close(done); _ = a.Run(ctx) }()
+		return func() { cancel(); <-done }
+	}
+	nodeStore := func() string {
+		var info NodeInfo
+		body, code := get(t, "http://"+adminAddr+"/v1/node")
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &info) != nil {
+			return ""
+		}
+		return info.Store
+	}
+
+	first := storetest.Start(t)
+	p.Mark = "first"
+	commitSite(t, storetest.Open(t, first.Endpoints()), p)
+	stop := run(storetest.Open(t, first.Endpoints()))
+	storetest.Eventually(t, 20*time.Second, "the node serves the first store's revision 1", func() bool { return mark() == "first" })
+	firstID := nodeStore()
+	stop()
+	first.Close()
+
+	second := storetest.Start(t)
+	p.Mark = "second"
+	commitSite(t, storetest.Open(t, second.Endpoints()), p)
+	stop = run(storetest.Open(t, second.Endpoints()))
+	defer stop()
+	storetest.Eventually(t, 20*time.Second, "the node serves the rebuilt store's revision 1", func() bool { return mark() == "second" })
+	if id := nodeStore(); id == "" || id == firstID {
+		t.Fatalf("/v1/node names store %q, the first store was %q", id, firstID)
+	}
 }
