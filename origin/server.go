@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -21,7 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sys/unix"
 
-	"github.com/intercloud/intercloud/internal/h1"
+	"github.com/intercloud/intercloud/internal/listen"
 )
 
 // Config is one origin server's settings.
@@ -106,18 +105,10 @@ type Server struct {
 	gather  prometheus.Gatherer
 
 	mu       sync.Mutex
-	servers  []httpServer
+	servers  []*listen.Listener
 	addrs    []net.Addr
 	started  bool
 	stopping atomic.Bool
-}
-
-// httpServer is h1's fast HTTP/1.1 path on the content listener and
-// net/http on the admin one.
-type httpServer interface {
-	Serve(net.Listener) error
-	Shutdown(context.Context) error
-	Close() error
 }
 
 // New validates cfg, opens the root (creating it if needed) and reads the
@@ -226,49 +217,28 @@ func (s *Server) Start() error {
 	if s.started {
 		return errors.New("origin: already started")
 	}
-	type bind struct {
-		addr string
-		h    http.Handler
-	}
-	binds := []bind{{s.cfg.Listen, s.Handler()}}
+	binds := []listen.Config{{Addr: s.cfg.Listen, Handler: s.Handler(), ConnContext: connContext}}
 	if s.cfg.Admin != "" {
-		binds = append(binds, bind{s.cfg.Admin, s.AdminHandler()})
+		binds = append(binds, listen.Config{Addr: s.cfg.Admin, Handler: s.AdminHandler(), NetHTTP: true})
 	}
-	var lns []net.Listener
-	for _, b := range binds {
-		ln, err := net.Listen("tcp", b.addr)
+	var lns []*listen.Listener
+	for _, c := range binds {
+		c.ReadHeaderTimeout, c.IdleTimeout = 10*time.Second, 120*time.Second
+		c.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+		c.OnError = func(err error) { s.log.Error("origin serve", "err", err) }
+		l, err := listen.Bind(c)
 		if err != nil {
 			for _, l := range lns {
-				l.Close()
+				l.Stop(0)
 			}
-			return fmt.Errorf("origin listen %s: %w", b.addr, err)
+			return fmt.Errorf("origin %w", err)
 		}
-		lns = append(lns, ln)
+		lns = append(lns, l)
 	}
-	errorLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
-	for i, ln := range lns {
-		var hs httpServer = &h1.Server{
-			Handler:           binds[i].h,
-			ConnContext:       connContext,
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			ErrorLog:          errorLog,
-		}
-		if i > 0 {
-			hs = &http.Server{
-				Handler:           binds[i].h,
-				ReadHeaderTimeout: 10 * time.Second,
-				IdleTimeout:       120 * time.Second,
-				ErrorLog:          errorLog,
-			}
-		}
-		s.servers = append(s.servers, hs)
-		s.addrs = append(s.addrs, ln.Addr())
-		go func() {
-			if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Error("origin serve", "addr", ln.Addr(), "err", err)
-			}
-		}()
+	for _, l := range lns {
+		s.servers = append(s.servers, l)
+		s.addrs = append(s.addrs, l.Addr())
+		l.Serve()
 	}
 	s.started = true
 	active, _ := Active(s.cfg.Root)
@@ -327,9 +297,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.servers = nil
 	s.mu.Unlock()
 	var errs []error
-	for _, hs := range srvs {
-		if err := hs.Shutdown(ctx); err != nil {
-			hs.Close()
+	for _, l := range srvs {
+		if err := l.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

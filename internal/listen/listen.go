@@ -30,7 +30,10 @@ type Config struct {
 	Addr    string
 	Handler http.Handler
 	// TLS, when set, terminates TLS on the listener (served by net/http).
-	TLS               *tls.Config
+	TLS *tls.Config
+	// NetHTTP serves a plaintext listener with net/http too (admin
+	// endpoints, where the fast path buys nothing).
+	NetHTTP           bool
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 	MaxHeaderBytes    int
@@ -66,7 +69,7 @@ func Bind(cfg Config) (*Listener, error) {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
 	l := &Listener{cfg: cfg, ln: ln}
-	if cfg.TLS == nil && !NetHTTP() {
+	if cfg.TLS == nil && !cfg.NetHTTP && !NetHTTP() {
 		l.srv = &h1.Server{Handler: cfg.Handler, ReadHeaderTimeout: cfg.ReadHeaderTimeout, IdleTimeout: cfg.IdleTimeout,
 			MaxHeaderBytes: cfg.MaxHeaderBytes, ConnContext: cfg.ConnContext, ErrorLog: cfg.ErrorLog}
 		return l, nil
