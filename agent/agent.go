@@ -13,6 +13,7 @@ import (
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/internal/admin"
+	"github.com/intercloud/intercloud/status"
 	"github.com/intercloud/intercloud/store"
 )
 
@@ -53,8 +54,8 @@ type Agent struct {
 	storeErr    error
 	storeErrAt  time.Time
 	reg         *store.Registration
-	liveNodes   map[string]config.NodeStatus
-	health      map[string]config.OriginHealth
+	liveNodes   map[string]status.NodeStatus
+	health      map[string]status.OriginHealth
 	doneInv     map[string]bool
 }
 
@@ -112,11 +113,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.pingStore(ctx) }()
 	go func() {
 		defer wg.Done()
-		a.opt.Store.WatchNodes(ctx, func(m map[string]config.NodeStatus) { a.send(ctx, nodesEvent(m)) })
+		a.opt.Store.WatchNodes(ctx, func(m map[string]status.NodeStatus) { a.send(ctx, nodesEvent(m)) })
 	}()
 	go func() {
 		defer wg.Done()
-		a.opt.Store.WatchHealth(ctx, func(m map[string]config.OriginHealth) { a.send(ctx, healthEvent(m)) })
+		a.opt.Store.WatchHealth(ctx, func(m map[string]status.OriginHealth) { a.send(ctx, healthEvent(m)) })
 	}()
 	go func() {
 		defer wg.Done()

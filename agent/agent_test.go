@@ -13,6 +13,7 @@ import (
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/internal/storetest"
 	"github.com/intercloud/intercloud/role"
+	"github.com/intercloud/intercloud/status"
 )
 
 // recorder is a role that remembers what it was given: the agent's
@@ -22,7 +23,7 @@ type recorder struct {
 	mu       sync.Mutex
 	revision int64
 	closed   bool
-	nodes    map[string]config.NodeStatus
+	nodes    map[string]status.NodeStatus
 }
 
 func (r *recorder) Prepare(_ context.Context, s *config.Snapshot) (role.Change, error) {
@@ -39,7 +40,7 @@ func (r *recorder) Close(context.Context) error {
 	r.closed = true
 	return nil
 }
-func (r *recorder) SetNodes(n map[string]config.NodeStatus) {
+func (r *recorder) SetNodes(n map[string]status.NodeStatus) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.nodes = n

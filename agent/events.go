@@ -1,7 +1,7 @@
 package agent
 
 import (
-	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 	"github.com/intercloud/intercloud/store"
 )
 
@@ -14,9 +14,9 @@ type (
 	// storeEvent: a ping of the store answered (err nil) or not.
 	storeEvent struct{ err error }
 	// nodesEvent: the live nodes changed.
-	nodesEvent map[string]config.NodeStatus
+	nodesEvent map[string]status.NodeStatus
 	// healthEvent: the controller's origin and edge verdicts changed.
-	healthEvent map[string]config.OriginHealth
+	healthEvent map[string]status.OriginHealth
 	// invalidationsEvent: every invalidation with who completed it.
 	invalidationsEvent map[string]*store.InvalidationState
 )

@@ -15,6 +15,7 @@ import (
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/role"
+	"github.com/intercloud/intercloud/status"
 	"github.com/intercloud/intercloud/store"
 )
 
@@ -123,7 +124,7 @@ func (a *Agent) register(ctx context.Context) {
 		return
 	}
 	node := a.applied.Site.Node(a.opt.Node)
-	a.reg = a.opt.Store.Register(ctx, config.NodeStatus{Name: a.opt.Node, Roles: node.Roles, Since: time.Now().UTC()},
+	a.reg = a.opt.Store.Register(ctx, status.NodeStatus{Name: a.opt.Node, Roles: node.Roles, Since: time.Now().UTC()},
 		a.applied.Site.Store.LeaseTTL.D(), a.log)
 }
 
@@ -136,14 +137,14 @@ func (a *Agent) report() {
 	snap, applyErr := a.applied, errors.Join(a.broken, a.applyErr)
 	roles := a.view.Load().roles
 	ready := rolesReady(roles)
-	var rep config.RoleReport
+	var rep status.RoleReport
 	for _, inst := range roles {
 		if r, ok := inst.role.(role.Reporter); ok {
 			r.Report(&rep)
 		}
 	}
 	unavailable := a.unavailable
-	a.reg.Update(func(st *config.NodeStatus) {
+	a.reg.Update(func(st *status.NodeStatus) {
 		st.Report = rep
 		if st.Revision != snap.Revision {
 			st.Since = time.Now().UTC()
@@ -180,10 +181,10 @@ func (a *Agent) feedAll() {
 // mergeEdgeHealth marks an edge unhealthy when the controller's probe of
 // it fails, even though the edge itself reports healthy: what clients
 // reach is what counts.
-func mergeEdgeHealth(nodes map[string]config.NodeStatus, health map[string]config.OriginHealth) map[string]config.NodeStatus {
-	out := make(map[string]config.NodeStatus, len(nodes))
+func mergeEdgeHealth(nodes map[string]status.NodeStatus, health map[string]status.OriginHealth) map[string]status.NodeStatus {
+	out := make(map[string]status.NodeStatus, len(nodes))
 	for name, st := range nodes {
-		if h, ok := health[config.EdgeHealthDistribution+"/"+name]; ok && !h.Healthy {
+		if h, ok := health[status.EdgeHealthDistribution+"/"+name]; ok && !h.Healthy {
 			st.Healthy = false
 		}
 		out[name] = st

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 	"github.com/intercloud/intercloud/store"
 )
 
@@ -116,8 +117,8 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 }
 
 // Health returns every health-checked target.
-func (c *Client) Health(ctx context.Context) (map[string]config.OriginHealth, error) {
-	var out map[string]config.OriginHealth
+func (c *Client) Health(ctx context.Context) (map[string]status.OriginHealth, error) {
+	var out map[string]status.OriginHealth
 	return out, c.do(ctx, http.MethodGet, "/v1/health", nil, &out)
 }
 

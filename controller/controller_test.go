@@ -14,6 +14,7 @@ import (
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/internal/storetest"
+	"github.com/intercloud/intercloud/status"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -236,7 +237,7 @@ func TestInvalidationProgress(t *testing.T) {
 	if _, err := c.Invalidate(ctx, "shop", []string{"/a*b"}); !errors.Is(err, ErrRefused) {
 		t.Fatalf("star in the middle: %v", err)
 	}
-	reg := c.store.Register(ctx, config.NodeStatus{Name: "e1", Roles: []config.Role{config.RoleEdge}}, 5*time.Second, quiet)
+	reg := c.store.Register(ctx, status.NodeStatus{Name: "e1", Roles: []config.Role{config.RoleEdge}}, 5*time.Second, quiet)
 	_ = reg
 	storetest.Eventually(t, 10*time.Second, "edge registered", func() bool {
 		n, _ := c.store.Nodes(ctx)

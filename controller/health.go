@@ -12,10 +12,11 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 )
 
 // EdgeHealthDistribution is where edge probes are stored.
-const EdgeHealthDistribution = config.EdgeHealthDistribution
+const EdgeHealthDistribution = status.EdgeHealthDistribution
 
 // target is one health-checked endpoint: an origin of a distribution or an
 // edge's /healthz.
@@ -228,7 +229,7 @@ func (c *Controller) record(ctx context.Context, st *targetState, ok bool, reaso
 		st.since = time.Now().UTC()
 		st.reason = reason
 	}
-	h := config.OriginHealth{Distribution: st.spec.dist, Origin: st.spec.name, Healthy: st.healthy,
+	h := status.OriginHealth{Distribution: st.spec.dist, Origin: st.spec.name, Healthy: st.healthy,
 		Reason: st.reason, Checked: time.Now().UTC(), Since: st.since}
 	c.health.mu.Unlock()
 	if !changed {
@@ -265,7 +266,7 @@ func (c *Controller) healthyNow(dist, origin string) (healthy, known bool, reaso
 // autoHeal moves an origin group's traffic off an origin that just turned
 // unhealthy, to the first member known to be healthy. It never moves
 // traffic back: that takes an operator's promote.
-func (c *Controller) autoHeal(ctx context.Context, bad config.OriginHealth) {
+func (c *Controller) autoHeal(ctx context.Context, bad status.OriginHealth) {
 	var moved []string
 	res, err := c.commit(ctx, func(cur *config.Snapshot) (*config.Snapshot, string, error) {
 		moved = moved[:0]

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 	"github.com/intercloud/intercloud/store"
 )
 
@@ -134,7 +135,7 @@ func (c *Controller) Invalidate(ctx context.Context, dist string, paths []string
 			return "", fmt.Errorf("%w: path %q: '*' is only allowed at the end", ErrRefused, p)
 		}
 	}
-	inv := config.Invalidation{ID: newID(), Distribution: dist, Paths: paths, Time: time.Now().UTC()}
+	inv := status.Invalidation{ID: newID(), Distribution: dist, Paths: paths, Time: time.Now().UTC()}
 	if err := c.store.PutInvalidation(ctx, inv); err != nil {
 		return "", err
 	}
@@ -155,7 +156,7 @@ func newID() string {
 
 // InvalidationStatus is an invalidation and its progress over live edges.
 type InvalidationStatus struct {
-	config.Invalidation
+	status.Invalidation
 	Status string   `json:"status"` // InProgress or Completed
 	Done   []string `json:"done"`
 	Edges  []string `json:"edges"` // live edges it must reach
@@ -226,7 +227,7 @@ type NodeState struct {
 	Message     string            `json:"message,omitempty"`
 	Updated     time.Time         `json:"updated,omitzero"`
 	Unavailable []config.Role     `json:"unavailable,omitempty"`
-	Report      config.RoleReport `json:"report,omitzero"`
+	Report      status.RoleReport `json:"report,omitzero"`
 }
 
 // Status is the whole site at a glance.
@@ -280,7 +281,7 @@ func (c *Controller) Status(ctx context.Context) (*Status, error) {
 }
 
 // driftState classifies a live node against the desired revision.
-func driftState(n config.NodeStatus, cur *config.Snapshot, grace time.Duration) string {
+func driftState(n status.NodeStatus, cur *config.Snapshot, grace time.Duration) string {
 	switch {
 	case n.Hash == cur.Hash:
 		return "current"

@@ -9,6 +9,7 @@ import (
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/internal/storetest"
+	"github.com/intercloud/intercloud/status"
 	"github.com/intercloud/intercloud/test/testenv"
 )
 
@@ -22,8 +23,8 @@ func TestTopologyPageInChromium(t *testing.T) {
 	if _, err := c.Apply(ctx, snap, "ui test"); err != nil {
 		t.Fatal(err)
 	}
-	c.store.Register(ctx, config.NodeStatus{Name: "e1", Roles: []config.Role{config.RoleEdge}, Revision: 1, Hash: snap.Hash, Healthy: true,
-		Report: config.RoleReport{Requests: 400, HitRatio: 0.75}}, 5*time.Second, quiet)
+	c.store.Register(ctx, status.NodeStatus{Name: "e1", Roles: []config.Role{config.RoleEdge}, Revision: 1, Hash: snap.Hash, Healthy: true,
+		Report: status.RoleReport{Requests: 400, HitRatio: 0.75}}, 5*time.Second, quiet)
 	storetest.Eventually(t, 10*time.Second, "edge registered", func() bool {
 		n, _ := c.store.Nodes(ctx)
 		return len(n) == 1

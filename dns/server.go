@@ -19,6 +19,7 @@ import (
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/role"
+	"github.com/intercloud/intercloud/status"
 )
 
 // Options configure a Server.
@@ -49,7 +50,7 @@ type Server struct {
 
 	mu       sync.Mutex // serializes builds and guards what follows
 	snap     *config.Snapshot
-	live     map[string]config.NodeStatus
+	live     map[string]status.NodeStatus
 	geo      geoState
 	failOpen map[string]bool
 	rrl      *rrl // kept across states while the rate stays
@@ -116,7 +117,7 @@ func (s *Server) Prepare(ctx context.Context, snap *config.Snapshot) (role.Chang
 type dnsChange struct {
 	s    *Server
 	snap *config.Snapshot
-	live map[string]config.NodeStatus // what st was built with
+	live map[string]status.NodeStatus // what st was built with
 	geo  geoState
 	rrl  *rrl
 	st   *state
@@ -158,11 +159,11 @@ func (c *dnsChange) Abort() {
 
 // SetNodes takes the live nodes (those whose lease exists) and rebuilds the
 // answers. A node absent from live is dead.
-func (s *Server) SetNodes(live map[string]config.NodeStatus) {
+func (s *Server) SetNodes(live map[string]status.NodeStatus) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if live == nil {
-		live = map[string]config.NodeStatus{}
+		live = map[string]status.NodeStatus{}
 	}
 	if s.snap != nil && s.live != nil && liveKey(s.snap, live) == liveKey(s.snap, s.live) {
 		s.live = live
@@ -233,7 +234,7 @@ func (s *Server) rrlFor(rate int) (*rrl, error) {
 	return newRRL(rate), nil
 }
 
-func (s *Server) build(snap *config.Snapshot, live map[string]config.NodeStatus, loc *locator, r *rrl) (*state, error) {
+func (s *Server) build(snap *config.Snapshot, live map[string]status.NodeStatus, loc *locator, r *rrl) (*state, error) {
 	st, err := build(buildInput{snap: snap, live: live, loc: loc})
 	if err != nil {
 		return nil, err
@@ -304,7 +305,7 @@ func (s *Server) Close(ctx context.Context) error {
 }
 
 // liveKey is what DNS uses of the live map: which nodes are up and healthy.
-func liveKey(snap *config.Snapshot, live map[string]config.NodeStatus) string {
+func liveKey(snap *config.Snapshot, live map[string]status.NodeStatus) string {
 	var b strings.Builder
 	for _, n := range snap.Site.Nodes {
 		st, ok := live[n.Name]

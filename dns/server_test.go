@@ -15,6 +15,7 @@ import (
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/role"
+	"github.com/intercloud/intercloud/status"
 )
 
 func exchange(t testing.TB, addr, proto string, m *mdns.Msg) *mdns.Msg {
@@ -33,11 +34,11 @@ func qA(name string) *mdns.Msg {
 	return m
 }
 
-func liveAll(snap *config.Snapshot, except ...string) map[string]config.NodeStatus {
-	live := map[string]config.NodeStatus{}
+func liveAll(snap *config.Snapshot, except ...string) map[string]status.NodeStatus {
+	live := map[string]status.NodeStatus{}
 	for _, n := range snap.Site.Nodes {
 		if !slices.Contains(except, n.Name) {
-			live[n.Name] = config.NodeStatus{Name: n.Name, Healthy: true}
+			live[n.Name] = status.NodeStatus{Name: n.Name, Healthy: true}
 		}
 	}
 	return live
@@ -55,7 +56,7 @@ func TestLivenessFallbackAndFailOpen(t *testing.T) {
 	// One seoul edge dead (no lease), the other unhealthy: the client in
 	// Korea goes to the next-nearest cloud, Tokyo.
 	live := liveAll(snap, "seoul-edge-1")
-	live["seoul-edge-2"] = config.NodeStatus{Name: "seoul-edge-2", Healthy: false}
+	live["seoul-edge-2"] = status.NodeStatus{Name: "seoul-edge-2", Healthy: false}
 	s.SetNodes(live)
 	if got := answer(); !slices.Equal(got, shopJP) {
 		t.Fatalf("seoul down: got %v, want tokyo", got)
@@ -66,7 +67,7 @@ func TestLivenessFallbackAndFailOpen(t *testing.T) {
 		t.Fatalf("seoul-edge-2 back: %v", got)
 	}
 	// Every node dead: fail open with every edge (4 of the 6, rotated).
-	s.SetNodes(map[string]config.NodeStatus{})
+	s.SetNodes(map[string]status.NodeStatus{})
 	got := answer()
 	if len(got) != 4 {
 		t.Fatalf("fail open: %v", got)

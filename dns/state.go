@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 )
 
 type nameKind uint8
@@ -69,7 +70,7 @@ type state struct {
 // buildInput is everything a state is made of.
 type buildInput struct {
 	snap *config.Snapshot
-	live map[string]config.NodeStatus // nil: liveness not known yet, all live
+	live map[string]status.NodeStatus // nil: liveness not known yet, all live
 	loc  *locator
 }
 

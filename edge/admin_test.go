@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 )
 
 func TestAdminRoutesAndMetrics(t *testing.T) {
@@ -36,7 +36,7 @@ func TestAdminRoutesAndMetrics(t *testing.T) {
 	}
 	expect(t, h.get("/one"), 200, "m", "fwd=uri-miss")
 
-	var rep config.RoleReport
+	var rep status.RoleReport
 	h.e.Report(&rep)
 	if rep.Requests != 3 || rep.HitRatio < 0.33 || rep.HitRatio > 0.34 {
 		t.Fatalf("report %+v", rep)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 )
 
 // TestStorage checks which origin responses are stored: each case makes
@@ -328,7 +329,7 @@ func TestVary(t *testing.T) {
 		t.Fatalf("origin requests %d, want 3", o.count())
 	}
 	// A purge drops every variant.
-	if err := h.e.Invalidate(t.Context(), config.Invalidation{ID: "1", Distribution: "shop", Paths: []string{"/v"}}); err != nil {
+	if err := h.e.Invalidate(t.Context(), status.Invalidation{ID: "1", Distribution: "shop", Paths: []string{"/v"}}); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, h.get("/v", "Accept-Language", "fr"), 200, "lang=fr", "fwd=uri-miss")
@@ -463,7 +464,7 @@ func TestPurge(t *testing.T) {
 	for _, p := range paths {
 		expect(t, h.get(p), 200, "x", "stored")
 	}
-	if err := h.e.Invalidate(t.Context(), config.Invalidation{ID: "i1", Distribution: "shop", Paths: []string{"/a", "/img/*"}}); err != nil {
+	if err := h.e.Invalidate(t.Context(), status.Invalidation{ID: "i1", Distribution: "shop", Paths: []string{"/a", "/img/*"}}); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]bool{"/a": false, "/a?q=1": false, "/img/1.png": false, "/img/2.png": false, "/imgx": true, "/b": true}
@@ -472,7 +473,7 @@ func TestPurge(t *testing.T) {
 			t.Errorf("%s: hit=%v want %v", p, got, want[p])
 		}
 	}
-	if err := h.e.Invalidate(t.Context(), config.Invalidation{ID: "i2", Distribution: "shop", Paths: []string{"nope"}}); err == nil {
+	if err := h.e.Invalidate(t.Context(), status.Invalidation{ID: "i2", Distribution: "shop", Paths: []string{"nope"}}); err == nil {
 		t.Fatal("relative path accepted")
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/internal/listen"
 	"github.com/intercloud/intercloud/role"
+	"github.com/intercloud/intercloud/status"
 )
 
 const (
@@ -335,11 +336,11 @@ func (e *Edge) Close(ctx context.Context) error {
 }
 
 // SetOriginHealth takes the controller's verdicts ("dist/origin" keys).
-func (e *Edge) SetOriginHealth(m map[string]config.OriginHealth) { e.health.setControl(m) }
+func (e *Edge) SetOriginHealth(m map[string]status.OriginHealth) { e.health.setControl(m) }
 
 // Report publishes requests served and the share answered from cache
 // in the node's status; it only loads two counters.
-func (e *Edge) Report(into *config.RoleReport) {
+func (e *Edge) Report(into *status.RoleReport) {
 	n := e.requests.Load()
 	into.Requests = n
 	if n > 0 {

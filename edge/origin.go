@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 )
 
 const (
@@ -77,7 +78,7 @@ type health struct {
 	mu      sync.Mutex
 	fails   map[string]int
 	down    map[string]time.Time
-	control map[string]config.OriginHealth
+	control map[string]status.OriginHealth
 	now     func() time.Time
 }
 
@@ -85,7 +86,7 @@ func newHealth() *health {
 	return &health{fails: map[string]int{}, down: map[string]time.Time{}, now: time.Now}
 }
 
-func (h *health) setControl(m map[string]config.OriginHealth) {
+func (h *health) setControl(m map[string]status.OriginHealth) {
 	h.mu.Lock()
 	h.control = m
 	h.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 )
 
 func groupDist(urls map[string]string, g config.OriginGroup) config.Distribution {
@@ -70,14 +71,14 @@ func TestPassiveAndControllerHealth(t *testing.T) {
 	p.set(body("primary"))
 	h.e.health.now = func() time.Time { return time.Now().Add(time.Hour) }
 	expect(t, h.get("/p"), 200, "primary", "")
-	h.e.SetOriginHealth(map[string]config.OriginHealth{"shop/p": {Distribution: "shop", Origin: "p", Healthy: false}})
+	h.e.SetOriginHealth(map[string]status.OriginHealth{"shop/p": {Distribution: "shop", Origin: "p", Healthy: false}})
 	n = p.count()
 	expect(t, h.get("/p"), 200, "backup", "")
 	if p.count() != n {
 		t.Fatal("unhealthy (controller) member was tried")
 	}
 	// All members unhealthy: the active one is still tried.
-	h.e.SetOriginHealth(map[string]config.OriginHealth{"shop/p": {Healthy: false}, "shop/b": {Healthy: false}})
+	h.e.SetOriginHealth(map[string]status.OriginHealth{"shop/p": {Healthy: false}, "shop/b": {Healthy: false}})
 	expect(t, h.get("/p"), 200, "primary", "")
 }
 

@@ -7,13 +7,13 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 )
 
 // Invalidate drops every stored object (every variant, every query) of
 // the distribution whose path equals one of inv.Paths, or starts with one
 // ending in "*". Fetches running during the purge do not store.
-func (e *Edge) Invalidate(ctx context.Context, inv config.Invalidation) error {
+func (e *Edge) Invalidate(ctx context.Context, inv status.Invalidation) error {
 	if inv.Distribution == "" {
 		return fmt.Errorf("edge: invalidation %s names no distribution", inv.ID)
 	}
@@ -70,7 +70,7 @@ func (e *Edge) mountRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST /v1/edge/purge", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		inv := config.Invalidation{ID: "local", Distribution: q.Get("distribution"), Paths: q["path"]}
+		inv := status.Invalidation{ID: "local", Distribution: q.Get("distribution"), Paths: q["path"]}
 		if err := e.Invalidate(r.Context(), inv); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return

@@ -23,6 +23,7 @@ import (
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/route"
+	"github.com/intercloud/intercloud/status"
 	"github.com/intercloud/intercloud/test/netns"
 	"github.com/intercloud/intercloud/vpn"
 )
@@ -145,7 +146,7 @@ func TestAdminAPI(t *testing.T) {
 	if code := get(t, srv, "/v1/vpn", &st); code != 200 || len(st.Interfaces) != 0 {
 		t.Fatalf("vpn: status %d, %+v", code, st)
 	}
-	var rep config.RoleReport
+	var rep status.RoleReport
 	g.Report(&rep)
 	if len(rep.Sessions) != 0 || len(rep.Tunnels) != 0 {
 		t.Fatalf("report: %+v", rep)

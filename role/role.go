@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 )
 
 // Role is one job a node runs. The agent calls it from one goroutine: at
@@ -81,26 +82,26 @@ type Factory func(Options) (Role, error)
 // live (their lease exists) and what they report (DNS leaves out dead or
 // unhealthy edges). The map holds only live nodes and is never mutated.
 type NodeWatcher interface {
-	SetNodes(live map[string]config.NodeStatus)
+	SetNodes(live map[string]status.NodeStatus)
 }
 
 // OriginHealthWatcher is implemented by roles that skip unhealthy origins.
 // Keys are "<distribution>/<origin>"; the map is never mutated.
 type OriginHealthWatcher interface {
-	SetOriginHealth(health map[string]config.OriginHealth)
+	SetOriginHealth(health map[string]status.OriginHealth)
 }
 
 // Invalidator is implemented by roles that hold cached content. The agent
 // marks the invalidation done for this node once Invalidate returns nil.
 type Invalidator interface {
-	Invalidate(ctx context.Context, inv config.Invalidation) error
+	Invalidate(ctx context.Context, inv status.Invalidation) error
 }
 
 // Reporter is implemented by roles that publish a summary of themselves in
 // the node's status (hit ratio, BGP sessions, tunnels). Report must be
 // cheap: it runs on every registration refresh.
 type Reporter interface {
-	Report(into *config.RoleReport)
+	Report(into *status.RoleReport)
 }
 
 // Apply prepares snap and commits it at once: for a role run on its own

@@ -11,7 +11,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 )
 
 // Registration keeps a node's key alive on a lease: when the process dies,
@@ -24,7 +24,7 @@ type Registration struct {
 	log   *slog.Logger
 
 	mu     sync.Mutex
-	status config.NodeStatus
+	status status.NodeStatus
 	lease  clientv3.LeaseID
 	kick   chan struct{}
 	done   chan struct{}
@@ -32,7 +32,7 @@ type Registration struct {
 
 // Register starts keeping /intercloud/nodes/<name> alive with status. It
 // retries in the background while the store is unreachable.
-func (s *Store) Register(ctx context.Context, status config.NodeStatus, ttl time.Duration, log *slog.Logger) *Registration {
+func (s *Store) Register(ctx context.Context, status status.NodeStatus, ttl time.Duration, log *slog.Logger) *Registration {
 	if ttl < 2*time.Second {
 		ttl = 2 * time.Second
 	}
@@ -45,7 +45,7 @@ func (s *Store) Register(ctx context.Context, status config.NodeStatus, ttl time
 // Update changes the reported status and writes it under the current
 // lease when it changed; an unchanged status waits for the periodic
 // refresh, so a caller may update as often as it likes.
-func (r *Registration) Update(fn func(*config.NodeStatus)) {
+func (r *Registration) Update(fn func(*status.NodeStatus)) {
 	r.mu.Lock()
 	before := r.status
 	fn(&r.status)
@@ -61,7 +61,7 @@ func (r *Registration) Update(fn func(*config.NodeStatus)) {
 }
 
 // Status returns the status as last set.
-func (r *Registration) Status() config.NodeStatus {
+func (r *Registration) Status() status.NodeStatus {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.status

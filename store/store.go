@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 )
 
 const (
@@ -244,14 +245,14 @@ func decodeRevision(b []byte) (int64, bool) {
 }
 
 // Nodes returns every registered (live) node.
-func (s *Store) Nodes(ctx context.Context) (map[string]config.NodeStatus, error) {
+func (s *Store) Nodes(ctx context.Context) (map[string]status.NodeStatus, error) {
 	resp, err := s.cli.Get(ctx, keyNodes, clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("store: read nodes: %w", err)
 	}
-	out := make(map[string]config.NodeStatus, len(resp.Kvs))
+	out := make(map[string]status.NodeStatus, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		var st config.NodeStatus
+		var st status.NodeStatus
 		if err := json.Unmarshal(kv.Value, &st); err != nil {
 			continue // a node writing garbage is not live for us
 		}
@@ -301,7 +302,7 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // WatchNodes calls fn with the full set of live nodes after every change.
-func (s *Store) WatchNodes(ctx context.Context, fn func(map[string]config.NodeStatus)) {
+func (s *Store) WatchNodes(ctx context.Context, fn func(map[string]status.NodeStatus)) {
 	s.watchPrefix(ctx, keyNodes, func(ctx context.Context) error {
 		nodes, err := s.Nodes(ctx)
 		if err != nil {
@@ -313,7 +314,7 @@ func (s *Store) WatchNodes(ctx context.Context, fn func(map[string]config.NodeSt
 }
 
 // PutHealth records the controller's verdict on an origin.
-func (s *Store) PutHealth(ctx context.Context, h config.OriginHealth) error {
+func (s *Store) PutHealth(ctx context.Context, h status.OriginHealth) error {
 	b, _ := json.Marshal(h)
 	if _, err := s.cli.Put(ctx, keyHealth+h.Distribution+"/"+h.Origin, string(b)); err != nil {
 		return fmt.Errorf("store: write health of %s/%s: %w", h.Distribution, h.Origin, err)
@@ -328,14 +329,14 @@ func (s *Store) DeleteHealth(ctx context.Context, dist, origin string) error {
 }
 
 // Health returns every origin's health, keyed "<dist>/<origin>".
-func (s *Store) Health(ctx context.Context) (map[string]config.OriginHealth, error) {
+func (s *Store) Health(ctx context.Context) (map[string]status.OriginHealth, error) {
 	resp, err := s.cli.Get(ctx, keyHealth, clientv3.WithPrefix())
 	if err != nil {
 		return nil, fmt.Errorf("store: read health: %w", err)
 	}
-	out := make(map[string]config.OriginHealth, len(resp.Kvs))
+	out := make(map[string]status.OriginHealth, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		var h config.OriginHealth
+		var h status.OriginHealth
 		if json.Unmarshal(kv.Value, &h) == nil {
 			out[h.Distribution+"/"+h.Origin] = h
 		}
@@ -344,7 +345,7 @@ func (s *Store) Health(ctx context.Context) (map[string]config.OriginHealth, err
 }
 
 // WatchHealth calls fn with every origin's health after every change.
-func (s *Store) WatchHealth(ctx context.Context, fn func(map[string]config.OriginHealth)) {
+func (s *Store) WatchHealth(ctx context.Context, fn func(map[string]status.OriginHealth)) {
 	s.watchPrefix(ctx, keyHealth, func(ctx context.Context) error {
 		h, err := s.Health(ctx)
 		if err != nil {
@@ -357,12 +358,12 @@ func (s *Store) WatchHealth(ctx context.Context, fn func(map[string]config.Origi
 
 // InvalidationState is an invalidation with the nodes that completed it.
 type InvalidationState struct {
-	config.Invalidation
+	status.Invalidation
 	Done map[string]time.Time `json:"done"`
 }
 
 // PutInvalidation records a new invalidation.
-func (s *Store) PutInvalidation(ctx context.Context, inv config.Invalidation) error {
+func (s *Store) PutInvalidation(ctx context.Context, inv status.Invalidation) error {
 	b, _ := json.Marshal(inv)
 	if _, err := s.cli.Put(ctx, keyInvalidations+inv.ID, string(b)); err != nil {
 		return fmt.Errorf("store: write invalidation %s: %w", inv.ID, err)
@@ -402,7 +403,7 @@ func (s *Store) Invalidations(ctx context.Context) (map[string]*InvalidationStat
 			get(id).Done[node] = t
 			continue
 		}
-		var inv config.Invalidation
+		var inv status.Invalidation
 		if json.Unmarshal(kv.Value, &inv) == nil {
 			get(rest).Invalidation = inv
 		}

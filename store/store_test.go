@@ -14,6 +14,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 )
 
 func freeAddr(t *testing.T) string {
@@ -105,12 +106,12 @@ func TestRegistrationDisappearsWithLease(t *testing.T) {
 	s := openStore(t, m.Endpoints())
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg := s.Register(ctx, config.NodeStatus{Name: "n1", Healthy: true}, 2*time.Second, log)
+	reg := s.Register(ctx, status.NodeStatus{Name: "n1", Healthy: true}, 2*time.Second, log)
 	waitFor(t, func() bool {
 		nodes, _ := s.Nodes(context.Background())
 		return nodes["n1"].Healthy
 	})
-	reg.Update(func(st *config.NodeStatus) { st.Revision = 7 })
+	reg.Update(func(st *status.NodeStatus) { st.Revision = 7 })
 	waitFor(t, func() bool {
 		nodes, _ := s.Nodes(context.Background())
 		return nodes["n1"].Revision == 7
@@ -127,7 +128,7 @@ func TestInvalidationsAndHealth(t *testing.T) {
 	m := startMember(t)
 	s := openStore(t, m.Endpoints())
 	ctx := context.Background()
-	if err := s.PutInvalidation(ctx, config.Invalidation{ID: "i1", Distribution: "shop", Paths: []string{"/a"}}); err != nil {
+	if err := s.PutInvalidation(ctx, status.Invalidation{ID: "i1", Distribution: "shop", Paths: []string{"/a"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.MarkInvalidationDone(ctx, "i1", "edge-1"); err != nil {
@@ -137,14 +138,14 @@ func TestInvalidationsAndHealth(t *testing.T) {
 	if err != nil || inv["i1"] == nil || inv["i1"].Distribution != "shop" || len(inv["i1"].Done) != 1 {
 		t.Fatalf("invalidations: %+v %v", inv, err)
 	}
-	if err := s.PutHealth(ctx, config.OriginHealth{Distribution: "shop", Origin: "blue", Healthy: true}); err != nil {
+	if err := s.PutHealth(ctx, status.OriginHealth{Distribution: "shop", Origin: "blue", Healthy: true}); err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan map[string]config.OriginHealth, 4)
+	got := make(chan map[string]status.OriginHealth, 4)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go s.WatchHealth(wctx, func(h map[string]config.OriginHealth) { got <- h })
-	next := func() map[string]config.OriginHealth {
+	go s.WatchHealth(wctx, func(h map[string]status.OriginHealth) { got <- h })
+	next := func() map[string]status.OriginHealth {
 		select {
 		case h := <-got:
 			return h
@@ -158,7 +159,7 @@ func TestInvalidationsAndHealth(t *testing.T) {
 	}
 	// Written at once after the first load, before the watch may have
 	// started: the change must still arrive.
-	if err := s.PutHealth(ctx, config.OriginHealth{Distribution: "shop", Origin: "blue", Healthy: false}); err != nil {
+	if err := s.PutHealth(ctx, status.OriginHealth{Distribution: "shop", Origin: "blue", Healthy: false}); err != nil {
 		t.Fatal(err)
 	}
 	for h := next(); h["shop/blue"].Healthy; h = next() {

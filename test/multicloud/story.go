@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 )
 
 // Step is one chapter of the story: what it shows, what to look at, and
@@ -666,7 +667,7 @@ func (t *Topology) AllCurrent(ctx context.Context) error {
 // gatewayReported: the gateway publishes at least one established BGP
 // session, one tunnel that is up and some kernel routes (what status and
 // /ui show).
-func gatewayReported(r config.RoleReport) bool {
+func gatewayReported(r status.RoleReport) bool {
 	established, up := false, false
 	for _, p := range r.Sessions {
 		established = established || p.State == "established"

@@ -1,0 +1,53 @@
+package status
+
+import (
+	"time"
+
+	"github.com/intercloud/intercloud/config"
+)
+
+// NodeStatus is what an agent reports about itself under its lease, and what
+// roles learn about other nodes (DNS uses it to leave out dead edges).
+type NodeStatus struct {
+	Name     string        `json:"name"`
+	Roles    []config.Role `json:"roles"`
+	Revision int64         `json:"revision"`
+	Hash     string        `json:"hash"`
+	Healthy  bool          `json:"healthy"`
+	Message  string        `json:"message,omitempty"`
+	Since    time.Time     `json:"since"`
+	Updated  time.Time     `json:"updated"`
+	// Unavailable lists roles this build could not run.
+	Unavailable []config.Role `json:"unavailable,omitempty"`
+	// Report is what the node's roles publish about themselves.
+	Report RoleReport `json:"report,omitzero"`
+}
+
+// RoleReport is a small summary of a node's roles for status and the
+// topology page; it is refreshed with the node's registration.
+type RoleReport struct {
+	// Edge: requests served and the share answered from cache.
+	Requests int64   `json:"requests,omitempty"`
+	HitRatio float64 `json:"hitRatio,omitempty"`
+	// Gateway: BGP sessions and WireGuard tunnels.
+	Sessions []PeerState   `json:"sessions,omitempty"`
+	Tunnels  []TunnelState `json:"tunnels,omitempty"`
+	Routes   int           `json:"routes,omitempty"` // routes installed in the kernel
+}
+
+// PeerState is one BGP session.
+type PeerState struct {
+	Peer     string `json:"peer"`     // neighbor address
+	Name     string `json:"name"`     // peer node or external neighbor name
+	Link     string `json:"link"`     // link name, or "external"
+	State    string `json:"state"`    // established, active, idle, ...
+	Accepted int    `json:"accepted"` // prefixes accepted
+}
+
+// TunnelState is one WireGuard peer.
+type TunnelState struct {
+	Interface     string    `json:"interface"`
+	Peer          string    `json:"peer"`
+	Up            bool      `json:"up"`
+	LastHandshake time.Time `json:"lastHandshake,omitzero"`
+}
