@@ -15,9 +15,6 @@ import (
 	"github.com/intercloud/intercloud/status"
 )
 
-// EdgeHealthDistribution is where edge probes are stored.
-const EdgeHealthDistribution = status.EdgeHealthDistribution
-
 // target is one health-checked endpoint: an origin of a distribution or an
 // edge's /healthz.
 type target struct {
@@ -65,7 +62,7 @@ func targetsOf(s *config.Snapshot) []target {
 			continue
 		}
 		out = append(out, target{
-			dist: EdgeHealthDistribution, name: n.Name,
+			dist: status.EdgeHealthDistribution, name: n.Name,
 			url:        "http://" + n.Listen.Admin + "/healthz",
 			interval:   s.Site.Health.EdgeInterval.D(),
 			timeout:    s.Site.Health.EdgeTimeout.D(),
@@ -246,7 +243,7 @@ func (c *Controller) record(ctx context.Context, st *targetState, ok bool, reaso
 	}
 	// Only a healthy origin that turns unhealthy moves traffic: an origin
 	// still starting when the controller starts must not.
-	if !initial && !h.Healthy && h.Distribution != EdgeHealthDistribution {
+	if !initial && !h.Healthy && h.Distribution != status.EdgeHealthDistribution {
 		c.autoHeal(ctx, h)
 	}
 }

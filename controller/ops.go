@@ -266,7 +266,7 @@ func (c *Controller) Status(ctx context.Context) (*Status, error) {
 		if l, ok := live[n.Name]; ok {
 			ns.Live, ns.Healthy, ns.Revision, ns.Hash = true, l.Healthy, l.Revision, l.Hash
 			ns.Message, ns.Updated, ns.Unavailable, ns.Report = l.Message, l.Updated, l.Unavailable, l.Report
-			if h, ok := health[EdgeHealthDistribution+"/"+n.Name]; ok && !h.Healthy {
+			if h, ok := health[status.EdgeHealthDistribution+"/"+n.Name]; ok && !h.Healthy {
 				ns.Healthy = false
 				ns.Message = strings.TrimSpace(ns.Message + " health check: " + h.Reason)
 			}
