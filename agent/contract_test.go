@@ -48,7 +48,7 @@ nodes:
     roles: [{{.Roles}}]
     address: 127.0.0.1
     location: {country: KR, lat: 37.5, lon: 127}
-    listen: {http: "{{.HTTP}}", dns: "{{.DNS}}"}
+    listen: {http: "{{.HTTP}}", dns: "{{.DNS}}"{{if .CertFile}}, https: "{{.HTTPS}}"{{end}}}
 {{- if .Gateway}}
     gateway: {routerId: 10.255.0.1, bgpPort: {{.BGPPort}}, table: 201, protocol: 211}
 {{- end}}
@@ -69,6 +69,9 @@ spec:
   origins: {o: {url: "{{.Upstream}}"}}
   behaviors: [{path: "*", target: o, cache: false}]
   headers: {response: {set: {X-Rev: "{{.Rev}}", X-Mark: "{{.Mark}}"}}}
+{{- if .CertFile}}
+  tls: {certFile: {{.CertFile}}, keyFile: {{.CertFile}}}
+{{- end}}
 `))
 
 type siteParams struct {
@@ -79,6 +82,7 @@ type siteParams struct {
 	BGPPort                   int
 	Root, TokenFile, Upstream string
 	Mark                      string // tells apart two stores' revisions of the same number
+	CertFile, HTTPS           string
 }
 
 // roleProbe asks a role which revision it serves (0: not serving).
@@ -130,9 +134,9 @@ type contractCase struct {
 	metric    string // a metric family only this role exposes
 	route     string // an admin route only this role serves ("" none)
 	ports     func(p siteParams) []string
-	// breakIt changes p so that the role's Prepare fails; the returned
-	// function undoes what it did outside p.
-	breakIt func(t *testing.T, p *siteParams) (what string)
+	// breaks change p so that the role's Prepare fails, each in its own
+	// way, and return what the error must name.
+	breaks []func(t *testing.T, p *siteParams) (what string)
 	root    bool // the role needs root (kernel routes)
 	newPort bool // every change moves the role to a new port (its probe)
 }
@@ -156,26 +160,32 @@ func TestRoleContract(t *testing.T) {
 		{
 			role: config.RoleEdge, companion: config.RoleDNS, metric: "intercloud_edge_", route: "/v1/edge/cache",
 			ports: func(p siteParams) []string { return []string{p.HTTP} },
-			breakIt: func(t *testing.T, p *siteParams) string {
-				p.HTTP = holdPort(t)
-				return "address already in use"
-			},
+			breaks: breaks(
+				func(t *testing.T, p *siteParams) string {
+					p.HTTP = holdPort(t)
+					return "address already in use"
+				},
+				func(t *testing.T, p *siteParams) string {
+					p.CertFile, p.HTTPS = filepath.Join(t.TempDir(), "garbage.pem"), storetest.FreeAddr(t)
+					os.WriteFile(p.CertFile, []byte("not a certificate"), 0o600)
+					return "garbage.pem"
+				}),
 		},
 		{
 			role: config.RoleDNS, companion: config.RoleEdge, metric: "intercloud_dns_",
 			ports: func(p siteParams) []string { return []string{p.DNS} },
-			breakIt: func(t *testing.T, p *siteParams) string {
+			breaks: breaks(func(t *testing.T, p *siteParams) string {
 				p.DNS = holdPort(t)
 				return "address already in use"
-			},
+			}),
 		},
 		{
 			role: config.RoleOrigin, companion: config.RoleDNS, metric: "intercloud_origin_", route: "/v1/origin/versions",
 			ports: func(p siteParams) []string { return []string{p.OriginListen} },
-			breakIt: func(t *testing.T, p *siteParams) string {
+			breaks: breaks(func(t *testing.T, p *siteParams) string {
 				p.TokenFile = filepath.Join(t.TempDir(), "missing-token")
 				return "missing-token"
-			},
+			}),
 		},
 		{
 			// No links: nothing is learned or installed, and the kernel
@@ -183,11 +193,11 @@ func TestRoleContract(t *testing.T) {
 			role: config.RoleGateway, companion: config.RoleDNS, metric: "intercloud_bgp_", route: "/v1/bgp/neighbors",
 			root: true, newPort: true,
 			ports: func(p siteParams) []string { return []string{fmt.Sprintf("127.0.0.1:%d", p.BGPPort)} },
-			breakIt: func(t *testing.T, p *siteParams) string {
+			breaks: breaks(func(t *testing.T, p *siteParams) string {
 				_, port, _ := net.SplitHostPort(holdPort(t))
 				p.BGPPort, _ = strconv.Atoi(port)
 				return "in use"
-			},
+			}),
 		},
 	}
 	for _, c := range cases {
@@ -273,19 +283,21 @@ func runContract(t *testing.T, c contractCase) {
 
 	// Changed to something that fails to prepare: nothing moves, and
 	// status and /readyz say why.
-	bad := p
-	why := c.breakIt(t, &bad)
-	bad = push(bad, both...)
-	storetest.Eventually(t, 20*time.Second, "status names the failed revision", func() bool {
-		n, _ := st.Nodes(ctx)
-		return strings.Contains(n["n1"].Message, fmt.Sprintf("revision %d not applied", bad.Rev)) && strings.Contains(n["n1"].Message, why)
-	})
-	if body, code := get(t, "http://"+adminAddr+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, why) {
-		t.Fatalf("readyz after a failed revision: %d %q", code, body)
-	}
-	for _, r := range both {
-		if got := probes[r](t, good); got != good.Rev {
-			t.Fatalf("%s serves revision %d after revision %d failed; want %d as a whole", r, got, bad.Rev, good.Rev)
+	for _, breakIt := range c.breaks {
+		bad := good
+		why := breakIt(t, &bad)
+		bad = push(bad, both...)
+		storetest.Eventually(t, 20*time.Second, "status names the failed revision", func() bool {
+			n, _ := st.Nodes(ctx)
+			return strings.Contains(n["n1"].Message, fmt.Sprintf("revision %d not applied", bad.Rev)) && strings.Contains(n["n1"].Message, why)
+		})
+		if body, code := get(t, "http://"+adminAddr+"/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, why) {
+			t.Fatalf("readyz after a failed revision: %d %q", code, body)
+		}
+		for _, r := range both {
+			if got := probes[r](t, good); got != good.Rev {
+				t.Fatalf("%s serves revision %d after revision %d failed; want %d as a whole", r, got, bad.Rev, good.Rev)
+			}
 		}
 	}
 
@@ -362,6 +374,10 @@ func assertExposed(t *testing.T, admin string, c contractCase, want bool) {
 	if _, code := get(t, "http://"+admin+c.route); (code == http.StatusOK) != want {
 		t.Errorf("%s route %s: %d, want served %v", c.role, c.route, code, want)
 	}
+}
+
+func breaks(fs ...func(t *testing.T, p *siteParams) string) []func(t *testing.T, p *siteParams) string {
+	return fs
 }
 
 // holdPort binds a loopback port for the rest of the test and returns it.

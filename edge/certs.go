@@ -28,7 +28,7 @@ func loadCertFile(certPath, keyPath string) (*certFile, error) {
 	}
 	kp, err := tls.LoadX509KeyPair(certPath, keyPath)
 	if err != nil {
-		return nil, fmt.Errorf("load TLS certificate: %w", err)
+		return nil, fmt.Errorf("load TLS certificate %s (key %s): %w", certPath, keyPath, err)
 	}
 	c.cert.Store(&kp)
 	c.mod.Store(mod)
