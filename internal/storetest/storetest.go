@@ -4,21 +4,33 @@ package storetest
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/intercloud/intercloud/store"
 )
 
-// FreeAddr returns a loopback host:port that was free a moment ago.
+// handedOut remembers every address FreeAddr returned in this process:
+// the kernel may give a port it just freed to the next caller, and two
+// addresses of one config must differ.
+var handedOut sync.Map
+
+// FreeAddr returns a loopback host:port that was free a moment ago and
+// that no earlier call in this process returned.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // Member is a started member and how to restart it on the same data.
