@@ -183,8 +183,11 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 	}
 }
 
-// follow applies the revision the store points at, unless it runs already.
+// follow applies the revision the store points at, unless it runs already
+// or a rollout has not reached this node yet (then it runs what the
+// rollout started from).
 func (a *Agent) follow(ctx context.Context, p store.Pointer) error {
+	p.Revision = a.target(p)
 	if a.applied != nil && a.applied.Revision == p.Revision && a.cluster == p.Cluster {
 		a.storeUp()
 		return nil
@@ -214,15 +217,25 @@ func (a *Agent) retry(ctx context.Context) {
 	}
 }
 
-// reload applies the current revision again, from the store when it
+// target is the revision this node runs for pointer p.
+func (a *Agent) target(p store.Pointer) int64 {
+	if ro := p.Rollout; ro != nil && ro.Revision == p.Revision && ro.From > 0 && ro.Holds(a.opt.Node) {
+		return ro.From
+	}
+	return p.Revision
+}
+
+// reload applies this node's revision again, from the store when it
 // answers, else from what runs.
 func (a *Agent) reload(ctx context.Context) {
 	snap, cluster := a.applied, a.cluster
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	cur, _, err := a.opt.Store.Current(rctx)
-	cancel()
-	if err == nil && cur != nil {
-		snap, cluster = cur, a.cluster // Current does not tell the cluster; the next pointer event does
+	defer cancel()
+	if info, _, err := a.opt.Store.Pointer(rctx); err == nil && info.Revision > 0 {
+		// The pointer does not tell the cluster; the next pointer event does.
+		if cur, err := a.opt.Store.Revision(rctx, a.target(store.Pointer{Revision: info.Revision, Rollout: info.Rollout})); err == nil {
+			snap = cur
+		}
 	}
 	if snap == nil {
 		return

@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -73,6 +74,24 @@ const (
 	DefaultErrorPageTTL = Duration(10 * time.Second)
 )
 
+// Rollout defaults. A site whose store is embedded runs on one machine
+// (`intercloud up`): a staged rollout has nothing to stage there, so it is
+// immediate. A fleet gets canaries, a quarter, then everything, each
+// baked for 30 s: long enough for a crash loop or an error rate to show.
+const (
+	DefaultRolloutBake         = Duration(30 * time.Second)
+	DefaultRolloutApplyTimeout = Duration(60 * time.Second)
+	// Gates: 1 % of responses or answers in error, 5 % of origin fetches
+	// (origins fail more on their own), judged from 20 requests up.
+	DefaultMax5xxPercent         = 1.0
+	DefaultMaxOriginErrorPercent = 5.0
+	DefaultMaxServfailPercent    = 1.0
+	DefaultGateMinRequests       = 20
+)
+
+// DefaultFleetStages is the rollout of a site with an external store.
+var DefaultFleetStages = []RolloutStage{{Canary: true}, {Percent: 25}, {Percent: 100}}
+
 // DefaultFailoverOn are the origin statuses that make a group try its next
 // member: the gateway-ish errors, not 501 (a real answer).
 var DefaultFailoverOn = []int{500, 502, 503, 504}
@@ -111,6 +130,7 @@ func setSiteDefaults(s *Site) {
 	// A probe that outlives its interval overlaps the next one: whoever
 	// shortened only the interval meant probes that fit in it.
 	dflt(&s.Health.EdgeTimeout, min(DefaultEdgeTimeout, s.Health.EdgeInterval))
+	setRolloutDefaults(s)
 	dflt(&s.DNS.TTL, DefaultDNSTTL)
 	dflt(&s.DNS.NegativeTTL, DefaultNegativeTTL)
 	dflt(&s.DNS.MaxAnswers, DefaultMaxAnswers)
@@ -229,4 +249,21 @@ func setTTLDefaults(t *TTL) {
 		v := min(max(DefaultTTL, *t.Min), *t.Max)
 		t.Default = &v
 	}
+}
+
+func setRolloutDefaults(s *Site) {
+	r := &s.Rollout
+	if len(r.Stages) == 0 {
+		if len(s.Store.Endpoints) == 0 {
+			r.Stages = []RolloutStage{{Percent: 100}}
+		} else {
+			r.Stages = slices.Clone(DefaultFleetStages)
+			dflt(&r.Bake, DefaultRolloutBake)
+		}
+	}
+	dflt(&r.ApplyTimeout, DefaultRolloutApplyTimeout)
+	dflt(&r.Gates.Max5xxPercent, DefaultMax5xxPercent)
+	dflt(&r.Gates.MaxOriginErrorPercent, DefaultMaxOriginErrorPercent)
+	dflt(&r.Gates.MaxServfailPercent, DefaultMaxServfailPercent)
+	dflt(&r.Gates.MinRequests, DefaultGateMinRequests)
 }

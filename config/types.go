@@ -34,6 +34,54 @@ type Site struct {
 	Clouds     []Cloud        `yaml:"clouds" json:"clouds"`
 	Nodes      []Node         `yaml:"nodes" json:"nodes"`
 	Links      []Link         `yaml:"links" json:"links"`
+	Rollout    Rollout        `yaml:"rollout" json:"rollout"`
+}
+
+// Rollout is how every revision reaches the nodes: in stages, each gated
+// on what its nodes report, rolled back everywhere when a gate fails.
+type Rollout struct {
+	// Stages in order; the last one reaches every node ({percent: 100}).
+	Stages []RolloutStage `yaml:"stages" json:"stages,omitempty"`
+	// Bake is how long a stage runs the revision, watched, before the
+	// next stage starts.
+	Bake Duration `yaml:"bake" json:"bake"`
+	// ApplyTimeout is how long a stage's nodes have to report the
+	// revision applied and ready.
+	ApplyTimeout Duration `yaml:"applyTimeout" json:"applyTimeout"`
+	// Canary picks the nodes of a {canary: true} stage, by name or by
+	// cloud; when both are empty, the first node of each cloud.
+	Canary CanaryNodes  `yaml:"canary" json:"canary"`
+	Gates  RolloutGates `yaml:"gates" json:"gates"`
+}
+
+// RolloutStage says which nodes run the revision once it is reached: the
+// canaries, a number of nodes, or a share of the fleet (earlier stages'
+// nodes included; canaries first, then by cloud and name).
+type RolloutStage struct {
+	Canary  bool `yaml:"canary" json:"canary,omitempty"`
+	Nodes   int  `yaml:"nodes" json:"nodes,omitempty"`
+	Percent int  `yaml:"percent" json:"percent,omitempty"`
+}
+
+// CanaryNodes names the canary nodes of a rollout.
+type CanaryNodes struct {
+	Nodes  []string `yaml:"nodes" json:"nodes,omitempty"`
+	Clouds []string `yaml:"clouds" json:"clouds,omitempty"`
+}
+
+// RolloutGates are the error rates a stage's nodes may show while it
+// bakes, as percentages. A rate fails its gate when it is above its limit
+// and above twice what the same nodes showed before the change.
+type RolloutGates struct {
+	// Edge responses with a 5xx status, of all responses.
+	Max5xxPercent float64 `yaml:"max5xxPercent" json:"max5xxPercent"`
+	// Origin fetches that failed (connection error, timeout, 5xx), of all
+	// origin fetches.
+	MaxOriginErrorPercent float64 `yaml:"maxOriginErrorPercent" json:"maxOriginErrorPercent"`
+	// DNS answers with SERVFAIL, of all answers.
+	MaxServfailPercent float64 `yaml:"maxServfailPercent" json:"maxServfailPercent"`
+	// MinRequests below which a node's rates are too few to judge.
+	MinRequests int64 `yaml:"minRequests" json:"minRequests"`
 }
 
 // Store says where the etcd keyspace lives. No endpoints means embedded.

@@ -171,6 +171,7 @@ func (c *checker) site(s *Site) {
 	if s.Store.LeaseTTL != 0 && s.Store.LeaseTTL.D() < 1e9 {
 		c.errf(o, "store.leaseTTL", "must be at least 1s")
 	}
+	c.rollout(s)
 	c.dns(s)
 	c.clouds(s)
 	c.nodes(s)
@@ -564,5 +565,58 @@ func (c *checker) listeners(s *Site) {
 		if n.Origin != nil {
 			add(p+".origin.listen", n.Origin.Listen, who)
 		}
+	}
+}
+
+func (c *checker) rollout(s *Site) {
+	const o = "site"
+	r := &s.Rollout
+	for i, st := range r.Stages {
+		path := fmt.Sprintf("rollout.stages[%d]", i)
+		kinds := 0
+		for _, set := range []bool{st.Canary, st.Nodes != 0, st.Percent != 0} {
+			if set {
+				kinds++
+			}
+		}
+		switch {
+		case kinds != 1:
+			c.errf(o, path, "set exactly one of canary, nodes and percent")
+		case st.Nodes < 0:
+			c.errf(o, path+".nodes", "%d: want at least 1", st.Nodes)
+		case st.Percent < 0 || st.Percent > 100:
+			c.errf(o, path+".percent", "%d: want 1 to 100", st.Percent)
+		}
+	}
+	if n := len(r.Stages); n > 0 && r.Stages[n-1].Percent != 100 {
+		c.errf(o, fmt.Sprintf("rollout.stages[%d]", n-1), "the last stage must reach every node: {percent: 100}")
+	}
+	if r.Bake < 0 {
+		c.errf(o, "rollout.bake", "negative")
+	}
+	if r.ApplyTimeout < 0 {
+		c.errf(o, "rollout.applyTimeout", "negative")
+	}
+	for i, n := range r.Canary.Nodes {
+		if s.Node(n) == nil {
+			c.errf(o, fmt.Sprintf("rollout.canary.nodes[%d]", i), "no node %q in the site", n)
+		}
+	}
+	for i, cl := range r.Canary.Clouds {
+		if s.Cloud(cl) == nil {
+			c.errf(o, fmt.Sprintf("rollout.canary.clouds[%d]", i), "no cloud %q in the site", cl)
+		}
+	}
+	g := r.Gates
+	for _, f := range []struct {
+		path string
+		v    float64
+	}{{"max5xxPercent", g.Max5xxPercent}, {"maxOriginErrorPercent", g.MaxOriginErrorPercent}, {"maxServfailPercent", g.MaxServfailPercent}} {
+		if f.v < 0 || f.v > 100 {
+			c.errf(o, "rollout.gates."+f.path, "%g: want 0 to 100", f.v)
+		}
+	}
+	if g.MinRequests < 0 {
+		c.errf(o, "rollout.gates.minRequests", "negative")
 	}
 }

@@ -16,7 +16,10 @@ type NodeStatus struct {
 	Healthy  bool          `json:"healthy"`
 	Message  string        `json:"message,omitempty"`
 	Since    time.Time     `json:"since"`
-	Updated  time.Time     `json:"updated"`
+	// Started is when the node's process started: a rollout gate sees a
+	// restart or a crash loop as a new value.
+	Started time.Time `json:"started,omitzero"`
+	Updated time.Time `json:"updated"`
 	// Unavailable lists roles this build could not run.
 	Unavailable []config.Role `json:"unavailable,omitempty"`
 	// Report is what the node's roles publish about themselves.
@@ -29,6 +32,16 @@ type RoleReport struct {
 	// Edge: requests served and the share answered from cache.
 	Requests int64   `json:"requests,omitempty"`
 	HitRatio float64 `json:"hitRatio,omitempty"`
+	// Edge, counted since the role started: responses with a 5xx status,
+	// origin fetches and those that failed (no answer or a 5xx). Rollout
+	// gates compare their rates before and after a change.
+	Errors5xx     int64 `json:"errors5xx,omitempty"`
+	OriginFetches int64 `json:"originFetches,omitempty"`
+	OriginErrors  int64 `json:"originErrors,omitempty"`
+	// DNS, counted since the role started: queries answered, and those
+	// answered SERVFAIL.
+	Queries  int64 `json:"queries,omitempty"`
+	Servfail int64 `json:"servfail,omitempty"`
 	// Gateway: BGP sessions and WireGuard tunnels.
 	Sessions []PeerState   `json:"sessions,omitempty"`
 	Tunnels  []TunnelState `json:"tunnels,omitempty"`

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -62,12 +63,86 @@ func Open(endpoints []string) (*Store, error) {
 // Close closes the client.
 func (s *Store) Close() error { return s.cli.Close() }
 
-// RevisionInfo is one entry of the history.
+// RevisionInfo is one entry of the history; the current one, in the
+// revision pointer, also carries the state of its rollout.
 type RevisionInfo struct {
 	Revision int64     `json:"revision"`
 	Hash     string    `json:"hash"`
 	Time     time.Time `json:"time"`
 	Reason   string    `json:"reason,omitempty"`
+	Rollout  *Rollout  `json:"rollout,omitempty"`
+}
+
+// Rollout is where the current revision is in reaching the nodes. It lives
+// in the revision pointer, so a node reads the revision and whether it is
+// one of the nodes to run it yet in one consistent value.
+type Rollout struct {
+	// Revision is the revision being rolled out; From is what the nodes
+	// not reached yet keep running.
+	Revision int64 `json:"revision"`
+	From     int64 `json:"from"`
+	// Stage is the index of the stage in progress in the site's
+	// rollout.stages; Nodes are the nodes that run Revision now.
+	Stage        int       `json:"stage"`
+	Nodes        []string  `json:"nodes"`
+	State        string    `json:"state"`
+	Reason       string    `json:"reason,omitempty"`
+	Started      time.Time `json:"started"`
+	StageStarted time.Time `json:"stageStarted"`
+}
+
+// Rollout states. Only a rollout in progress or paused holds nodes back.
+const (
+	RolloutProgressing = "progressing"
+	RolloutPaused      = "paused"
+	RolloutComplete    = "complete"
+	// RolloutFailed: a gate failed and the fleet was rolled back; the
+	// controller takes no new revision until an operator resumes.
+	RolloutFailed  = "failed"
+	RolloutAborted = "aborted"
+)
+
+// Holds reports whether the rollout keeps node on From.
+func (r *Rollout) Holds(node string) bool {
+	if r == nil || (r.State != RolloutProgressing && r.State != RolloutPaused) {
+		return false
+	}
+	return !slices.Contains(r.Nodes, node)
+}
+
+// Pointer returns the current revision pointer (zero before the first
+// apply) with its etcd mod revision, for SetRollout.
+func (s *Store) Pointer(ctx context.Context) (RevisionInfo, int64, error) {
+	resp, err := s.cli.Get(ctx, keyRevision)
+	if err != nil {
+		return RevisionInfo{}, 0, fmt.Errorf("store: read current revision: %w", err)
+	}
+	if len(resp.Kvs) == 0 {
+		return RevisionInfo{}, 0, nil
+	}
+	var info RevisionInfo
+	if err := json.Unmarshal(resp.Kvs[0].Value, &info); err != nil {
+		return RevisionInfo{}, 0, fmt.Errorf("store: decode %s: %w", keyRevision, err)
+	}
+	return info, resp.Kvs[0].ModRevision, nil
+}
+
+// SetRollout rewrites the pointer's rollout state, unless the pointer
+// changed since expectMod (ErrConflict).
+func (s *Store) SetRollout(ctx context.Context, info RevisionInfo, expectMod int64) error {
+	b, err := json.Marshal(info)
+	if err != nil {
+		return fmt.Errorf("store: encode rollout: %w", err)
+	}
+	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(keyRevision), "=", expectMod)).
+		Then(clientv3.OpPut(keyRevision, string(b))).Commit()
+	if err != nil {
+		return fmt.Errorf("store: write rollout of revision %d: %w", info.Revision, err)
+	}
+	if !resp.Succeeded {
+		return ErrConflict
+	}
+	return nil
 }
 
 // Current returns the current desired snapshot, or nil when nothing has been
@@ -129,16 +204,21 @@ func (s *Store) History(ctx context.Context) ([]RevisionInfo, error) {
 }
 
 // Commit writes snap as revision snap.Revision in one transaction: the
-// pointer, the history entry, the site and every distribution (removed
-// distributions are deleted). It fails with ErrConflict when the pointer's
-// mod revision is no longer expectMod (0: no revision yet), so two writers
-// can never interleave.
-func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int64) error {
+// pointer (with the revision's rollout, nil: every node at once), the
+// history entry, the site and every distribution (removed distributions
+// are deleted). It fails with ErrConflict when the pointer's mod revision
+// is no longer expectMod (0: no revision yet), so two writers can never
+// interleave.
+func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int64, rollout ...*Rollout) error {
 	body, err := json.Marshal(snap)
 	if err != nil {
 		return fmt.Errorf("store: encode revision %d: %w", snap.Revision, err)
 	}
-	info, _ := json.Marshal(RevisionInfo{Revision: snap.Revision, Hash: snap.Hash, Time: snap.Time, Reason: snap.Reason})
+	ri := RevisionInfo{Revision: snap.Revision, Hash: snap.Hash, Time: snap.Time, Reason: snap.Reason}
+	if len(rollout) > 0 {
+		ri.Rollout = rollout[0]
+	}
+	info, _ := json.Marshal(ri)
 	site, err := json.Marshal(snap.Site)
 	if err != nil {
 		return fmt.Errorf("store: encode site: %w", err)
@@ -196,6 +276,7 @@ func revisionKey(n int64) string { return fmt.Sprintf("%s%012d", keyRevisions, n
 type Pointer struct {
 	Revision int64
 	Cluster  string
+	Rollout  *Rollout
 }
 
 func clusterID(id uint64) string { return fmt.Sprintf("%016x", id) }
@@ -213,8 +294,8 @@ func (s *Store) WatchRevision(ctx context.Context) <-chan Pointer {
 		}
 		cluster := clusterID(resp.Header.ClusterId)
 		if len(resp.Kvs) > 0 {
-			if n, ok := decodeRevision(resp.Kvs[0].Value); ok {
-				out <- Pointer{n, cluster}
+			if info, ok := decodeRevision(resp.Kvs[0].Value); ok {
+				out <- Pointer{info.Revision, cluster, info.Rollout}
 			}
 		}
 		wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), keyRevision, clientv3.WithRev(resp.Header.Revision+1))
@@ -223,9 +304,9 @@ func (s *Store) WatchRevision(ctx context.Context) <-chan Pointer {
 				return
 			}
 			for _, ev := range wr.Events {
-				if n, ok := decodeRevision(ev.Kv.Value); ok {
+				if info, ok := decodeRevision(ev.Kv.Value); ok {
 					select {
-					case out <- Pointer{n, clusterID(wr.Header.ClusterId)}:
+					case out <- Pointer{info.Revision, clusterID(wr.Header.ClusterId), info.Rollout}:
 					case <-ctx.Done():
 						return
 					}
@@ -236,12 +317,12 @@ func (s *Store) WatchRevision(ctx context.Context) <-chan Pointer {
 	return out
 }
 
-func decodeRevision(b []byte) (int64, bool) {
+func decodeRevision(b []byte) (RevisionInfo, bool) {
 	var info RevisionInfo
 	if json.Unmarshal(b, &info) != nil || info.Revision == 0 {
-		return 0, false
+		return RevisionInfo{}, false
 	}
-	return info.Revision, true
+	return info, true
 }
 
 // Nodes returns every registered (live) node.
