@@ -136,7 +136,7 @@ type contractCase struct {
 	ports     func(p siteParams) []string
 	// breaks change p so that the role's Prepare fails, each in its own
 	// way, and return what the error must name.
-	breaks []func(t *testing.T, p *siteParams) (what string)
+	breaks  []func(t *testing.T, p *siteParams) (what string)
 	root    bool // the role needs root (kernel routes)
 	newPort bool // every change moves the role to a new port (its probe)
 }

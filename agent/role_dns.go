@@ -26,4 +26,5 @@ func init() {
 var (
 	_ role.Role        = (*dns.Server)(nil)
 	_ role.NodeWatcher = (*dns.Server)(nil)
+	_ role.Reporter    = (*dns.Server)(nil)
 )

@@ -118,13 +118,16 @@ func (a *Agent) serveNode(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(info)
 }
 
+// processStart tells a restarted node from one that kept running.
+var processStart = time.Now().UTC()
+
 // register starts the node's lease on the first applied revision.
 func (a *Agent) register(ctx context.Context) {
 	if a.reg != nil {
 		return
 	}
 	node := a.applied.Site.Node(a.opt.Node)
-	a.reg = a.opt.Store.Register(ctx, status.NodeStatus{Name: a.opt.Node, Roles: node.Roles, Since: time.Now().UTC()},
+	a.reg = a.opt.Store.Register(ctx, status.NodeStatus{Name: a.opt.Node, Roles: node.Roles, Since: time.Now().UTC(), Started: processStart},
 		a.applied.Site.Store.LeaseTTL.D(), a.log)
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -31,6 +32,31 @@ func (c *Controller) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/rollback", c.auth(c.postRollback))
 	mux.HandleFunc("POST /v1/promote", c.auth(c.postPromote))
 	mux.HandleFunc("POST /v1/invalidations", c.auth(c.postInvalidation))
+	mux.HandleFunc("GET /v1/rollout", c.getRollout)
+	mux.HandleFunc("POST /v1/rollout/{action}", c.auth(c.postRollout))
+}
+
+func (c *Controller) getRollout(w http.ResponseWriter, r *http.Request) {
+	ptr, _, err := c.store.Pointer(r.Context())
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ptr.Rollout)
+}
+
+func (c *Controller) postRollout(w http.ResponseWriter, r *http.Request) {
+	action := r.PathValue("action")
+	if action != "pause" && action != "resume" && action != "abort" {
+		writeError(w, http.StatusNotFound, fmt.Errorf("unknown rollout action %q (pause, resume, abort)", action))
+		return
+	}
+	ro, err := c.RolloutAction(r.Context(), action)
+	if err != nil {
+		writeError(w, http.StatusConflict, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ro)
 }
 
 func (c *Controller) auth(h http.HandlerFunc) http.HandlerFunc {
@@ -68,7 +94,7 @@ func fail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrInvalid):
 		writeError(w, http.StatusBadRequest, err)
-	case errors.Is(err, ErrRefused):
+	case errors.Is(err, ErrRefused), errors.Is(err, ErrRolloutBusy):
 		writeError(w, http.StatusConflict, err)
 	default:
 		writeError(w, http.StatusServiceUnavailable, err)

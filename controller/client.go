@@ -140,3 +140,15 @@ func (c *Client) Invalidations(ctx context.Context) ([]InvalidationStatus, error
 	var out []InvalidationStatus
 	return out, c.do(ctx, http.MethodGet, "/v1/invalidations", nil, &out)
 }
+
+// Rollout returns the current revision's rollout (nil: it went out at once).
+func (c *Client) Rollout(ctx context.Context) (*store.Rollout, error) {
+	var out *store.Rollout
+	return out, c.do(ctx, http.MethodGet, "/v1/rollout", nil, &out)
+}
+
+// RolloutAction pauses, resumes or aborts the current rollout.
+func (c *Client) RolloutAction(ctx context.Context, action string) (*store.Rollout, error) {
+	var out *store.Rollout
+	return out, c.do(ctx, http.MethodPost, "/v1/rollout/"+url.PathEscape(action), nil, &out)
+}

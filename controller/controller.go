@@ -31,6 +31,7 @@ type Controller struct {
 
 	metrics *metrics
 	health  *healthState
+	rollout *rolloutState
 }
 
 // Options configure a controller.
@@ -49,6 +50,7 @@ func New(o Options) *Controller {
 	}
 	c := &Controller{store: o.Store, log: o.Logger, token: o.Token, metrics: newMetrics(o.Registry)}
 	c.health = newHealthState()
+	c.rollout = newRolloutState()
 	return c
 }
 
@@ -59,6 +61,8 @@ type ApplyResult struct {
 	Changed  bool                         `json:"changed"`
 	Changes  []config.Change              `json:"changes,omitempty"`
 	Outputs  map[string]map[string]string `json:"outputs,omitempty"`
+	// Rollout is set when the revision goes out in stages.
+	Rollout *store.Rollout `json:"rollout,omitempty"`
 }
 
 // ErrInvalid wraps validation failures: nothing was written.
@@ -87,16 +91,40 @@ func (c *Controller) Plan(ctx context.Context, snap *config.Snapshot) (*ApplyRes
 // Apply writes snap as a new revision unless the current revision already
 // has the same canonical hash (then it is a no-op that says so).
 func (c *Controller) Apply(ctx context.Context, snap *config.Snapshot, reason string) (*ApplyResult, error) {
-	return c.commit(ctx, func(*config.Snapshot) (*config.Snapshot, string, error) { return snap, reason, nil })
+	return c.commit(ctx, staged, func(*config.Snapshot) (*config.Snapshot, string, error) { return snap, reason, nil })
 }
+
+// How a revision reaches the nodes: through the site's rollout stages, or
+// at once (the emergency paths: rollback, auto-heal, a gate's rollback).
+type delivery int
+
+const (
+	staged delivery = iota
+	immediate
+)
 
 // commit is the one path every revision goes through: it reads the current
 // revision, lets edit derive the next desired state from it, validates,
 // and writes a new revision with compare-and-swap, retrying on conflicts.
-func (c *Controller) commit(ctx context.Context, edit func(cur *config.Snapshot) (next *config.Snapshot, reason string, err error)) (*ApplyResult, error) {
+func (c *Controller) commit(ctx context.Context, how delivery, edit func(cur *config.Snapshot) (next *config.Snapshot, reason string, err error)) (*ApplyResult, error) {
+	return c.commitWith(ctx, how, nil, edit)
+}
+
+// commitWith is commit with the rollout record to write when the revision
+// goes out at once (nil: none).
+func (c *Controller) commitWith(ctx context.Context, how delivery, record *store.Rollout, edit func(cur *config.Snapshot) (next *config.Snapshot, reason string, err error)) (*ApplyResult, error) {
 	c.commitMu.Lock()
 	defer c.commitMu.Unlock()
 	for attempt := 0; ; attempt++ {
+		ptr, _, err := c.store.Pointer(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if how == staged {
+			if err := refuseDuring(ptr.Rollout); err != nil {
+				return nil, err
+			}
+		}
 		cur, mod, err := c.store.Current(ctx)
 		if err != nil {
 			return nil, err
@@ -122,7 +150,19 @@ func (c *Controller) commit(ctx context.Context, edit func(cur *config.Snapshot)
 		}
 		out.Time = time.Now().UTC().Truncate(time.Millisecond)
 		out.Reason = reason
-		err = c.store.Commit(ctx, &out, mod)
+		ro := record
+		if ro == nil && how == immediate && ptr.Rollout != nil && ptr.Rollout.State == store.RolloutFailed {
+			// An emergency change does not lift the freeze a failed
+			// rollout left: only an operator does.
+			frozen := *ptr.Rollout
+			ro = &frozen
+		}
+		if ro != nil {
+			ro.Revision, ro.From = out.Revision, out.Revision
+		} else if how == staged && cur != nil {
+			ro = c.startRollout(ctx, cur, &out)
+		}
+		err = c.store.Commit(ctx, &out, mod, ro)
 		if errors.Is(err, store.ErrConflict) && attempt < 5 {
 			continue
 		}
@@ -133,6 +173,10 @@ func (c *Controller) commit(ctx context.Context, edit func(cur *config.Snapshot)
 		c.metrics.revision.Set(float64(out.Revision))
 		c.metrics.applies.Inc()
 		c.log.Info("revision committed", "revision", out.Revision, "hash", short(hash), "reason", reason)
+		if ro != nil && ro.State == store.RolloutProgressing {
+			res.Rollout = ro
+			c.kickRollout()
+		}
 		return res, nil
 	}
 }
@@ -141,7 +185,7 @@ func (c *Controller) commit(ctx context.Context, edit func(cur *config.Snapshot)
 // content differs from the current one) as a new revision, so that history
 // only ever grows.
 func (c *Controller) Rollback(ctx context.Context, rev int64) (*ApplyResult, error) {
-	return c.commit(ctx, func(cur *config.Snapshot) (*config.Snapshot, string, error) {
+	return c.commit(ctx, immediate, func(cur *config.Snapshot) (*config.Snapshot, string, error) {
 		if cur == nil {
 			return nil, "", errors.New("nothing applied yet: no revision to roll back to")
 		}

@@ -60,7 +60,7 @@ func (c *Controller) Promote(ctx context.Context, req PromoteRequest) (*ApplyRes
 	if err := c.checkHealthy(ctx, d, req.Origin); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
-	return c.commit(ctx, func(cur *config.Snapshot) (*config.Snapshot, string, error) {
+	return c.commit(ctx, staged, func(cur *config.Snapshot) (*config.Snapshot, string, error) {
 		next := cloneSnapshot(cur)
 		d := next.Distribution(req.Distribution)
 		if d == nil {
@@ -239,6 +239,9 @@ type Status struct {
 	Nodes    []NodeState `json:"nodes"`
 	// Converged: every live node runs the current revision.
 	Converged bool `json:"converged"`
+	// Rollout is where the current revision is in its stages, if it went
+	// out in stages.
+	Rollout *store.Rollout `json:"rollout,omitempty"`
 }
 
 // Status compares what each node reports with the desired revision.
@@ -259,6 +262,9 @@ func (c *Controller) Status(ctx context.Context) (*Status, error) {
 	if cur == nil {
 		return st, nil
 	}
+	if ptr, _, err := c.store.Pointer(ctx); err == nil && ptr.Revision == cur.Revision {
+		st.Rollout = ptr.Rollout
+	}
 	st.Revision, st.Hash, st.Time, st.Reason = cur.Revision, cur.Hash, cur.Time, cur.Reason
 	grace := cur.Site.Controller.DriftGrace.D()
 	for _, n := range cur.Site.Nodes {
@@ -271,6 +277,9 @@ func (c *Controller) Status(ctx context.Context) (*Status, error) {
 				ns.Message = strings.TrimSpace(ns.Message + " health check: " + h.Reason)
 			}
 			ns.State = driftState(l, cur, grace)
+			if ns.State != "current" && st.Rollout.Holds(n.Name) && l.Revision == st.Rollout.From {
+				ns.State = "held" // waiting for its rollout stage
+			}
 			if ns.State != "current" {
 				st.Converged = false
 			}

@@ -5,8 +5,10 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/intercloud/intercloud/internal/promreg"
+	"github.com/intercloud/intercloud/status"
 )
 
 // Query types and rcodes get fixed, small label sets; no qname label, so
@@ -154,4 +156,28 @@ func (m *metrics) locCounters(labels []string) []prometheus.Counter {
 		out[i] = c
 	}
 	return out
+}
+
+// Report publishes the queries answered and those answered SERVFAIL in the
+// node's status (rollout gates watch the rate). It reads the counters the
+// query path already keeps, so that path stays as it is.
+func (s *Server) Report(into *status.RoleReport) {
+	var d dto.Metric
+	value := func(c prometheus.Counter) int64 {
+		if c == nil || c.Write(&d) != nil {
+			return 0
+		}
+		return int64(d.GetCounter().GetValue())
+	}
+	for p := range s.m.queries {
+		for t := range s.m.queries[p] {
+			for r, c := range s.m.queries[p][t] {
+				n := value(c)
+				into.Queries += n
+				if r == rcodeServFail {
+					into.Servfail += n
+				}
+			}
+		}
+	}
 }

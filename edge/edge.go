@@ -80,7 +80,8 @@ type Edge struct {
 	memLimit      int64 // the Go memory limit this edge set, if any
 	keepValidated time.Duration
 
-	requests, hits atomic.Int64
+	requests, hits, errors5xx   atomic.Int64
+	originFetches, originErrors atomic.Int64
 
 	mu      sync.Mutex // Apply and Close
 	servers []*listen.Listener
@@ -338,14 +339,16 @@ func (e *Edge) Close(ctx context.Context) error {
 // SetOriginHealth takes the controller's verdicts ("dist/origin" keys).
 func (e *Edge) SetOriginHealth(m map[string]status.OriginHealth) { e.health.setControl(m) }
 
-// Report publishes requests served and the share answered from cache
-// in the node's status; it only loads two counters.
+// Report publishes requests served, the share answered from cache and
+// the error counts rollout gates watch; it only loads counters.
 func (e *Edge) Report(into *status.RoleReport) {
 	n := e.requests.Load()
 	into.Requests = n
 	if n > 0 {
 		into.HitRatio = float64(e.hits.Load()) / float64(n)
 	}
+	into.Errors5xx = e.errors5xx.Load()
+	into.OriginFetches, into.OriginErrors = e.originFetches.Load(), e.originErrors.Load()
 }
 
 // Stats reports the store's accounting.

@@ -232,11 +232,17 @@ func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http
 				// fault, and no point in trying another member.
 				return nil, nil, fmt.Errorf("%w: origin %s: %w", errOrigin, o.name, err)
 			}
+			e.originFetches.Add(1)
+			e.originErrors.Add(1)
 			e.health.result(o.key, false)
 			errs = append(errs, fmt.Errorf("origin %s: %w", o.name, err))
 			continue
 		}
 		failover := tg.failoverOn[resp.StatusCode]
+		e.originFetches.Add(1)
+		if resp.StatusCode >= 500 {
+			e.originErrors.Add(1)
+		}
 		e.health.result(o.key, resp.StatusCode < 500 && !failover)
 		if failover && i+1 < len(members) && body == http.NoBody {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

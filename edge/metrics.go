@@ -124,6 +124,9 @@ func (e *Edge) observe(x *exchange) {
 	if class == "hit" || class == "stale" {
 		e.hits.Add(1)
 	}
+	if x.w.code >= 500 {
+		e.errors5xx.Add(1)
+	}
 	var c *labelled
 	if x.d != nil {
 		// The distribution keeps its counters: no lookup by name per request.

@@ -193,6 +193,7 @@ func runPlan(ctx context.Context, args []string) error {
 func runApply(ctx context.Context, args []string) error {
 	a := newAPIFlags("apply", true)
 	reason := a.fs.String("reason", "apply", "why, recorded in history")
+	wait := a.fs.Bool("wait", false, "follow the revision's rollout stage by stage until it reaches every node (fails if it is rolled back)")
 	if err := a.parse(args); err != nil {
 		return err
 	}
@@ -201,7 +202,10 @@ func runApply(ctx context.Context, args []string) error {
 		return err
 	}
 	res, err := cli.Apply(ctx, snap, *reason)
-	return a.printResult(res, err)
+	if err := a.printResult(res, err); err != nil || !*wait || !res.Changed {
+		return err
+	}
+	return waitRollout(ctx, cli, res.Revision)
 }
 
 // printResult prints what an apply, rollback or promote did.
@@ -305,6 +309,9 @@ func printStatus(st *controller.Status) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Cloud, sortedRoles(n.Roles), live, healthy, rev, hash, n.State, reportDetail(n), msg)
 	}
 	tw.Flush()
+	if st.Rollout != nil && st.Rollout.Revision == st.Revision {
+		fmt.Println(describeRollout(st.Rollout))
+	}
 	if st.Converged {
 		fmt.Println("Every live node runs the current revision.")
 	}

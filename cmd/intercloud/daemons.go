@@ -102,9 +102,10 @@ func startControlPlane(ctx context.Context, log *slog.Logger, site *config.Site,
 		return nil, err
 	}
 	log.Info("controller API listening", "addr", cp.admin.Addr(), "store", strings.Join(endpoints, ","))
-	cp.wg.Add(2)
+	cp.wg.Add(3)
 	go func() { defer cp.wg.Done(); _ = cp.admin.Serve(ctx, log) }()
 	go func() { defer cp.wg.Done(); cp.ctl.RunHealth(ctx) }()
+	go func() { defer cp.wg.Done(); cp.ctl.RunRollouts(ctx) }()
 	return cp, nil
 }
 
