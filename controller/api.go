@@ -222,6 +222,8 @@ func (c *Controller) postApply(w http.ResponseWriter, r *http.Request) {
 // RollbackRequest names the revision to go back to (0: the previous one).
 type RollbackRequest struct {
 	Revision int64 `json:"revision"`
+	// Staged sends the rollback through the rollout stages, like an apply.
+	Staged bool `json:"staged,omitempty"`
 }
 
 func (c *Controller) postRollback(w http.ResponseWriter, r *http.Request) {
@@ -229,7 +231,7 @@ func (c *Controller) postRollback(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	res, err := c.Rollback(r.Context(), req.Revision)
+	res, err := c.Rollback(r.Context(), req.Revision, req.Staged)
 	if err != nil {
 		fail(w, err)
 		return

@@ -87,9 +87,9 @@ func (c *Client) Apply(ctx context.Context, snap *config.Snapshot, reason string
 }
 
 // Rollback re-applies revision rev (0: the previous one).
-func (c *Client) Rollback(ctx context.Context, rev int64) (*ApplyResult, error) {
+func (c *Client) Rollback(ctx context.Context, rev int64, staged bool) (*ApplyResult, error) {
 	var res ApplyResult
-	return &res, c.do(ctx, http.MethodPost, "/v1/rollback", RollbackRequest{Revision: rev}, &res)
+	return &res, c.do(ctx, http.MethodPost, "/v1/rollback", RollbackRequest{Revision: rev, Staged: staged}, &res)
 }
 
 // Promote switches an origin group.

@@ -91,7 +91,7 @@ func (c *Controller) Plan(ctx context.Context, snap *config.Snapshot) (*ApplyRes
 // Apply writes snap as a new revision unless the current revision already
 // has the same canonical hash (then it is a no-op that says so).
 func (c *Controller) Apply(ctx context.Context, snap *config.Snapshot, reason string) (*ApplyResult, error) {
-	return c.commit(ctx, staged, func(*config.Snapshot) (*config.Snapshot, string, error) { return snap, reason, nil })
+	return c.commit(ctx, throughStages, func(*config.Snapshot) (*config.Snapshot, string, error) { return snap, reason, nil })
 }
 
 // How a revision reaches the nodes: through the site's rollout stages, or
@@ -99,8 +99,8 @@ func (c *Controller) Apply(ctx context.Context, snap *config.Snapshot, reason st
 type delivery int
 
 const (
-	staged delivery = iota
-	immediate
+	throughStages delivery = iota
+	atOnce
 )
 
 // commit is the one path every revision goes through: it reads the current
@@ -120,7 +120,7 @@ func (c *Controller) commitWith(ctx context.Context, how delivery, record *store
 		if err != nil {
 			return nil, err
 		}
-		if how == staged {
+		if how == throughStages {
 			if err := refuseDuring(ptr.Rollout); err != nil {
 				return nil, err
 			}
@@ -151,7 +151,7 @@ func (c *Controller) commitWith(ctx context.Context, how delivery, record *store
 		out.Time = time.Now().UTC().Truncate(time.Millisecond)
 		out.Reason = reason
 		ro := record
-		if ro == nil && how == immediate && ptr.Rollout != nil && ptr.Rollout.State == store.RolloutFailed {
+		if ro == nil && how == atOnce && ptr.Rollout != nil && ptr.Rollout.State == store.RolloutFailed {
 			// An emergency change does not lift the freeze a failed
 			// rollout left: only an operator does.
 			frozen := *ptr.Rollout
@@ -159,7 +159,7 @@ func (c *Controller) commitWith(ctx context.Context, how delivery, record *store
 		}
 		if ro != nil {
 			ro.Revision, ro.From = out.Revision, out.Revision
-		} else if how == staged && cur != nil {
+		} else if how == throughStages && cur != nil {
 			ro = c.startRollout(ctx, cur, &out)
 		}
 		err = c.store.Commit(ctx, &out, mod, ro)
@@ -183,9 +183,13 @@ func (c *Controller) commitWith(ctx context.Context, how delivery, record *store
 
 // Rollback re-applies revision rev (0: the newest earlier revision whose
 // content differs from the current one) as a new revision, so that history
-// only ever grows.
-func (c *Controller) Rollback(ctx context.Context, rev int64) (*ApplyResult, error) {
-	return c.commit(ctx, immediate, func(cur *config.Snapshot) (*config.Snapshot, string, error) {
+// only ever grows. It reaches every node at once unless staged.
+func (c *Controller) Rollback(ctx context.Context, rev int64, staged bool) (*ApplyResult, error) {
+	how := atOnce
+	if staged {
+		how = throughStages
+	}
+	return c.commit(ctx, how, func(cur *config.Snapshot) (*config.Snapshot, string, error) {
 		if cur == nil {
 			return nil, "", errors.New("nothing applied yet: no revision to roll back to")
 		}

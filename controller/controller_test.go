@@ -100,7 +100,7 @@ func TestApplyIsIdempotentAndRollbackAddsRevisions(t *testing.T) {
 	if res, err = c.Apply(ctx, s2, "switch"); err != nil || res.Revision != 2 {
 		t.Fatalf("apply green: %+v %v", res, err)
 	}
-	res, err = c.Rollback(ctx, 0)
+	res, err = c.Rollback(ctx, 0, false)
 	if err != nil || res.Revision != 3 || !res.Changed {
 		t.Fatalf("rollback: %+v %v", res, err)
 	}
@@ -144,7 +144,7 @@ func TestMutatingCallsNeedTheToken(t *testing.T) {
 		if _, err := cli.Invalidate(ctx, "shop", []string{"/"}); err == nil {
 			t.Fatalf("invalidate with token %q succeeded", tok)
 		}
-		if _, err := cli.Rollback(ctx, 1); err == nil {
+		if _, err := cli.Rollback(ctx, 1, false); err == nil {
 			t.Fatalf("rollback with token %q succeeded", tok)
 		}
 	}

@@ -265,7 +265,7 @@ func (c *Controller) healthyNow(dist, origin string) (healthy, known bool, reaso
 // traffic back: that takes an operator's promote.
 func (c *Controller) autoHeal(ctx context.Context, bad status.OriginHealth) {
 	var moved []string
-	res, err := c.commit(ctx, immediate, func(cur *config.Snapshot) (*config.Snapshot, string, error) {
+	res, err := c.commit(ctx, atOnce, func(cur *config.Snapshot) (*config.Snapshot, string, error) {
 		moved = moved[:0]
 		if cur == nil {
 			return nil, "", errNothingApplied

@@ -60,7 +60,7 @@ func (c *Controller) Promote(ctx context.Context, req PromoteRequest) (*ApplyRes
 	if err := c.checkHealthy(ctx, d, req.Origin); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
-	return c.commit(ctx, staged, func(cur *config.Snapshot) (*config.Snapshot, string, error) {
+	return c.commit(ctx, throughStages, func(cur *config.Snapshot) (*config.Snapshot, string, error) {
 		next := cloneSnapshot(cur)
 		d := next.Distribution(req.Distribution)
 		if d == nil {

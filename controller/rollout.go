@@ -222,7 +222,7 @@ func (c *Controller) stepRollout(ctx context.Context) error {
 func (c *Controller) failRollout(ctx context.Context, ro *store.Rollout, reason string) error {
 	c.log.Error("rollout failed; rolling back", "revision", ro.Revision, "to", ro.From, "reason", reason)
 	record := &store.Rollout{State: store.RolloutFailed, Reason: reason, Started: ro.Started, StageStarted: time.Now().UTC(), Stage: ro.Stage}
-	_, err := c.commitWith(ctx, immediate, record, func(*config.Snapshot) (*config.Snapshot, string, error) {
+	_, err := c.commitWith(ctx, atOnce, record, func(*config.Snapshot) (*config.Snapshot, string, error) {
 		old, err := c.store.Revision(ctx, ro.From)
 		return old, reason, err
 	})
@@ -254,7 +254,7 @@ func (c *Controller) RolloutAction(ctx context.Context, action string) (*store.R
 		next.Reason = "resumed by an operator after: " + ro.Reason
 	case action == "abort" && (ro.State == store.RolloutProgressing || ro.State == store.RolloutPaused):
 		reason := fmt.Sprintf("rollback: rollout of revision %d aborted by an operator", ro.Revision)
-		_, err := c.commitWith(ctx, immediate, &store.Rollout{State: store.RolloutAborted, Reason: reason, Started: ro.Started},
+		_, err := c.commitWith(ctx, atOnce, &store.Rollout{State: store.RolloutAborted, Reason: reason, Started: ro.Started},
 			func(*config.Snapshot) (*config.Snapshot, string, error) {
 				old, err := c.store.Revision(ctx, ro.From)
 				return old, reason, err

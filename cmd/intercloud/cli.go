@@ -343,6 +343,7 @@ func runHistory(ctx context.Context, args []string) error {
 
 func runRollback(ctx context.Context, args []string) error {
 	a := newAPIFlags("rollback", false)
+	staged := a.fs.Bool("staged", false, "go through the site's rollout stages instead of reaching every node at once")
 	if err := a.parse(args); err != nil {
 		return err
 	}
@@ -358,7 +359,7 @@ func runRollback(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := cli.Rollback(ctx, rev)
+	res, err := cli.Rollback(ctx, rev, *staged)
 	return a.printResult(res, err)
 }
 
