@@ -302,7 +302,8 @@ type OriginGroup struct {
 	// until its TTL ends, to clients now routed to Active. Without it an
 	// edge fetches such an object again, in full, at once. `intercloud
 	// promote --keep-cache` sets it; a promote without the flag and an
-	// auto-heal clear it, so it always describes the group's last switch.
+	// auto-heal that moves Active clear it, so it describes the group's
+	// last switch.
 	KeepCache bool `yaml:"keepCache" json:"keepCache,omitempty"`
 }
 
