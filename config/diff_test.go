@@ -22,6 +22,15 @@ func TestDiff(t *testing.T) {
 			d.Spec.OriginGroups["web"] = g
 		}, []Change{{Kind: Changed, Object: "distribution shop", Fields: []string{"spec.originGroups.web.active: blue -> green"}}},
 			"~ distribution shop\n    spec.originGroups.web.active: blue -> green\n"},
+		{"promote keeping the cache", func(s *Snapshot) {
+			d := s.Distribution("shop")
+			g := d.Spec.OriginGroups["web"]
+			g.Active, g.KeepCache = "green", true
+			d.Spec.OriginGroups["web"] = g
+		}, []Change{{Kind: Changed, Object: "distribution shop", Fields: []string{
+			"spec.originGroups.web.active: blue -> green",
+			"spec.originGroups.web.keepCache: <none> -> true",
+		}}}, ""},
 		{"node added and removed by name", func(s *Snapshot) {
 			n := s.Site.Nodes[0]
 			n.Name, n.Address = "seoul-edge-2", "127.0.0.3"

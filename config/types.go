@@ -346,6 +346,13 @@ type OriginGroup struct {
 	// Canary sends Weight percent of clients (by client address hash) to
 	// Member instead of Active.
 	Canary *Canary `yaml:"canary" json:"canary,omitempty"`
+	// KeepCache lets edges serve what other members of the group produced
+	// until its TTL ends, to clients now routed to Active. Without it an
+	// edge fetches such an object again, in full, at once. `intercloud
+	// promote --keep-cache` sets it; a promote without the flag and an
+	// auto-heal that moves Active clear it, so it describes the group's
+	// last switch.
+	KeepCache bool `yaml:"keepCache" json:"keepCache,omitempty"`
 }
 
 // Canary is a partial switch to another member.

@@ -207,7 +207,7 @@ func TestPromoteChecksHealthAndAutoHealNeverFlaps(t *testing.T) {
 	// there when green comes back.
 	green.down.Store(false)
 	storetest.Eventually(t, 10*time.Second, "green healthy again", healthy("green", true))
-	if _, err := cli.Promote(ctx, PromoteRequest{Distribution: "shop", Group: "web", Origin: "green"}); err != nil {
+	if _, err := cli.Promote(ctx, PromoteRequest{Distribution: "shop", Group: "web", Origin: "green", KeepCache: true}); err != nil {
 		t.Fatal(err)
 	}
 	green.down.Store(true)
@@ -216,12 +216,82 @@ func TestPromoteChecksHealthAndAutoHealNeverFlaps(t *testing.T) {
 		return cur.Distributions[0].Spec.OriginGroups["web"].Active == "blue"
 	})
 	healed, _, _ := c.Current(ctx)
+	if healed.Distributions[0].Spec.OriginGroups["web"].KeepCache {
+		t.Fatal("auto-heal kept the unhealthy member's cached copies (keepCache of the operator's last promote)")
+	}
 	green.down.Store(false)
 	storetest.Eventually(t, 10*time.Second, "green back", healthy("green", true))
 	time.Sleep(300 * time.Millisecond) // several probe rounds
 	cur, _, _ = c.Current(ctx)
 	if cur.Revision != healed.Revision {
 		t.Fatalf("traffic moved back without an operator: revision %d -> %d (%s)", healed.Revision, cur.Revision, cur.Reason)
+	}
+}
+
+// TestPromoteKeepCache: each promote sets or clears keepCache for its own
+// switch; a canary cannot keep a cache; rollback restores the group as it
+// was, keepCache included.
+func TestPromoteKeepCache(t *testing.T) {
+	c, srv := newController(t)
+	ctx := context.Background()
+	cli := NewClient(srv.URL, "secret")
+	blue, green := newOrigin(t), newOrigin(t)
+	if _, err := c.Apply(ctx, testSnapshot(t, blue.URL, green.URL, "blue"), "init"); err != nil {
+		t.Fatal(err)
+	}
+	type group struct {
+		active, canary string
+		keep           bool
+	}
+	for _, st := range []struct {
+		name     string
+		req      PromoteRequest
+		rollback bool
+		refused  string // a refusal containing this, or ""
+		want     group
+		reason   string
+	}{
+		{name: "promote keeping the cache", req: PromoteRequest{Origin: "green", KeepCache: true},
+			want: group{"green", "", true}, reason: "promote shop/web: blue -> green (keep cache)"},
+		{name: "promote without the flag clears it", req: PromoteRequest{Origin: "blue"},
+			want: group{"blue", "", false}, reason: "promote shop/web: green -> blue"},
+		{name: "canary cannot keep a cache", req: PromoteRequest{Origin: "green", Weight: 50, KeepCache: true},
+			refused: "--keep-cache applies to a full promote", want: group{"blue", "", false}},
+		{name: "canary", req: PromoteRequest{Origin: "green", Weight: 50},
+			want: group{"blue", "green", false}},
+		{name: "canary promoted keeping the cache", req: PromoteRequest{Origin: "green", KeepCache: true},
+			want: group{"green", "", true}},
+		{name: "rollback restores the canary as it was", rollback: true,
+			want: group{"blue", "green", false}},
+	} {
+		var err error
+		if st.rollback {
+			_, err = cli.Rollback(ctx, 0, false)
+		} else {
+			st.req.Distribution, st.req.Group = "shop", "web"
+			_, err = cli.Promote(ctx, st.req)
+		}
+		switch {
+		case st.refused != "" && (err == nil || !strings.Contains(err.Error(), st.refused)):
+			t.Fatalf("%s: got error %v, want a refusal with %q", st.name, err, st.refused)
+		case st.refused == "" && err != nil:
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		cur, _, err := c.Current(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := cur.Distributions[0].Spec.OriginGroups["web"]
+		got := group{active: g.Active, keep: g.KeepCache}
+		if g.Canary != nil {
+			got.canary = g.Canary.Member
+		}
+		if got != st.want {
+			t.Fatalf("%s: group %+v, want %+v", st.name, got, st.want)
+		}
+		if st.reason != "" && cur.Reason != st.reason {
+			t.Fatalf("%s: reason %q, want %q", st.name, cur.Reason, st.reason)
+		}
 	}
 }
 

@@ -285,7 +285,9 @@ func (c *Controller) autoHeal(ctx context.Context, bad status.OriginHealth) {
 			if g.Active == bad.Origin {
 				for _, m := range g.Members {
 					if healthy, known, _ := c.healthyNow(d.Name, m); m != bad.Origin && known && healthy {
-						g.Active = m
+						// No operator asked to keep the unhealthy
+						// member's copies: clients get m's content.
+						g.Active, g.KeepCache = m, false
 						if g.Canary != nil && g.Canary.Member == m {
 							g.Canary = nil
 						}

@@ -28,6 +28,10 @@ type PromoteRequest struct {
 	Origin       string `json:"origin"`
 	// Weight < 100 starts a canary: only that share of clients moves.
 	Weight int `json:"weight"`
+	// KeepCache lets edges serve the old member's cached copies to the new
+	// member's clients until they are stale (config.OriginGroup.KeepCache).
+	// Without it the new member's clients get its content at once.
+	KeepCache bool `json:"keepCache,omitempty"`
 }
 
 // Promote makes req.Origin the active member of the group (or its canary),
@@ -38,6 +42,11 @@ func (c *Controller) Promote(ctx context.Context, req PromoteRequest) (*ApplyRes
 	}
 	if req.Weight < 1 || req.Weight > 100 {
 		return nil, fmt.Errorf("%w: weight %d is not between 1 and 100", ErrRefused, req.Weight)
+	}
+	if req.KeepCache && req.Weight < 100 {
+		// Edges cache a canary's clients apart from the active member's:
+		// there is no old copy for them to keep.
+		return nil, fmt.Errorf("%w: --keep-cache applies to a full promote, not to a canary (weight %d): a canary's clients are cached apart", ErrRefused, req.Weight)
 	}
 	cur, _, err := c.store.Current(ctx)
 	if err != nil {
@@ -74,6 +83,12 @@ func (c *Controller) Promote(ctx context.Context, req PromoteRequest) (*ApplyRes
 		} else {
 			reason = fmt.Sprintf("canary %s/%s: %d%% to %s (active %s)", d.Name, req.Group, req.Weight, req.Origin, g.Active)
 			g.Canary = &config.Canary{Member: req.Origin, Weight: req.Weight}
+		}
+		// Every promote says whether its switch keeps the cache, so the
+		// flag never outlives the switch it was asked for.
+		g.KeepCache = req.KeepCache
+		if req.KeepCache {
+			reason += " (keep cache)"
 		}
 		d.Spec.OriginGroups[req.Group] = g
 		return next, reason, nil

@@ -66,6 +66,7 @@ type Edge struct {
 	table      atomic.Pointer[table]
 	store      cacheStore
 	pool       *clientPool
+	members    *memberIDs
 	health     *health
 	flight     singleflight.Group
 	purgeGen   atomic.Uint64
@@ -96,7 +97,7 @@ func New(o Options) (*Edge, error) {
 	}
 	e := &Edge{
 		log: log.With("role", "edge"), node: o.Node, accessLog: o.AccessLog, limitMem: o.LimitMemory,
-		pool: newClientPool(), health: newHealth(), now: time.Now,
+		pool: newClientPool(), members: newMemberIDs(), health: newHealth(), now: time.Now,
 		keepValidated: keepValidated,
 	}
 	// Sized as config renders a node that says nothing, until a revision
@@ -123,7 +124,7 @@ func New(o Options) (*Edge, error) {
 // address is new; listeners whose address stays are reused. Nothing that
 // serves changes until Commit.
 func (e *Edge) Prepare(ctx context.Context, snap *config.Snapshot) (role.Change, error) {
-	t, err := buildTable(snap, e.node, e.pool)
+	t, err := buildTable(snap, e.node, e.pool, e.members)
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}

@@ -22,6 +22,13 @@ type entry struct {
 	varyNames []string
 	gen       uint64
 
+	// producer is the member whose response this is, the only one its
+	// validators are sent to; routed is the member the request that
+	// stored it was routed to (producer, or the member failed over
+	// from). A hit checks routed against the member this request is
+	// routed to, so a switch retires the old member's copies at once.
+	producer, routed memberID
+
 	status       int
 	header       http.Header
 	body         []byte

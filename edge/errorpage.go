@@ -41,24 +41,28 @@ func (x *exchange) errorPage(ep config.ErrorPage, status int) {
 }
 
 func (e *Edge) loadErrorPage(x *exchange, ep config.ErrorPage) *entry {
-	key := "errorpage\x00" + x.d.name + "\x00" + ep.Path
-	if ent, ok := e.store.Get(key); ok && ent.age(e.now()) < ent.fresh.Lifetime {
-		return ent
-	}
 	b := x.d.match(ep.Path)
 	if b == nil {
 		return nil
 	}
+	// The page is its member's, like any object: a switch shows the new
+	// member's page at once, and during a canary each member's page is
+	// kept apart.
+	m := b.target.primary(x.clientIP)
+	key := "errorpage\x00" + x.d.name + "\x00" + ep.Path + "\x00" + uitoa(uint64(m.id))
+	if ent, ok := e.store.Get(key); ok && ent.age(e.now()) < ent.fresh.Lifetime {
+		return ent
+	}
 	v, _, _ := e.flight.Do(key, func() (any, error) {
 		px := *x
-		px.b = b
+		px.b, px.member = b, m
 		px.r = x.r.Clone(context.WithoutCancel(x.r.Context()))
 		px.r.URL = &url.URL{Path: ep.Path}
 		px.query = ""
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), 10*time.Second)
 		defer cancel()
 		h := http.Header{"Via": {viaValue(x.r)}, "User-Agent": {""}}
-		resp, _, err := e.roundTrip(ctx, &px, http.MethodGet, h, http.NoBody, 0)
+		resp, o, err := e.roundTrip(ctx, &px, http.MethodGet, h, revalidation{}, http.NoBody, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -72,7 +76,7 @@ func (e *Edge) loadErrorPage(x *exchange, ep config.ErrorPage) *entry {
 		}
 		ttl := ep.TTL.D()
 		now := e.now()
-		ent := &entry{key: key, dist: x.d.name, path: ep.Path, status: 200, header: resp.Header, body: body,
+		ent := &entry{key: key, dist: x.d.name, path: ep.Path, producer: o.id, routed: m.id, status: 200, header: resp.Header, body: body,
 			requestTime: now, responseTime: now, fresh: httpcache.Freshness{Lifetime: ttl}}
 		ent.finalize()
 		e.store.Set(ent, ttl)

@@ -42,22 +42,36 @@ type fillResult struct {
 	mustRevalidate bool
 }
 
-// fill fetches the object (revalidating stale when it has validators) and
-// stores what may be stored.
+// revalidation is a conditional request for a stored entry, sent only to
+// the member that produced it: another member's copy may differ with the
+// same validators (two static servers, one file mtime), and its 304
+// would keep the old copy alive.
+type revalidation struct {
+	h        http.Header // the request with the entry's validators
+	producer memberID
+}
+
+// fill fetches the object (revalidating stale with the member that
+// produced it, when it has validators) and stores what may be stored.
 func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 	h := x.forwarded().Clone()
+	var cond revalidation
 	if stale != nil {
-		if v := stale.header.Get("ETag"); v != "" {
-			h.Set("If-None-Match", v)
+		etag, lm := stale.header.Get("ETag"), stale.header.Get("Last-Modified")
+		if etag != "" || lm != "" {
+			cond = revalidation{h: h.Clone(), producer: stale.producer}
 		}
-		if v := stale.header.Get("Last-Modified"); v != "" {
-			h.Set("If-Modified-Since", v)
+		if etag != "" {
+			cond.h.Set("If-None-Match", etag)
+		}
+		if lm != "" {
+			cond.h.Set("If-Modified-Since", lm)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), fillTimeout)
 	gen := e.purgeGen.Load()
 	reqTime := e.now()
-	resp, o, err := e.roundTrip(ctx, x, http.MethodGet, h, http.NoBody, 0)
+	resp, o, err := e.roundTrip(ctx, x, http.MethodGet, h, cond, http.NoBody, 0)
 	now := e.now()
 	staleOK := func() bool {
 		return stale != nil && httpcache.ServeStaleOnError(stale.fresh, stale.age(now), x.reqCC)
@@ -76,7 +90,9 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		// arrived (RFC 9110 §6.6.1), which freshness then counts from.
 		resp.Header.Set("Date", now.UTC().Format(http.TimeFormat))
 	}
-	if resp.StatusCode == http.StatusNotModified && stale != nil {
+	// Only the producer was asked conditionally, so only its 304 speaks
+	// for the stored copy.
+	if resp.StatusCode == http.StatusNotModified && stale != nil && o.id == stale.producer {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		cancel()
@@ -85,6 +101,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		ne.header.Del("Age")
 		ne.finalize()
 		ne.requestTime, ne.responseTime = reqTime, now
+		ne.routed = x.member.id
 		ne.initialAge = httpcache.InitialAge(resp.Header, reqTime, now)
 		cc, view, _ := httpcache.ResponseRules(ne.header)
 		httpcache.StripQualified(ne.header, cc)
@@ -141,6 +158,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 	ent := &entry{
 		dist: x.d.name, path: x.r.URL.Path,
 		status: resp.StatusCode, header: resp.Header, body: body,
+		producer: o.id, routed: x.member.id,
 		requestTime: reqTime, responseTime: now,
 		initialAge: httpcache.InitialAge(resp.Header, reqTime, now),
 		fresh:      fresh,
@@ -204,10 +222,11 @@ func equalStrings(a, b []string) bool {
 // roundTrip sends the request to the target's members: the primary, then
 // once to the next healthy member on a connect error, a timeout or a
 // failover status (CloudFront origin failover). Requests with a body are
-// not replayed.
-func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http.Header, body io.ReadCloser, length int64) (*http.Response, *originRef, error) {
+// not replayed. The member cond was produced by gets cond's header, the
+// others h.
+func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http.Header, cond revalidation, body io.ReadCloser, length int64) (*http.Response, *originRef, error) {
 	tg := x.b.target
-	members := tg.order(x.clientIP, e.health)
+	members := tg.order(x.member, e.health)
 	var errs []error
 	for i, o := range members {
 		if i > 0 {
@@ -216,8 +235,12 @@ func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http
 			}
 			e.metrics.failovers.WithLabelValues(x.d.name).Inc()
 		}
+		hdr := h
+		if cond.h != nil && o.id == cond.producer {
+			hdr = cond.h
+		}
 		req := (&http.Request{
-			Method: method, URL: originURL(o, x.r, x.query), Header: h, Host: o.host,
+			Method: method, URL: originURL(o, x.r, x.query), Header: hdr, Host: o.host,
 			Body: body, ContentLength: length, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		}).WithContext(ctx)
 		if body == http.NoBody {
@@ -258,7 +281,7 @@ func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http
 // revalidateAsync refreshes a stale entry in the background, once per
 // object however many clients see it stale (RFC 5861 §3).
 func (e *Edge) revalidateAsync(x *exchange, stale *entry) {
-	key := x.storeKey() + "\x00" + x.varyKey
+	key := x.storeKey() + "\x00" + x.varyKey + "\x00" + uitoa(uint64(x.member.id))
 	// bx outlives x, which is reused after the request: nothing of bx
 	// may point into x.
 	bx := *x
@@ -284,7 +307,7 @@ func (e *Edge) revalidateAsync(x *exchange, stale *entry) {
 // invalidateURI drops the stored object of the request's URI and of the
 // same-host Location / Content-Location (RFC 9111 §4.4).
 func (e *Edge) invalidateURI(x *exchange, respH http.Header) {
-	e.store.Del(x.storeKey())
+	e.delObject(x.b, x.d, x.r, x.query)
 	for _, f := range []string{"Location", "Content-Location"} {
 		v := respH.Get(f)
 		if v == "" {
@@ -300,8 +323,17 @@ func (e *Edge) invalidateURI(x *exchange, respH http.Header) {
 		if b == nil {
 			continue
 		}
-		q := b.forwardedQuery(u.RawQuery)
-		e.store.Del(b.cacheKey(x.d, r2, q))
+		e.delObject(b, x.d, r2, b.forwardedQuery(u.RawQuery))
+	}
+}
+
+// delObject drops the stored object of r under b: the copy of the
+// group's active member and, during a canary, the canary's.
+func (e *Edge) delObject(b *behavior, d *dist, r *http.Request, query string) {
+	k := b.appendCacheKey(make([]byte, 0, 128), d, r, query)
+	e.store.Del(string(k))
+	if c := b.target.canary; b.target.isCanary(c) {
+		e.store.Del(string(appendMemberKey(k, c)))
 	}
 }
 

@@ -145,14 +145,9 @@ func (b *behavior) forwardedQuery(raw string) string {
 	return strings.Join(keep, "&")
 }
 
-// cacheKey is scheme, distribution, path and only what reaches the origin.
-// Header values are the ones the origin gets: the client's, after the
-// distribution's request header policy.
-func (b *behavior) cacheKey(d *dist, r *http.Request, query string) string {
-	return string(b.appendCacheKey(make([]byte, 0, 128), d, r, query))
-}
-
-// appendCacheKey appends the cache key to k.
+// appendCacheKey appends the cache key to k: scheme, distribution, path
+// and only what reaches the origin. Header values are the ones the origin
+// gets: the client's, after the distribution's request header policy.
 func (b *behavior) appendCacheKey(k []byte, d *dist, r *http.Request, query string) []byte {
 	if r.TLS != nil {
 		k = append(k, "https\x00"...)

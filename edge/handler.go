@@ -2,6 +2,7 @@ package edge
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,10 @@ type exchange struct {
 	key     string
 	marker  *entry // the vary marker at key, when there is one
 	varyKey string
+
+	// member is the origin the request is routed to (the group's active
+	// member or, for its share of clients, the canary).
+	member *originRef
 
 	class  string // metrics label: hit, miss, stale, revalidated, bypass, error
 	origin string
@@ -109,6 +114,7 @@ func (x *exchange) serve() {
 		return
 	}
 	x.clientIP = clientIP(r)
+	x.member = x.b.target.primary(x.clientIP)
 	x.query = x.b.forwardedQuery(r.URL.RawQuery)
 	// Canonical names read directly: Values and Get would canonicalise
 	// them again on every request.
@@ -118,6 +124,9 @@ func (x *exchange) serve() {
 		x.reqCC.NoCache = true
 	}
 	x.kb = x.b.appendCacheKey(x.kbuf[:0], d, r, x.query)
+	if x.b.target.isCanary(x.member) {
+		x.kb = appendMemberKey(x.kb, x.member)
+	}
 
 	switch {
 	case !x.b.cache:
@@ -142,7 +151,12 @@ func (x *exchange) cached() {
 		reason = httpcache.FwdVary
 	}
 	var stale *entry
-	if ok {
+	if ok && ent.routed != x.member.id && !x.b.target.keepCache {
+		// Stored for another member, before a switch: this client gets
+		// what its member serves now. fill sends the entry's validators
+		// only to its producer, so a full fetch replaces it.
+		stale, reason = ent, httpcache.FwdMiss
+	} else if ok {
 		age := ent.age(now)
 		switch httpcache.Evaluate(ent.fresh, age, x.reqCC) {
 		case httpcache.Fresh, httpcache.StaleServable:
@@ -181,6 +195,10 @@ func (x *exchange) fetch(stale *entry, reason string) {
 	if x.marker != nil {
 		ck += "\x00" + x.varyKey
 	}
+	// Requests routed to different members do not share a fetch: across a
+	// switch, one sent under the old table would hand the old colour to
+	// one sent under the new.
+	ck += "\x00" + uitoa(uint64(x.member.id))
 	leader := false
 	v, _, _ := x.e.flight.Do(ck, func() (any, error) {
 		leader = true
@@ -224,7 +242,7 @@ func (x *exchange) passThrough(reason, detail string) {
 	if x.r.ContentLength == 0 {
 		body = http.NoBody
 	}
-	resp, o, err := x.e.roundTrip(x.r.Context(), x, x.r.Method, h, body, x.r.ContentLength)
+	resp, o, err := x.e.roundTrip(x.r.Context(), x, x.r.Method, h, revalidation{}, body, x.r.ContentLength)
 	if err != nil {
 		x.class = "error"
 		x.originError(err, httpcache.CacheStatus{Fwd: reason, Detail: detail})
@@ -258,6 +276,15 @@ func (x *exchange) forwarded() http.Header {
 
 func isSafe(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions || m == http.MethodTrace
+}
+
+// appendMemberKey appends the member to a cache key. Only a canary's
+// requests are keyed so: during a canary both members' copies of an
+// object are stored side by side, and the active member's requests keep
+// the keys (and the copies) they had before the canary started.
+func appendMemberKey(k []byte, m *originRef) []byte {
+	k = append(k, "\x00member:"...)
+	return strconv.AppendUint(k, uint64(m.id), 10)
 }
 
 func variantKey(key string, gen uint64, vk string) string {

@@ -3,7 +3,6 @@ package edge
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"net"
 	"net/http"
 	"sync"
@@ -121,14 +120,58 @@ func (h *health) result(key string, ok bool) {
 	}
 }
 
-// order lists the members to try: the client's primary (the canary for a
-// stable share of client addresses, else active), then the next healthy
-// member. Unhealthy members are skipped unless nothing else is left.
-func (t *target) order(clientIP string, h *health) []*originRef {
-	primary := t.members[t.active]
-	if t.canary != nil && clientBucket(clientIP) < t.weight {
-		primary = t.canary
+// memberID names an origin as the producer of cached copies: two
+// origins have one id only when they are the same server as configured
+// (distribution, name, URL and Host header), so that a copy is
+// revalidated only with the server that made it. Ids outlive tables: an
+// entry stored under one revision is compared under the next.
+type memberID uint32
+
+// memberIDs hands out memberIDs for the edge's lifetime.
+type memberIDs struct {
+	mu  sync.Mutex
+	ids map[memberKey]memberID
+}
+
+type memberKey struct{ dist, name, url, host string }
+
+func newMemberIDs() *memberIDs { return &memberIDs{ids: map[memberKey]memberID{}} }
+
+// id is the origin's id; 0 is never handed out, so that an entry made
+// without an origin matches none.
+func (m *memberIDs) id(dist, name, url, host string) memberID {
+	k := memberKey{dist, name, url, host}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	id, ok := m.ids[k]
+	if !ok {
+		id = memberID(len(m.ids) + 1)
+		m.ids[k] = id
 	}
+	return id
+}
+
+// primary is the member a client is routed to: the canary for a stable
+// share of client addresses, else the active one. Health is not looked
+// at: it picks a fallback for a fetch, not what the client is meant to
+// get.
+func (t *target) primary(clientIP string) *originRef {
+	if t.canary != nil && clientBucket(clientIP) < t.weight {
+		return t.canary
+	}
+	return t.members[t.active]
+}
+
+// isCanary: requests routed to m are the canary's, and cached apart from
+// the active member's (see appendMemberKey).
+func (t *target) isCanary(m *originRef) bool {
+	return t.canary != nil && m == t.canary && m != t.members[t.active]
+}
+
+// order lists the members to try: the client's primary, then the next
+// healthy member. Unhealthy members are skipped unless nothing else is
+// left.
+func (t *target) order(primary *originRef, h *health) []*originRef {
 	out := make([]*originRef, 0, 2)
 	if h.healthy(primary.key) {
 		out = append(out, primary)
@@ -148,11 +191,17 @@ func (t *target) order(clientIP string, h *health) []*originRef {
 	return out
 }
 
-// clientBucket maps a client address to 0..99, stable across requests.
+// clientBucket maps a client address to 0..99, stable across requests
+// and releases: FNV-1a (32 bit) of the address, written out because
+// hash/fnv costs a hit an allocation.
 func clientBucket(ip string) int {
-	f := fnv.New32a()
-	f.Write([]byte(ip))
-	return int(f.Sum32() % 100)
+	const offset32, prime32 = 2166136261, 16777619
+	h := uint32(offset32)
+	for i := 0; i < len(ip); i++ {
+		h ^= uint32(ip[i])
+		h *= prime32
+	}
+	return int(h % 100)
 }
 
 // errOrigin wraps a failure to get a response from every tried member.

@@ -66,11 +66,15 @@ type target struct {
 	failoverOn map[int]bool
 	canary     *originRef
 	weight     int
+	// keepCache: entries fetched for another member stay fresh for
+	// clients of this one (config.OriginGroup.KeepCache).
+	keepCache bool
 }
 
 type originRef struct {
 	name   string
 	key    string // "<distribution>/<origin>", the health map key
+	id     memberID
 	base   *url.URL
 	host   string // Host header sent to the origin
 	client *http.Client
@@ -78,7 +82,7 @@ type originRef struct {
 
 // buildTable validates and compiles a snapshot for node; it never
 // touches serving state, so a bad snapshot leaves the old table serving.
-func buildTable(snap *config.Snapshot, node string, pool *clientPool) (*table, error) {
+func buildTable(snap *config.Snapshot, node string, pool *clientPool, ids *memberIDs) (*table, error) {
 	if snap == nil {
 		return nil, errors.New("nil snapshot")
 	}
@@ -95,7 +99,7 @@ func buildTable(snap *config.Snapshot, node string, pool *clientPool) (*table, e
 		if dd.Spec.Disabled {
 			continue
 		}
-		d, err := buildDist(dd, pool, httpsPort(t.listen.HTTPS))
+		d, err := buildDist(dd, pool, ids, httpsPort(t.listen.HTTPS))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("distribution %s: %w", dd.Name, err))
 			continue
@@ -140,7 +144,7 @@ func httpsPort(addr string) string {
 	return port
 }
 
-func buildDist(dd *config.Distribution, pool *clientPool, redirectPort string) (*dist, error) {
+func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redirectPort string) (*dist, error) {
 	d := &dist{name: dd.Name, errorPages: map[int]config.ErrorPage{}, headers: dd.Spec.Headers,
 		reqSet: map[string]string{}, reqRemove: map[string]bool{}}
 	for k, v := range dd.Spec.Headers.Request.Set {
@@ -161,7 +165,8 @@ func buildDist(dd *config.Distribution, pool *clientPool, redirectPort string) (
 		if o.HostHeader != "" {
 			host = o.HostHeader
 		}
-		origins[n] = &originRef{name: n, key: dd.Name + "/" + n, base: u, host: host, client: pool.client(o)}
+		origins[n] = &originRef{name: n, key: dd.Name + "/" + n, id: ids.id(dd.Name, n, u.String(), host),
+			base: u, host: host, client: pool.client(o)}
 	}
 	targets := map[string]*target{}
 	for n, o := range origins {
@@ -174,7 +179,7 @@ func buildDist(dd *config.Distribution, pool *clientPool, redirectPort string) (
 		if len(g.Members) == 0 {
 			return nil, fmt.Errorf("origin group %s has no members", gn)
 		}
-		tg := &target{name: gn, failoverOn: map[int]bool{}}
+		tg := &target{name: gn, failoverOn: map[int]bool{}, keepCache: g.KeepCache}
 		for i, m := range g.Members {
 			o, ok := origins[m]
 			if !ok {

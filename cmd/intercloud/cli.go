@@ -366,18 +366,19 @@ func runRollback(ctx context.Context, args []string) error {
 func runPromote(ctx context.Context, args []string) error {
 	a := newAPIFlags("promote", false)
 	weight := a.fs.Int("weight", 100, "percentage of clients to send to ORIGIN (canary below 100)")
+	keep := a.fs.Bool("keep-cache", false, "edges keep serving the old member's cached copies until they are stale (default: ORIGIN's content at once)")
 	if err := a.parse(args); err != nil {
 		return err
 	}
 	if len(a.args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: intercloud promote DIST GROUP ORIGIN [--weight PCT]")
+		fmt.Fprintln(os.Stderr, "usage: intercloud promote DIST GROUP ORIGIN [--weight PCT] [--keep-cache]")
 		return errUsage
 	}
 	cli, _, err := a.resolve()
 	if err != nil {
 		return err
 	}
-	res, err := cli.Promote(ctx, controller.PromoteRequest{Distribution: a.args[0], Group: a.args[1], Origin: a.args[2], Weight: *weight})
+	res, err := cli.Promote(ctx, controller.PromoteRequest{Distribution: a.args[0], Group: a.args[1], Origin: a.args[2], Weight: *weight, KeepCache: *keep})
 	return a.printResult(res, err)
 }
 
