@@ -171,7 +171,7 @@ func (c *edgeChange) Commit() {
 	e, t := c.e, c.t
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if mem := int64(t.cache.Memory); mem > 0 {
+	if mem := int64(t.cache.Memory); mem > 0 { // an edge with no node keeps its sizes
 		e.store.SetCapacity(mem)
 		if e.limitMem {
 			e.limitMemory(mem)

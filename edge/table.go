@@ -89,6 +89,11 @@ func buildTable(snap *config.Snapshot, node string, pool *clientPool, ids *membe
 	t := &table{revision: snap.Revision, hosts: map[string]*dist{}, certs: map[string]*certFile{}}
 	if n := snap.Site.Node(node); n != nil {
 		t.listen, t.cache = n.Listen, n.Cache
+		// Rendering fills both; a zero here would silently make every
+		// object too large to cache.
+		if n.Cache.Memory <= 0 || n.Cache.MaxObject <= 0 {
+			return nil, fmt.Errorf("node %q: cache.memory %d and cache.maxObject %d must be positive (config rendering fills them)", node, n.Cache.Memory, n.Cache.MaxObject)
+		}
 	} else if node != "" {
 		return nil, fmt.Errorf("node %q is not in the site", node)
 	}

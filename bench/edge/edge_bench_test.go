@@ -101,6 +101,7 @@ func startEdge(b *testing.B, originAddr string) peer {
 			Behaviors: []config.Behavior{{Path: "*", Target: "o"}},
 		}}},
 	}
+	snap.SetDefaults() // as config rendering fills them: the largest object, TTLs
 	if err := role.Apply(context.Background(), e, snap); err != nil {
 		b.Fatal(err)
 	}
