@@ -192,7 +192,12 @@ func (a *Agent) follow(ctx context.Context, p store.Pointer) error {
 		a.storeUp()
 		return nil
 	}
-	snap, err := a.opt.Store.Revision(ctx, p.Revision)
+	// Within one store, only what the revision changed is fetched.
+	var base *config.Snapshot
+	if a.cluster == p.Cluster {
+		base = a.applied
+	}
+	snap, err := a.opt.Store.RevisionFrom(ctx, base, p.Revision)
 	if err != nil {
 		return fmt.Errorf("read revision %d: %w", p.Revision, err)
 	}

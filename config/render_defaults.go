@@ -21,6 +21,10 @@ const (
 	// DefaultLeaseTTL: a dead node disappears from DNS within ~10 s while
 	// a GC pause or a slow store round trip does not flap it.
 	DefaultLeaseTTL = Duration(10 * time.Second)
+	// History: the last 100 revisions and a day of them, whichever is
+	// more; enough to roll back past a bad afternoon.
+	DefaultHistoryKeep    = 100
+	DefaultHistoryKeepFor = Duration(24 * time.Hour)
 	// DefaultControllerAdmin is where the CLI finds the controller.
 	DefaultControllerAdmin = "127.0.0.1:9170"
 	// DefaultDriftGrace leaves time for a rollout to reach every node
@@ -89,6 +93,11 @@ const (
 	DefaultGateMinRequests       = 20
 )
 
+// MaxDistributionBytes is the largest a distribution (or the site) may be
+// once encoded: the store keeps each in one etcd value, and etcd takes at
+// most 1.5 MiB per request.
+const MaxDistributionBytes = 1 << 20
+
 // DefaultFleetStages is the rollout of a site with an external store.
 var DefaultFleetStages = []RolloutStage{{Canary: true}, {Percent: 25}, {Percent: 100}}
 
@@ -124,6 +133,8 @@ func setSiteDefaults(s *Site) {
 	dflt(&s.Store.Listen, DefaultStoreListen)
 	dflt(&s.Store.Peer, DefaultStorePeer)
 	dflt(&s.Store.LeaseTTL, DefaultLeaseTTL)
+	dflt(&s.Store.History.Keep, DefaultHistoryKeep)
+	dflt(&s.Store.History.KeepFor, DefaultHistoryKeepFor)
 	dflt(&s.Controller.Admin, DefaultControllerAdmin)
 	dflt(&s.Controller.DriftGrace, DefaultDriftGrace)
 	dflt(&s.Health.EdgeInterval, DefaultEdgeInterval)

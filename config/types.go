@@ -93,6 +93,16 @@ type Store struct {
 	// LeaseTTL is how long a node stays "live" after its agent stops
 	// renewing its lease.
 	LeaseTTL Duration `yaml:"leaseTTL" json:"leaseTTL,omitempty"`
+	// History is how many revisions the store keeps for history and
+	// rollback; older ones are removed and etcd compacted past them.
+	History RevisionHistory `yaml:"history" json:"history"`
+}
+
+// RevisionHistory keeps the last Keep revisions and every revision younger
+// than KeepFor.
+type RevisionHistory struct {
+	Keep    int      `yaml:"keep" json:"keep"`
+	KeepFor Duration `yaml:"keepFor" json:"keepFor"`
 }
 
 // Controller is the controller's own settings.

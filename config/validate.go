@@ -168,6 +168,12 @@ func (c *checker) site(s *Site) {
 			}
 		}
 	}
+	if s.Store.History.Keep < 0 {
+		c.errf(o, "store.history.keep", "%d: want at least 1", s.Store.History.Keep)
+	}
+	if s.Store.History.KeepFor < 0 {
+		c.errf(o, "store.history.keepFor", "negative")
+	}
 	if s.Store.LeaseTTL != 0 && s.Store.LeaseTTL.D() < 1e9 {
 		c.errf(o, "store.leaseTTL", "must be at least 1s")
 	}

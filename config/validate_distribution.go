@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
@@ -31,6 +32,9 @@ func (c *checker) distributions(s *Snapshot) {
 	for i := range s.Distributions {
 		d := &s.Distributions[i]
 		o := "distribution " + d.Name
+		if b, err := json.Marshal(d); err == nil && len(b) > MaxDistributionBytes {
+			c.errf(o, "spec", "%d bytes once encoded; the store keeps a distribution in one etcd value of at most %d bytes: split it", len(b), MaxDistributionBytes)
+		}
 		seen := map[string]bool{}
 		for j, a := range d.Spec.Aliases {
 			p := fmt.Sprintf("spec.aliases[%d]", j)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,8 @@ type Controller struct {
 	metrics *metrics
 	health  *healthState
 	rollout *rolloutState
+	commits atomic.Int64
+	prune   chan struct{}
 }
 
 // Options configure a controller.
@@ -51,6 +54,7 @@ func New(o Options) *Controller {
 	c := &Controller{store: o.Store, log: o.Logger, token: o.Token, metrics: newMetrics(o.Registry)}
 	c.health = newHealthState()
 	c.rollout = newRolloutState()
+	c.prune = make(chan struct{}, 1)
 	return c
 }
 
@@ -172,6 +176,7 @@ func (c *Controller) commitWith(ctx context.Context, how delivery, record *store
 		res.Revision, res.Changed = out.Revision, true
 		c.metrics.revision.Set(float64(out.Revision))
 		c.metrics.applies.Inc()
+		c.committed()
 		c.log.Info("revision committed", "revision", out.Revision, "hash", short(hash), "reason", reason)
 		if ro != nil && ro.State == store.RolloutProgressing {
 			res.Rollout = ro

@@ -11,14 +11,12 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
-	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/status"
 )
 
@@ -38,7 +36,8 @@ var ErrConflict = errors.New("store: revision changed concurrently")
 
 // Store is a client of the intercloud keyspace.
 type Store struct {
-	cli *clientv3.Client
+	cli  *clientv3.Client
+	last *committed
 }
 
 // Open connects to etcd. The connection is lazy: Open succeeds while the
@@ -57,7 +56,7 @@ func Open(endpoints []string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: connect %v: %w", endpoints, err)
 	}
-	return &Store{cli: cli}, nil
+	return &Store{cli: cli, last: &committed{}}, nil
 }
 
 // Close closes the client.
@@ -144,131 +143,6 @@ func (s *Store) SetRollout(ctx context.Context, info RevisionInfo, expectMod int
 	}
 	return nil
 }
-
-// Current returns the current desired snapshot, or nil when nothing has been
-// applied yet, with the etcd mod revision of the pointer for Commit.
-func (s *Store) Current(ctx context.Context) (*config.Snapshot, int64, error) {
-	resp, err := s.cli.Get(ctx, keyRevision)
-	if err != nil {
-		return nil, 0, fmt.Errorf("store: read current revision: %w", err)
-	}
-	if len(resp.Kvs) == 0 {
-		return nil, 0, nil
-	}
-	var info RevisionInfo
-	if err := json.Unmarshal(resp.Kvs[0].Value, &info); err != nil {
-		return nil, 0, fmt.Errorf("store: decode %s: %w", keyRevision, err)
-	}
-	snap, err := s.Revision(ctx, info.Revision)
-	if err != nil {
-		return nil, 0, err
-	}
-	return snap, resp.Kvs[0].ModRevision, nil
-}
-
-// Revision returns the stored snapshot of revision n.
-func (s *Store) Revision(ctx context.Context, n int64) (*config.Snapshot, error) {
-	key := revisionKey(n)
-	resp, err := s.cli.Get(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("store: read revision %d: %w", n, err)
-	}
-	if len(resp.Kvs) == 0 {
-		return nil, fmt.Errorf("store: revision %d does not exist", n)
-	}
-	var snap config.Snapshot
-	if err := json.Unmarshal(resp.Kvs[0].Value, &snap); err != nil {
-		return nil, fmt.Errorf("store: decode revision %d: %w", n, err)
-	}
-	return &snap, nil
-}
-
-// History lists every stored revision, oldest first.
-func (s *Store) History(ctx context.Context) ([]RevisionInfo, error) {
-	// Snapshots carry revision, hash, time and reason at their top level,
-	// so a history entry decodes straight from the stored snapshot.
-	resp, err := s.cli.Get(ctx, keyRevisions, clientv3.WithPrefix())
-	if err != nil {
-		return nil, fmt.Errorf("store: read history: %w", err)
-	}
-	out := make([]RevisionInfo, 0, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var info RevisionInfo
-		if err := json.Unmarshal(kv.Value, &info); err != nil {
-			return nil, fmt.Errorf("store: decode %s: %w", kv.Key, err)
-		}
-		out = append(out, info)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
-	return out, nil
-}
-
-// Commit writes snap as revision snap.Revision in one transaction: the
-// pointer (with the revision's rollout, nil: every node at once), the
-// history entry, the site and every distribution (removed distributions
-// are deleted). It fails with ErrConflict when the pointer's mod revision
-// is no longer expectMod (0: no revision yet), so two writers can never
-// interleave.
-func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int64, rollout ...*Rollout) error {
-	body, err := json.Marshal(snap)
-	if err != nil {
-		return fmt.Errorf("store: encode revision %d: %w", snap.Revision, err)
-	}
-	ri := RevisionInfo{Revision: snap.Revision, Hash: snap.Hash, Time: snap.Time, Reason: snap.Reason}
-	if len(rollout) > 0 {
-		ri.Rollout = rollout[0]
-	}
-	info, _ := json.Marshal(ri)
-	site, err := json.Marshal(snap.Site)
-	if err != nil {
-		return fmt.Errorf("store: encode site: %w", err)
-	}
-	ops := []clientv3.Op{
-		clientv3.OpPut(keyRevision, string(info)),
-		clientv3.OpPut(revisionKey(snap.Revision), string(body)),
-		clientv3.OpPut(keySite, string(site)),
-	}
-	// etcd refuses a delete and a put of the same key in one transaction,
-	// so removed distributions are found first; the compare below makes the
-	// read and the write one consistent step.
-	existing, err := s.cli.Get(ctx, keyDistributions, clientv3.WithPrefix(), clientv3.WithKeysOnly())
-	if err != nil {
-		return fmt.Errorf("store: read distributions: %w", err)
-	}
-	keep := make(map[string]bool, len(snap.Distributions))
-	for _, d := range snap.Distributions {
-		keep[keyDistributions+d.Name] = true
-	}
-	for _, kv := range existing.Kvs {
-		if !keep[string(kv.Key)] {
-			ops = append(ops, clientv3.OpDelete(string(kv.Key)))
-		}
-	}
-	for _, d := range snap.Distributions {
-		b, err := json.Marshal(d)
-		if err != nil {
-			return fmt.Errorf("store: encode distribution %s: %w", d.Name, err)
-		}
-		ops = append(ops, clientv3.OpPut(keyDistributions+d.Name, string(b)))
-	}
-	var cmp clientv3.Cmp
-	if expectMod == 0 {
-		cmp = clientv3.Compare(clientv3.CreateRevision(keyRevision), "=", 0)
-	} else {
-		cmp = clientv3.Compare(clientv3.ModRevision(keyRevision), "=", expectMod)
-	}
-	resp, err := s.cli.Txn(ctx).If(cmp).Then(ops...).Commit()
-	if err != nil {
-		return fmt.Errorf("store: commit revision %d: %w", snap.Revision, err)
-	}
-	if !resp.Succeeded {
-		return ErrConflict
-	}
-	return nil
-}
-
-// revisionKey zero-pads so that keys sort in revision order.
-func revisionKey(n int64) string { return fmt.Sprintf("%s%012d", keyRevisions, n) }
 
 // Pointer is the current revision as a watcher sees it, with the identity
 // of the etcd cluster that holds it: revision numbers of two clusters (a

@@ -1,0 +1,455 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/intercloud/intercloud/config"
+)
+
+// The desired state is stored as it is now, one key per part: the site and
+// each distribution. A revision is a manifest of what it changed; etcd's
+// own versions of those keys (MVCC) are the history. A revision is read as
+// the keys were at the etcd revision its manifest was written in, so a
+// one-line change writes one distribution and a node fetches only it,
+// whatever the size of the site. See README.md.
+
+// Limits of one etcd transaction (the server's --max-txn-ops default is
+// 128, --max-request-bytes 1.5 MiB): a change larger than this is written
+// in several, the parts first and the manifest and pointer last.
+const (
+	maxTxnOps   = 100
+	maxTxnBytes = 1 << 20
+	// MaxPartBytes is the largest encoded site or distribution the store
+	// takes (config validation reports it with the file).
+	MaxPartBytes = config.MaxDistributionBytes
+)
+
+// Manifest is one revision in the history: what it is and what it changed
+// from its parent.
+type Manifest struct {
+	Revision int64     `json:"revision"`
+	Hash     string    `json:"hash"`
+	Time     time.Time `json:"time"`
+	Reason   string    `json:"reason,omitempty"`
+	Parent   int64     `json:"parent,omitempty"`
+	Site     bool      `json:"siteChanged,omitempty"`
+	Changed  []string  `json:"changed,omitempty"`
+	Removed  []string  `json:"removed,omitempty"`
+	// etcdRev is the etcd revision the manifest was written in: the
+	// revision's state is the keys as they were then.
+	etcdRev int64
+}
+
+// committed remembers the last revision this process wrote, so that the
+// next commit diffs against it without reading the whole site again.
+type committed struct {
+	mu      sync.Mutex
+	etcdRev int64 // of its manifest; 0: nothing remembered
+	site    []byte
+	dists   map[string][]byte
+}
+
+// Current returns the current desired snapshot, or nil when nothing has been
+// applied yet, with the etcd mod revision of the pointer for Commit.
+func (s *Store) Current(ctx context.Context) (*config.Snapshot, int64, error) {
+	info, mod, err := s.Pointer(ctx)
+	if err != nil || info.Revision == 0 {
+		return nil, mod, err
+	}
+	snap, err := s.Revision(ctx, info.Revision)
+	if err != nil {
+		return nil, 0, err
+	}
+	return snap, mod, nil
+}
+
+// manifest reads revision n's manifest.
+func (s *Store) manifest(ctx context.Context, n int64) (*Manifest, *config.Snapshot, error) {
+	resp, err := s.cli.Get(ctx, revisionKey(n))
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: read revision %d: %w", n, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, nil, fmt.Errorf("store: revision %d does not exist (or is older than the history kept)", n)
+	}
+	return decodeManifest(resp.Kvs[0].Value, resp.Kvs[0].CreateRevision)
+}
+
+// decodeManifest decodes a manifest, or a whole snapshot written by a
+// version that stored one per revision.
+func decodeManifest(b []byte, etcdRev int64) (*Manifest, *config.Snapshot, error) {
+	var probe struct {
+		Site json.RawMessage `json:"site"`
+	}
+	if json.Unmarshal(b, &probe) == nil && len(probe.Site) > 0 && probe.Site[0] == '{' {
+		var snap config.Snapshot
+		if err := json.Unmarshal(b, &snap); err != nil {
+			return nil, nil, fmt.Errorf("store: decode revision: %w", err)
+		}
+		return &Manifest{Revision: snap.Revision, Hash: snap.Hash, Time: snap.Time, Reason: snap.Reason, etcdRev: etcdRev}, &snap, nil
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, nil, fmt.Errorf("store: decode revision: %w", err)
+	}
+	m.etcdRev = etcdRev
+	return &m, nil, nil
+}
+
+// Revision returns the snapshot of revision n, read whole.
+func (s *Store) Revision(ctx context.Context, n int64) (*config.Snapshot, error) {
+	m, legacy, err := s.manifest(ctx, n)
+	if err != nil || legacy != nil {
+		return legacy, err
+	}
+	site, err := s.cli.Get(ctx, keySite, clientv3.WithRev(m.etcdRev))
+	if err != nil {
+		return nil, fmt.Errorf("store: read revision %d: %w", n, compacted(n, err))
+	}
+	snap := m.snapshot()
+	if len(site.Kvs) == 0 {
+		return nil, fmt.Errorf("store: revision %d has no site", n)
+	}
+	if err := json.Unmarshal(site.Kvs[0].Value, &snap.Site); err != nil {
+		return nil, fmt.Errorf("store: decode the site of revision %d: %w", n, err)
+	}
+	// Page through the distributions so that no single answer is huge.
+	from, end := keyDistributions, clientv3.GetPrefixRangeEnd(keyDistributions)
+	for {
+		resp, err := s.cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithRev(m.etcdRev), clientv3.WithLimit(1000))
+		if err != nil {
+			return nil, fmt.Errorf("store: read revision %d: %w", n, compacted(n, err))
+		}
+		for _, kv := range resp.Kvs {
+			var d config.Distribution
+			if err := json.Unmarshal(kv.Value, &d); err != nil {
+				return nil, fmt.Errorf("store: decode %s of revision %d: %w", kv.Key, n, err)
+			}
+			snap.Distributions = append(snap.Distributions, d)
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	snap.Outputs = outputsOf(snap.Distributions)
+	return snap, nil
+}
+
+// RevisionFrom returns revision n built from base, a snapshot this store
+// served before, by fetching only what n changed when n follows base
+// directly; otherwise it reads n whole. The result is checked against n's
+// hash either way.
+func (s *Store) RevisionFrom(ctx context.Context, base *config.Snapshot, n int64) (*config.Snapshot, error) {
+	if base == nil {
+		return s.Revision(ctx, n)
+	}
+	m, legacy, err := s.manifest(ctx, n)
+	if err != nil || legacy != nil {
+		return legacy, err
+	}
+	if m.Parent != base.Revision || base.Hash == "" {
+		return s.Revision(ctx, n)
+	}
+	snap := m.snapshot()
+	snap.Site = base.Site
+	var gets []clientv3.Op
+	if m.Site {
+		gets = append(gets, clientv3.OpGet(keySite, clientv3.WithRev(m.etcdRev)))
+	}
+	for _, name := range m.Changed {
+		gets = append(gets, clientv3.OpGet(keyDistributions+name, clientv3.WithRev(m.etcdRev)))
+	}
+	changed := map[string]*config.Distribution{}
+	for chunk := range slices.Chunk(gets, maxTxnOps) {
+		resp, err := s.cli.Txn(ctx).Then(chunk...).Commit()
+		if err != nil {
+			return nil, fmt.Errorf("store: read revision %d: %w", n, compacted(n, err))
+		}
+		for _, r := range resp.Responses {
+			for _, kv := range r.GetResponseRange().Kvs {
+				if string(kv.Key) == keySite {
+					snap.Site = config.Site{}
+					if err := json.Unmarshal(kv.Value, &snap.Site); err != nil {
+						return nil, fmt.Errorf("store: decode the site of revision %d: %w", n, err)
+					}
+					continue
+				}
+				d := new(config.Distribution)
+				if err := json.Unmarshal(kv.Value, d); err != nil {
+					return nil, fmt.Errorf("store: decode %s of revision %d: %w", kv.Key, n, err)
+				}
+				changed[d.Name] = d
+			}
+		}
+	}
+	removed := map[string]bool{}
+	for _, name := range m.Removed {
+		removed[name] = true
+	}
+	for _, d := range base.Distributions {
+		if c, ok := changed[d.Name]; ok {
+			d = *c
+			delete(changed, d.Name)
+		}
+		if !removed[d.Name] {
+			snap.Distributions = append(snap.Distributions, d)
+		}
+	}
+	for _, d := range changed {
+		snap.Distributions = append(snap.Distributions, *d)
+	}
+	sort.Slice(snap.Distributions, func(i, j int) bool { return snap.Distributions[i].Name < snap.Distributions[j].Name })
+	snap.Outputs = outputsOf(snap.Distributions)
+	if config.Hash(snap) != m.Hash {
+		// The base was not what this store served as base.Revision.
+		return s.Revision(ctx, n)
+	}
+	return snap, nil
+}
+
+func (m *Manifest) snapshot() *config.Snapshot {
+	return &config.Snapshot{Revision: m.Revision, Hash: m.Hash, Time: m.Time, Reason: m.Reason}
+}
+
+func outputsOf(ds []config.Distribution) map[string]map[string]string {
+	var out map[string]map[string]string
+	for _, d := range ds {
+		if len(d.Outputs) > 0 {
+			if out == nil {
+				out = map[string]map[string]string{}
+			}
+			out[d.Name] = d.Outputs
+		}
+	}
+	return out
+}
+
+// History lists every stored revision, oldest first.
+func (s *Store) History(ctx context.Context) ([]RevisionInfo, error) {
+	var out []RevisionInfo
+	from, end := keyRevisions, clientv3.GetPrefixRangeEnd(keyRevisions)
+	for {
+		resp, err := s.cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(1000))
+		if err != nil {
+			return nil, fmt.Errorf("store: read history: %w", err)
+		}
+		for _, kv := range resp.Kvs {
+			m, _, err := decodeManifest(kv.Value, kv.CreateRevision)
+			if err != nil {
+				return nil, fmt.Errorf("store: %s: %w", kv.Key, err)
+			}
+			out = append(out, RevisionInfo{Revision: m.Revision, Hash: m.Hash, Time: m.Time, Reason: m.Reason})
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
+	return out, nil
+}
+
+// Commit writes snap as revision snap.Revision: the parts that changed
+// since the current revision, its manifest, and the pointer (with the
+// revision's rollout; nil: every node at once). A change that fits one
+// etcd transaction is one; a larger one writes its parts first, each part
+// guarded like the last step, and flips the pointer last, so readers never
+// see half of it: they read at the manifest's etcd revision. It fails with
+// ErrConflict when the pointer's mod revision is no longer expectMod (0:
+// no revision yet), so two writers can never interleave.
+func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int64, rollout ...*Rollout) error {
+	base, err := s.base(ctx, expectMod)
+	if err != nil {
+		return err
+	}
+	m := &Manifest{Revision: snap.Revision, Hash: snap.Hash, Time: snap.Time, Reason: snap.Reason, Parent: base.revision}
+	var ops []clientv3.Op
+	size := 0
+	site, err := json.Marshal(snap.Site)
+	if err != nil {
+		return fmt.Errorf("store: encode site: %w", err)
+	}
+	if len(site) > MaxPartBytes {
+		return fmt.Errorf("store: the site is %d bytes encoded; the store takes at most %d per part", len(site), MaxPartBytes)
+	}
+	if !bytes.Equal(site, base.site) || base.stale[keySite] {
+		m.Site = true
+		ops, size = append(ops, clientv3.OpPut(keySite, string(site))), size+len(site)
+	}
+	want := make(map[string][]byte, len(snap.Distributions))
+	for i := range snap.Distributions {
+		d := &snap.Distributions[i]
+		b, err := json.Marshal(d)
+		if err != nil {
+			return fmt.Errorf("store: encode distribution %s: %w", d.Name, err)
+		}
+		if len(b) > MaxPartBytes {
+			return fmt.Errorf("store: distribution %s is %d bytes encoded; the store takes at most %d per distribution", d.Name, len(b), MaxPartBytes)
+		}
+		want[d.Name] = b
+		if old, ok := base.dists[d.Name]; ok && bytes.Equal(old, b) && !base.stale[keyDistributions+d.Name] {
+			continue
+		}
+		m.Changed = append(m.Changed, d.Name)
+		ops, size = append(ops, clientv3.OpPut(keyDistributions+d.Name, string(b))), size+len(b)
+	}
+	for _, name := range base.names {
+		if _, ok := want[name]; !ok {
+			if _, was := base.dists[name]; was {
+				m.Removed = append(m.Removed, name)
+			}
+			ops = append(ops, clientv3.OpDelete(keyDistributions+name))
+		}
+	}
+	slices.Sort(m.Changed)
+	slices.Sort(m.Removed)
+	manifest, _ := json.Marshal(m)
+	ri := RevisionInfo{Revision: snap.Revision, Hash: snap.Hash, Time: snap.Time, Reason: snap.Reason}
+	if len(rollout) > 0 {
+		ri.Rollout = rollout[0]
+	}
+	info, _ := json.Marshal(ri)
+	var cmp clientv3.Cmp
+	if expectMod == 0 {
+		cmp = clientv3.Compare(clientv3.CreateRevision(keyRevision), "=", 0)
+	} else {
+		cmp = clientv3.Compare(clientv3.ModRevision(keyRevision), "=", expectMod)
+	}
+	// The parts that do not fit with the manifest go first, in batches.
+	for len(ops) > maxTxnOps-2 || size > maxTxnBytes {
+		n, bytes := 0, 0
+		for n < len(ops) && n < maxTxnOps && bytes+opSize(ops[n]) <= maxTxnBytes {
+			bytes += opSize(ops[n])
+			n++
+		}
+		n = max(n, 1)
+		resp, err := s.cli.Txn(ctx).If(cmp).Then(ops[:n]...).Commit()
+		if err != nil {
+			return fmt.Errorf("store: commit revision %d (parts): %w", snap.Revision, err)
+		}
+		if !resp.Succeeded {
+			return ErrConflict
+		}
+		ops, size = ops[n:], size-bytes
+	}
+	ops = append(ops, clientv3.OpPut(revisionKey(snap.Revision), string(manifest)), clientv3.OpPut(keyRevision, string(info)))
+	resp, err := s.cli.Txn(ctx).If(cmp).Then(ops...).Commit()
+	if err != nil {
+		return fmt.Errorf("store: commit revision %d: %w", snap.Revision, err)
+	}
+	if !resp.Succeeded {
+		return ErrConflict
+	}
+	// What this process wrote is the next commit's base.
+	dists := make(map[string][]byte, len(want))
+	for k, v := range want {
+		dists[k] = v
+	}
+	s.last.mu.Lock()
+	s.last.etcdRev, s.last.site, s.last.dists = resp.Header.Revision, site, dists
+	s.last.mu.Unlock()
+	return nil
+}
+
+func opSize(op clientv3.Op) int {
+	return len(op.KeyBytes()) + len(op.ValueBytes())
+}
+
+// commitBase is what a commit diffs against: the current revision's parts
+// as stored, the names of every distribution key there is, and the keys
+// changed after the current revision was written (the parts of a commit
+// that never reached its last step), which are written again.
+type commitBase struct {
+	revision int64 // the current revision (0: none)
+	site     []byte
+	dists    map[string][]byte
+	names    []string
+	stale    map[string]bool
+}
+
+func (s *Store) base(ctx context.Context, expectMod int64) (*commitBase, error) {
+	b := &commitBase{dists: map[string][]byte{}, stale: map[string]bool{}}
+	// Every key, with its mod revision only: cheap even for a large site.
+	txn, err := s.cli.Txn(ctx).Then(clientv3.OpGet(keySite, clientv3.WithKeysOnly()),
+		clientv3.OpGet(keyDistributions, clientv3.WithPrefix(), clientv3.WithKeysOnly())).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("store: read the current parts: %w", err)
+	}
+	var resp struct{ Kvs []*mvccpb.KeyValue }
+	for _, r := range txn.Responses {
+		resp.Kvs = append(resp.Kvs, r.GetResponseRange().Kvs...)
+	}
+	if expectMod == 0 {
+		for _, kv := range resp.Kvs {
+			if name, ok := strings.CutPrefix(string(kv.Key), keyDistributions); ok {
+				b.names = append(b.names, name)
+			}
+			b.stale[string(kv.Key)] = true
+		}
+		return b, nil
+	}
+	info, mod, err := s.Pointer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if mod != expectMod {
+		return nil, ErrConflict
+	}
+	b.revision = info.Revision
+	s.last.mu.Lock()
+	etcdRev, site, dists := s.last.etcdRev, s.last.site, s.last.dists
+	s.last.mu.Unlock()
+	m, legacy, err := s.manifest(ctx, info.Revision)
+	if err != nil {
+		return nil, err
+	}
+	if legacy != nil || etcdRev == 0 || etcdRev != m.etcdRev {
+		cur, err := s.Revision(ctx, info.Revision)
+		if err != nil {
+			return nil, err
+		}
+		site, _ = json.Marshal(cur.Site)
+		dists = map[string][]byte{}
+		for i := range cur.Distributions {
+			dists[cur.Distributions[i].Name], _ = json.Marshal(&cur.Distributions[i])
+		}
+		if legacy != nil {
+			m.etcdRev = 0 // every key is newer than a whole-snapshot revision: all are written
+		}
+	}
+	b.site, b.dists = site, dists
+	for _, kv := range resp.Kvs {
+		if name, ok := strings.CutPrefix(string(kv.Key), keyDistributions); ok {
+			b.names = append(b.names, name)
+		}
+		if kv.ModRevision > m.etcdRev {
+			b.stale[string(kv.Key)] = true
+		}
+	}
+	return b, nil
+}
+
+// revisionKey zero-pads so that keys sort in revision order.
+func revisionKey(n int64) string { return fmt.Sprintf("%s%012d", keyRevisions, n) }
+
+// compacted says plainly that a revision is older than the history kept.
+func compacted(n int64, err error) error {
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		return fmt.Errorf("revision %d is older than the history the store keeps: %w", n, err)
+	}
+	return err
+}
