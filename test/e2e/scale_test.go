@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/intercloud/intercloud/internal/storetest"
+)
+
+const scaleSite = `apiVersion: intercloud/v1
+kind: Site
+name: scale
+store: {listen: %[1]s, peer: %[2]s, dataDir: store, leaseTTL: 3s}
+controller: {admin: %[3]s, driftGrace: 1s}
+dns: {zone: scale.test., ttl: 5s}
+clouds:
+  - {name: c1, asn: 65001, cidrs: [10.1.0.0/16]}
+  - {name: c2, asn: 65002, cidrs: [10.2.0.0/16]}
+nodes:
+  - {name: e1, cloud: c1, roles: [edge], address: 127.0.0.1, listen: {http: "%[4]s", admin: "%[5]s"}}
+  - {name: e2, cloud: c2, roles: [edge], address: 127.0.0.2, listen: {http: "%[6]s", admin: "%[7]s"}}
+`
+
+const scaleDist = `apiVersion: intercloud/v1
+kind: Distribution
+name: d%04d
+spec:
+  origins:
+    o: {url: "%s"}
+  originGroups:
+    web: {members: [o], active: o}
+  behaviors:
+    - {path: "/api/*", target: web, cache: false}
+    - {path: "/static/*", target: web, ttl: {default: 1h}}
+    - {path: "*", target: web}
+  headers:
+    response: {set: {X-Tag: "%s"}}
+`
+
+// TestThousandDistributionsThroughUp: 1,000 distribution files through
+// `intercloud up` (one apply is far more than one etcd transaction): both
+// edges serve them, a one-line change to one distribution reaches both,
+// and a rollback takes it back.
+func TestThousandDistributionsThroughUp(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	defer origin.Close()
+	dir := t.TempDir()
+	a := storetest.FreeAddr
+	storeAddr, peerAddr, ctlAddr, http1, admin1, http2, admin2 := a(t), a(t), a(t), a(t), a(t), a(t), a(t)
+	http2 = strings.Replace(http2, "127.0.0.1", "127.0.0.2", 1)
+	admin2 = strings.Replace(admin2, "127.0.0.1", "127.0.0.2", 1)
+	writeFile(t, filepath.Join(dir, "cfg/site.yaml"), fmt.Sprintf(scaleSite, storeAddr, peerAddr, ctlAddr, http1, admin1, http2, admin2))
+	const n = 1000
+	for i := range n {
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("cfg/d%04d.yaml", i)), fmt.Sprintf(scaleDist, i, origin.URL, "a"))
+	}
+	start(t, dir, "up", "-f", "cfg")
+	waitHTTP(t, "http://"+ctlAddr+"/readyz", 200)
+	mustRun(t, dir, "status", "-f", "cfg", "--wait", "--timeout", "120s")
+	tag := func(edge, dist string) string {
+		req, _ := http.NewRequest("GET", "http://"+edge+"/", nil)
+		req.Host = dist + ".scale.test"
+		resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
+		if err != nil {
+			return ""
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Tag")
+	}
+	for _, d := range []string{"d0000", "d0500", "d0999"} {
+		for _, e := range []string{http1, http2} {
+			if got := tag(e, d); got != "a" {
+				t.Fatalf("%s on %s: X-Tag %q, want a", d, e, got)
+			}
+		}
+	}
+
+	// One line of one distribution.
+	writeFile(t, filepath.Join(dir, "cfg/d0500.yaml"), fmt.Sprintf(scaleDist, 500, origin.URL, "b"))
+	out := mustRun(t, dir, "apply", "-f", "cfg")
+	if !strings.Contains(out, "Applied revision 2") || strings.Count(out, "~ distribution") != 1 {
+		t.Fatalf("one-line apply:\n%s", out)
+	}
+	storetest.Eventually(t, 20*time.Second, "both edges serve the change", func() bool {
+		return tag(http1, "d0500") == "b" && tag(http2, "d0500") == "b"
+	})
+	if tag(http1, "d0499") != "a" {
+		t.Fatal("a distribution the change did not touch changed")
+	}
+
+	if out := mustRun(t, dir, "rollback", "-f", "cfg"); !strings.Contains(out, "Applied revision 3") {
+		t.Fatalf("rollback:\n%s", out)
+	}
+	storetest.Eventually(t, 20*time.Second, "both edges serve the rollback", func() bool {
+		return tag(http1, "d0500") == "a" && tag(http2, "d0500") == "a"
+	})
+	hist := mustRun(t, dir, "history", "-f", "cfg")
+	if !strings.Contains(hist, "rollback to revision 1") {
+		t.Fatalf("history:\n%s", hist)
+	}
+}
