@@ -13,6 +13,17 @@ type Snapshot struct {
 	Site          Site                         `json:"site"`
 	Distributions []Distribution               `json:"distributions"`
 	Outputs       map[string]map[string]string `json:"outputs,omitempty"`
+	// Delta, when set, says what changed since revision Delta.Base, so
+	// that a role running Base can rebuild only that. It is not stored.
+	Delta *Delta `json:"-"`
+}
+
+// Delta is what a revision changed from the one before it.
+type Delta struct {
+	Base    int64
+	Site    bool     // the site changed: rebuild everything
+	Changed []string // distributions added or changed
+	Removed []string
 }
 
 // Node returns the named node of the site, or nil.

@@ -124,7 +124,11 @@ func New(o Options) (*Edge, error) {
 // address is new; listeners whose address stays are reused. Nothing that
 // serves changes until Commit.
 func (e *Edge) Prepare(ctx context.Context, snap *config.Snapshot) (role.Change, error) {
-	t, err := buildTable(snap, e.node, e.pool, e.members)
+	// A change to a few distributions of a large site compiles those.
+	t, err := buildTableFrom(e.table.Load(), snap, e.pool, e.members)
+	if err == nil && t == nil {
+		t, err = buildTable(snap, e.node, e.pool, e.members)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("edge: %w", err)
 	}

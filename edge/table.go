@@ -97,47 +97,100 @@ func buildTable(snap *config.Snapshot, node string, pool *clientPool, ids *membe
 	} else if node != "" {
 		return nil, fmt.Errorf("node %q is not in the site", node)
 	}
-	zone := snap.Site.DNS.Zone
 	var errs []error
 	for i := range snap.Distributions {
-		dd := &snap.Distributions[i]
-		if dd.Spec.Disabled {
-			continue
-		}
-		d, err := buildDist(dd, pool, ids, httpsPort(t.listen.HTTPS))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("distribution %s: %w", dd.Name, err))
-			continue
-		}
-		names := dd.Spec.Aliases
-		if zone != "" {
-			names = append([]string{dd.Domain(zone)}, names...)
-		}
-		var cert *certFile
-		if dd.Spec.TLS.CertFile != "" || dd.Spec.TLS.KeyFile != "" {
-			c, err := loadCertFile(dd.Spec.TLS.CertFile, dd.Spec.TLS.KeyFile)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("distribution %s: %w", dd.Name, err))
-				continue
-			}
-			cert, t.anyTLS = c, true
-		}
-		for _, h := range names {
-			h = normalizeHost(h)
-			if other, ok := t.hosts[h]; ok {
-				errs = append(errs, fmt.Errorf("distribution %s: host %q is also served by %s", dd.Name, h, other.name))
-				continue
-			}
-			t.hosts[h] = d
-			if cert != nil {
-				t.certs[h] = cert
-			}
+		if err := t.add(&snap.Distributions[i], snap.Site.DNS.Zone, pool, ids); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// buildTableFrom builds snap's table from prev, the running one, when snap
+// says what changed since prev's revision: only the changed distributions
+// are compiled, the others are shared with prev. It returns nil when snap
+// cannot be built that way (no delta, another base, a site change).
+func buildTableFrom(prev *table, snap *config.Snapshot, pool *clientPool, ids *memberIDs) (*table, error) {
+	dl := snap.Delta
+	if prev == nil || dl == nil || dl.Base != prev.revision || dl.Site {
+		return nil, nil
+	}
+	gone := make(map[string]bool, len(dl.Changed)+len(dl.Removed))
+	for _, n := range dl.Changed {
+		gone[n] = true
+	}
+	for _, n := range dl.Removed {
+		gone[n] = true
+	}
+	t := &table{revision: snap.Revision, listen: prev.listen, cache: prev.cache,
+		hosts: make(map[string]*dist, len(prev.hosts)), certs: make(map[string]*certFile, len(prev.certs))}
+	for h, d := range prev.hosts {
+		if gone[d.name] {
+			continue
+		}
+		t.hosts[h] = d
+		if c, ok := prev.certs[h]; ok {
+			t.certs[h] = c
+		}
+	}
+	t.anyTLS = len(t.certs) > 0
+	byName := make(map[string]int, len(snap.Distributions))
+	for i := range snap.Distributions {
+		byName[snap.Distributions[i].Name] = i
+	}
+	var errs []error
+	for _, n := range dl.Changed {
+		i, ok := byName[n]
+		if !ok {
+			return nil, nil // not the snapshot its delta describes: build it whole
+		}
+		if err := t.add(&snap.Distributions[i], snap.Site.DNS.Zone, pool, ids); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// add compiles one distribution into t.
+func (t *table) add(dd *config.Distribution, zone string, pool *clientPool, ids *memberIDs) error {
+	if dd.Spec.Disabled {
+		return nil
+	}
+	d, err := buildDist(dd, pool, ids, httpsPort(t.listen.HTTPS))
+	if err != nil {
+		return fmt.Errorf("distribution %s: %w", dd.Name, err)
+	}
+	names := dd.Spec.Aliases
+	if zone != "" {
+		names = append([]string{dd.Domain(zone)}, names...)
+	}
+	var cert *certFile
+	if dd.Spec.TLS.CertFile != "" || dd.Spec.TLS.KeyFile != "" {
+		c, err := loadCertFile(dd.Spec.TLS.CertFile, dd.Spec.TLS.KeyFile)
+		if err != nil {
+			return fmt.Errorf("distribution %s: %w", dd.Name, err)
+		}
+		cert, t.anyTLS = c, true
+	}
+	var errs []error
+	for _, h := range names {
+		h = normalizeHost(h)
+		if other, ok := t.hosts[h]; ok {
+			errs = append(errs, fmt.Errorf("distribution %s: host %q is also served by %s", dd.Name, h, other.name))
+			continue
+		}
+		t.hosts[h] = d
+		if cert != nil {
+			t.certs[h] = cert
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // httpsPort is the port redirects name, empty for 443 or unknown.
