@@ -187,11 +187,11 @@ func (c *Controller) stepRollout(ctx context.Context) error {
 		return err
 	}
 	ro := ptr.Rollout
-	snap, err := c.store.Revision(ctx, ro.Revision)
+	site, err := c.store.Site(ctx, ro.Revision)
 	if err != nil {
 		return err
 	}
-	r := snap.Site.Rollout
+	r := site.Rollout
 	w := c.rollout.watchFor(ro, live, now)
 	if failed := c.rollout.judge(w, ro, &r, live, now); failed != "" {
 		return c.failRollout(ctx, ro, fmt.Sprintf("rollback: stage %d gate failed: %s", ro.Stage+1, failed))
@@ -206,7 +206,7 @@ func (c *Controller) stepRollout(ctx context.Context) error {
 		next.State, next.Nodes = store.RolloutComplete, nil
 		c.log.Info("rollout complete", "revision", ro.Revision, "took", now.Sub(ro.Started).Round(time.Millisecond))
 	} else {
-		next.Nodes = stageNodes(&snap.Site, next.Stage)
+		next.Nodes = stageNodes(site, next.Stage)
 		c.log.Info("rollout stage passed", "revision", ro.Revision, "stage", ro.Stage+1, "next", next.Stage+1, "nodes", len(next.Nodes))
 	}
 	ptr.Rollout = &next

@@ -149,6 +149,31 @@ func (s *Store) Revision(ctx context.Context, n int64) (*config.Snapshot, error)
 	return snap, nil
 }
 
+// Site returns the site of revision n without its distributions: what
+// status and rollouts need, at a cost that does not grow with the site's
+// distributions.
+func (s *Store) Site(ctx context.Context, n int64) (*config.Site, error) {
+	m, legacy, err := s.manifest(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	if legacy != nil {
+		return &legacy.Site, nil
+	}
+	resp, err := s.cli.Get(ctx, keySite, clientv3.WithRev(m.etcdRev))
+	if err != nil {
+		return nil, fmt.Errorf("store: read the site of revision %d: %w", n, compacted(n, err))
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, fmt.Errorf("store: revision %d has no site", n)
+	}
+	var site config.Site
+	if err := json.Unmarshal(resp.Kvs[0].Value, &site); err != nil {
+		return nil, fmt.Errorf("store: decode the site of revision %d: %w", n, err)
+	}
+	return &site, nil
+}
+
 // RevisionFrom returns revision n built from base, a snapshot this store
 // served before, by fetching only what n changed when n follows base
 // directly; otherwise it reads n whole. Revisions of one store never
