@@ -37,11 +37,12 @@ type Options struct {
 // mutable state; the watchers only send it events, and the admin handlers
 // read the view it publishes after each one.
 type Agent struct {
-	opt    Options
-	log    *slog.Logger
-	admin  *admin.Server
-	events chan event
-	view   atomic.Pointer[view]
+	opt      Options
+	log      *slog.Logger
+	admin    *admin.Server
+	events   chan event
+	view     atomic.Pointer[view]
+	lkgQueue chan lastKnownGood
 
 	// Owned by the loop.
 	roles       map[config.Role]*instance
@@ -64,7 +65,7 @@ func New(o Options) *Agent {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	a := &Agent{opt: o, log: o.Logger.With("node", o.Node), events: make(chan event, 16),
+	a := &Agent{opt: o, log: o.Logger.With("node", o.Node), events: make(chan event, 16), lkgQueue: make(chan lastKnownGood, 1),
 		roles: map[config.Role]*instance{}, doneInv: map[string]bool{}}
 	a.view.Store(&view{})
 	a.admin = admin.New(a.ready)
@@ -85,6 +86,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	wg.Add(1)
+	go func() { defer wg.Done(); a.writeLastKnownGoods(ctx) }()
 	defer a.closeRoles()
 	// The lease is revoked first (the node leaves DNS and status at once),
 	// then the roles stop.

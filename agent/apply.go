@@ -32,12 +32,10 @@ func (a *Agent) apply(ctx context.Context, snap *config.Snapshot, cluster string
 		return err
 	}
 	a.applied, a.cluster, a.applyErr, a.failed = snap, cluster, nil, nil
-	if err := writeLastKnownGood(a.lkgPath(), lastKnownGood{Cluster: cluster, Snapshot: snap}); err != nil {
-		a.log.Warn("could not save last known good snapshot", "err", err)
-	}
 	a.log.Info("revision applied", "revision", snap.Revision, "hash", snap.Hash[:min(12, len(snap.Hash))], "store", cluster)
 	a.register(ctx)
 	a.report()
+	a.saveLastKnownGood(lastKnownGood{Cluster: cluster, Snapshot: snap})
 	return nil
 }
 

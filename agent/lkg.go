@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -19,6 +20,40 @@ type lastKnownGood struct {
 }
 
 func (a *Agent) lkgPath() string { return filepath.Join(a.opt.StateDir, "snapshot.json") }
+
+// saveLastKnownGood hands l to the writer, replacing one not written yet:
+// a large site takes tens of milliseconds to encode and sync, which the
+// node's status report need not wait for, and only the newest matters.
+func (a *Agent) saveLastKnownGood(l lastKnownGood) {
+	select {
+	case <-a.lkgQueue:
+	default:
+	}
+	a.lkgQueue <- l
+}
+
+// writeLastKnownGoods writes what saveLastKnownGood hands it until ctx
+// ends, then the last one still waiting.
+func (a *Agent) writeLastKnownGoods(ctx context.Context) {
+	write := func(l lastKnownGood) {
+		if err := writeLastKnownGood(a.lkgPath(), l); err != nil {
+			a.log.Warn("could not save last known good snapshot", "err", err)
+		}
+	}
+	for {
+		select {
+		case l := <-a.lkgQueue:
+			write(l)
+		case <-ctx.Done():
+			select {
+			case l := <-a.lkgQueue:
+				write(l)
+			default:
+			}
+			return
+		}
+	}
+}
 
 func readLastKnownGood(path string) (lastKnownGood, error) {
 	b, err := os.ReadFile(path)
