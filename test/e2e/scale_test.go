@@ -5,12 +5,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/intercloud/intercloud/internal/storetest"
+	"github.com/intercloud/intercloud/test/testenv"
 )
 
 const scaleSite = `apiVersion: intercloud/v1
@@ -104,4 +106,100 @@ func TestThousandDistributionsThroughUp(t *testing.T) {
 	if !strings.Contains(hist, "rollback to revision 1") {
 		t.Fatalf("history:\n%s", hist)
 	}
+}
+
+// TestMemberKilledDuringALargeApply: a 3-member store of our own members
+// loses one while 2,000 distributions are being written (far more than
+// one transaction). The revision is then wholly there or wholly absent,
+// and the node never serves part of it.
+func TestMemberKilledDuringALargeApply(t *testing.T) {
+	testenv.NeedTool(t, "dig", "dnsutils")
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	defer origin.Close()
+	dir := t.TempDir()
+	type member struct{ name, client, peer string }
+	members := []member{{"m1", storetest.FreeAddr(t), storetest.FreeAddr(t)}, {"m2", storetest.FreeAddr(t), storetest.FreeAddr(t)}, {"m3", storetest.FreeAddr(t), storetest.FreeAddr(t)}}
+	var initial, endpoints []string
+	for _, m := range members {
+		initial = append(initial, m.name+"=http://"+m.peer)
+		endpoints = append(endpoints, m.client)
+	}
+	var procs []*proc
+	for _, m := range members {
+		procs = append(procs, start(t, dir, "store", "--name", m.name, "--data-dir", m.name, "--listen", m.client, "--peer", m.peer,
+			"--initial-cluster", strings.Join(initial, ",")))
+	}
+	ctlAddr, dnsAddr, nodeAdmin := storetest.FreeAddr(t), storetest.FreeAddr(t), storetest.FreeAddr(t)
+	writeFile(t, filepath.Join(dir, "cfg/site.yaml"), fmt.Sprintf(spineSite, "127.0.0.1:1", "127.0.0.1:2", ctlAddr, dnsAddr, nodeAdmin))
+	writeFile(t, filepath.Join(dir, "cfg/web.yaml"), spineDist)
+	storeFlag := strings.Join(endpoints, ",")
+	start(t, dir, "controller", "-f", "cfg", "--store", storeFlag)
+	waitHTTP(t, "http://"+ctlAddr+"/readyz", 200)
+	start(t, dir, "node", "--name", "n1", "--store", storeFlag, "--state-dir", "state")
+	storetest.Eventually(t, 60*time.Second, "node serves revision 1", func() bool { return soaSerial(t, dnsAddr) == "1" })
+
+	const n = 2000
+	for i := range n {
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("cfg/d%04d.yaml", i)), fmt.Sprintf(scaleDist, i, origin.URL, "a"))
+	}
+	// Watch the node while the apply runs: a serial and the names it has
+	// must agree at every look.
+	exists := func(name string) bool {
+		host, port, _ := strings.Cut(dnsAddr, ":")
+		out, _ := exec.Command("dig", "+norecurse", "+time=1", "+tries=1", "@"+host, "-p", port, name+".spine.test.", "A").Output()
+		return strings.Contains(string(out), "status: NOERROR")
+	}
+	stop := make(chan struct{})
+	partial := make(chan string, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				close(partial)
+				return
+			default:
+			}
+			// A look counts when the serial is the same before and after it.
+			serial := soaSerial(t, dnsAddr)
+			first, last := exists("d0000"), exists(fmt.Sprintf("d%04d", n-1))
+			if soaSerial(t, dnsAddr) != serial {
+				continue
+			}
+			if first != last || (serial == "1" && first) || (serial == "2" && !first) {
+				partial <- fmt.Sprintf("serial %s, d0000 %v, d%04d %v", serial, first, n-1, last)
+				close(partial)
+				return
+			}
+		}
+	}()
+	// The CLI reads and renders the files first; the member dies while
+	// the controller writes the parts.
+	began := time.Now()
+	killed := make(chan time.Duration, 1)
+	go func() {
+		time.Sleep(700 * time.Millisecond)
+		procs[1].kill()
+		killed <- time.Since(began)
+	}()
+	out, code := run(t, dir, "apply", "-f", "cfg")
+	t.Logf("apply: exit %d after %s, member killed at %s\n%s", code, time.Since(began).Round(time.Millisecond), (<-killed).Round(time.Millisecond), lastLines(out, 3))
+	if code == 0 {
+		storetest.Eventually(t, 60*time.Second, "node serves the large revision", func() bool {
+			return soaSerial(t, dnsAddr) == "2" && exists("d0000") && exists(fmt.Sprintf("d%04d", n-1))
+		})
+	} else {
+		hist := mustRun(t, dir, "history", "-f", "cfg")
+		if strings.Count(strings.TrimSpace(hist), "\n") != 1 {
+			t.Fatalf("a failed apply left a revision:\n%s", hist)
+		}
+	}
+	close(stop)
+	if p, ok := <-partial; ok {
+		t.Fatalf("the node served part of a revision: %s", p)
+	}
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
 }
