@@ -229,6 +229,7 @@ func (s *Store) RevisionFrom(ctx context.Context, base *config.Snapshot, n int64
 		removed[name] = true
 	}
 	removedSeen := 0
+	snap.Distributions = make([]config.Distribution, 0, len(base.Distributions)+len(changed))
 	for _, d := range base.Distributions {
 		if c, ok := changed[d.Name]; ok {
 			d = *c
@@ -240,10 +241,12 @@ func (s *Store) RevisionFrom(ctx context.Context, base *config.Snapshot, n int64
 		}
 		snap.Distributions = append(snap.Distributions, d)
 	}
-	for _, d := range changed { // new distributions
-		snap.Distributions = append(snap.Distributions, *d)
+	if len(changed) > 0 { // new distributions: keep the order by name
+		for _, d := range changed {
+			snap.Distributions = append(snap.Distributions, *d)
+		}
+		sort.Slice(snap.Distributions, func(i, j int) bool { return snap.Distributions[i].Name < snap.Distributions[j].Name })
 	}
-	sort.Slice(snap.Distributions, func(i, j int) bool { return snap.Distributions[i].Name < snap.Distributions[j].Name })
 	snap.Outputs = outputsOf(snap.Distributions)
 	if removedSeen != len(m.Removed) {
 		// The base was not what this store served as base.Revision.
