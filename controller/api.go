@@ -180,8 +180,31 @@ func (c *Controller) getHistory(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h)
 }
 
+// Status pages: a page is sorted by node name and holds DefaultStatusLimit
+// nodes unless ?limit= asks for another count up to MaxStatusLimit.
+const (
+	DefaultStatusLimit = 500
+	MaxStatusLimit     = 1000
+)
+
+// getStatus answers GET /v1/status?limit=N&after=NAME: the nodes after
+// NAME, and in "next" the NAME to ask for the following page with.
 func (c *Controller) getStatus(w http.ResponseWriter, r *http.Request) {
-	st, err := c.Status(r.Context())
+	q := r.URL.Query()
+	limit := DefaultStatusLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil || n < 1:
+			writeError(w, http.StatusBadRequest, fmt.Errorf("status: limit %q is not a positive number", v))
+			return
+		case n > MaxStatusLimit:
+			writeError(w, http.StatusBadRequest, fmt.Errorf("status: limit %d is above the maximum page of %d nodes; walk the pages with after=", n, MaxStatusLimit))
+			return
+		}
+		limit = n
+	}
+	st, err := c.StatusPage(r.Context(), q.Get("after"), limit)
 	if err != nil {
 		c.fail(w, err)
 		return

@@ -32,6 +32,14 @@ type Controller struct {
 	metrics *metrics
 	health  *healthState
 	rollout *rolloutState
+
+	// statusCache is the desired snapshot status pages were last built
+	// from (see desired).
+	statusCache struct {
+		sync.Mutex
+		snap  *config.Snapshot
+		nodes []*config.Node
+	}
 }
 
 // Options configure a controller.
