@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -9,8 +10,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/store"
 )
 
 // maxBody bounds API request bodies: a rendered snapshot is small.
@@ -19,27 +22,45 @@ const maxBody = 16 << 20
 // Routes mounts the API on mux. Mutating calls need the bearer token;
 // read-only calls are open.
 func (c *Controller) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /ui", c.getUI)
-	mux.HandleFunc("GET /v1/revision", c.getRevision)
-	mux.HandleFunc("GET /v1/revisions/{n}", c.getRevisionN)
-	mux.HandleFunc("GET /v1/history", c.getHistory)
-	mux.HandleFunc("GET /v1/status", c.getStatus)
-	mux.HandleFunc("GET /v1/health", c.getHealth)
-	mux.HandleFunc("GET /v1/invalidations", c.getInvalidations)
-	mux.HandleFunc("GET /v1/invalidations/{id}", c.getInvalidation)
-	mux.HandleFunc("POST /v1/plan", c.postPlan)
-	mux.HandleFunc("POST /v1/apply", c.auth(c.postApply))
-	mux.HandleFunc("POST /v1/rollback", c.auth(c.postRollback))
-	mux.HandleFunc("POST /v1/promote", c.auth(c.postPromote))
-	mux.HandleFunc("POST /v1/invalidations", c.auth(c.postInvalidation))
-	mux.HandleFunc("GET /v1/rollout", c.getRollout)
-	mux.HandleFunc("POST /v1/rollout/{action}", c.auth(c.postRollout))
+	mux.HandleFunc("GET /ui", c.bounded(c.getUI))
+	mux.HandleFunc("GET /v1/revision", c.bounded(c.getRevision))
+	mux.HandleFunc("GET /v1/revisions/{n}", c.bounded(c.getRevisionN))
+	mux.HandleFunc("GET /v1/history", c.bounded(c.getHistory))
+	mux.HandleFunc("GET /v1/status", c.bounded(c.getStatus))
+	mux.HandleFunc("GET /v1/health", c.bounded(c.getHealth))
+	mux.HandleFunc("GET /v1/invalidations", c.bounded(c.getInvalidations))
+	mux.HandleFunc("GET /v1/invalidations/{id}", c.bounded(c.getInvalidation))
+	mux.HandleFunc("POST /v1/plan", c.bounded(c.postPlan))
+	mux.HandleFunc("POST /v1/apply", c.auth(c.bounded(c.postApply)))
+	mux.HandleFunc("POST /v1/rollback", c.auth(c.bounded(c.postRollback)))
+	mux.HandleFunc("POST /v1/promote", c.auth(c.bounded(c.postPromote)))
+	mux.HandleFunc("POST /v1/invalidations", c.auth(c.bounded(c.postInvalidation)))
+	mux.HandleFunc("GET /v1/rollout", c.bounded(c.getRollout))
+	mux.HandleFunc("POST /v1/rollout/{action}", c.auth(c.bounded(c.postRollout)))
+}
+
+// StoreTimeout bounds the store work of one API request. etcd answers
+// "no leader" within a few seconds once a member knows it has lost its
+// quorum (RequireLeader); the deadline covers what it cannot say: a leader
+// lost in the middle of a call, or no member reachable at all. It stays
+// below the 15 s an operator's command may take to fail.
+const StoreTimeout = 10 * time.Second
+
+// bounded runs h with a context that makes etcd refuse calls while it has
+// no leader, and gives up after StoreTimeout, so that a store without a
+// quorum fails the request with a message instead of hanging it.
+func (c *Controller) bounded(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(store.RequireLeader(r.Context()), StoreTimeout)
+		defer cancel()
+		h(w, r.WithContext(ctx))
+	}
 }
 
 func (c *Controller) getRollout(w http.ResponseWriter, r *http.Request) {
 	ptr, _, err := c.store.Pointer(r.Context())
 	if err != nil {
-		fail(w, err)
+		c.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, ptr.Rollout)
@@ -53,7 +74,7 @@ func (c *Controller) postRollout(w http.ResponseWriter, r *http.Request) {
 	}
 	ro, err := c.RolloutAction(r.Context(), action)
 	if err != nil {
-		writeError(w, http.StatusConflict, err)
+		c.failAs(w, http.StatusConflict, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, ro)
@@ -88,10 +109,14 @@ func writeError(w http.ResponseWriter, status int, err error) {
 	writeJSON(w, status, APIError{Error: err.Error()})
 }
 
-// fail maps an error to its status: invalid input 400, refused 409,
-// anything else (the store) 503.
-func fail(w http.ResponseWriter, err error) {
+// fail maps an error to its status: a store without a quorum 503 (with
+// the endpoints it asked), invalid input 400, refused 409, anything else
+// (the store) 503.
+func (c *Controller) fail(w http.ResponseWriter, err error) {
+	err = c.store.NoQuorum(err)
 	switch {
+	case errors.Is(err, store.ErrNoQuorum):
+		writeError(w, http.StatusServiceUnavailable, err)
 	case errors.Is(err, ErrInvalid):
 		writeError(w, http.StatusBadRequest, err)
 	case errors.Is(err, ErrRefused), errors.Is(err, ErrRolloutBusy):
@@ -99,6 +124,14 @@ func fail(w http.ResponseWriter, err error) {
 	default:
 		writeError(w, http.StatusServiceUnavailable, err)
 	}
+}
+
+// failAs answers status for err, unless the store has no quorum (503).
+func (c *Controller) failAs(w http.ResponseWriter, status int, err error) {
+	if err = c.store.NoQuorum(err); errors.Is(err, store.ErrNoQuorum) {
+		status = http.StatusServiceUnavailable
+	}
+	writeError(w, status, err)
 }
 
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
@@ -114,7 +147,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func (c *Controller) getRevision(w http.ResponseWriter, r *http.Request) {
 	cur, _, err := c.store.Current(r.Context())
 	if err != nil {
-		fail(w, err)
+		c.fail(w, err)
 		return
 	}
 	if cur == nil {
@@ -132,7 +165,7 @@ func (c *Controller) getRevisionN(w http.ResponseWriter, r *http.Request) {
 	}
 	snap, err := c.store.Revision(r.Context(), n)
 	if err != nil {
-		writeError(w, http.StatusNotFound, err)
+		c.failAs(w, http.StatusNotFound, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, snap)
@@ -141,16 +174,39 @@ func (c *Controller) getRevisionN(w http.ResponseWriter, r *http.Request) {
 func (c *Controller) getHistory(w http.ResponseWriter, r *http.Request) {
 	h, err := c.store.History(r.Context())
 	if err != nil {
-		fail(w, err)
+		c.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, h)
 }
 
+// Status pages: a page is sorted by node name and holds DefaultStatusLimit
+// nodes unless ?limit= asks for another count up to MaxStatusLimit.
+const (
+	DefaultStatusLimit = 500
+	MaxStatusLimit     = 1000
+)
+
+// getStatus answers GET /v1/status?limit=N&after=NAME: the nodes after
+// NAME, and in "next" the NAME to ask for the following page with.
 func (c *Controller) getStatus(w http.ResponseWriter, r *http.Request) {
-	st, err := c.Status(r.Context())
+	q := r.URL.Query()
+	limit := DefaultStatusLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil || n < 1:
+			writeError(w, http.StatusBadRequest, fmt.Errorf("status: limit %q is not a positive number", v))
+			return
+		case n > MaxStatusLimit:
+			writeError(w, http.StatusBadRequest, fmt.Errorf("status: limit %d is above the maximum page of %d nodes; walk the pages with after=", n, MaxStatusLimit))
+			return
+		}
+		limit = n
+	}
+	st, err := c.StatusPage(r.Context(), q.Get("after"), limit)
 	if err != nil {
-		fail(w, err)
+		c.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
@@ -159,7 +215,7 @@ func (c *Controller) getStatus(w http.ResponseWriter, r *http.Request) {
 func (c *Controller) getHealth(w http.ResponseWriter, r *http.Request) {
 	h, err := c.store.Health(r.Context())
 	if err != nil {
-		fail(w, err)
+		c.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, h)
@@ -168,7 +224,7 @@ func (c *Controller) getHealth(w http.ResponseWriter, r *http.Request) {
 func (c *Controller) getInvalidations(w http.ResponseWriter, r *http.Request) {
 	list, err := c.Invalidations(r.Context())
 	if err != nil {
-		fail(w, err)
+		c.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, list)
@@ -177,7 +233,7 @@ func (c *Controller) getInvalidations(w http.ResponseWriter, r *http.Request) {
 func (c *Controller) getInvalidation(w http.ResponseWriter, r *http.Request) {
 	list, err := c.Invalidations(r.Context())
 	if err != nil {
-		fail(w, err)
+		c.fail(w, err)
 		return
 	}
 	for _, inv := range list {
@@ -196,7 +252,7 @@ func (c *Controller) postPlan(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := c.Plan(r.Context(), &snap)
 	if err != nil {
-		fail(w, err)
+		c.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -213,7 +269,7 @@ func (c *Controller) postApply(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := c.Apply(r.Context(), &snap, reason)
 	if err != nil {
-		fail(w, err)
+		c.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -233,7 +289,7 @@ func (c *Controller) postRollback(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := c.Rollback(r.Context(), req.Revision, req.Staged)
 	if err != nil {
-		fail(w, err)
+		c.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -246,7 +302,7 @@ func (c *Controller) postPromote(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := c.Promote(r.Context(), req)
 	if err != nil {
-		fail(w, err)
+		c.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
@@ -265,7 +321,7 @@ func (c *Controller) postInvalidation(w http.ResponseWriter, r *http.Request) {
 	}
 	id, err := c.Invalidate(r.Context(), req.Distribution, req.Paths)
 	if err != nil {
-		fail(w, err)
+		c.fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"id": id})

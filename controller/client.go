@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,10 +111,61 @@ func (c *Client) Current(ctx context.Context) (*config.Snapshot, error) {
 	return &out, c.do(ctx, http.MethodGet, "/v1/revision", nil, &out)
 }
 
-// Status returns every node's state against the desired revision.
-func (c *Client) Status(ctx context.Context) (*Status, error) {
+// StatusPage returns up to limit nodes (0: the controller's default page)
+// whose names sort after after; the page's Next continues the walk.
+func (c *Client) StatusPage(ctx context.Context, after string, limit int) (*Status, error) {
+	q := url.Values{}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	path := "/v1/status"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
 	var out Status
-	return &out, c.do(ctx, http.MethodGet, "/v1/status", nil, &out)
+	return &out, c.do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// Status walks every page and returns every node's state against the
+// desired revision. Converged holds only when every page said so about
+// one and the same revision: a walk that sees the revision change starts
+// again, and after a few such changes reports the site as not converged.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	const walks = 3
+	for i := 1; ; i++ {
+		all, mixed, err := c.walkStatus(ctx)
+		if err != nil || !mixed || i == walks {
+			return all, err
+		}
+	}
+}
+
+// walkStatus reads every page once; mixed says the revision changed
+// between pages.
+func (c *Client) walkStatus(ctx context.Context) (all *Status, mixed bool, err error) {
+	for after := ""; ; {
+		page, err := c.StatusPage(ctx, after, 0)
+		if err != nil {
+			return nil, false, err
+		}
+		if all == nil {
+			all = page
+		} else {
+			all.Nodes = append(all.Nodes, page.Nodes...)
+			all.Converged = all.Converged && page.Converged
+			if page.Revision != all.Revision || page.Hash != all.Hash {
+				mixed, all.Converged = true, false
+			}
+		}
+		if page.Next == "" {
+			all.Next = ""
+			return all, mixed, nil
+		}
+		after = page.Next
+	}
 }
 
 // Health returns every health-checked target.

@@ -35,6 +35,14 @@ type Controller struct {
 	rollout *rolloutState
 	commits atomic.Int64
 	prune   chan struct{}
+
+	// statusCache is the desired snapshot status pages were last built
+	// from (see desired).
+	statusCache struct {
+		sync.Mutex
+		snap  *config.Snapshot
+		nodes []*config.Node
+	}
 }
 
 // Options configure a controller.

@@ -8,6 +8,9 @@ type metrics struct {
 	autoHeals    prometheus.Counter
 	originHealth *prometheus.GaugeVec
 	probes       *prometheus.CounterVec
+	// statusRegistrations counts node registrations read from the store
+	// to answer status requests: a page must read about its own size.
+	statusRegistrations prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -22,9 +25,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "1 when a health-checked target (origin or edge) is healthy."}, []string{"distribution", "target"}),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "intercloud_controller_probes_total",
 			Help: "Health probes by result."}, []string{"result"}),
+		statusRegistrations: prometheus.NewCounter(prometheus.CounterOpts{Name: "intercloud_controller_status_registrations_read_total",
+			Help: "Node registrations read from the store to answer status requests."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.revision, m.applies, m.autoHeals, m.originHealth, m.probes)
+		reg.MustRegister(m.revision, m.applies, m.autoHeals, m.originHealth, m.probes, m.statusRegistrations)
 	}
 	return m
 }

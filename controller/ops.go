@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -245,44 +246,77 @@ type NodeState struct {
 	Report      status.RoleReport `json:"report,omitzero"`
 }
 
-// Status is the whole site at a glance.
+// Status is the site at a glance, or one page of its nodes.
 type Status struct {
 	Revision int64       `json:"revision"`
 	Hash     string      `json:"hash"`
 	Time     time.Time   `json:"time"`
 	Reason   string      `json:"reason,omitempty"`
 	Nodes    []NodeState `json:"nodes"`
-	// Converged: every live node runs the current revision.
+	// Converged: every live node (of this page) runs the current
+	// revision; a client that walks the pages combines them.
 	Converged bool `json:"converged"`
 	// Rollout is where the current revision is in its stages, if it went
 	// out in stages.
 	Rollout *store.Rollout `json:"rollout,omitempty"`
+	// Total is the number of nodes in the site; Next, when set, is the
+	// name to ask for the following page with (after=Next).
+	Total int    `json:"total"`
+	Next  string `json:"next,omitempty"`
 }
 
-// Status compares what each node reports with the desired revision.
+// Status compares what every node reports with the desired revision.
 func (c *Controller) Status(ctx context.Context) (*Status, error) {
-	cur, _, err := c.store.Current(ctx)
-	if err != nil {
-		return nil, err
-	}
-	live, err := c.store.Nodes(ctx)
-	if err != nil {
-		return nil, err
-	}
-	health, err := c.store.Health(ctx)
+	return c.StatusPage(ctx, "", 0)
+}
+
+// StatusPage is Status for up to limit nodes (0: all) whose names sort
+// after after, in name order. It reads the registrations and edge health
+// of those nodes only, and the desired snapshot only when the revision
+// changed since the last request.
+func (c *Controller) StatusPage(ctx context.Context, after string, limit int) (*Status, error) {
+	ptr, _, err := c.store.Pointer(ctx)
 	if err != nil {
 		return nil, err
 	}
 	st := &Status{Converged: true}
-	if cur == nil {
+	if ptr.Revision == 0 {
 		return st, nil
 	}
-	if ptr, _, err := c.store.Pointer(ctx); err == nil && ptr.Revision == cur.Revision {
+	cur, nodes, err := c.desired(ctx, ptr)
+	if err != nil {
+		return nil, err
+	}
+	if ptr.Revision == cur.Revision {
 		st.Rollout = ptr.Rollout
 	}
 	st.Revision, st.Hash, st.Time, st.Reason = cur.Revision, cur.Hash, cur.Time, cur.Reason
+	st.Total = len(nodes)
+	i, found := slices.BinarySearchFunc(nodes, after, func(n *config.Node, name string) int { return strings.Compare(n.Name, name) })
+	if found {
+		i++
+	}
+	j := len(nodes)
+	if limit > 0 && i+limit < j {
+		j = i + limit
+		st.Next = nodes[j-1].Name
+	}
+	page := nodes[i:j]
+	st.Nodes = make([]NodeState, 0, len(page))
+	if len(page) == 0 {
+		return st, nil
+	}
+	last := page[len(page)-1].Name
+	live, err := c.registrations(ctx, after, last, len(page))
+	if err != nil {
+		return nil, err
+	}
+	health, err := c.store.HealthRange(ctx, status.EdgeHealthDistribution, after, last)
+	if err != nil {
+		return nil, err
+	}
 	grace := cur.Site.Controller.DriftGrace.D()
-	for _, n := range cur.Site.Nodes {
+	for _, n := range page {
 		ns := NodeState{Name: n.Name, Cloud: n.Cloud, Roles: n.Roles, State: "down"}
 		if l, ok := live[n.Name]; ok {
 			ns.Live, ns.Healthy, ns.Revision, ns.Hash = true, l.Healthy, l.Revision, l.Hash
@@ -302,6 +336,58 @@ func (c *Controller) Status(ctx context.Context) (*Status, error) {
 		st.Nodes = append(st.Nodes, ns)
 	}
 	return st, nil
+}
+
+// registrations reads the registrations of nodes named after after and up
+// to last, batch by batch of the page's size: registered names the site
+// does not declare may sit in between, and must not cut the page short.
+func (c *Controller) registrations(ctx context.Context, after, last string, batch int) (map[string]status.NodeStatus, error) {
+	live := make(map[string]status.NodeStatus, batch)
+	for cursor := after; ; {
+		regs, more, err := c.store.NodesPage(ctx, cursor, batch)
+		if err != nil {
+			return nil, err
+		}
+		c.metrics.statusRegistrations.Add(float64(len(regs)))
+		for _, r := range regs {
+			if r.Name > last {
+				return live, nil
+			}
+			live[r.Name] = r
+			cursor = r.Name
+		}
+		if !more || len(regs) == 0 || cursor == last {
+			return live, nil
+		}
+	}
+}
+
+// desired returns the snapshot ptr points at and its nodes in name order.
+// The last one is kept: status is asked for page after page (and by every
+// status --wait each second), while the revision changes seldom.
+func (c *Controller) desired(ctx context.Context, ptr store.RevisionInfo) (*config.Snapshot, []*config.Node, error) {
+	c.statusCache.Lock()
+	snap, nodes := c.statusCache.snap, c.statusCache.nodes
+	c.statusCache.Unlock()
+	if snap != nil && snap.Revision == ptr.Revision && snap.Hash == ptr.Hash {
+		return snap, nodes, nil
+	}
+	snap, _, err := c.store.Current(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if snap == nil {
+		return nil, nil, fmt.Errorf("store: revision %d is current but has no snapshot", ptr.Revision)
+	}
+	nodes = make([]*config.Node, len(snap.Site.Nodes))
+	for i := range snap.Site.Nodes {
+		nodes[i] = &snap.Site.Nodes[i]
+	}
+	slices.SortFunc(nodes, func(a, b *config.Node) int { return strings.Compare(a.Name, b.Name) })
+	c.statusCache.Lock()
+	c.statusCache.snap, c.statusCache.nodes = snap, nodes
+	c.statusCache.Unlock()
+	return snap, nodes, nil
 }
 
 // driftState classifies a live node against the desired revision.

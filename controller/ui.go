@@ -126,7 +126,7 @@ func (c *Controller) topology(ctx context.Context) (*topology, error) {
 func (c *Controller) getUI(w http.ResponseWriter, r *http.Request) {
 	t, err := c.topology(r.Context())
 	if err != nil {
-		http.Error(w, "store unavailable: "+err.Error(), http.StatusServiceUnavailable)
+		http.Error(w, "store unavailable: "+c.store.NoQuorum(err).Error(), http.StatusServiceUnavailable)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -250,12 +250,36 @@ func runStatus(ctx context.Context, args []string) error {
 	a := newAPIFlags("status", false)
 	wait := a.fs.Bool("wait", false, "block until every live node runs the current revision")
 	timeout := a.fs.Duration("timeout", 2*time.Minute, "with --wait: give up after this long (exit 3)")
+	limit := a.fs.Int("limit", 0, fmt.Sprintf("print one page of at most this many nodes (at most %d; default: every page)", controller.MaxStatusLimit))
+	after := a.fs.String("after", "", "with --limit: start after the node of this name (the page's next)")
 	if err := a.parse(args); err != nil {
 		return err
+	}
+	switch {
+	case *limit < 0 || *limit > controller.MaxStatusLimit:
+		return fmt.Errorf("--limit %d: want 1 to %d nodes per page", *limit, controller.MaxStatusLimit)
+	case *limit > 0 && *wait:
+		return errors.New("--limit and --wait do not go together: --wait judges every page")
+	case *after != "" && *limit == 0:
+		return errors.New("--after goes with --limit")
 	}
 	cli, _, err := a.resolve()
 	if err != nil {
 		return err
+	}
+	if *limit > 0 {
+		st, err := cli.StatusPage(ctx, *after, *limit)
+		if err != nil {
+			return err
+		}
+		if *a.jsonOut {
+			return printJSON(st)
+		}
+		printStatus(st, false)
+		if st.Next != "" {
+			fmt.Printf("%d node(s) in all; next page: intercloud status --limit %d --after %s\n", st.Total, *limit, st.Next)
+		}
+		return nil
 	}
 	deadline := time.Now().Add(*timeout)
 	for {
@@ -267,11 +291,11 @@ func runStatus(ctx context.Context, args []string) error {
 			if *a.jsonOut {
 				return printJSON(st)
 			}
-			printStatus(st)
+			printStatus(st, true)
 			return nil
 		}
 		if time.Now().After(deadline) {
-			printStatus(st)
+			printStatus(st, true)
 			return &exitError{code: 3, err: fmt.Errorf("not every live node runs revision %d after %s", st.Revision, *timeout)}
 		}
 		behind := 0
@@ -289,7 +313,9 @@ func runStatus(ctx context.Context, args []string) error {
 	}
 }
 
-func printStatus(st *controller.Status) {
+// printStatus prints a status; whole says it holds every page, so that its
+// verdict is the site's.
+func printStatus(st *controller.Status, whole bool) {
 	if st.Revision == 0 {
 		fmt.Println("Nothing applied yet.")
 		return
@@ -312,8 +338,11 @@ func printStatus(st *controller.Status) {
 	if st.Rollout != nil && st.Rollout.Revision == st.Revision {
 		fmt.Println(describeRollout(st.Rollout))
 	}
-	if st.Converged {
+	switch {
+	case st.Converged && whole:
 		fmt.Println("Every live node runs the current revision.")
+	case st.Converged:
+		fmt.Println("Every live node of this page runs the current revision.")
 	}
 }
 
