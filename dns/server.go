@@ -89,8 +89,14 @@ func (s *Server) Prepare(ctx context.Context, snap *config.Snapshot) (role.Chang
 	if c.rrl, err = s.rrlFor(snap.Site.DNS.RateLimit); err != nil {
 		return nil, fmt.Errorf("dns: revision %d: %w", snap.Revision, err)
 	}
-	if c.st, err = s.build(snap, s.live, c.geo.loc, c.rrl); err != nil {
-		return nil, fmt.Errorf("dns: revision %d: %w", snap.Revision, err)
+	// A change to a few distributions of a large zone compiles those.
+	if cur := s.cur.Load(); cur != nil && cur.loc == c.geo.loc && cur.rrl == c.rrl {
+		c.st = buildFrom(cur, buildInput{snap: snap, live: s.live, loc: c.geo.loc}, liveKey(snap, s.live))
+	}
+	if c.st == nil {
+		if c.st, err = s.build(snap, s.live, c.geo.loc, c.rrl); err != nil {
+			return nil, fmt.Errorf("dns: revision %d: %w", snap.Revision, err)
+		}
 	}
 	addr := s.opts.Addr
 	if addr == "" {
@@ -241,6 +247,7 @@ func (s *Server) build(snap *config.Snapshot, live map[string]status.NodeStatus,
 	}
 	st.locs = s.m.locCounters(st.labels)
 	st.rrl = r
+	st.liveKey = liveKey(snap, live)
 	return st, nil
 }
 

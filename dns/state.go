@@ -65,6 +65,7 @@ type state struct {
 	rrl       *rrl                 // nil: no rate limiting
 	edges     int                  // edge nodes in the site
 	liveEdges int                  // of which DNS hands out
+	liveKey   string               // the liveness it was built with (see liveKey)
 }
 
 // buildInput is everything a state is made of.
@@ -190,9 +191,7 @@ func build(in buildInput) (*state, error) {
 		}
 		apex.glue = append(apex.glue, host)
 	}
-	rname, _ := fqdnWire("hostmaster." + zoneName)
-	st.soa = rrTail(typeSOA, ttl, soaRdata(mname, rname, uint32(in.snap.Revision), negTTL))
-	st.soaNeg = rrTail(typeSOA, negTTL, soaRdata(mname, rname, uint32(in.snap.Revision), negTTL))
+	st.soa, st.soaNeg = zoneSOA(mname, zoneName, ttl, negTTL, uint32(in.snap.Revision))
 
 	// Edges.
 	edges := map[string]*edge{}
@@ -312,6 +311,13 @@ func build(in buildInput) (*state, error) {
 		st.labels[i] = l
 	}
 	return st, nil
+}
+
+// zoneSOA is the zone's SOA record, with the answer TTL and with the
+// negative TTL; its serial is the revision.
+func zoneSOA(mname []byte, zoneName string, ttl, negTTL, serial uint32) (soa, soaNeg []byte) {
+	rname, _ := fqdnWire("hostmaster." + zoneName)
+	return rrTail(typeSOA, ttl, soaRdata(mname, rname, serial, negTTL)), rrTail(typeSOA, negTTL, soaRdata(mname, rname, serial, negTTL))
 }
 
 func mapValues(m map[string]*entry) func(func(*entry) bool) {
