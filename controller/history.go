@@ -18,17 +18,19 @@ const (
 )
 
 // RunHistory keeps the store's history to the site's retention until ctx
-// ends: old revisions are removed, etcd is compacted past them, and
+// ends, from the start: old revisions are removed, etcd is compacted past them, and
 // members whose database file is mostly free space are defragmented.
 func (c *Controller) RunHistory(ctx context.Context) {
 	t := time.NewTicker(pruneEvery)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-c.prune:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-c.prune:
+			}
 		}
 		if err := c.PruneHistory(ctx); err != nil && ctx.Err() == nil {
 			c.log.Warn("history: prune", "err", err)

@@ -49,25 +49,12 @@ func runWithin(t *testing.T, dir string, d time.Duration, args ...string) (strin
 func TestLostQuorumFailsFastAndNodesKeepServing(t *testing.T) {
 	testenv.NeedTool(t, "dig", "dnsutils")
 	dir := t.TempDir()
-	type member struct{ name, client, peer string }
-	members := []member{{"m1", storetest.FreeAddr(t), storetest.FreeAddr(t)}, {"m2", storetest.FreeAddr(t), storetest.FreeAddr(t)}, {"m3", storetest.FreeAddr(t), storetest.FreeAddr(t)}}
-	var initial, endpoints []string
-	for _, m := range members {
-		initial = append(initial, m.name+"=http://"+m.peer)
-		endpoints = append(endpoints, m.client)
-	}
-	startMember := func(m member) *proc {
-		return start(t, dir, "store", "--name", m.name, "--data-dir", m.name, "--listen", m.client, "--peer", m.peer,
-			"--initial-cluster", strings.Join(initial, ","))
-	}
-	var procs []*proc
-	for _, m := range members {
-		procs = append(procs, startMember(m))
-	}
+	members := startThreeMembers(t, dir)
+	procs := members.procs
 	ctlAddr, dnsAddr, nodeAdmin := storetest.FreeAddr(t), storetest.FreeAddr(t), storetest.FreeAddr(t)
 	writeFile(t, filepath.Join(dir, "cfg/site.yaml"), fmt.Sprintf(spineSite, "127.0.0.1:1", "127.0.0.1:2", ctlAddr, dnsAddr, nodeAdmin))
 	writeFile(t, filepath.Join(dir, "cfg/web.yaml"), spineDist)
-	storeFlag := strings.Join(endpoints, ",")
+	storeFlag := members.flag
 	start(t, dir, "controller", "-f", "cfg", "--store", storeFlag)
 	waitHTTP(t, "http://"+ctlAddr+"/readyz", 200)
 	start(t, dir, "node", "--name", "n1", "--store", storeFlag, "--state-dir", "state")
@@ -81,7 +68,7 @@ func TestLostQuorumFailsFastAndNodesKeepServing(t *testing.T) {
 		if !strings.Contains(out, "store: no quorum: ") {
 			t.Errorf("does not say the store has no quorum:\n%s", out)
 		}
-		for _, e := range endpoints {
+		for _, e := range strings.Split(members.flag, ",") {
 			if !strings.Contains(out, e) {
 				t.Errorf("does not name endpoint %s:\n%s", e, out)
 			}
@@ -136,8 +123,8 @@ func TestLostQuorumFailsFastAndNodesKeepServing(t *testing.T) {
 		return strings.Contains(string(out), "serving last known good revision 1")
 	})
 
-	procs[0] = startMember(members[0])
-	procs[1] = startMember(members[1])
+	members.restart(0)
+	members.restart(1)
 	// The members elect a leader again in their own time; apply is tried
 	// until it goes through, and must then do its work.
 	var out string

@@ -117,22 +117,11 @@ func TestMemberKilledDuringALargeApply(t *testing.T) {
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
 	defer origin.Close()
 	dir := t.TempDir()
-	type member struct{ name, client, peer string }
-	members := []member{{"m1", storetest.FreeAddr(t), storetest.FreeAddr(t)}, {"m2", storetest.FreeAddr(t), storetest.FreeAddr(t)}, {"m3", storetest.FreeAddr(t), storetest.FreeAddr(t)}}
-	var initial, endpoints []string
-	for _, m := range members {
-		initial = append(initial, m.name+"=http://"+m.peer)
-		endpoints = append(endpoints, m.client)
-	}
-	var procs []*proc
-	for _, m := range members {
-		procs = append(procs, start(t, dir, "store", "--name", m.name, "--data-dir", m.name, "--listen", m.client, "--peer", m.peer,
-			"--initial-cluster", strings.Join(initial, ",")))
-	}
+	members := startThreeMembers(t, dir)
+	procs, storeFlag := members.procs, members.flag
 	ctlAddr, dnsAddr, nodeAdmin := storetest.FreeAddr(t), storetest.FreeAddr(t), storetest.FreeAddr(t)
 	writeFile(t, filepath.Join(dir, "cfg/site.yaml"), fmt.Sprintf(spineSite, "127.0.0.1:1", "127.0.0.1:2", ctlAddr, dnsAddr, nodeAdmin))
 	writeFile(t, filepath.Join(dir, "cfg/web.yaml"), spineDist)
-	storeFlag := strings.Join(endpoints, ",")
 	start(t, dir, "controller", "-f", "cfg", "--store", storeFlag)
 	waitHTTP(t, "http://"+ctlAddr+"/readyz", 200)
 	start(t, dir, "node", "--name", "n1", "--store", storeFlag, "--state-dir", "state")
@@ -202,4 +191,100 @@ func TestMemberKilledDuringALargeApply(t *testing.T) {
 func lastLines(s string, n int) string {
 	l := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(l[max(0, len(l)-n):], "\n")
+}
+
+// threeMembers is a store of three of our own members (`intercloud store`).
+type threeMembers struct {
+	procs   []*proc
+	flag    string // --store: the client endpoints
+	restart func(i int)
+}
+
+func startThreeMembers(t *testing.T, dir string) *threeMembers {
+	type member struct{ name, client, peer string }
+	members := []member{{"m1", storetest.FreeAddr(t), storetest.FreeAddr(t)}, {"m2", storetest.FreeAddr(t), storetest.FreeAddr(t)}, {"m3", storetest.FreeAddr(t), storetest.FreeAddr(t)}}
+	var initial, endpoints []string
+	for _, m := range members {
+		initial = append(initial, m.name+"=http://"+m.peer)
+		endpoints = append(endpoints, m.client)
+	}
+	c := &threeMembers{procs: make([]*proc, len(members)), flag: strings.Join(endpoints, ",")}
+	c.restart = func(i int) {
+		m := members[i]
+		c.procs[i] = start(t, dir, "store", "--name", m.name, "--data-dir", m.name, "--listen", m.client, "--peer", m.peer,
+			"--initial-cluster", strings.Join(initial, ","))
+	}
+	for i := range members {
+		c.restart(i)
+	}
+	return c
+}
+
+// TestThousandDistributionsOnAThreeMemberStore: the controller and both
+// edges as processes on a 3-member store of our own: 1,000 distributions,
+// a one-line change seen by both edges, a rollback, and history kept to
+// the site's retention.
+func TestThousandDistributionsOnAThreeMemberStore(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
+	defer origin.Close()
+	dir := t.TempDir()
+	storeFlag := startThreeMembers(t, dir).flag
+	a := storetest.FreeAddr
+	ctlAddr, http1, admin1, http2, admin2 := a(t), a(t), a(t), a(t), a(t)
+	site := fmt.Sprintf(scaleSite, "127.0.0.1:1", "127.0.0.1:2", ctlAddr, http1, admin1, http2, admin2)
+	site = strings.Replace(site, "leaseTTL: 3s}", "leaseTTL: 3s, history: {keep: 2, keepFor: 1s}}", 1)
+	writeFile(t, filepath.Join(dir, "cfg/site.yaml"), site)
+	const n = 1000
+	for i := range n {
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("cfg/d%04d.yaml", i)), fmt.Sprintf(scaleDist, i, origin.URL, "a"))
+	}
+	ctl := start(t, dir, "controller", "-f", "cfg", "--store", storeFlag)
+	waitHTTP(t, "http://"+ctlAddr+"/readyz", 200)
+	for _, e := range []string{"e1", "e2"} {
+		start(t, dir, "node", "--name", e, "--store", storeFlag, "--state-dir", "state-"+e)
+	}
+	mustRun(t, dir, "status", "-f", "cfg", "--wait", "--timeout", "120s")
+	tag := func(edge, dist string) string {
+		req, _ := http.NewRequest("GET", "http://"+edge+"/", nil)
+		req.Host = dist + ".scale.test"
+		resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
+		if err != nil {
+			return ""
+		}
+		resp.Body.Close()
+		return resp.Header.Get("X-Tag")
+	}
+	for i, v := range []string{"b", "c", "d"} {
+		writeFile(t, filepath.Join(dir, "cfg/d0500.yaml"), fmt.Sprintf(scaleDist, 500, origin.URL, v))
+		if out := mustRun(t, dir, "apply", "-f", "cfg"); !strings.Contains(out, fmt.Sprintf("Applied revision %d", i+2)) {
+			t.Fatalf("apply %s:\n%s", v, out)
+		}
+		storetest.Eventually(t, 20*time.Second, "both edges serve "+v, func() bool {
+			return tag(http1, "d0500") == v && tag(http2, "d0500") == v
+		})
+	}
+	if out := mustRun(t, dir, "rollback", "-f", "cfg"); !strings.Contains(out, "Applied revision 5") {
+		t.Fatalf("rollback:\n%s", out)
+	}
+	storetest.Eventually(t, 20*time.Second, "both edges serve the rollback", func() bool {
+		return tag(http1, "d0500") == "c" && tag(http2, "d0500") == "c"
+	})
+	// The controller prunes as it starts (and every minute): the last two
+	// revisions are left, and they still read whole.
+	time.Sleep(time.Second) // older than keepFor
+	if err := ctl.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	start(t, dir, "controller", "-f", "cfg", "--store", storeFlag)
+	waitHTTP(t, "http://"+ctlAddr+"/readyz", 200)
+	storetest.Eventually(t, 20*time.Second, "history pruned to two revisions", func() bool {
+		out, _ := run(t, dir, "history", "-f", "cfg")
+		return strings.Count(strings.TrimSpace(out), "\n") == 2 && strings.Contains(out, "rollback to revision 3")
+	})
+	if out := mustRun(t, dir, "rollback", "-f", "cfg"); !strings.Contains(out, "Applied revision 6") {
+		t.Fatalf("rollback within the kept history:\n%s", out)
+	}
+	storetest.Eventually(t, 20*time.Second, "both edges serve the second rollback", func() bool {
+		return tag(http1, "d0500") == "d" && tag(http2, "d0500") == "d"
+	})
 }

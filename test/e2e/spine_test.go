@@ -152,22 +152,11 @@ func TestControllerAndNodeProcesses(t *testing.T) {
 func TestThreeMemberStoreSurvivesAMemberLoss(t *testing.T) {
 	testenv.NeedTool(t, "dig", "dnsutils")
 	dir := t.TempDir()
-	type member struct{ name, client, peer string }
-	members := []member{{"m1", storetest.FreeAddr(t), storetest.FreeAddr(t)}, {"m2", storetest.FreeAddr(t), storetest.FreeAddr(t)}, {"m3", storetest.FreeAddr(t), storetest.FreeAddr(t)}}
-	var initial, endpoints []string
-	for _, m := range members {
-		initial = append(initial, m.name+"=http://"+m.peer)
-		endpoints = append(endpoints, m.client)
-	}
-	var procs []*proc
-	for _, m := range members {
-		procs = append(procs, start(t, dir, "store", "--name", m.name, "--data-dir", m.name, "--listen", m.client, "--peer", m.peer,
-			"--initial-cluster", strings.Join(initial, ",")))
-	}
+	members := startThreeMembers(t, dir)
+	procs, storeFlag := members.procs, members.flag
 	ctlAddr, dnsAddr, nodeAdmin := storetest.FreeAddr(t), storetest.FreeAddr(t), storetest.FreeAddr(t)
 	writeFile(t, filepath.Join(dir, "cfg/site.yaml"), fmt.Sprintf(spineSite, "127.0.0.1:1", "127.0.0.1:2", ctlAddr, dnsAddr, nodeAdmin))
 	writeFile(t, filepath.Join(dir, "cfg/web.yaml"), spineDist)
-	storeFlag := strings.Join(endpoints, ",")
 	start(t, dir, "controller", "-f", "cfg", "--store", storeFlag)
 	waitHTTP(t, "http://"+ctlAddr+"/readyz", 200)
 	start(t, dir, "node", "--name", "n1", "--store", storeFlag, "--state-dir", "state")
