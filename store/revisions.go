@@ -111,6 +111,10 @@ func decodeManifest(b []byte, etcdRev int64) (*Manifest, *config.Snapshot, error
 
 // Revision returns the snapshot of revision n, read whole.
 func (s *Store) Revision(ctx context.Context, n int64) (*config.Snapshot, error) {
+	return s.shared(ctx, 0, n, func() (*config.Snapshot, error) { return s.readRevision(ctx, n) })
+}
+
+func (s *Store) readRevision(ctx context.Context, n int64) (*config.Snapshot, error) {
 	m, legacy, err := s.manifest(ctx, n)
 	if err != nil || legacy != nil {
 		return legacy, err
@@ -185,6 +189,10 @@ func (s *Store) RevisionFrom(ctx context.Context, base *config.Snapshot, n int64
 	if base == nil {
 		return s.Revision(ctx, n)
 	}
+	return s.shared(ctx, base.Revision, n, func() (*config.Snapshot, error) { return s.revisionFrom(ctx, base, n) })
+}
+
+func (s *Store) revisionFrom(ctx context.Context, base *config.Snapshot, n int64) (*config.Snapshot, error) {
 	m, legacy, err := s.manifest(ctx, n)
 	if err != nil || legacy != nil {
 		return legacy, err
@@ -254,6 +262,59 @@ func (s *Store) RevisionFrom(ctx context.Context, base *config.Snapshot, n int64
 	}
 	snap.Delta = &config.Delta{Base: base.Revision, Site: m.Site, Changed: m.Changed, Removed: m.Removed}
 	return snap, nil
+}
+
+// shared reads a revision once for every caller of this client that asks
+// for it from the same base at the same time or shortly after: the nodes
+// of `intercloud up` share one client, and a snapshot is never mutated.
+func (s *Store) shared(ctx context.Context, base, n int64, read func() (*config.Snapshot, error)) (*config.Snapshot, error) {
+	// The manifest's identity (its cluster and etcd revision) is part of
+	// the key: a store rebuilt under the same endpoints starts at
+	// revision 1 again.
+	resp, err := s.cli.Get(ctx, revisionKey(n), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("store: read revision %d: %w", n, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return read() // says what is missing
+	}
+	key := recentKey{base: base, n: n, cluster: resp.Header.ClusterId, etcdRev: uint64(resp.Kvs[0].CreateRevision)}
+	s.recent.mu.Lock()
+	for _, r := range s.recent.snaps {
+		if r.key == key {
+			s.recent.mu.Unlock()
+			return r.snap, nil
+		}
+	}
+	s.recent.mu.Unlock()
+	v, err, _ := s.flight.Do(fmt.Sprint(key), func() (any, error) { return read() })
+	if err != nil {
+		return nil, err
+	}
+	snap := v.(*config.Snapshot)
+	s.recent.mu.Lock()
+	s.recent.snaps = append(s.recent.snaps, recentRead{key, snap})
+	if len(s.recent.snaps) > 4 {
+		s.recent.snaps = s.recent.snaps[1:]
+	}
+	s.recent.mu.Unlock()
+	return snap, nil
+}
+
+// recentReads are the last revisions read, by (base, revision).
+type recentReads struct {
+	mu    sync.Mutex
+	snaps []recentRead
+}
+
+type recentRead struct {
+	key  recentKey
+	snap *config.Snapshot
+}
+
+type recentKey struct {
+	base, n          int64
+	cluster, etcdRev uint64
 }
 
 func (m *Manifest) snapshot() *config.Snapshot {

@@ -16,6 +16,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/intercloud/intercloud/status"
 )
@@ -36,8 +37,10 @@ var ErrConflict = errors.New("store: revision changed concurrently")
 
 // Store is a client of the intercloud keyspace.
 type Store struct {
-	cli  *clientv3.Client
-	last *committed
+	cli    *clientv3.Client
+	last   *committed
+	recent recentReads
+	flight singleflight.Group
 }
 
 // Open connects to etcd. The connection is lazy: Open succeeds while the

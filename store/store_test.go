@@ -169,32 +169,9 @@ func TestInvalidationsAndHealth(t *testing.T) {
 
 // A three-member cluster keeps serving commits and leases when one member dies.
 func TestClusterSurvivesMemberLoss(t *testing.T) {
-	type addr struct{ client, peer string }
-	addrs := []addr{{freeAddr(t), freeAddr(t)}, {freeAddr(t), freeAddr(t)}, {freeAddr(t), freeAddr(t)}}
-	var initial []string
-	for i, a := range addrs {
-		initial = append(initial, fmt.Sprintf("m%d=http://%s", i, a.peer))
-	}
-	members := make([]*Member, 3)
-	errs := make(chan error, 3)
-	for i, a := range addrs {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			m, err := StartMember(ctx, MemberConfig{Name: fmt.Sprintf("m%d", i), DataDir: t.TempDir(),
-				Client: a.client, Peer: a.peer, InitialCluster: strings.Join(initial, ",")})
-			members[i] = m
-			errs <- err
-		}()
-	}
-	for range addrs {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	members := startCluster(t)
 	var endpoints []string
 	for _, m := range members {
-		t.Cleanup(m.Close)
 		endpoints = append(endpoints, m.Endpoints()...)
 	}
 	s := openStore(t, endpoints)

@@ -45,6 +45,25 @@ spec:
     response: {set: {X-Tag: "%s"}}
 `
 
+// tag is the X-Tag an edge answers a distribution of the scale site with.
+func tag(edge, dist string) string {
+	req, _ := http.NewRequest("GET", "http://"+edge+"/", nil)
+	req.Host = dist + ".scale.test"
+	resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
+	if err != nil {
+		return ""
+	}
+	resp.Body.Close()
+	return resp.Header.Get("X-Tag")
+}
+
+// writeScaleDists writes n distribution files served by origin.
+func writeScaleDists(t *testing.T, dir string, n int, origin string) {
+	for i := range n {
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("cfg/d%04d.yaml", i)), fmt.Sprintf(scaleDist, i, origin, "a"))
+	}
+}
+
 // TestThousandDistributionsThroughUp: 1,000 distribution files through
 // `intercloud up` (one apply is far more than one etcd transaction): both
 // edges serve them, a one-line change to one distribution reaches both,
@@ -58,23 +77,10 @@ func TestThousandDistributionsThroughUp(t *testing.T) {
 	http2 = strings.Replace(http2, "127.0.0.1", "127.0.0.2", 1)
 	admin2 = strings.Replace(admin2, "127.0.0.1", "127.0.0.2", 1)
 	writeFile(t, filepath.Join(dir, "cfg/site.yaml"), fmt.Sprintf(scaleSite, storeAddr, peerAddr, ctlAddr, http1, admin1, http2, admin2))
-	const n = 1000
-	for i := range n {
-		writeFile(t, filepath.Join(dir, fmt.Sprintf("cfg/d%04d.yaml", i)), fmt.Sprintf(scaleDist, i, origin.URL, "a"))
-	}
+	writeScaleDists(t, dir, 1000, origin.URL)
 	start(t, dir, "up", "-f", "cfg")
 	waitHTTP(t, "http://"+ctlAddr+"/readyz", 200)
 	mustRun(t, dir, "status", "-f", "cfg", "--wait", "--timeout", "120s")
-	tag := func(edge, dist string) string {
-		req, _ := http.NewRequest("GET", "http://"+edge+"/", nil)
-		req.Host = dist + ".scale.test"
-		resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
-		if err != nil {
-			return ""
-		}
-		resp.Body.Close()
-		return resp.Header.Get("X-Tag")
-	}
 	for _, d := range []string{"d0000", "d0500", "d0999"} {
 		for _, e := range []string{http1, http2} {
 			if got := tag(e, d); got != "a" {
@@ -128,9 +134,7 @@ func TestMemberKilledDuringALargeApply(t *testing.T) {
 	storetest.Eventually(t, 60*time.Second, "node serves revision 1", func() bool { return soaSerial(t, dnsAddr) == "1" })
 
 	const n = 2000
-	for i := range n {
-		writeFile(t, filepath.Join(dir, fmt.Sprintf("cfg/d%04d.yaml", i)), fmt.Sprintf(scaleDist, i, origin.URL, "a"))
-	}
+	writeScaleDists(t, dir, n, origin.URL)
 	// Watch the node while the apply runs: a serial and the names it has
 	// must agree at every look.
 	exists := func(name string) bool {
@@ -234,26 +238,13 @@ func TestThousandDistributionsOnAThreeMemberStore(t *testing.T) {
 	site := fmt.Sprintf(scaleSite, "127.0.0.1:1", "127.0.0.1:2", ctlAddr, http1, admin1, http2, admin2)
 	site = strings.Replace(site, "leaseTTL: 3s}", "leaseTTL: 3s, history: {keep: 2, keepFor: 1s}}", 1)
 	writeFile(t, filepath.Join(dir, "cfg/site.yaml"), site)
-	const n = 1000
-	for i := range n {
-		writeFile(t, filepath.Join(dir, fmt.Sprintf("cfg/d%04d.yaml", i)), fmt.Sprintf(scaleDist, i, origin.URL, "a"))
-	}
+	writeScaleDists(t, dir, 1000, origin.URL)
 	ctl := start(t, dir, "controller", "-f", "cfg", "--store", storeFlag)
 	waitHTTP(t, "http://"+ctlAddr+"/readyz", 200)
 	for _, e := range []string{"e1", "e2"} {
 		start(t, dir, "node", "--name", e, "--store", storeFlag, "--state-dir", "state-"+e)
 	}
 	mustRun(t, dir, "status", "-f", "cfg", "--wait", "--timeout", "120s")
-	tag := func(edge, dist string) string {
-		req, _ := http.NewRequest("GET", "http://"+edge+"/", nil)
-		req.Host = dist + ".scale.test"
-		resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
-		if err != nil {
-			return ""
-		}
-		resp.Body.Close()
-		return resp.Header.Get("X-Tag")
-	}
 	for i, v := range []string{"b", "c", "d"} {
 		writeFile(t, filepath.Join(dir, "cfg/d0500.yaml"), fmt.Sprintf(scaleDist, 500, origin.URL, v))
 		if out := mustRun(t, dir, "apply", "-f", "cfg"); !strings.Contains(out, fmt.Sprintf("Applied revision %d", i+2)) {
