@@ -80,10 +80,12 @@ func StartMember(ctx context.Context, mc MemberConfig) (*Member, error) {
 	cfg.InitialClusterToken = "intercloud"
 	// etcd's own zap logging would drown ours; its failures reach us as errors.
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	// A small backend and frequent compaction: desired state is small, and
-	// history lives in our own /revisions keys, not in etcd's MVCC history.
-	cfg.AutoCompactionMode = "revision"
-	cfg.AutoCompactionRetention = "1000"
+	// Revisions are read through etcd's history (see README.md), so it
+	// is kept as long as the site's history keeps revisions by default
+	// (a day); the controller compacts sooner when it prunes, and node
+	// status churn stays bounded by the day.
+	cfg.AutoCompactionMode = "periodic"
+	cfg.AutoCompactionRetention = "24h"
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd %s: %w", mc.Name, err)

@@ -71,6 +71,11 @@ func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (PruneRes
 		if info.Rollout != nil && e.rev == info.Rollout.From {
 			keep = true
 		}
+		// etcd may have compacted past a revision (its own retention, or an
+		// operator's): one it can no longer read is not history any more.
+		if keep && e.rev != info.Revision && e.etcdRev > 0 && s.compactedPast(ctx, e.etcdRev) {
+			keep = false
+		}
 		if !keep {
 			drop = append(drop, clientv3.OpDelete(revisionKey(e.rev)))
 			continue
@@ -123,4 +128,12 @@ func (s *Store) Defragment(ctx context.Context, minSize int64) (before, after in
 		after += st.DbSize
 	}
 	return before, after, nil
+}
+
+// compactedPast reports whether etcd has compacted its history past rev.
+// (A revision whose keys did not change since would still read from what
+// is there now; only the current one is counted on for that.)
+func (s *Store) compactedPast(ctx context.Context, rev int64) bool {
+	_, err := s.cli.Get(ctx, keySite, clientv3.WithRev(rev), clientv3.WithKeysOnly())
+	return errors.Is(err, rpctypes.ErrCompacted)
 }

@@ -48,6 +48,8 @@ type Manifest struct {
 	Site     bool      `json:"siteChanged,omitempty"`
 	Changed  []string  `json:"changed,omitempty"`
 	Removed  []string  `json:"removed,omitempty"`
+	// Count is how many distributions the revision has.
+	Count int `json:"count"`
 	// etcdRev is the etcd revision the manifest was written in: the
 	// revision's state is the keys as they were then.
 	etcdRev int64
@@ -119,28 +121,62 @@ func (s *Store) readRevision(ctx context.Context, n int64) (*config.Snapshot, er
 	if err != nil || legacy != nil {
 		return legacy, err
 	}
-	site, err := s.cli.Get(ctx, keySite, clientv3.WithRev(m.etcdRev))
+	snap, err := s.readAt(ctx, m, m.etcdRev)
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		// etcd no longer holds that point of its history, but the keys
+		// may not have changed since: then they are the revision.
+		snap, err = s.readAt(ctx, m, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: read revision %d: %w", n, compacted(n, err))
 	}
+	return snap, nil
+}
+
+// readAt reads m's revision as the keys are at etcd revision rev; rev 0
+// reads them as they are now and fails with ErrCompacted unless none of
+// them changed after m was written.
+func (s *Store) readAt(ctx context.Context, m *Manifest, rev int64) (*config.Snapshot, error) {
+	opts := func(o ...clientv3.OpOption) []clientv3.OpOption {
+		if rev > 0 {
+			o = append(o, clientv3.WithRev(rev))
+		}
+		return o
+	}
+	changed := func(kv *mvccpb.KeyValue) error {
+		if rev == 0 && kv.ModRevision > m.etcdRev {
+			return fmt.Errorf("%s changed after revision %d: %w", kv.Key, m.Revision, rpctypes.ErrCompacted)
+		}
+		return nil
+	}
+	site, err := s.cli.Get(ctx, keySite, opts()...)
+	if err != nil {
+		return nil, err
+	}
 	snap := m.snapshot()
 	if len(site.Kvs) == 0 {
-		return nil, fmt.Errorf("store: revision %d has no site", n)
+		return nil, fmt.Errorf("revision %d has no site", m.Revision)
+	}
+	if err := changed(site.Kvs[0]); err != nil {
+		return nil, err
 	}
 	if err := json.Unmarshal(site.Kvs[0].Value, &snap.Site); err != nil {
-		return nil, fmt.Errorf("store: decode the site of revision %d: %w", n, err)
+		return nil, fmt.Errorf("decode the site of revision %d: %w", m.Revision, err)
 	}
 	// Page through the distributions so that no single answer is huge.
 	from, end := keyDistributions, clientv3.GetPrefixRangeEnd(keyDistributions)
 	for {
-		resp, err := s.cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithRev(m.etcdRev), clientv3.WithLimit(1000))
+		resp, err := s.cli.Get(ctx, from, opts(clientv3.WithRange(end), clientv3.WithLimit(1000))...)
 		if err != nil {
-			return nil, fmt.Errorf("store: read revision %d: %w", n, compacted(n, err))
+			return nil, err
 		}
 		for _, kv := range resp.Kvs {
+			if err := changed(kv); err != nil {
+				return nil, err
+			}
 			var d config.Distribution
 			if err := json.Unmarshal(kv.Value, &d); err != nil {
-				return nil, fmt.Errorf("store: decode %s of revision %d: %w", kv.Key, n, err)
+				return nil, fmt.Errorf("decode %s of revision %d: %w", kv.Key, m.Revision, err)
 			}
 			snap.Distributions = append(snap.Distributions, d)
 		}
@@ -148,6 +184,11 @@ func (s *Store) readRevision(ctx context.Context, n int64) (*config.Snapshot, er
 			break
 		}
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+	// A distribution deleted after m was written is gone from "now"
+	// without a trace; the count catches it.
+	if rev == 0 && len(snap.Distributions) != m.Count {
+		return nil, fmt.Errorf("distributions removed after revision %d: %w", m.Revision, rpctypes.ErrCompacted)
 	}
 	snap.Outputs = outputsOf(snap.Distributions)
 	return snap, nil
@@ -165,6 +206,11 @@ func (s *Store) Site(ctx context.Context, n int64) (*config.Site, error) {
 		return &legacy.Site, nil
 	}
 	resp, err := s.cli.Get(ctx, keySite, clientv3.WithRev(m.etcdRev))
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		if resp, err = s.cli.Get(ctx, keySite); err == nil && len(resp.Kvs) > 0 && resp.Kvs[0].ModRevision > m.etcdRev {
+			err = rpctypes.ErrCompacted
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: read the site of revision %d: %w", n, compacted(n, err))
 	}
@@ -212,8 +258,11 @@ func (s *Store) revisionFrom(ctx context.Context, base *config.Snapshot, n int64
 	changed := map[string]*config.Distribution{}
 	for chunk := range slices.Chunk(gets, maxTxnOps) {
 		resp, err := s.cli.Txn(ctx).Then(chunk...).Commit()
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			return s.Revision(ctx, n)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("store: read revision %d: %w", n, compacted(n, err))
+			return nil, fmt.Errorf("store: read revision %d: %w", n, err)
 		}
 		for _, r := range resp.Responses {
 			for _, kv := range r.GetResponseRange().Kvs {
@@ -372,7 +421,8 @@ func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int
 	if err != nil {
 		return err
 	}
-	m := &Manifest{Revision: snap.Revision, Hash: snap.Hash, Time: snap.Time, Reason: snap.Reason, Parent: base.revision}
+	m := &Manifest{Revision: snap.Revision, Hash: snap.Hash, Time: snap.Time, Reason: snap.Reason, Parent: base.revision,
+		Count: len(snap.Distributions)}
 	var ops []clientv3.Op
 	size := 0
 	site, err := json.Marshal(snap.Site)

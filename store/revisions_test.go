@@ -241,3 +241,47 @@ func TestPruneKeepsWhatTheRetentionSaysAndCompactsPastTheRest(t *testing.T) {
 		t.Fatalf("prune within keepFor: %+v %v", res, err)
 	}
 }
+
+// etcd may compact past the current revision's point in its history (node
+// status keeps writing; an operator's retention): the current revision
+// still reads from what the keys are now, an older changed one says it is
+// gone, and prune drops what can no longer be read.
+func TestRevisionsAfterEtcdCompactedPastThem(t *testing.T) {
+	m := startMember(t)
+	s := openStore(t, m.Endpoints())
+	ctx := context.Background()
+	if err := s.Commit(ctx, site(1, 5, "a"), 0); err != nil {
+		t.Fatal(err)
+	}
+	_, mod, _ := s.Current(ctx)
+	second := site(2, 4, "b") // one removed, the rest changed
+	if err := s.Commit(ctx, second, mod); err != nil {
+		t.Fatal(err)
+	}
+	var head int64
+	for i := range 20 { // status churn
+		resp, err := s.cli.Put(ctx, keyNodes+fmt.Sprint("n", i), "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		head = resp.Header.Revision
+	}
+	if _, err := s.cli.Compact(ctx, head); err != nil {
+		t.Fatal(err)
+	}
+	s = openStore(t, m.Endpoints()) // nothing read before, nothing remembered
+	cur, _, err := s.Current(ctx)
+	if err != nil || config.Hash(cur) != second.Hash || len(cur.Distributions) != 4 {
+		t.Fatalf("the current revision after compaction: %v", err)
+	}
+	if got, err := s.Site(ctx, 2); err != nil || got.Name != "t" {
+		t.Fatalf("the current site after compaction: %v", err)
+	}
+	if _, err := s.Revision(ctx, 1); err == nil || !strings.Contains(err.Error(), "older than the history the store keeps") {
+		t.Fatalf("a changed revision after compaction: %v", err)
+	}
+	res, err := s.Prune(ctx, Retention{Keep: 10, KeepFor: time.Hour}, time.Now())
+	if err != nil || res.Deleted != 1 || res.Kept != 1 {
+		t.Fatalf("prune after compaction: %+v %v", res, err)
+	}
+}
