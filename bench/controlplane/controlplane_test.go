@@ -11,8 +11,8 @@
 //     until every node's edge answers a client with the new header
 //     (polled over HTTP on each edge's listener, as a client sees it), and
 //     until every node reports the revision in the store.
-//   - BenchmarkControlPlane/history: 10,000 one-line applies with history
-//     pruned as the controller does (every 100 commits and every minute),
+//   - BenchmarkControlPlane/history: one-line applies (store.Commit, see
+//     history_test.go) with history pruned as the controller does,
 //     then the members' database sizes against one full copy of the site
 //     plus the history kept.
 //
@@ -20,9 +20,13 @@
 // the edge's and the DNS server's memory per distribution and the DNS
 // server's queries per second against gdnsd with 10,000 names in the zone.
 //
-// Sizes can be made smaller for a quick look (CPBENCH_DISTRIBUTIONS,
-// CPBENCH_NODES, CPBENCH_CHANGES, CPBENCH_APPLIES); the figures in
-// bench/README.md are taken with the defaults, which are the issue's.
+// Sizes: CPBENCH_DISTRIBUTIONS (10,000), CPBENCH_NODES (50),
+// CPBENCH_CHANGES (20), CPBENCH_APPLIES (2,000). The issue asks for 100
+// nodes and 10,000 applies (CPBENCH_NODES=100 CPBENCH_APPLIES=10000):
+// on a 2-core, 23 GiB machine 100 nodes of 10,000 distributions in one
+// process leave the collector no room, and 10,000 applies take ~18 min
+// (see bench/README.md), so the defaults are what `make bench` finishes
+// within its 30-minute timeout.
 package controlplane
 
 import (
@@ -35,6 +39,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -58,6 +63,9 @@ const (
 	// pollers do not take the cores the nodes need (~5,000 requests/s
 	// while the change is on its way, fewer as nodes get it).
 	pollEvery = 20 * time.Millisecond
+	// memoryLimit is the benchmark process's Go memory limit while the
+	// fleet runs.
+	memoryLimit = 12 << 30
 )
 
 func envInt(name string, def int) int {
@@ -72,10 +80,16 @@ func envInt(name string, def int) int {
 // (the fleet holding the large site), then the history (fleet stopped).
 func BenchmarkControlPlane(b *testing.B) {
 	nDists := envInt("CPBENCH_DISTRIBUTIONS", 10000)
-	nNodes := envInt("CPBENCH_NODES", 100)
+	nNodes := envInt("CPBENCH_NODES", 50)
 	nChanges := envInt("CPBENCH_CHANGES", 20)
-	nApplies := envInt("CPBENCH_APPLIES", 10000)
+	nApplies := envInt("CPBENCH_APPLIES", 2000)
 
+	// 100 nodes holding 10,000 distributions are over 7.5 GB of live heap in
+	// one process (the snapshot ~4 KB and the edge's table ~3.3 KB per
+	// distribution per node, BenchmarkRoleMemory); with the default GOGC
+	// the heap would grow to twice that. The limit makes the collector run
+	// before the machine's memory is gone; the nodes pay for that in CPU.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(memoryLimit))
 	dir := b.TempDir()
 	bin := buildBinary(b, dir)
 	endpoints, _ := startCluster(b, bin, filepath.Join(dir, "store"))
