@@ -1,0 +1,400 @@
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/dns"
+	"github.com/intercloud/intercloud/dns/dnstest"
+	"github.com/intercloud/intercloud/edge"
+	"github.com/intercloud/intercloud/internal/storetest"
+	"github.com/intercloud/intercloud/role"
+	"github.com/intercloud/intercloud/status"
+	"github.com/intercloud/intercloud/test/testenv"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// heap is the live heap after two collections.
+func heap() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// BenchmarkRoleMemory: the heap a role keeps for 10,000 distributions
+// (the files of BenchmarkControlPlane, loaded and rendered) beyond what
+// it keeps for none, per distribution, for the edge and the DNS server.
+// The rendered snapshot itself is alive in both measurements (an agent
+// keeps it as its running revision); its own size per distribution is
+// reported apart (snapshot-B/dist), so a node's memory per distribution
+// is about the sum of the three.
+func BenchmarkRoleMemory(b *testing.B) {
+	n := envInt("CPBENCH_DISTRIBUTIONS", 10000)
+	dir := b.TempDir()
+	node := nodeSpec{name: "n000", http: storetest.FreeAddr(b), dns: storetest.FreeAddr(b)}
+	writeConfig(b, dir, siteYAML([]string{"http://127.0.0.1:2379"}, []nodeSpec{node}), n, "http://127.0.0.1:9")
+	once(b, func() []metric {
+		h0 := heap()
+		full, err := load(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		empty := *full
+		empty.Distributions, empty.Outputs = nil, nil
+		h1 := heap()
+		perDist := func(x int64) float64 { return float64(x) / float64(n) }
+
+		e, err := edge.New(edge.Options{Node: node.name, Logger: quiet, Registry: prometheus.NewRegistry()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer e.Close(context.Background())
+		if err := role.Apply(context.Background(), e, &empty); err != nil {
+			b.Fatal(err)
+		}
+		e0 := heap()
+		if err := role.Apply(context.Background(), e, full); err != nil {
+			b.Fatal(err)
+		}
+		e1 := heap()
+
+		d, err := dns.New(dns.Options{Node: node.name, Logger: quiet, Registry: prometheus.NewRegistry()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer d.Close(context.Background())
+		d.SetNodes(map[string]status.NodeStatus{node.name: {Name: node.name, Roles: []config.Role{config.RoleEdge, config.RoleDNS}, Healthy: true}})
+		if err := role.Apply(context.Background(), d, &empty); err != nil {
+			b.Fatal(err)
+		}
+		d0 := heap()
+		if err := role.Apply(context.Background(), d, full); err != nil {
+			b.Fatal(err)
+		}
+		d1 := heap()
+		runtime.KeepAlive(full)
+		b.Logf("%d distributions: rendered snapshot %.1f MiB, edge +%.1f MiB, DNS +%.1f MiB", n,
+			float64(h1-h0)/(1<<20), float64(e1-e0)/(1<<20), float64(d1-d0)/(1<<20))
+		return []metric{
+			{perDist(e1 - e0), "edge-B/dist"},
+			{perDist(d1 - d0), "dns-B/dist"},
+			{perDist(h1 - h0), "snapshot-B/dist"},
+		}
+	})
+}
+
+// The DNS comparison follows bench/dns (read its README): our server in
+// this process and gdnsd 3.8 in the foreground, the same zone from the
+// same generated .mmdb, dnsperf on each in alternating rounds, ratios
+// taken within a round and the median reported. Here the zone has 10,000
+// names: the even distributions pinned to one edge (a static A record in
+// gdnsd), the odd ones placed by geography (a DYNA geoip record in
+// gdnsd); dnsperf cycles through the 5,000 names of a load.
+const (
+	dnsPasses  = 60000
+	dnsRounds  = 7
+	dnsClients = 4
+)
+
+// dnsClouds are the edges of the DNS comparison, as in bench/dns.
+var dnsClouds = []struct {
+	name     string
+	lat, lon float64
+	addrs    []string
+}{
+	{"seoul", 37.56, 126.97, []string{"127.0.1.1", "127.0.1.2"}},
+	{"tokyo", 35.68, 139.69, []string{"127.0.2.1"}},
+	{"virginia", 38.9, -77.0, []string{"127.0.3.1"}},
+	{"frankfurt", 50.11, 8.68, []string{"127.0.4.1"}},
+}
+
+func dnsSnapshot(mmdb string, n int) (*config.Snapshot, map[string]status.NodeStatus) {
+	s := &config.Snapshot{Revision: 42, Site: config.Site{
+		DNS:   config.DNS{Zone: zone, TTL: config.Duration(30 * time.Second), NegativeTTL: config.Duration(5 * time.Second), GeoIP: mmdb},
+		Nodes: []config.Node{{Name: "ns", Roles: []config.Role{config.RoleDNS}, Address: "127.0.0.53"}},
+	}}
+	live := map[string]status.NodeStatus{}
+	for _, c := range dnsClouds {
+		for i, a := range c.addrs {
+			name := fmt.Sprintf("%s-%d", c.name, i)
+			s.Site.Nodes = append(s.Site.Nodes, config.Node{Name: name, Cloud: c.name,
+				Roles: []config.Role{config.RoleEdge}, Address: a, Location: config.Location{Lat: c.lat, Lon: c.lon}})
+			live[name] = status.NodeStatus{Name: name, Roles: []config.Role{config.RoleEdge}, Healthy: true}
+		}
+	}
+	for i := range n {
+		d := config.Distribution{Name: distName(i)}
+		if i%2 == 0 {
+			d.Spec.Edges = []string{"seoul-0"}
+		}
+		s.Distributions = append(s.Distributions, d)
+	}
+	s.SetDefaults()
+	return s, live
+}
+
+func gdnsdConfig(dir, mmdb string, port, n int) error {
+	var coords, dcmap, names strings.Builder
+	for _, c := range dnsClouds {
+		names.WriteString(c.name + ", ")
+		fmt.Fprintf(&coords, "        %s => [%g, %g]\n", c.name, c.lat, c.lon)
+		fmt.Fprintf(&dcmap, "        %s => [%s]\n", c.name, strings.Join(c.addrs, ", "))
+	}
+	cfg := fmt.Sprintf(`options => {
+  listen => [ "127.0.0.1:%d" ]
+  run_dir => %s/run
+  state_dir => %s/state
+  udp_threads => 2
+  tcp_threads => 1
+  zones_default_ttl => 30
+}
+plugins => { geoip => {
+  maps => {
+    geo => {
+      geoip2_db => %s
+      datacenters => [%s]
+      auto_dc_coords => {
+%s      }
+      auto_dc_limit => 1
+    }
+  }
+  resources => {
+    edges => {
+      map => geo
+      dcmap => {
+%s      }
+    }
+  }
+}}
+`, port, dir, dir, mmdb, strings.TrimSuffix(names.String(), ", "), coords.String(), dcmap.String())
+	var z strings.Builder
+	z.WriteString("$TTL 30\n@ SOA ns1 hostmaster 42 3600 600 604800 5\n@ NS ns1\nns1 A 127.0.0.53\n")
+	for i := range n {
+		if i%2 == 0 {
+			fmt.Fprintf(&z, "%s A 127.0.1.1\n", distName(i))
+		} else {
+			fmt.Fprintf(&z, "%s DYNA geoip!edges\n", distName(i))
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "zones"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "zones", strings.TrimSuffix(zone, ".")), []byte(z.String()), 0o644)
+}
+
+// BenchmarkDNSVsGdnsd10k: queries per second of our DNS server and of
+// gdnsd, each serving the 10,000-name zone, in the same run.
+func BenchmarkDNSVsGdnsd10k(b *testing.B) {
+	testenv.NeedTool(b, "gdnsd", "gdnsd")
+	testenv.NeedTool(b, "dnsperf", "dnsperf")
+	n := envInt("CPBENCH_DISTRIBUTIONS", 10000)
+	dir := b.TempDir()
+	mmdb := filepath.Join(dir, "city.mmdb")
+	if err := dnstest.WriteMMDB(mmdb, []dnstest.Entry{
+		{CIDR: "127.0.0.0/8", Country: "KR", Continent: "AS", Lat: 37.56, Lon: 126.97},
+		{CIDR: "1.0.0.0/24", Country: "JP", Continent: "AS", Lat: 35.68, Lon: 139.69},
+	}); err != nil {
+		b.Fatal(err)
+	}
+	srv, err := dns.New(dns.Options{Addr: "127.0.0.1:0", Logger: quiet, Registry: prometheus.NewRegistry()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { srv.Close(context.Background()) })
+	snap, live := dnsSnapshot(mmdb, n)
+	srv.SetNodes(live)
+	if err := role.Apply(context.Background(), srv, snap); err != nil {
+		b.Fatal(err)
+	}
+	u, _ := srv.Addrs()
+	ourPort := u.(*net.UDPAddr).Port
+	gdir := filepath.Join(dir, "gdnsd")
+	gport := freePort(b)
+	if err := gdnsdConfig(gdir, mmdb, gport, n); err != nil {
+		b.Fatal(err)
+	}
+	g := startGdnsd(b, gdir, gport)
+
+	// Both must give the same answers before their speed means anything.
+	for _, q := range []struct{ name, want string }{
+		{distName(0), "127.0.1.1"}, {distName(n - 2), "127.0.1.1"},
+		{distName(1), "127.0.1.1,127.0.1.2"}, {distName(n - 1), "127.0.1.1,127.0.1.2"},
+	} {
+		for _, port := range []int{ourPort, gport} {
+			if got := lookup(b, port, q.name+"."+zone); got != q.want {
+				b.Fatalf("port %d: %s = %s, want %s", port, q.name, got, q.want)
+			}
+		}
+	}
+	for _, load := range []struct {
+		name string
+		odd  int
+	}{{"plain", 0}, {"geo", 1}} {
+		b.Run(load.name, func(b *testing.B) {
+			var q strings.Builder
+			for i := load.odd; i < n; i += 2 {
+				fmt.Fprintf(&q, "%s.%s A\n", distName(i), strings.TrimSuffix(zone, "."))
+			}
+			qf := filepath.Join(dir, load.name+".queries")
+			if err := os.WriteFile(qf, []byte(q.String()), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			once(b, func() []metric {
+				var qpsOurs, qpsTheirs, ratio []float64
+				var lost float64
+				for round := range dnsRounds {
+					var ours, theirs dnsResult
+					if round%2 == 0 {
+						ours, theirs = dnsperf(b, ourPort, qf), dnsperf(b, gport, qf)
+					} else {
+						theirs, ours = dnsperf(b, gport, qf), dnsperf(b, ourPort, qf)
+					}
+					qpsOurs, qpsTheirs = append(qpsOurs, ours.qps), append(qpsTheirs, theirs.qps)
+					ratio = append(ratio, ours.qps/theirs.qps)
+					lost += ours.lost + theirs.lost
+				}
+				b.Logf("per-round qps ratios %.2f", ratio)
+				_ = g
+				return []metric{
+					{pct(qpsOurs, 50), "qps"},
+					{pct(qpsTheirs, 50), "gdnsd-qps"},
+					{pct(ratio, 50), "qps-ratio"},
+					{lost, "lost"},
+				}
+			})
+		})
+	}
+}
+
+func freePort(b *testing.B) int {
+	for range 20 {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		t, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		u.Close()
+		if err == nil {
+			t.Close()
+			return port
+		}
+	}
+	b.Fatal("no free port")
+	return 0
+}
+
+// startGdnsd runs gdnsd in the foreground; it dies with the benchmark
+// binary and is stopped when the benchmark ends.
+func startGdnsd(b *testing.B, dir string, port int) *exec.Cmd {
+	cmd := exec.Command("gdnsd", "-c", dir, "start")
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	for i := 0; ; i++ {
+		m := new(mdns.Msg)
+		m.SetQuestion(distName(0)+"."+zone, mdns.TypeA)
+		if r, err := mdns.Exchange(m, addr); err == nil && len(r.Answer) == 1 {
+			return cmd
+		}
+		if i > 200 {
+			b.Fatalf("gdnsd did not answer on %s:\n%s", addr, log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type dnsResult struct{ qps, lost float64 }
+
+var (
+	reQPS  = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
+	reLost = regexp.MustCompile(`Queries lost:\s+(\d+)`)
+)
+
+func dnsperf(b *testing.B, port int, queries string) dnsResult {
+	// -n counts passes through the file: as many as make dnsPasses queries.
+	lines := bytes.Count(must(os.ReadFile(queries)), []byte("\n"))
+	passes := max(1, dnsPasses/max(lines, 1))
+	args := []string{"-s", "127.0.0.1", "-p", strconv.Itoa(port), "-d", queries,
+		"-n", strconv.Itoa(passes), "-l", "30", "-c", strconv.Itoa(dnsClients), "-T", "1", "-q", "64"}
+	out, err := exec.Command("dnsperf", args...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("dnsperf %v: %v\n%s", args, err, out)
+	}
+	var r dnsResult
+	for _, x := range []struct {
+		re *regexp.Regexp
+		v  *float64
+	}{{reQPS, &r.qps}, {reLost, &r.lost}} {
+		m := x.re.FindSubmatch(out)
+		if m == nil {
+			b.Fatalf("dnsperf output without %v:\n%s", x.re, out)
+		}
+		*x.v, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+	return r
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func lookup(b *testing.B, port int, name string) string {
+	m := new(mdns.Msg)
+	m.SetQuestion(name, mdns.TypeA)
+	r, err := mdns.Exchange(m, fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var got []string
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*mdns.A); ok {
+			got = append(got, a.A.String())
+		}
+	}
+	slices.Sort(got)
+	return strings.Join(got, ",")
+}
