@@ -140,6 +140,10 @@ pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 4096; }
 http {
+  # Debian's packaged defaults (/etc/nginx/nginx.conf): cache hits leave
+  # with sendfile.
+  sendfile on;
+  tcp_nopush on;
   access_log off;
   client_body_temp_path %[1]s/body;
   proxy_temp_path %[1]s/proxy;
