@@ -32,13 +32,16 @@ type Role struct {
 	closed bool
 }
 
-// served is one Server with a count of the requests it is answering, so
-// that a replaced root is closed only once they are done.
+// served is one Server and its handler.
 type served struct {
-	srv      *Server
-	h        http.Handler
-	inflight atomic.Int64
+	srv *Server
+	h   http.Handler
 }
+
+// retireGrace is how long a replaced root stays open for the requests that
+// loaded its server before the swap: they open their files at once, and a
+// file stays readable once open. It is the drain a stopped listener gets.
+const retireGrace = 30 * time.Second
 
 // NewRole makes the origin role; it serves once a revision is committed.
 func NewRole(o role.Options) (*Role, error) {
@@ -128,7 +131,7 @@ func (c *originChange) Commit() {
 	if c.srv != nil {
 		c.srv.srv.markServing()
 		if old := r.cur.Swap(c.srv); old != nil {
-			go old.retire()
+			time.AfterFunc(retireGrace, old.srv.closeRoot)
 		}
 	} else {
 		r.cur.Load().srv.set.Store(c.set)
@@ -155,25 +158,12 @@ func (c *originChange) Abort() {
 	}
 }
 
-// retire closes a replaced server's root once the requests that reached
-// it are done (a request counts itself right after it loads the server;
-// the first second covers that gap).
-func (s *served) retire() {
-	time.Sleep(time.Second)
-	for deadline := time.Now().Add(30 * time.Second); s.inflight.Load() > 0 && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.srv.closeRoot()
-}
-
 func (r *Role) serveHTTP(w http.ResponseWriter, req *http.Request) {
 	s := r.cur.Load()
 	if s == nil {
 		http.Error(w, "origin stopping", http.StatusServiceUnavailable)
 		return
 	}
-	s.inflight.Add(1)
-	defer s.inflight.Add(-1)
 	s.h.ServeHTTP(w, req)
 }
 
