@@ -1,27 +1,21 @@
 package controlplane
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/intercloud/intercloud/bench/internal/dnspeer"
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/dns"
 	"github.com/intercloud/intercloud/dns/dnstest"
@@ -234,11 +228,11 @@ func BenchmarkDNSVsGdnsd10k(b *testing.B) {
 	u, _ := srv.Addrs()
 	ourPort := u.(*net.UDPAddr).Port
 	gdir := filepath.Join(dir, "gdnsd")
-	gport := freePort(b)
+	gport := dnspeer.FreePort(b)
 	if err := gdnsdConfig(gdir, mmdb, gport, n); err != nil {
 		b.Fatal(err)
 	}
-	g := startGdnsd(b, gdir, gport)
+	g := dnspeer.StartGdnsd(b, gdir, gport, distName(0)+"."+zone)
 
 	// Both must give the same answers before their speed means anything.
 	for _, q := range []struct{ name, want string }{
@@ -246,7 +240,7 @@ func BenchmarkDNSVsGdnsd10k(b *testing.B) {
 		{distName(1), "127.0.1.1,127.0.1.2"}, {distName(n - 1), "127.0.1.1,127.0.1.2"},
 	} {
 		for _, port := range []int{ourPort, gport} {
-			if got := lookup(b, port, q.name+"."+zone); got != q.want {
+			if got := dnspeer.Lookup(b, port, q.name+"."+zone, ""); got != q.want {
 				b.Fatalf("port %d: %s = %s, want %s", port, q.name, got, q.want)
 			}
 		}
@@ -264,22 +258,23 @@ func BenchmarkDNSVsGdnsd10k(b *testing.B) {
 			if err := os.WriteFile(qf, []byte(q.String()), 0o644); err != nil {
 				b.Fatal(err)
 			}
+			// -n counts passes through the file: as many as make dnsPasses queries.
+			dl := dnspeer.Load{Passes: max(1, dnsPasses/max(strings.Count(q.String(), "\n"), 1)), Clients: dnsClients}
 			once(b, func() []metric {
 				var qpsOurs, qpsTheirs, ratio []float64
 				var lost float64
 				for round := range dnsRounds {
-					var ours, theirs dnsResult
+					var ours, theirs dnspeer.Result
 					if round%2 == 0 {
-						ours, theirs = dnsperf(b, ourPort, qf), dnsperf(b, gport, qf)
+						ours, theirs = dnspeer.Dnsperf(b, ourPort, qf, dl, os.Getpid()), dnspeer.Dnsperf(b, gport, qf, dl, g.Process.Pid)
 					} else {
-						theirs, ours = dnsperf(b, gport, qf), dnsperf(b, ourPort, qf)
+						theirs, ours = dnspeer.Dnsperf(b, gport, qf, dl, g.Process.Pid), dnspeer.Dnsperf(b, ourPort, qf, dl, os.Getpid())
 					}
-					qpsOurs, qpsTheirs = append(qpsOurs, ours.qps), append(qpsTheirs, theirs.qps)
-					ratio = append(ratio, ours.qps/theirs.qps)
-					lost += ours.lost + theirs.lost
+					qpsOurs, qpsTheirs = append(qpsOurs, ours.QPS), append(qpsTheirs, theirs.QPS)
+					ratio = append(ratio, ours.QPS/theirs.QPS)
+					lost += ours.Lost + theirs.Lost
 				}
 				b.Logf("per-round qps ratios %.2f", ratio)
-				_ = g
 				return []metric{
 					{pct(qpsOurs, 50), "qps"},
 					{pct(qpsTheirs, 50), "gdnsd-qps"},
@@ -289,112 +284,4 @@ func BenchmarkDNSVsGdnsd10k(b *testing.B) {
 			})
 		})
 	}
-}
-
-func freePort(b *testing.B) int {
-	for range 20 {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		t, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		u.Close()
-		if err == nil {
-			t.Close()
-			return port
-		}
-	}
-	b.Fatal("no free port")
-	return 0
-}
-
-// startGdnsd runs gdnsd in the foreground; it dies with the benchmark
-// binary and is stopped when the benchmark ends.
-func startGdnsd(b *testing.B, dir string, port int) *exec.Cmd {
-	cmd := exec.Command("gdnsd", "-c", dir, "start")
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	b.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for i := 0; ; i++ {
-		m := new(mdns.Msg)
-		m.SetQuestion(distName(0)+"."+zone, mdns.TypeA)
-		if r, err := mdns.Exchange(m, addr); err == nil && len(r.Answer) == 1 {
-			return cmd
-		}
-		if i > 200 {
-			b.Fatalf("gdnsd did not answer on %s:\n%s", addr, log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-type dnsResult struct{ qps, lost float64 }
-
-var (
-	reQPS  = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
-	reLost = regexp.MustCompile(`Queries lost:\s+(\d+)`)
-)
-
-func dnsperf(b *testing.B, port int, queries string) dnsResult {
-	// -n counts passes through the file: as many as make dnsPasses queries.
-	lines := bytes.Count(must(os.ReadFile(queries)), []byte("\n"))
-	passes := max(1, dnsPasses/max(lines, 1))
-	args := []string{"-s", "127.0.0.1", "-p", strconv.Itoa(port), "-d", queries,
-		"-n", strconv.Itoa(passes), "-l", "30", "-c", strconv.Itoa(dnsClients), "-T", "1", "-q", "64"}
-	out, err := exec.Command("dnsperf", args...).CombinedOutput()
-	if err != nil {
-		b.Fatalf("dnsperf %v: %v\n%s", args, err, out)
-	}
-	var r dnsResult
-	for _, x := range []struct {
-		re *regexp.Regexp
-		v  *float64
-	}{{reQPS, &r.qps}, {reLost, &r.lost}} {
-		m := x.re.FindSubmatch(out)
-		if m == nil {
-			b.Fatalf("dnsperf output without %v:\n%s", x.re, out)
-		}
-		*x.v, _ = strconv.ParseFloat(string(m[1]), 64)
-	}
-	return r
-}
-
-func must(b []byte, err error) []byte {
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
-
-func lookup(b *testing.B, port int, name string) string {
-	m := new(mdns.Msg)
-	m.SetQuestion(name, mdns.TypeA)
-	r, err := mdns.Exchange(m, fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var got []string
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*mdns.A); ok {
-			got = append(got, a.A.String())
-		}
-	}
-	slices.Sort(got)
-	return strings.Join(got, ",")
 }

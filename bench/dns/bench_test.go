@@ -4,23 +4,18 @@
 package dnsbench
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	mdns "github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/intercloud/intercloud/bench/internal/dnspeer"
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/dns"
 	"github.com/intercloud/intercloud/dns/dnstest"
@@ -135,106 +130,6 @@ shop DYNA geoip!shop
 	return os.WriteFile(filepath.Join(dir, "zones", strings.TrimSuffix(zone, ".")), []byte(zoneFile), 0o644)
 }
 
-func freePort(b *testing.B) int {
-	for range 20 {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		t, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		u.Close()
-		if err == nil {
-			t.Close()
-			return port
-		}
-	}
-	b.Fatal("no free port")
-	return 0
-}
-
-// startGdnsd runs gdnsd in the foreground; it dies with the test binary.
-func startGdnsd(b *testing.B, dir string, port int) *exec.Cmd {
-	cmd := exec.Command("gdnsd", "-c", dir, "start")
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	for i := 0; ; i++ {
-		m := new(mdns.Msg)
-		m.SetQuestion("plain."+zone, mdns.TypeA)
-		if r, err := mdns.Exchange(m, addr); err == nil && len(r.Answer) == 1 {
-			return cmd
-		}
-		if i > 100 {
-			b.Fatalf("gdnsd did not answer on %s:\n%s", addr, log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// cpuSeconds reads a process's user+system CPU time from /proc.
-func cpuSeconds(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ
-}
-
-type result struct {
-	qps, lost, sent float64
-	cpu             float64 // server CPU seconds during the run
-}
-
-var (
-	reQPS  = regexp.MustCompile(`Queries per second:\s+([0-9.]+)`)
-	reLost = regexp.MustCompile(`Queries lost:\s+(\d+)`)
-	reSent = regexp.MustCompile(`Queries sent:\s+(\d+)`)
-)
-
-func dnsperf(b *testing.B, port int, queries string, extra []string, pid int) result {
-	args := append([]string{"-s", "127.0.0.1", "-p", strconv.Itoa(port), "-d", queries,
-		"-n", strconv.Itoa(passes), "-l", "30", "-c", strconv.Itoa(clients), "-T", "1", "-q", "64"}, extra...)
-	c0 := cpuSeconds(pid)
-	out, err := exec.Command("dnsperf", args...).CombinedOutput()
-	c1 := cpuSeconds(pid)
-	if err != nil {
-		b.Fatalf("dnsperf %v: %v\n%s", args, err, out)
-	}
-	var r result
-	for _, x := range []struct {
-		re *regexp.Regexp
-		v  *float64
-	}{{reQPS, &r.qps}, {reLost, &r.lost}, {reSent, &r.sent}} {
-		m := x.re.FindSubmatch(out)
-		if m == nil {
-			b.Fatalf("dnsperf output without %v:\n%s", x.re, out)
-		}
-		*x.v, _ = strconv.ParseFloat(string(m[1]), 64)
-	}
-	r.cpu = c1 - c0
-	return r
-}
-
 // BenchmarkVsGdnsd loads both servers with dnsperf, one after the other in
 // alternating rounds, for plain A queries, geo queries placed by the
 // source address, and geo queries placed by ECS. It reports both servers'
@@ -257,11 +152,11 @@ func BenchmarkVsGdnsd(b *testing.B) {
 	ourPort := u.(*net.UDPAddr).Port
 
 	gdir := filepath.Join(dir, "gdnsd")
-	gport := freePort(b)
+	gport := dnspeer.FreePort(b)
 	if err := gdnsdConfig(gdir, mmdb, gport); err != nil {
 		b.Fatal(err)
 	}
-	g := startGdnsd(b, gdir, gport)
+	g := dnspeer.StartGdnsd(b, gdir, gport, "plain."+zone)
 
 	// Both must give the same answers before their speed means anything.
 	for _, q := range []struct {
@@ -269,7 +164,7 @@ func BenchmarkVsGdnsd(b *testing.B) {
 		want      string
 	}{{"plain", "", "127.0.1.1"}, {"shop", "", "127.0.1.1,127.0.1.2"}, {"shop", "1.0.0.0/24", "127.0.2.1"}} {
 		for _, port := range []int{ourPort, gport} {
-			if got := lookup(b, port, q.name+"."+zone, q.ecs); got != q.want {
+			if got := dnspeer.Lookup(b, port, q.name+"."+zone, q.ecs); got != q.want {
 				b.Fatalf("port %d: %s ecs %q = %s, want %s", port, q.name, q.ecs, got, q.want)
 			}
 		}
@@ -290,28 +185,28 @@ func BenchmarkVsGdnsd(b *testing.B) {
 			os.WriteFile(qf, []byte(strings.TrimSuffix(sc.qname, ".")+" A\n"), 0o644)
 			var qpsOurs, qpsTheirs, cpuOurs, cpuTheirs, qpsRatio, cpuRatio []float64
 			var lostOurs, lostTheirs float64
-			perCPU := func(r result) float64 { return (r.sent - r.lost) / r.cpu }
+			perCPU := func(r dnspeer.Result) float64 { return (r.Sent - r.Lost) / r.CPU }
 			for round := range rounds {
 				// the machine is shared: run the pair back to back, in
 				// alternating order, and compare within the pair
-				var ours, theirs result
+				var ours, theirs dnspeer.Result
 				order := []int{0, 1}
 				if round%2 == 1 {
 					order = []int{1, 0}
 				}
 				for _, i := range order {
 					if i == 0 {
-						ours = dnsperf(b, ourPort, qf, sc.extra, os.Getpid())
+						ours = dnspeer.Dnsperf(b, ourPort, qf, dnspeer.Load{Passes: passes, Clients: clients, Extra: sc.extra}, os.Getpid())
 					} else {
-						theirs = dnsperf(b, gport, qf, sc.extra, g.Process.Pid)
+						theirs = dnspeer.Dnsperf(b, gport, qf, dnspeer.Load{Passes: passes, Clients: clients, Extra: sc.extra}, g.Process.Pid)
 					}
 				}
-				qpsOurs, qpsTheirs = append(qpsOurs, ours.qps), append(qpsTheirs, theirs.qps)
+				qpsOurs, qpsTheirs = append(qpsOurs, ours.QPS), append(qpsTheirs, theirs.QPS)
 				cpuOurs, cpuTheirs = append(cpuOurs, perCPU(ours)), append(cpuTheirs, perCPU(theirs))
-				qpsRatio = append(qpsRatio, ours.qps/theirs.qps)
+				qpsRatio = append(qpsRatio, ours.QPS/theirs.QPS)
 				cpuRatio = append(cpuRatio, perCPU(ours)/perCPU(theirs))
-				lostOurs += ours.lost
-				lostTheirs += theirs.lost
+				lostOurs += ours.Lost
+				lostTheirs += theirs.Lost
 			}
 			b.ReportMetric(median(qpsOurs), "qps")
 			b.ReportMetric(median(qpsTheirs), "gdnsd-qps")
@@ -326,30 +221,6 @@ func BenchmarkVsGdnsd(b *testing.B) {
 	}
 }
 
-func lookup(b *testing.B, port int, name, ecs string) string {
-	m := new(mdns.Msg)
-	m.SetQuestion(name, mdns.TypeA)
-	if ecs != "" {
-		m.SetEdns0(1232, false)
-		_, n, _ := net.ParseCIDR(ecs)
-		ones, _ := n.Mask.Size()
-		m.IsEdns0().Option = append(m.IsEdns0().Option, &mdns.EDNS0_SUBNET{Code: mdns.EDNS0SUBNET, Family: 1,
-			SourceNetmask: uint8(ones), Address: n.IP.To4()})
-	}
-	r, err := mdns.Exchange(m, fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var got []string
-	for _, rr := range r.Answer {
-		if a, ok := rr.(*mdns.A); ok {
-			got = append(got, a.A.String())
-		}
-	}
-	slicesSort(got)
-	return strings.Join(got, ",")
-}
-
 func median(x []float64) float64 {
 	y := append([]float64(nil), x...)
 	for i := 1; i < len(y); i++ {
@@ -358,12 +229,4 @@ func median(x []float64) float64 {
 		}
 	}
 	return y[len(y)/2]
-}
-
-func slicesSort(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
