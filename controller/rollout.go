@@ -97,22 +97,24 @@ func (c *Controller) startRollout(_ context.Context, cur, next *config.Snapshot)
 // rolloutOrder is the order nodes join a rollout: canaries first, then by
 // cloud and name.
 func rolloutOrder(site *config.Site) []string {
-	canary := canaries(site)
-	names := make([]string, 0, len(site.Nodes))
-	for _, n := range site.Nodes {
-		names = append(names, n.Name)
+	canary := map[string]bool{}
+	for _, n := range canaries(site) {
+		canary[n] = true
 	}
-	cloudOf := func(n string) string { return site.Node(n).Cloud }
-	slices.SortStableFunc(names, func(a, b string) int {
-		ca, cb := slices.Contains(canary, a), slices.Contains(canary, b)
-		switch {
-		case ca && !cb:
-			return -1
-		case cb && !ca:
+	nodes := slices.Clone(site.Nodes)
+	slices.SortStableFunc(nodes, func(a, b config.Node) int {
+		if canary[a.Name] != canary[b.Name] {
+			if canary[a.Name] {
+				return -1
+			}
 			return 1
 		}
-		return cmp.Or(cmp.Compare(cloudOf(a), cloudOf(b)), cmp.Compare(a, b))
+		return cmp.Or(cmp.Compare(a.Cloud, b.Cloud), cmp.Compare(a.Name, b.Name))
 	})
+	names := make([]string, len(nodes))
+	for i, n := range nodes {
+		names[i] = n.Name
+	}
 	return names
 }
 
@@ -137,22 +139,20 @@ func canaries(site *config.Site) []string {
 	return out
 }
 
-// stageNodes are the nodes that run the revision once stage i is reached.
+// stageNodes are the nodes that run the revision once stage i is reached;
+// a stage never reaches fewer nodes than the one before it.
 func stageNodes(site *config.Site, i int) []string {
 	order := rolloutOrder(site)
-	st := site.Rollout.Stages[i]
-	n := len(order)
-	switch {
-	case st.Canary:
-		n = len(canaries(site))
-	case st.Nodes > 0:
-		n = st.Nodes
-	case st.Percent > 0:
-		n = int(math.Ceil(float64(len(order)) * float64(st.Percent) / 100))
-	}
-	// A stage never reaches fewer nodes than the one before it.
-	if i > 0 {
-		n = max(n, len(stageNodes(site, i-1)))
+	n := 0
+	for _, st := range site.Rollout.Stages[:i+1] {
+		switch {
+		case st.Canary:
+			n = max(n, len(canaries(site)))
+		case st.Nodes > 0:
+			n = max(n, st.Nodes)
+		case st.Percent > 0:
+			n = max(n, int(math.Ceil(float64(len(order))*float64(st.Percent)/100)))
+		}
 	}
 	return slices.Clone(order[:min(n, len(order))])
 }
