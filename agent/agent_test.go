@@ -27,12 +27,18 @@ type recorder struct {
 }
 
 func (r *recorder) Prepare(_ context.Context, s *config.Snapshot) (role.Change, error) {
-	return role.Funcs{OnCommit: func() {
+	return commitFunc(func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.revision = s.Revision
-	}}, nil
+	}), nil
 }
+
+// commitFunc is a Change that runs a function on Commit.
+type commitFunc func()
+
+func (f commitFunc) Commit()     { f() }
+func (commitFunc) Abort()        {}
 func (r *recorder) Ready() error { return nil }
 func (r *recorder) Close(context.Context) error {
 	r.mu.Lock()

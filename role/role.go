@@ -39,23 +39,6 @@ type Change interface {
 	Abort()
 }
 
-// Funcs is a Change made of two functions; either may be nil.
-type Funcs struct {
-	OnCommit, OnAbort func()
-}
-
-func (f Funcs) Commit() {
-	if f.OnCommit != nil {
-		f.OnCommit()
-	}
-}
-
-func (f Funcs) Abort() {
-	if f.OnAbort != nil {
-		f.OnAbort()
-	}
-}
-
 // Options is what every role constructor receives. Registry and Mux are
 // the role instance's own: it registers its metrics and admin routes there
 // once, at construction, and the agent shows them only while the instance

@@ -32,9 +32,6 @@ import (
 const (
 	maxTxnOps   = 100
 	maxTxnBytes = 1 << 20
-	// MaxPartBytes is the largest encoded site or distribution the store
-	// takes (config validation reports it with the file).
-	MaxPartBytes = config.MaxDistributionBytes
 )
 
 // Manifest is one revision in the history: what it is and what it changed
@@ -429,8 +426,8 @@ func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int
 	if err != nil {
 		return fmt.Errorf("store: encode site: %w", err)
 	}
-	if len(site) > MaxPartBytes {
-		return fmt.Errorf("store: the site is %d bytes encoded; the store takes at most %d per part", len(site), MaxPartBytes)
+	if len(site) > config.MaxDistributionBytes {
+		return fmt.Errorf("store: the site is %d bytes encoded; the store takes at most %d per part", len(site), config.MaxDistributionBytes)
 	}
 	if !bytes.Equal(site, base.site) || base.stale[keySite] {
 		m.Site = true
@@ -443,8 +440,8 @@ func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int
 		if err != nil {
 			return fmt.Errorf("store: encode distribution %s: %w", d.Name, err)
 		}
-		if len(b) > MaxPartBytes {
-			return fmt.Errorf("store: distribution %s is %d bytes encoded; the store takes at most %d per distribution", d.Name, len(b), MaxPartBytes)
+		if len(b) > config.MaxDistributionBytes {
+			return fmt.Errorf("store: distribution %s is %d bytes encoded; the store takes at most %d per distribution", d.Name, len(b), config.MaxDistributionBytes)
 		}
 		want[d.Name] = b
 		if old, ok := base.dists[d.Name]; ok && bytes.Equal(old, b) && !base.stale[keyDistributions+d.Name] {

@@ -194,9 +194,9 @@ func TestTooLargeADistributionNamesTheLimit(t *testing.T) {
 	m := startMember(t)
 	s := openStore(t, m.Endpoints())
 	big := site(1, 1, "a")
-	big.Distributions[0].Spec.Aliases = []string{strings.Repeat("x", MaxPartBytes)}
+	big.Distributions[0].Spec.Aliases = []string{strings.Repeat("x", config.MaxDistributionBytes)}
 	err := s.Commit(context.Background(), big, 0)
-	if err == nil || !strings.Contains(err.Error(), "distribution d00000") || !strings.Contains(err.Error(), fmt.Sprint(MaxPartBytes)) {
+	if err == nil || !strings.Contains(err.Error(), "distribution d00000") || !strings.Contains(err.Error(), fmt.Sprint(config.MaxDistributionBytes)) {
 		t.Fatalf("commit of a too large distribution: %v", err)
 	}
 }
