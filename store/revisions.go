@@ -50,6 +50,7 @@ type Manifest struct {
 	// etcdRev is the etcd revision the manifest was written in: the
 	// revision's state is the keys as they were then.
 	etcdRev int64
+	cluster uint64 // the etcd cluster it was read from
 }
 
 // committed remembers the last revision this process wrote, so that the
@@ -84,7 +85,11 @@ func (s *Store) manifest(ctx context.Context, n int64) (*Manifest, *config.Snaps
 	if len(resp.Kvs) == 0 {
 		return nil, nil, fmt.Errorf("store: revision %d does not exist (or is older than the history kept)", n)
 	}
-	return decodeManifest(resp.Kvs[0].Value, resp.Kvs[0].CreateRevision)
+	m, legacy, err := decodeManifest(resp.Kvs[0].Value, resp.Kvs[0].CreateRevision)
+	if m != nil {
+		m.cluster = resp.Header.ClusterId
+	}
+	return m, legacy, err
 }
 
 // decodeManifest decodes a manifest, or a whole snapshot written by a
@@ -110,14 +115,15 @@ func decodeManifest(b []byte, etcdRev int64) (*Manifest, *config.Snapshot, error
 
 // Revision returns the snapshot of revision n, read whole.
 func (s *Store) Revision(ctx context.Context, n int64) (*config.Snapshot, error) {
-	return s.shared(ctx, 0, n, func() (*config.Snapshot, error) { return s.readRevision(ctx, n) })
-}
-
-func (s *Store) readRevision(ctx context.Context, n int64) (*config.Snapshot, error) {
 	m, legacy, err := s.manifest(ctx, n)
 	if err != nil || legacy != nil {
 		return legacy, err
 	}
+	return s.shared(0, m, func() (*config.Snapshot, error) { return s.readRevision(ctx, m) })
+}
+
+func (s *Store) readRevision(ctx context.Context, m *Manifest) (*config.Snapshot, error) {
+	n := m.Revision
 	snap, err := s.readAt(ctx, m, m.etcdRev)
 	if errors.Is(err, rpctypes.ErrCompacted) {
 		// etcd no longer holds that point of its history, but the keys
@@ -232,17 +238,18 @@ func (s *Store) RevisionFrom(ctx context.Context, base *config.Snapshot, n int64
 	if base == nil {
 		return s.Revision(ctx, n)
 	}
-	return s.shared(ctx, base.Revision, n, func() (*config.Snapshot, error) { return s.revisionFrom(ctx, base, n) })
-}
-
-func (s *Store) revisionFrom(ctx context.Context, base *config.Snapshot, n int64) (*config.Snapshot, error) {
 	m, legacy, err := s.manifest(ctx, n)
 	if err != nil || legacy != nil {
 		return legacy, err
 	}
 	if m.Parent != base.Revision || base.Hash == "" {
-		return s.Revision(ctx, n)
+		return s.shared(0, m, func() (*config.Snapshot, error) { return s.readRevision(ctx, m) })
 	}
+	return s.shared(base.Revision, m, func() (*config.Snapshot, error) { return s.revisionFrom(ctx, base, m) })
+}
+
+func (s *Store) revisionFrom(ctx context.Context, base *config.Snapshot, m *Manifest) (*config.Snapshot, error) {
+	n := m.Revision
 	snap := m.snapshot()
 	snap.Site = base.Site
 	var gets []clientv3.Op
@@ -256,7 +263,7 @@ func (s *Store) revisionFrom(ctx context.Context, base *config.Snapshot, n int64
 	for chunk := range slices.Chunk(gets, maxTxnOps) {
 		resp, err := s.cli.Txn(ctx).Then(chunk...).Commit()
 		if errors.Is(err, rpctypes.ErrCompacted) {
-			return s.Revision(ctx, n)
+			return s.readRevision(ctx, m)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("store: read revision %d: %w", n, err)
@@ -304,7 +311,7 @@ func (s *Store) revisionFrom(ctx context.Context, base *config.Snapshot, n int64
 	snap.Outputs = outputsOf(snap.Distributions)
 	if removedSeen != len(m.Removed) {
 		// The base was not what this store served as base.Revision.
-		return s.Revision(ctx, n)
+		return s.readRevision(ctx, m)
 	}
 	snap.Delta = &config.Delta{Base: base.Revision, Site: m.Site, Changed: m.Changed, Removed: m.Removed}
 	return snap, nil
@@ -313,18 +320,11 @@ func (s *Store) revisionFrom(ctx context.Context, base *config.Snapshot, n int64
 // shared reads a revision once for every caller of this client that asks
 // for it from the same base at the same time or shortly after: the nodes
 // of `intercloud up` share one client, and a snapshot is never mutated.
-func (s *Store) shared(ctx context.Context, base, n int64, read func() (*config.Snapshot, error)) (*config.Snapshot, error) {
+func (s *Store) shared(base int64, m *Manifest, read func() (*config.Snapshot, error)) (*config.Snapshot, error) {
 	// The manifest's identity (its cluster and etcd revision) is part of
 	// the key: a store rebuilt under the same endpoints starts at
 	// revision 1 again.
-	resp, err := s.cli.Get(ctx, revisionKey(n), clientv3.WithKeysOnly())
-	if err != nil {
-		return nil, fmt.Errorf("store: read revision %d: %w", n, err)
-	}
-	if len(resp.Kvs) == 0 {
-		return read() // says what is missing
-	}
-	key := recentKey{base: base, n: n, cluster: resp.Header.ClusterId, etcdRev: uint64(resp.Kvs[0].CreateRevision)}
+	key := recentKey{base: base, n: m.Revision, cluster: m.cluster, etcdRev: uint64(m.etcdRev)}
 	s.recent.mu.Lock()
 	for _, r := range s.recent.snaps {
 		if r.key == key {
