@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,33 +129,37 @@ type clientLoop struct {
 	bodies   map[string]int
 }
 
-func startClients(e *opsEnv) *clientLoop {
+// startClients polls each of paths on every edge until finished; an
+// answer other than 200 with one of bodies is a failure.
+func startClients(e *opsEnv, paths, bodies []string) *clientLoop {
 	c := &clientLoop{stop: make(chan struct{}), bodies: map[string]int{}}
 	for _, addr := range e.edges {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			for {
-				select {
-				case <-c.stop:
-					return
-				default:
+		for _, path := range paths {
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				for {
+					select {
+					case <-c.stop:
+						return
+					default:
+					}
+					code, body, err := get(addr, path)
+					c.requests.Add(1)
+					c.mu.Lock()
+					switch {
+					case err != nil:
+						c.failures = append(c.failures, err.Error())
+					case code != 200 || !slices.Contains(bodies, body):
+						c.failures = append(c.failures, fmt.Sprintf("%s: %d %q", path, code, body))
+					default:
+						c.bodies[body]++
+					}
+					c.mu.Unlock()
+					time.Sleep(5 * time.Millisecond)
 				}
-				code, body, err := get(addr, "/index.html")
-				c.requests.Add(1)
-				c.mu.Lock()
-				switch {
-				case err != nil:
-					c.failures = append(c.failures, err.Error())
-				case code != 200 || (body != "blue v1" && body != "green v2"):
-					c.failures = append(c.failures, fmt.Sprintf("%d %q", code, body))
-				default:
-					c.bodies[body]++
-				}
-				c.mu.Unlock()
-				time.Sleep(10 * time.Millisecond)
-			}
-		}()
+			}()
+		}
 	}
 	return c
 }
@@ -186,7 +191,7 @@ func (e *opsEnv) waitAllEdges(t *testing.T, path, want string) {
 func TestBlueGreenUnderLoad(t *testing.T) {
 	e := newOpsEnv(t)
 	e.waitAllEdges(t, "/index.html", "blue v1")
-	clients := startClients(e)
+	clients := startClients(e, []string{"/index.html"}, []string{"blue v1", "green v2"})
 
 	mustRun(t, e.dir, "promote", "-f", "cfg", "shop", "web", "green")
 	e.waitAllEdges(t, "/index.html", "green v2")

@@ -96,7 +96,7 @@ func TestSwitchIsSeenAtOnce(t *testing.T) {
 	}
 	expect("start", "/colour.txt", "blue")
 	expect("start", "/static/colour.txt", "blue")
-	clients := startSwitchClients(e)
+	clients := startClients(e, []string{"/colour.txt", "/static/colour.txt"}, []string{"blue", "green"})
 
 	for _, st := range []struct {
 		name    string
@@ -134,39 +134,4 @@ func TestSwitchIsSeenAtOnce(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
-}
-
-// startSwitchClients polls both paths of every edge until finished;
-// either colour is fine, a failure is not.
-func startSwitchClients(e *opsEnv) *clientLoop {
-	c := &clientLoop{stop: make(chan struct{}), bodies: map[string]int{}}
-	for _, addr := range e.edges {
-		for _, path := range []string{"/colour.txt", "/static/colour.txt"} {
-			c.wg.Add(1)
-			go func() {
-				defer c.wg.Done()
-				for {
-					select {
-					case <-c.stop:
-						return
-					default:
-					}
-					code, body, err := get(addr, path)
-					c.requests.Add(1)
-					c.mu.Lock()
-					switch {
-					case err != nil:
-						c.failures = append(c.failures, err.Error())
-					case code != 200 || (body != "blue" && body != "green"):
-						c.failures = append(c.failures, fmt.Sprintf("%s: %d %q", path, code, body))
-					default:
-						c.bodies[body]++
-					}
-					c.mu.Unlock()
-					time.Sleep(5 * time.Millisecond)
-				}
-			}()
-		}
-	}
-	return c
 }
