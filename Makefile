@@ -45,8 +45,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# Each side-by-side benchmark runs once (1x): they are long runs against
+# their peers, not operations to repeat until a time is reached.
 bench: tools build
-	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 30m ./bench/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./bench/...
 
 # fuzz runs every FuzzXxx target for FUZZTIME each (seed corpora run in make test).
 FUZZTIME ?= 20s
