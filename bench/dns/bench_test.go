@@ -4,22 +4,21 @@
 package dnsbench
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intercloud/intercloud/bench/internal/dnspeer"
+	"github.com/intercloud/intercloud/bench/internal/nodeproc"
 	"github.com/intercloud/intercloud/config"
-	"github.com/intercloud/intercloud/dns"
 	"github.com/intercloud/intercloud/dns/dnstest"
-	"github.com/intercloud/intercloud/role"
+	"github.com/intercloud/intercloud/status"
 	"github.com/intercloud/intercloud/test/testenv"
 )
 
@@ -140,16 +139,25 @@ func BenchmarkVsGdnsd(b *testing.B) {
 	dir := b.TempDir()
 	mmdb := writeMMDB(b, dir)
 
-	srv, err := dns.New(dns.Options{Addr: "127.0.0.1:0", Registry: prometheus.NewRegistry()})
-	if err != nil {
-		b.Fatal(err)
+	// Our side as operators run it: an `intercloud node` with the dns role.
+	// The edges it hands out are registered live in the store, as their
+	// agents would register them, so that it answers with them.
+	snap := snapshot(mmdb)
+	dnsAddr := nodeproc.FreeAddr(b)
+	snap.Site.Nodes[0].Listen.DNS = dnsAddr
+	var live []status.NodeStatus
+	for _, n := range snap.Site.Nodes[1:] {
+		live = append(live, status.NodeStatus{Name: n.Name, Roles: n.Roles, Healthy: true, Revision: 1})
 	}
-	if err := role.Apply(context.Background(), srv, snapshot(mmdb)); err != nil {
-		b.Fatal(err)
+	node := nodeproc.Start(b, snap, "ns", live...)
+	_, p, _ := net.SplitHostPort(dnsAddr)
+	ourPort, _ := strconv.Atoi(p)
+	for i := 0; dnspeer.Lookup(b, ourPort, "plain."+zone, "") != "127.0.1.1"; i++ {
+		if i > 200 {
+			b.Fatal("intercloud node does not answer for the zone")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	b.Cleanup(func() { srv.Close(context.Background()) })
-	u, _ := srv.Addrs()
-	ourPort := u.(*net.UDPAddr).Port
 
 	gdir := filepath.Join(dir, "gdnsd")
 	gport := dnspeer.FreePort(b)
@@ -196,7 +204,7 @@ func BenchmarkVsGdnsd(b *testing.B) {
 				}
 				for _, i := range order {
 					if i == 0 {
-						ours = dnspeer.Dnsperf(b, ourPort, qf, dnspeer.Load{Passes: passes, Clients: clients, Extra: sc.extra}, os.Getpid())
+						ours = dnspeer.Dnsperf(b, ourPort, qf, dnspeer.Load{Passes: passes, Clients: clients, Extra: sc.extra}, node.Pid)
 					} else {
 						theirs = dnspeer.Dnsperf(b, gport, qf, dnspeer.Load{Passes: passes, Clients: clients, Extra: sc.extra}, g.Process.Pid)
 					}

@@ -6,7 +6,6 @@ package edge_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -24,8 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/intercloud/intercloud/bench/internal/nodeproc"
 	"github.com/intercloud/intercloud/config"
-	"github.com/intercloud/intercloud/store"
 	"github.com/intercloud/intercloud/test/testenv"
 )
 
@@ -87,21 +86,11 @@ func startOrigin(b *testing.B) string {
 }
 
 // startEdge runs our side as operators run it: an `intercloud node`
-// process with the edge role, given its revision through a store (an
-// embedded etcd member in the benchmark process). It logs every request,
-// as the node does, to a file, as nginx writes its access log.
+// process with the edge role (bench/internal/nodeproc). It logs every
+// request, as the node does, to a file, as nginx writes its access log.
 func startEdge(b *testing.B, originAddr string) peer {
-	dir := b.TempDir()
 	port := freePort(b)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	member, err := store.StartMember(ctx, store.MemberConfig{DataDir: filepath.Join(dir, "store"),
-		Client: fmt.Sprintf("127.0.0.1:%d", freePort(b)), Peer: fmt.Sprintf("127.0.0.1:%d", freePort(b))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(member.Close)
-	snap := &config.Snapshot{Revision: 1,
+	snap := &config.Snapshot{
 		Site: config.Site{Name: "bench", DNS: config.DNS{Zone: "cdn.test."}, Clouds: []config.Cloud{{Name: "c"}},
 			Nodes: []config.Node{{Name: "bench", Cloud: "c", Roles: []config.Role{config.RoleEdge}, Address: "127.0.0.1",
 				Listen: config.Listen{HTTP: fmt.Sprintf("127.0.0.1:%d", port)}, Cache: config.Cache{Memory: cacheSize}}}},
@@ -110,37 +99,8 @@ func startEdge(b *testing.B, originAddr string) peer {
 			Behaviors: []config.Behavior{{Path: "*", Target: "o"}},
 		}}},
 	}
-	snap.SetDefaults() // as config rendering fills them: the largest object, TTLs
-	snap.Hash = config.Hash(snap)
-	st, err := store.Open(member.Endpoints())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Commit(ctx, snap, 0); err != nil {
-		b.Fatal(err)
-	}
-	bin := filepath.Join(dir, "intercloud")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/intercloud/intercloud/cmd/intercloud").CombinedOutput(); err != nil {
-		b.Fatalf("build intercloud: %v\n%s", err, out)
-	}
-	log, err := os.Create(filepath.Join(dir, "node.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(bin, "node", "--name", "bench", "--store", strings.Join(member.Endpoints(), ","),
-		"--state-dir", filepath.Join(dir, "state"), "--admin", fmt.Sprintf("127.0.0.1:%d", freePort(b)))
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-		log.Close()
-	})
-	return peer{"edge", fmt.Sprintf("http://127.0.0.1:%d", port), func() []int { return []int{cmd.Process.Pid} }}
+	n := nodeproc.Start(b, snap, "bench")
+	return peer{"edge", fmt.Sprintf("http://127.0.0.1:%d", port), func() []int { return []int{n.Pid} }}
 }
 
 func startProcess(b *testing.B, name string, args ...string) *exec.Cmd {
