@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intercloud/intercloud/bench/internal/dnspeer"
+	"github.com/intercloud/intercloud/bench/internal/nodeproc"
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/dns"
 	"github.com/intercloud/intercloud/dns/dnstest"
@@ -215,18 +217,24 @@ func BenchmarkDNSVsGdnsd10k(b *testing.B) {
 	}); err != nil {
 		b.Fatal(err)
 	}
-	srv, err := dns.New(dns.Options{Addr: "127.0.0.1:0", Logger: quiet, Registry: prometheus.NewRegistry()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { srv.Close(context.Background()) })
+	// Our side as operators run it: an `intercloud node` with the dns role,
+	// its edges registered live in the store as their agents would.
 	snap, live := dnsSnapshot(mmdb, n)
-	srv.SetNodes(live)
-	if err := role.Apply(context.Background(), srv, snap); err != nil {
-		b.Fatal(err)
+	dnsAddr := nodeproc.FreeAddr(b)
+	snap.Site.Nodes[0].Listen.DNS = dnsAddr
+	var registered []status.NodeStatus
+	for _, st := range live {
+		registered = append(registered, st)
 	}
-	u, _ := srv.Addrs()
-	ourPort := u.(*net.UDPAddr).Port
+	node := nodeproc.Start(b, snap, "ns", registered...)
+	_, p, _ := net.SplitHostPort(dnsAddr)
+	ourPort, _ := strconv.Atoi(p)
+	for i := 0; dnspeer.Lookup(b, ourPort, distName(0)+"."+zone, "") != "127.0.1.1"; i++ {
+		if i > 600 {
+			b.Fatal("intercloud node does not answer for the zone")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	gdir := filepath.Join(dir, "gdnsd")
 	gport := dnspeer.FreePort(b)
 	if err := gdnsdConfig(gdir, mmdb, gport, n); err != nil {
@@ -266,9 +274,9 @@ func BenchmarkDNSVsGdnsd10k(b *testing.B) {
 				for round := range dnsRounds {
 					var ours, theirs dnspeer.Result
 					if round%2 == 0 {
-						ours, theirs = dnspeer.Dnsperf(b, ourPort, qf, dl, os.Getpid()), dnspeer.Dnsperf(b, gport, qf, dl, g.Process.Pid)
+						ours, theirs = dnspeer.Dnsperf(b, ourPort, qf, dl, node.Pid), dnspeer.Dnsperf(b, gport, qf, dl, g.Process.Pid)
 					} else {
-						theirs, ours = dnspeer.Dnsperf(b, gport, qf, dl, g.Process.Pid), dnspeer.Dnsperf(b, ourPort, qf, dl, os.Getpid())
+						theirs, ours = dnspeer.Dnsperf(b, gport, qf, dl, g.Process.Pid), dnspeer.Dnsperf(b, ourPort, qf, dl, node.Pid)
 					}
 					qpsOurs, qpsTheirs = append(qpsOurs, ours.QPS), append(qpsTheirs, theirs.QPS)
 					ratio = append(ratio, ours.QPS/theirs.QPS)
