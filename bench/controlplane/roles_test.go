@@ -229,12 +229,7 @@ func BenchmarkDNSVsGdnsd10k(b *testing.B) {
 	node := nodeproc.Start(b, snap, "ns", registered...)
 	_, p, _ := net.SplitHostPort(dnsAddr)
 	ourPort, _ := strconv.Atoi(p)
-	for i := 0; dnspeer.Lookup(b, ourPort, distName(0)+"."+zone, "") != "127.0.1.1"; i++ {
-		if i > 600 {
-			b.Fatal("intercloud node does not answer for the zone")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	dnspeer.WaitAnswer(b, ourPort, distName(0)+"."+zone, "127.0.1.1")
 	gdir := filepath.Join(dir, "gdnsd")
 	gport := dnspeer.FreePort(b)
 	if err := gdnsdConfig(gdir, mmdb, gport, n); err != nil {

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/intercloud/intercloud/bench/internal/dnspeer"
 	"github.com/intercloud/intercloud/bench/internal/nodeproc"
 	"github.com/intercloud/intercloud/config"
@@ -152,12 +151,7 @@ func BenchmarkVsGdnsd(b *testing.B) {
 	node := nodeproc.Start(b, snap, "ns", live...)
 	_, p, _ := net.SplitHostPort(dnsAddr)
 	ourPort, _ := strconv.Atoi(p)
-	for i := 0; dnspeer.Lookup(b, ourPort, "plain."+zone, "") != "127.0.1.1"; i++ {
-		if i > 200 {
-			b.Fatal("intercloud node does not answer for the zone")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	dnspeer.WaitAnswer(b, ourPort, "plain."+zone, "127.0.1.1")
 
 	gdir := filepath.Join(dir, "gdnsd")
 	gport := dnspeer.FreePort(b)

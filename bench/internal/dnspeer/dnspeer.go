@@ -135,6 +135,29 @@ func Dnsperf(tb testing.TB, port int, queries string, l Load, pid int) Result {
 // Lookup asks the server on port for name's A records (with an ECS
 // option when ecs is a CIDR) and returns them sorted, comma-separated.
 func Lookup(tb testing.TB, port int, name, ecs string) string {
+	got, err := lookup(port, name, ecs)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return got
+}
+
+// WaitAnswer waits until the server on port answers name with want (a
+// server just started, or still applying its first revision).
+func WaitAnswer(tb testing.TB, port int, name, want string) {
+	for i := 0; ; i++ {
+		got, err := lookup(port, name, "")
+		if err == nil && got == want {
+			return
+		}
+		if i > 300 {
+			tb.Fatalf("port %d never answered %s with %s: %q %v", port, name, want, got, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func lookup(port int, name, ecs string) (string, error) {
 	m := new(mdns.Msg)
 	m.SetQuestion(name, mdns.TypeA)
 	if ecs != "" {
@@ -146,7 +169,7 @@ func Lookup(tb testing.TB, port int, name, ecs string) string {
 	}
 	r, err := mdns.Exchange(m, fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
-		tb.Fatal(err)
+		return "", err
 	}
 	var got []string
 	for _, rr := range r.Answer {
@@ -155,5 +178,5 @@ func Lookup(tb testing.TB, port int, name, ecs string) string {
 		}
 	}
 	slices.Sort(got)
-	return strings.Join(got, ",")
+	return strings.Join(got, ","), nil
 }

@@ -95,4 +95,3 @@ func FreeAddr(tb testing.TB) string {
 	defer l.Close()
 	return l.Addr().String()
 }
-
