@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/internal/accesslog"
 	"github.com/intercloud/intercloud/internal/listen"
 	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/status"
@@ -44,7 +45,9 @@ type Options struct {
 	Registry prometheus.Registerer
 	// Mux, when set, gets the edge's node API (/v1/edge/...).
 	Mux *http.ServeMux
-	// AccessLog logs one line per request at Info level.
+	// AccessLog writes the access log the node's accessLog section
+	// describes (internal/accesslog); without it, or without a Node, the
+	// edge logs no requests.
 	AccessLog bool
 	// LimitMemory sets the process's Go memory limit to the cache size
 	// plus 48 MiB (unless GOMEMLIMIT is set), which keeps RSS within the
@@ -64,6 +67,7 @@ type Edge struct {
 	metrics   *metrics
 
 	table      atomic.Pointer[table]
+	alog       atomic.Pointer[accesslog.Log] // nil: off
 	store      cacheStore
 	pool       *clientPool
 	members    *memberIDs
@@ -138,6 +142,13 @@ func (e *Edge) Prepare(ctx context.Context, snap *config.Snapshot) (role.Change,
 		return nil, errors.New("edge: closed")
 	}
 	c := &edgeChange{e: e, t: t, want: map[string]bool{}}
+	if e.accessLog && e.node != "" {
+		// Opened anew for every revision: SIGHUP re-applies the current
+		// one, which is how logrotate's postrotate reopens the file.
+		if c.alog, err = e.openAccessLog(t.accessLog); err != nil {
+			return nil, fmt.Errorf("edge: %w", err)
+		}
+	}
 	if e.node != "" {
 		if t.listen.HTTP == "" {
 			return nil, fmt.Errorf("edge: node %s has no listen.http address", e.node)
@@ -167,6 +178,7 @@ type edgeChange struct {
 	t     *table
 	want  map[string]bool
 	binds []*listen.Listener
+	alog  *accesslog.Log
 }
 
 // Commit swaps the table in, starts the new listeners and closes those no
@@ -183,6 +195,9 @@ func (c *edgeChange) Commit() {
 		e.maxObject.Store(min(int64(t.cache.MaxObject), mem/4))
 	}
 	e.table.Store(t)
+	if e.accessLog && e.node != "" {
+		e.closeAccessLog(e.alog.Swap(c.alog))
+	}
 	for _, l := range c.binds {
 		e.servers = append(e.servers, l)
 		l.Serve()
@@ -205,6 +220,8 @@ func (c *edgeChange) Abort() {
 		l.Stop(0)
 	}
 	c.binds = nil
+	c.e.closeAccessLog(c.alog)
+	c.alog = nil
 }
 
 func listenerKey(l *listen.Listener) string {
@@ -334,6 +351,9 @@ func (e *Edge) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, ctx.Err())
+	}
+	if err := e.alog.Swap(nil).Close(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	e.pool.closeIdle()
 	e.metrics.unregister()

@@ -50,7 +50,7 @@ type exchange struct {
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := exchanges.Get().(*exchange)
 	x.e, x.r, x.t = e, r, e.table.Load()
-	if e.accessLog {
+	if e.alog.Load() != nil {
 		// Only the access log needs the duration; a clock read is not free.
 		x.start = time.Now()
 	}
