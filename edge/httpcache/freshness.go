@@ -203,8 +203,11 @@ func Evaluate(f Freshness, age time.Duration, req CacheControl) State {
 
 // ServeStaleOnError reports whether a stale entry may answer when the
 // origin failed (RFC 5861 §4; a request stale-if-error also allows it).
+// must-revalidate, proxy-revalidate and s-maxage forbid it (NoStale), and
+// so does no-cache: such a response is never used without a successful
+// revalidation (RFC 9111 §5.2.2.4).
 func ServeStaleOnError(f Freshness, age time.Duration, req CacheControl) bool {
-	if f.NoStale {
+	if f.NoStale || f.AlwaysRevalidate {
 		return false
 	}
 	staleFor := age - f.Lifetime
