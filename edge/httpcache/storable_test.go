@@ -138,3 +138,18 @@ func TestResponseRules(t *testing.T) {
 		t.Fatalf("plain: %+v", cc)
 	}
 }
+
+// FuzzVaryKey: any request header value normalises without a panic, and
+// the same request always gets the same variant.
+func FuzzVaryKey(f *testing.F) {
+	for _, s := range []string{"en-US, fr;q=0.5", `a;p="x, y", b`, "gzip;q=abc, br;q=2", ";;,,", `"`, "\\", " \t "} {
+		f.Add(s)
+	}
+	names := []string{"Accept", "Accept-Encoding", "Accept-Language"}
+	f.Fuzz(func(t *testing.T, s string) {
+		h := http.Header{"Accept": {s}, "Accept-Encoding": {s}, "Accept-Language": {s, s}}
+		if VaryKey(names, h) != VaryKey(names, h.Clone()) {
+			t.Fatalf("not deterministic for %q", s)
+		}
+	})
+}

@@ -50,8 +50,15 @@ func VaryKey(names []string, reqH http.Header) string {
 			continue
 		}
 		b.WriteByte(':')
+		weighted := weightedLists[n]
+		if len(vals) == 1 && !weighted && strings.IndexAny(vals[0], " \t") < 0 {
+			// No whitespace: already what normalising would make of it.
+			b.WriteString(vals[0])
+			b.WriteByte('\n')
+			continue
+		}
 		elems := listElements(vals)
-		if weightedLists[n] {
+		if weighted {
 			elems = normalizeWeighted(elems)
 		}
 		for i, e := range elems {

@@ -53,7 +53,7 @@ func TestFormats(t *testing.T) {
 				if err := json.Unmarshal([]byte(got), &m); err != nil {
 					t.Fatalf("not JSON: %v", err)
 				}
-				if m["uri"] != strings.ToValidUTF8(tc.e.URI, "\ufffd") {
+				if m["uri"] != validRunes(tc.e.URI) {
 					t.Errorf("uri decodes to %q, want %q", m["uri"], tc.e.URI)
 				}
 			}
@@ -245,4 +245,43 @@ func waitFor(t *testing.T, ok func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatal("condition not met in 10 s")
+}
+
+// FuzzFormats: whatever a client puts in its request line and headers,
+// a JSON line parses, and every line is exactly one line.
+func FuzzFormats(f *testing.F) {
+	for _, s := range []string{"/a", `/"quoted"`, "/\x00\x1f\x7f\xff", "\n\r\t", "é\xc3", `\"`, "\u2028"} {
+		f.Add(s, s)
+	}
+	f.Fuzz(func(t *testing.T, uri, ua string) {
+		e := entry(uri, ua)
+		e.Referer = ua
+		for _, fm := range []Format{JSON, Combined} {
+			line := appendLine(nil, fm, e)
+			if bytes.Count(line, []byte("\n")) != 1 || line[len(line)-1] != '\n' {
+				t.Fatalf("format %d: not one line: %q", fm, line)
+			}
+			if fm == JSON {
+				var m map[string]any
+				if err := json.Unmarshal(line, &m); err != nil {
+					t.Fatalf("not JSON: %v: %q", err, line)
+				}
+				if m["uri"] != validRunes(uri) {
+					t.Fatalf("uri %q decodes to %q", uri, m["uri"])
+				}
+			} else if bytes.Count(line, []byte(`"`)) != 6 {
+				t.Fatalf("combined line with a forged field: %q", line)
+			}
+		}
+	})
+}
+
+// validRunes is s with each byte that is not UTF-8 replaced by U+FFFD,
+// as encoding/json does.
+func validRunes(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		b.WriteRune(r)
+	}
+	return b.String()
 }
