@@ -142,13 +142,6 @@ func (e *Edge) Prepare(ctx context.Context, snap *config.Snapshot) (role.Change,
 		return nil, errors.New("edge: closed")
 	}
 	c := &edgeChange{e: e, t: t, want: map[string]bool{}}
-	if e.accessLog && e.node != "" {
-		// Opened anew for every revision: SIGHUP re-applies the current
-		// one, which is how logrotate's postrotate reopens the file.
-		if c.alog, err = e.openAccessLog(t.accessLog); err != nil {
-			return nil, fmt.Errorf("edge: %w", err)
-		}
-	}
 	if e.node != "" {
 		if t.listen.HTTP == "" {
 			return nil, fmt.Errorf("edge: node %s has no listen.http address", e.node)
@@ -167,6 +160,14 @@ func (e *Edge) Prepare(ctx context.Context, snap *config.Snapshot) (role.Change,
 				return nil, fmt.Errorf("edge: %w", err)
 			}
 			c.binds = append(c.binds, s)
+		}
+	}
+	if e.accessLog && e.node != "" {
+		// Opened anew for every revision: SIGHUP re-applies the current
+		// one, which is how logrotate's postrotate reopens the file.
+		if c.alog, err = e.openAccessLog(t.accessLog); err != nil {
+			c.Abort()
+			return nil, fmt.Errorf("edge: %w", err)
 		}
 	}
 	return c, nil
