@@ -123,14 +123,6 @@ func start(o Options, w io.Writer, file *os.File) *Log {
 	return l
 }
 
-// Path is the path the log was opened with.
-func (l *Log) Path() string {
-	if l == nil {
-		return ""
-	}
-	return l.o.Path
-}
-
 // Log appends e's line to the buffer, unless sampling skips it. It never
 // waits for the disk.
 func (l *Log) Log(e *Entry) {
