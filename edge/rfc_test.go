@@ -331,3 +331,34 @@ func TestVaryNormalised(t *testing.T) {
 		t.Fatalf("origin asked %d times, want 2", o.count())
 	}
 }
+
+// Interim responses pass through a non-caching behavior too, and never
+// reach an HTTP/1.0 client (RFC 9110 §15.2).
+func TestInterimResponsesBypassAndHTTP10(t *testing.T) {
+	o := newRawOrigin(t, func(string) string {
+		return "HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n" +
+			"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+	})
+	no := false
+	h := newHarness(t, nil, site(1, simple(o.url, func(s *config.Spec) { s.Behaviors[0].Cache = &no })))
+	raw := func(req string) string {
+		t.Helper()
+		c, err := net.Dial("tcp", strings.TrimPrefix(h.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, req)
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	got := raw("GET /b HTTP/1.1\r\nHost: shop.cdn.test\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.1 103 Early Hints\r\n") || !strings.Contains(got, "Link: </s.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\n") || !strings.HasSuffix(got, "hello") {
+		t.Fatalf("HTTP/1.1 client got %q", got)
+	}
+	got = raw("GET /b HTTP/1.0\r\nHost: shop.cdn.test\r\n\r\n")
+	if !strings.HasPrefix(got, "HTTP/1.0 200 OK\r\n") && !strings.HasPrefix(got, "HTTP/1.1 200 OK\r\n") || strings.Contains(got, "103") {
+		t.Fatalf("HTTP/1.0 client got %q", got)
+	}
+}
