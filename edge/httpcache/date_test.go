@@ -72,3 +72,22 @@ func TestInvalidExpiresIsStale(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseHTTPDate: any origin-supplied date parses without a panic, and
+// what it accepts reads back the same written as an IMF-fixdate.
+func FuzzParseHTTPDate(f *testing.F) {
+	for _, s := range []string{"Thu, 18 Aug 2050 02:01:18 GMT", "Thursday, 18-Aug-50 02:01:18 GMT", "Thu Aug  8 02:01:18 2050",
+		"Thu, 18 Aug 2050 2:01:18 GMT", "0", ",", "Monday, 99-Xxx-99 99:99:99 GMT"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, ok := ParseHTTPDate(s)
+		if !ok {
+			return
+		}
+		back, ok := ParseHTTPDate(d.Format(http.TimeFormat))
+		if !ok || !back.Equal(d) {
+			t.Fatalf("%q parsed as %v, which does not read back (%v %v)", s, d, back, ok)
+		}
+	})
+}
