@@ -42,6 +42,15 @@ const (
 	// small enough for one UDP packet.
 	DefaultMaxAnswers = 4
 
+	// The edge's access log: buffered JSON lines on stderr, so that a
+	// node shows its requests as it always did, without a write per
+	// request; nginx's buffer=64k flush=1s.
+	DefaultAccessLogPath   = "stderr"
+	DefaultAccessLogFormat = "json"
+	DefaultAccessLogBuffer = Size(64 << 10)
+	DefaultAccessLogFlush  = Duration(time.Second)
+	DefaultAccessLogSample = 1.0
+
 	// Edge cache sizes.
 	DefaultCacheMemory    = Size(256 << 20)
 	DefaultCacheMaxObject = Size(64 << 20)
@@ -153,6 +162,14 @@ func setSiteDefaults(s *Site) {
 		if n.HasRole(RoleEdge) {
 			dflt(&n.Cache.Memory, DefaultCacheMemory)
 			dflt(&n.Cache.MaxObject, DefaultCacheMaxObject)
+			if n.AccessLog == nil {
+				n.AccessLog = &AccessLog{}
+			}
+			dflt(&n.AccessLog.Path, DefaultAccessLogPath)
+			dflt(&n.AccessLog.Format, DefaultAccessLogFormat)
+			dflt(&n.AccessLog.Buffer, DefaultAccessLogBuffer)
+			dflt(&n.AccessLog.Flush, DefaultAccessLogFlush)
+			dflt(&n.AccessLog.Sample, DefaultAccessLogSample)
 			// DNS hands out the edge's address; a specific listen
 			// address is the natural one.
 			if n.Address == "" {

@@ -170,6 +170,9 @@ type Node struct {
 	Location Location `yaml:"location" json:"location"`
 	Listen   Listen   `yaml:"listen" json:"listen"`
 	Cache    Cache    `yaml:"cache" json:"cache"`
+	// AccessLog is an edge's access log; rendering fills it for every
+	// edge node (buffered JSON lines on stderr).
+	AccessLog *AccessLog `yaml:"accessLog" json:"accessLog,omitempty"`
 	// Weight steers DNS: 0 drains the edge; nil means 100.
 	Weight  *int        `yaml:"weight" json:"weight,omitempty"`
 	Gateway *Gateway    `yaml:"gateway" json:"gateway,omitempty"`
@@ -190,6 +193,25 @@ type Cache struct {
 	// MaxObject is the largest body kept in cache.
 	MaxObject Size `yaml:"maxObject" json:"maxObject,omitempty"`
 }
+
+// AccessLog is a buffered access log, nginx's `access_log path
+// buffer=64k flush=1s`.
+type AccessLog struct {
+	// Path is a file (appended to, reopened on SIGHUP), "stderr",
+	// "stdout", or "off".
+	Path string `yaml:"path" json:"path"`
+	// Format is "json" or "combined" (nginx's).
+	Format string `yaml:"format" json:"format,omitempty"`
+	// Buffer is the size of one buffer; a full one is written at once.
+	Buffer Size `yaml:"buffer" json:"buffer,omitempty"`
+	// Flush is the longest a line waits in the buffer.
+	Flush Duration `yaml:"flush" json:"flush,omitempty"`
+	// Sample is the share of requests logged, in (0, 1]; unset is 1.
+	Sample float64 `yaml:"sample" json:"sample,omitempty"`
+}
+
+// AccessLogOff is the AccessLog path that turns it off.
+const AccessLogOff = "off"
 
 // OriginRole configures a node that runs the origin server.
 type OriginRole struct {

@@ -337,6 +337,7 @@ func (c *checker) nodes(s *Site) {
 		if n.Cache.Memory < 0 || n.Cache.MaxObject < 0 {
 			c.errf(o, p+".cache", "sizes must not be negative")
 		}
+		c.accessLog(o, p, n, roles[RoleEdge])
 		c.location(o, p+".location", n.Location)
 		c.gateway(o, p, n, roles[RoleGateway])
 		switch {
@@ -359,6 +360,40 @@ func (c *checker) nodes(s *Site) {
 				}
 			}
 		}
+	}
+}
+
+// Bounds of an access log's buffer: a line fits in the smallest, and the
+// largest keeps the (at most 10) buffers of a node well under its cache.
+const (
+	minAccessLogBuffer = 4 << 10
+	maxAccessLogBuffer = 16 << 20
+)
+
+func (c *checker) accessLog(o, p string, n *Node, edge bool) {
+	a := n.AccessLog
+	if a == nil {
+		return
+	}
+	p += ".accessLog"
+	if !edge {
+		c.errf(o, p, "access log settings on a node without the edge role")
+		return
+	}
+	if a.Path == "" {
+		c.errf(o, p+".path", "missing (a file, stderr, stdout or off)")
+	}
+	if a.Format != "" && a.Format != "json" && a.Format != "combined" {
+		c.errf(o, p+".format", "unknown format %q (want json or combined)", a.Format)
+	}
+	if a.Buffer != 0 && (a.Buffer < minAccessLogBuffer || a.Buffer > maxAccessLogBuffer) {
+		c.errf(o, p+".buffer", "%d bytes out of range 4KiB..16MiB", a.Buffer)
+	}
+	if a.Flush < 0 {
+		c.errf(o, p+".flush", "must not be negative")
+	}
+	if a.Sample < 0 || a.Sample > 1 {
+		c.errf(o, p+".sample", "%v out of range (0, 1] (turn the log off with path: off)", a.Sample)
 	}
 }
 

@@ -43,6 +43,14 @@ func TestStorage(t *testing.T) {
 		{"no freshness no validator", nil, nil, config.TTL{}, nil, false, false},
 		{"cdn-cache-control wins for the cdn", []string{"Cache-Control", "no-store", "CDN-Cache-Control", "max-age=60"}, nil, config.TTL{}, nil, false, true},
 		{"cdn-cache-control no-store", []string{"Cache-Control", "max-age=60", "CDN-Cache-Control", "no-store"}, nil, config.TTL{}, nil, false, false},
+		// RFC 9111 §5.3: an invalid Expires is already expired.
+		{"expires far ahead", []string{"Expires", "Thu, 18 Aug 2050 02:01:18 GMT"}, nil, config.TTL{}, nil, false, true},
+		{"expires with two spaces", []string{"Expires", "Thu, 18  Aug 2050 02:01:18 GMT"}, nil, config.TTL{}, nil, false, false},
+		{"expires with a one-digit hour", []string{"Expires", "Thu, 18 Aug 2050 2:01:18 GMT"}, nil, config.TTL{}, nil, false, false},
+		// RFC 9213 §2.1: a CDN-Cache-Control that is not a valid
+		// Dictionary is ignored as a whole.
+		{"invalid cdn-cache-control leaves cache-control", []string{"Cache-Control", "max-age=60", "CDN-Cache-Control", `max-age="0"`}, nil, config.TTL{}, nil, false, true},
+		{"invalid cdn-cache-control leaves no-store", []string{"Cache-Control", "no-store", "CDN-Cache-Control", "max-age=60s"}, nil, config.TTL{}, nil, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

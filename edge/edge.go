@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/internal/accesslog"
 	"github.com/intercloud/intercloud/internal/listen"
 	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/status"
@@ -44,7 +45,9 @@ type Options struct {
 	Registry prometheus.Registerer
 	// Mux, when set, gets the edge's node API (/v1/edge/...).
 	Mux *http.ServeMux
-	// AccessLog logs one line per request at Info level.
+	// AccessLog writes the access log the node's accessLog section
+	// describes (internal/accesslog); without it, or without a Node, the
+	// edge logs no requests.
 	AccessLog bool
 	// LimitMemory sets the process's Go memory limit to the cache size
 	// plus 48 MiB (unless GOMEMLIMIT is set), which keeps RSS within the
@@ -64,6 +67,7 @@ type Edge struct {
 	metrics   *metrics
 
 	table      atomic.Pointer[table]
+	alog       atomic.Pointer[accesslog.Log] // nil: off
 	store      cacheStore
 	pool       *clientPool
 	members    *memberIDs
@@ -158,6 +162,14 @@ func (e *Edge) Prepare(ctx context.Context, snap *config.Snapshot) (role.Change,
 			c.binds = append(c.binds, s)
 		}
 	}
+	if e.accessLog && e.node != "" {
+		// Opened anew for every revision: SIGHUP re-applies the current
+		// one, which is how logrotate's postrotate reopens the file.
+		if c.alog, err = e.openAccessLog(t.accessLog); err != nil {
+			c.Abort()
+			return nil, fmt.Errorf("edge: %w", err)
+		}
+	}
 	return c, nil
 }
 
@@ -167,6 +179,7 @@ type edgeChange struct {
 	t     *table
 	want  map[string]bool
 	binds []*listen.Listener
+	alog  *accesslog.Log
 }
 
 // Commit swaps the table in, starts the new listeners and closes those no
@@ -183,6 +196,9 @@ func (c *edgeChange) Commit() {
 		e.maxObject.Store(min(int64(t.cache.MaxObject), mem/4))
 	}
 	e.table.Store(t)
+	if e.accessLog && e.node != "" {
+		e.closeAccessLog(e.alog.Swap(c.alog))
+	}
 	for _, l := range c.binds {
 		e.servers = append(e.servers, l)
 		l.Serve()
@@ -205,6 +221,8 @@ func (c *edgeChange) Abort() {
 		l.Stop(0)
 	}
 	c.binds = nil
+	c.e.closeAccessLog(c.alog)
+	c.alog = nil
 }
 
 func listenerKey(l *listen.Listener) string {
@@ -334,6 +352,9 @@ func (e *Edge) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, ctx.Err())
+	}
+	if err := e.alog.Swap(nil).Close(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	e.pool.closeIdle()
 	e.metrics.unregister()

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"time"
@@ -227,6 +229,9 @@ func equalStrings(a, b []string) bool {
 func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http.Header, cond revalidation, body io.ReadCloser, length int64) (*http.Response, *originRef, error) {
 	tg := x.b.target
 	members := tg.order(x.member, e.health)
+	if x.w != nil && x.r.ProtoAtLeast(1, 1) {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{Got1xxResponse: x.interim})
+	}
 	var errs []error
 	for i, o := range members {
 		if i > 0 {
@@ -276,6 +281,30 @@ func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http
 		return resp, o, nil
 	}
 	return nil, nil, fmt.Errorf("%w: %w", errOrigin, errors.Join(errs...))
+}
+
+// interim relays an origin's 1xx interim response (102 Processing, 103
+// Early Hints) to the client while the final one is awaited; it is never
+// stored. 100 Continue is between the edge and the origin, and no
+// HTTP/1.0 client may get a 1xx (RFC 9110 §15.2). Called by the
+// transport while x's goroutine waits in roundTrip.
+func (x *exchange) interim(code int, h textproto.MIMEHeader) error {
+	if code == http.StatusContinue || code == http.StatusSwitchingProtocols {
+		return nil
+	}
+	w := x.w.Header()
+	saved := w.Clone()
+	clear(w)
+	for k, v := range h {
+		w[k] = v
+	}
+	removeHopByHop(w)
+	x.w.WriteHeader(code)
+	clear(w)
+	for k, v := range saved {
+		w[k] = v
+	}
+	return nil
 }
 
 // revalidateAsync refreshes a stale entry in the background, once per

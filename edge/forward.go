@@ -1,11 +1,14 @@
 package edge
 
 import (
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/intercloud/intercloud/internal/httpsem"
 )
@@ -218,4 +221,34 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// clientBody is a client's request body on its way to the origin; it
+// remembers a read error so that a body whose framing broke is answered
+// 400 rather than blamed on the origin. The transport reads it from its
+// own goroutine.
+type clientBody struct {
+	io.ReadCloser
+	mu  sync.Mutex
+	err error
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.mu.Lock()
+		b.err = err
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// failed is the error reading the client's body, if any; nil b is none.
+func (b *clientBody) failed() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }

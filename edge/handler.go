@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -44,13 +45,16 @@ type exchange struct {
 
 	class  string // metrics label: hit, miss, stale, revalidated, bypass, error
 	origin string
+	// abort: the response was cut short; the connection (or stream) is
+	// reset so that the client cannot take it for complete.
+	abort bool
 }
 
 // ServeHTTP is the whole request flow: route, look up, serve or fetch.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := exchanges.Get().(*exchange)
 	x.e, x.r, x.t = e, r, e.table.Load()
-	if e.accessLog {
+	if e.alog.Load() != nil {
 		// Only the access log needs the duration; a clock read is not free.
 		x.start = time.Now()
 	}
@@ -58,10 +62,14 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.w = &x.rec
 	x.serve()
 	e.observe(x)
+	abort := x.abort
 	// Nothing keeps x past the request: a background refresh works on a
 	// copy. After a panic x is simply not reused.
 	*x = exchange{}
 	exchanges.Put(x)
+	if abort {
+		panic(http.ErrAbortHandler)
+	}
 }
 
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
@@ -238,13 +246,23 @@ func (x *exchange) passThrough(reason, detail string) {
 			h[f] = v
 		}
 	}
-	var body = x.r.Body
-	if x.r.ContentLength == 0 {
-		body = http.NoBody
+	var body io.ReadCloser = http.NoBody
+	var cb *clientBody
+	if x.r.ContentLength != 0 {
+		cb = &clientBody{ReadCloser: x.r.Body}
+		body = cb
 	}
 	resp, o, err := x.e.roundTrip(x.r.Context(), x, x.r.Method, h, revalidation{}, body, x.r.ContentLength)
 	if err != nil {
 		x.class = "error"
+		if berr := cb.failed(); berr != nil {
+			// The client's body broke (bad chunked framing, cut short):
+			// its fault, not the origin's, which never got a whole request.
+			x.w.Header().Set("Connection", "close")
+			x.status(httpcache.CacheStatus{Fwd: reason, Detail: "bad-request-body"})
+			x.plain(http.StatusBadRequest, "intercloud-edge: the request body is malformed: "+berr.Error()+"\n")
+			return
+		}
 		x.originError(err, httpcache.CacheStatus{Fwd: reason, Detail: detail})
 		return
 	}

@@ -119,8 +119,15 @@ type harness struct {
 
 func newHarness(t *testing.T, clk *clock, snap *config.Snapshot) *harness {
 	t.Helper()
+	return newHarnessWith(t, clk, snap, Options{})
+}
+
+// newHarnessWith runs an edge for node edge-1 with o's switches.
+func newHarnessWith(t *testing.T, clk *clock, snap *config.Snapshot, o Options) *harness {
+	t.Helper()
 	reg, mux := prometheus.NewRegistry(), http.NewServeMux()
-	e, err := New(Options{Node: "edge-1", Registry: reg, Mux: mux})
+	o.Node, o.Registry, o.Mux = "edge-1", reg, mux
+	e, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,8 @@
 package edge
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -20,6 +18,8 @@ type metrics struct {
 	originSeconds *prometheus.HistogramVec
 	failovers     *prometheus.CounterVec
 	purged        prometheus.Counter
+	// Access log lines written and dropped (full buffers, failed writes).
+	accessLines, accessDropped prometheus.Counter
 	// byLabel caches resolved counters: label hashing per request is
 	// measurable on the hit path.
 	byDist sync.Map // distribution → *[len(classes)]labelled
@@ -83,6 +83,10 @@ func newMetrics(reg prometheus.Registerer, e *Edge) (*metrics, error) {
 			Help: "Requests retried on another origin group member."}, []string{"distribution"}),
 		purged: prometheus.NewCounter(prometheus.CounterOpts{Name: "intercloud_edge_purged_objects_total",
 			Help: "Objects dropped by invalidations."}),
+		accessLines: prometheus.NewCounter(prometheus.CounterOpts{Name: "intercloud_edge_access_log_lines_total",
+			Help: "Access log lines written."}),
+		accessDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "intercloud_edge_access_log_dropped_total",
+			Help: "Access log lines dropped: every buffer waiting for a slow disk, or a failed write."}),
 	}
 	stat := func(name, help string, f func(StoreStats) float64, counter bool) prometheus.Collector {
 		fn := func() float64 { return f(m.stats(e.store)) }
@@ -91,7 +95,7 @@ func newMetrics(reg prometheus.Registerer, e *Edge) (*metrics, error) {
 		}
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn)
 	}
-	g, err := promreg.Register(reg, m.requests, m.bytes, m.originSeconds, m.failovers, m.purged,
+	g, err := promreg.Register(reg, m.requests, m.bytes, m.originSeconds, m.failovers, m.purged, m.accessLines, m.accessDropped,
 		stat("intercloud_edge_cache_bytes", "Bytes held by the cache.", func(s StoreStats) float64 { return float64(s.Bytes) }, false),
 		stat("intercloud_edge_cache_capacity_bytes", "Configured cache size.", func(s StoreStats) float64 { return float64(s.Capacity) }, false),
 		stat("intercloud_edge_cache_entries", "Objects held by the cache.", func(s StoreStats) float64 { return float64(s.Entries) }, false),
@@ -141,16 +145,5 @@ func (e *Edge) observe(x *exchange) {
 	}
 	c.requests.Inc()
 	c.bytes.Add(float64(x.w.bytes))
-	if !e.accessLog || !e.log.Enabled(context.Background(), slog.LevelInfo) {
-		return
-	}
-	pattern := ""
-	if x.b != nil {
-		pattern = x.b.pattern
-	}
-	e.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
-		slog.String("distribution", dist), slog.String("behavior", pattern),
-		slog.String("method", x.r.Method), slog.String("host", x.r.Host), slog.String("path", x.r.URL.Path),
-		slog.String("client", x.clientIP), slog.String("cache", class), slog.Int("status", x.w.code),
-		slog.Int64("bytes", x.w.bytes), slog.Duration("duration", time.Since(x.start)), slog.String("origin", x.origin))
+	e.logRequest(x, dist, class)
 }

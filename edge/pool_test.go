@@ -1,15 +1,11 @@
 package edge
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"github.com/intercloud/intercloud/role"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 )
@@ -39,55 +35,5 @@ func TestOriginKeepAlive(t *testing.T) {
 	}
 	if n := conns.Load(); n > 2 {
 		t.Fatalf("%d origin connections for 30 sequential requests", n)
-	}
-}
-
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-
-func TestAccessLog(t *testing.T) {
-	clk := &clock{}
-	o := newOrigin(t, clk, body("logged", "Cache-Control", "max-age=60"))
-	var buf syncBuf
-	e, err := New(Options{Logger: slog.New(slog.NewJSONHandler(&buf, nil)), AccessLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close(context.Background())
-	snap := site(1, simple(o.URL))
-	snap.Site.Nodes = nil
-	if err := role.Apply(context.Background(), e, snap); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 2; i++ {
-		e.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "http://shop.cdn.test/log", nil))
-	}
-	var lines []map[string]any
-	for _, l := range bytes.Split(bytes.TrimSpace(buf.b.Bytes()), []byte("\n")) {
-		var m map[string]any
-		if json.Unmarshal(l, &m) == nil && m["msg"] == "request" {
-			lines = append(lines, m)
-		}
-	}
-	if len(lines) != 2 {
-		t.Fatalf("%d access log lines:\n%s", len(lines), buf.b.String())
-	}
-	want := []map[string]any{
-		{"distribution": "shop", "behavior": "*", "cache": "miss", "status": float64(200), "bytes": float64(6), "origin": "o"},
-		{"distribution": "shop", "cache": "hit", "status": float64(200), "bytes": float64(6)},
-	}
-	for i, w := range want {
-		for k, v := range w {
-			if lines[i][k] != v {
-				t.Errorf("line %d: %s = %v, want %v", i, k, lines[i][k], v)
-			}
-		}
-		if _, ok := lines[i]["duration"]; !ok {
-			t.Errorf("line %d has no duration", i)
-		}
 	}
 }

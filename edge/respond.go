@@ -205,7 +205,11 @@ func (x *exchange) stream(resp *http.Response, prefix []byte, cs httpcache.Cache
 	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
-	io.CopyBuffer(writerOnly{x.w}, resp.Body, *bp)
+	if _, err := io.CopyBuffer(writerOnly{x.w}, resp.Body, *bp); err != nil {
+		// The origin's body broke off (or the client left): the client
+		// must see a truncated response, not a complete shorter one.
+		x.abort = true
+	}
 }
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
@@ -288,7 +292,8 @@ type recorder struct {
 }
 
 func (r *recorder) WriteHeader(code int) {
-	if r.code == 0 {
+	if r.code == 0 && code >= 200 {
+		// 1xx interim responses come before the final status.
 		r.code = code
 	}
 	r.ResponseWriter.WriteHeader(code)

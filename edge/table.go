@@ -26,6 +26,8 @@ type table struct {
 	anyTLS   bool
 	listen   config.Listen
 	cache    config.Cache
+	// accessLog is the node's, as rendered; nil for an edge without node.
+	accessLog *config.AccessLog
 }
 
 type dist struct {
@@ -88,7 +90,7 @@ func buildTable(snap *config.Snapshot, node string, pool *clientPool, ids *membe
 	}
 	t := &table{revision: snap.Revision, hosts: map[string]*dist{}, certs: map[string]*certFile{}}
 	if n := snap.Site.Node(node); n != nil {
-		t.listen, t.cache = n.Listen, n.Cache
+		t.listen, t.cache, t.accessLog = n.Listen, n.Cache, n.AccessLog
 		// Rendering fills both; a zero here would silently make every
 		// object too large to cache.
 		if n.Cache.Memory <= 0 || n.Cache.MaxObject <= 0 {
@@ -125,7 +127,7 @@ func buildTableFrom(prev *table, snap *config.Snapshot, pool *clientPool, ids *m
 	for _, n := range dl.Removed {
 		gone[n] = true
 	}
-	t := &table{revision: snap.Revision, listen: prev.listen, cache: prev.cache,
+	t := &table{revision: snap.Revision, listen: prev.listen, cache: prev.cache, accessLog: prev.accessLog,
 		hosts: make(map[string]*dist, len(prev.hosts)), certs: make(map[string]*certFile, len(prev.certs))}
 	for h, d := range prev.hosts {
 		if gone[d.name] {

@@ -56,10 +56,13 @@ func ComputeFreshness(status int, h http.Header, cc CacheControl, p TTLPolicy) F
 		f.Lifetime, f.Source = cc.MaxAge, "max-age"
 	case len(h.Values("Expires")) > 0:
 		f.Source = "expires"
-		// An invalid Expires (such as "0") means already expired.
-		if exp, err := http.ParseTime(h.Get("Expires")); err == nil {
+		// An invalid Expires (such as "0", or a date with a one-digit
+		// hour or doubled spaces) means already expired (RFC 9111 §5.3).
+		// Several Expires lines are invalid too.
+		if v := h.Values("Expires"); len(v) == 1 {
+			exp, ok := ParseHTTPDate(v[0])
 			date := dateOf(h)
-			if !date.IsZero() && exp.After(date) {
+			if ok && !date.IsZero() && exp.After(date) {
 				f.Lifetime = exp.Sub(date)
 			}
 		}
@@ -200,8 +203,11 @@ func Evaluate(f Freshness, age time.Duration, req CacheControl) State {
 
 // ServeStaleOnError reports whether a stale entry may answer when the
 // origin failed (RFC 5861 §4; a request stale-if-error also allows it).
+// must-revalidate, proxy-revalidate and s-maxage forbid it (NoStale), and
+// so does no-cache: such a response is never used without a successful
+// revalidation (RFC 9111 §5.2.2.4).
 func ServeStaleOnError(f Freshness, age time.Duration, req CacheControl) bool {
-	if f.NoStale {
+	if f.NoStale || f.AlwaysRevalidate {
 		return false
 	}
 	staleFor := age - f.Lifetime

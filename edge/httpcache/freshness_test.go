@@ -134,3 +134,29 @@ func TestEvaluate(t *testing.T) {
 		t.Fatal("request stale-if-error ignored")
 	}
 }
+
+// What the origin said decides whether a copy may answer stale when the
+// origin cannot be reached, within the stale-if-error window (the
+// behavior's ttl.staleIfError when the origin names none).
+func TestStaleOnErrorForbidden(t *testing.T) {
+	window := time.Hour
+	for _, tc := range []struct {
+		cc string
+		ok bool
+	}{
+		{"max-age=1", true},
+		{"max-age=1, must-revalidate", false},
+		{"max-age=1, proxy-revalidate", false},
+		{"max-age=1, s-maxage=1", false},
+		{"max-age=1, no-cache", false},
+		{`max-age=1, no-cache="Set-Cookie"`, true}, // only that field needs revalidation
+		{"max-age=1, stale-if-error=0", false},     // the origin's own window wins
+	} {
+		cc, _ := ParseCacheControl([]string{tc.cc})
+		f := ComputeFreshness(200, hdr("Cache-Control", tc.cc), cc, TTLPolicy{StaleIfError: &window})
+		none, _ := ParseCacheControl(nil)
+		if got := ServeStaleOnError(f, time.Minute, none); got != tc.ok {
+			t.Errorf("%q: stale on error %v, want %v", tc.cc, got, tc.ok)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package httpcache
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -80,15 +82,20 @@ func trimOWS(s string) string { return strings.Trim(s, " \t") }
 
 // ResponseRules returns the directives that govern this cache and the
 // header view freshness and storability read. CDN-Cache-Control (RFC
-// 9213), when present, replaces both Cache-Control and Expires for a CDN.
+// 9213), when present and valid, replaces both Cache-Control and Expires
+// for a CDN; an invalid one is ignored as a whole (and reported in err).
 func ResponseRules(h http.Header) (CacheControl, http.Header, error) {
+	var cdnErr error
 	if v := h.Values("Cdn-Cache-Control"); len(v) > 0 {
-		cc, err := ParseCacheControl(v)
-		view := h.Clone()
-		view.Del("Expires")
-		view.Del("Cache-Control")
-		return cc, view, err
+		cc, err := ParseCDNCacheControl(v)
+		if err == nil {
+			view := h.Clone()
+			view.Del("Expires")
+			view.Del("Cache-Control")
+			return cc, view, nil
+		}
+		cdnErr = fmt.Errorf("ignored: %w", err)
 	}
 	cc, err := ParseCacheControl(h.Values("Cache-Control"))
-	return cc, h, err
+	return cc, h, errors.Join(cdnErr, err)
 }

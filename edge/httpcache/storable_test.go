@@ -66,10 +66,24 @@ func TestVary(t *testing.T) {
 		{"different", http.Header{"Accept": {"a"}}, http.Header{"Accept": {"b"}}, false},
 		{"absent vs empty", http.Header{}, http.Header{"Accept": {""}}, false},
 		{"other header ignored", http.Header{"Accept": {"a"}, "X": {"1"}}, http.Header{"Accept": {"a"}, "X": {"2"}}, true},
+		{"space around commas", http.Header{"Accept": {"text/html ,application/json"}}, http.Header{"Accept": {"text/html,application/json"}}, true},
+		{"leading and trailing space", http.Header{"Accept": {" text/html\t"}}, http.Header{"Accept": {"text/html"}}, true},
+		{"lines combined", http.Header{"Accept": {"a", "b"}}, http.Header{"Accept": {"a, b"}}, true},
+		{"accept order matters", http.Header{"Accept": {"a, b"}}, http.Header{"Accept": {"b, a"}}, false},
+		{"comma in a quoted string", http.Header{"Accept": {`a;p="x, y"`}}, http.Header{"Accept": {`a;p="x,y"`}}, false},
+		{"language order", http.Header{"Accept-Language": {"en, fr"}}, http.Header{"Accept-Language": {"fr, en"}}, true},
+		{"language case and spacing", http.Header{"Accept-Language": {"en-US , FR;q=0.5"}}, http.Header{"Accept-Language": {"fr; q=0.5,en-us"}}, true},
+		{"language weights", http.Header{"Accept-Language": {"en;q=1.0, fr;q=0.50"}}, http.Header{"Accept-Language": {"fr;q=0.5,en"}}, true},
+		{"language weights differ", http.Header{"Accept-Language": {"en, fr;q=0.5"}}, http.Header{"Accept-Language": {"fr, en;q=0.5"}}, false},
+		{"language lines", http.Header{"Accept-Language": {"en", "fr"}}, http.Header{"Accept-Language": {"fr,en"}}, true},
+		{"encoding order", http.Header{"Accept-Encoding": {"gzip, deflate, br"}}, http.Header{"Accept-Encoding": {"br,gzip,deflate"}}, true},
+		{"encoding differs", http.Header{"Accept-Encoding": {"gzip"}}, http.Header{"Accept-Encoding": {"gzip, br"}}, false},
+		{"user agent spaces", http.Header{"User-Agent": {"Mozilla/5.0  (X11;  Linux)"}}, http.Header{"User-Agent": {"Mozilla/5.0 (X11; Linux)"}}, true},
 	}
+	names = []string{"Accept", "Accept-Encoding", "Accept-Language", "User-Agent"}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ka, kb := VaryKey([]string{"Accept"}, tt.a), VaryKey([]string{"Accept"}, tt.b)
+			ka, kb := VaryKey(names, tt.a), VaryKey(names, tt.b)
 			if (ka == kb) != tt.same {
 				t.Fatalf("%q vs %q", ka, kb)
 			}
@@ -123,4 +137,19 @@ func TestResponseRules(t *testing.T) {
 	if cc.MaxAge != 5*time.Second || view.Get("Cache-Control") != "max-age=5" {
 		t.Fatalf("plain: %+v", cc)
 	}
+}
+
+// FuzzVaryKey: any request header value normalises without a panic, and
+// the same request always gets the same variant.
+func FuzzVaryKey(f *testing.F) {
+	for _, s := range []string{"en-US, fr;q=0.5", `a;p="x, y", b`, "gzip;q=abc, br;q=2", ";;,,", `"`, "\\", " \t "} {
+		f.Add(s)
+	}
+	names := []string{"Accept", "Accept-Encoding", "Accept-Language"}
+	f.Fuzz(func(t *testing.T, s string) {
+		h := http.Header{"Accept": {s}, "Accept-Encoding": {s}, "Accept-Language": {s, s}}
+		if VaryKey(names, h) != VaryKey(names, h.Clone()) {
+			t.Fatalf("not deterministic for %q", s)
+		}
+	})
 }
