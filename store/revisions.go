@@ -338,13 +338,22 @@ func (s *Store) shared(base int64, m *Manifest, read func() (*config.Snapshot, e
 		return nil, err
 	}
 	snap := v.(*config.Snapshot)
+	s.remember(key, snap)
+	return snap, nil
+}
+
+func (s *Store) remember(key recentKey, snap *config.Snapshot) {
 	s.recent.mu.Lock()
+	defer s.recent.mu.Unlock()
+	for _, r := range s.recent.snaps {
+		if r.key == key {
+			return
+		}
+	}
 	s.recent.snaps = append(s.recent.snaps, recentRead{key, snap})
 	if len(s.recent.snaps) > 4 {
 		s.recent.snaps = s.recent.snaps[1:]
 	}
-	s.recent.mu.Unlock()
-	return snap, nil
 }
 
 // recentReads are the last revisions read, by (base, revision).
@@ -505,7 +514,20 @@ func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int
 	s.last.mu.Lock()
 	s.last.etcdRev, s.last.site, s.last.dists = resp.Header.Revision, site, dists
 	s.last.mu.Unlock()
+	// A writer reads what it just wrote next (the controller's health
+	// checks, its next commit): it has it already.
+	s.remember(recentKey{n: snap.Revision, cluster: resp.Header.ClusterId, etcdRev: uint64(resp.Header.Revision)}, asRead(snap))
 	return nil
+}
+
+// asRead is snap as Revision returns it: distributions by name, outputs
+// gathered from them.
+func asRead(snap *config.Snapshot) *config.Snapshot {
+	r := &config.Snapshot{Revision: snap.Revision, Hash: snap.Hash, Time: snap.Time, Reason: snap.Reason, Site: snap.Site,
+		Distributions: slices.Clone(snap.Distributions)}
+	slices.SortFunc(r.Distributions, func(a, b config.Distribution) int { return strings.Compare(a.Name, b.Name) })
+	r.Outputs = outputsOf(r.Distributions)
+	return r
 }
 
 func opSize(op clientv3.Op) int {
