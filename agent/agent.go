@@ -42,7 +42,7 @@ type Agent struct {
 	admin    *admin.Server
 	events   chan event
 	view     atomic.Pointer[view]
-	lkgQueue chan lastKnownGood
+	lkgQueue chan lkgWrite
 
 	// Owned by the loop.
 	roles       map[config.Role]*instance
@@ -65,7 +65,7 @@ func New(o Options) *Agent {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	a := &Agent{opt: o, log: o.Logger.With("node", o.Node), events: make(chan event, 16), lkgQueue: make(chan lastKnownGood, 1),
+	a := &Agent{opt: o, log: o.Logger.With("node", o.Node), events: make(chan event, 16), lkgQueue: make(chan lkgWrite, 1),
 		roles: map[config.Role]*instance{}, doneInv: map[string]bool{}}
 	a.view.Store(&view{})
 	a.admin = admin.New(a.ready)
@@ -96,7 +96,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.waitDeregistered()
 	}()
 
-	if lkg, err := readLastKnownGood(a.lkgPath()); err == nil {
+	if lkg, err := readLastKnownGood(a.opt.StateDir); err == nil {
 		a.log.Info("starting from last known good snapshot", "revision", lkg.Snapshot.Revision, "store", lkg.Cluster)
 		if err := a.apply(ctx, lkg.Snapshot, lkg.Cluster); err != nil {
 			a.log.Error("last known good snapshot does not apply", "err", err)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,19 +37,27 @@ type Change struct {
 // links) are matched by name, so inserting a node shows as one field, not
 // as every later index changing.
 func Diff(old, new *Snapshot) []Change {
-	objs := func(s *Snapshot) map[string]any {
-		m := map[string]any{}
+	// Plain JSON first: most of a large site is the same in both, and
+	// only objects whose JSON differs are normalised and compared.
+	objs := func(s *Snapshot) map[string][]byte {
+		m := map[string][]byte{}
 		if s == nil {
 			return m
 		}
-		m["site"] = normalise(mustJSON(&s.Site))
+		m["site"] = mustJSON(&s.Site)
 		for i := range s.Distributions {
 			d := &s.Distributions[i]
-			m["distribution "+d.Name] = normalise(mustJSON(d))
+			m["distribution "+d.Name] = mustJSON(d)
 		}
 		return m
 	}
 	a, b := objs(old), objs(new)
+	for k, x := range a {
+		if y, ok := b[k]; ok && bytes.Equal(x, y) {
+			delete(a, k)
+			delete(b, k)
+		}
+	}
 	var names []string
 	for k := range a {
 		names = append(names, k)
@@ -76,7 +85,7 @@ func Diff(old, new *Snapshot) []Change {
 			out = append(out, Change{Kind: Removed, Object: n})
 		default:
 			var fields []string
-			diffValue(&fields, "", x, y)
+			diffValue(&fields, "", normalise(x), normalise(y))
 			if len(fields) > 0 {
 				out = append(out, Change{Kind: Changed, Object: n, Fields: fields})
 			}

@@ -34,13 +34,22 @@ func ParseDuration(s string) (Duration, error) {
 func (d Duration) String() string { return time.Duration(d).String() }
 
 // MarshalJSON writes the duration as a Go duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+// A duration's string has only digits, letters and dots: no escaping.
+// Snapshots hold several durations per behavior, and a large site is
+// encoded on every commit, so this avoids a nested json.Marshal.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	s := d.String()
+	b := make([]byte, 0, len(s)+2)
+	return append(append(append(b, '"'), s...), '"'), nil
+}
 
 // UnmarshalJSON reads a Go duration string.
 func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
+	s, plain := plainJSONString(b)
+	if !plain {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
 	}
 	v, err := ParseDuration(s)
 	if err != nil {
@@ -89,18 +98,19 @@ func (s Size) String() string {
 }
 
 // MarshalJSON writes the size as a number of bytes.
-func (s Size) MarshalJSON() ([]byte, error) { return json.Marshal(int64(s)) }
+func (s Size) MarshalJSON() ([]byte, error) { return strconv.AppendInt(nil, int64(s), 10), nil }
 
 // UnmarshalJSON reads a number of bytes or a size string.
 func (s *Size) UnmarshalJSON(b []byte) error {
-	var n int64
-	if err := json.Unmarshal(b, &n); err == nil {
+	if n, err := strconv.ParseInt(string(b), 10, 64); err == nil {
 		*s = Size(n)
 		return nil
 	}
-	var str string
-	if err := json.Unmarshal(b, &str); err != nil {
-		return err
+	str, plain := plainJSONString(b)
+	if !plain {
+		if err := json.Unmarshal(b, &str); err != nil {
+			return err
+		}
 	}
 	v, err := ParseSize(str)
 	if err != nil {
@@ -125,3 +135,17 @@ func (s Selection) Includes(name string) bool {
 
 // None reports whether nothing is selected.
 func (s Selection) None() bool { return !s.All && len(s.Names) == 0 }
+
+// plainJSONString returns the contents of a JSON string that has no
+// escapes (and so needs no decoding); plain is false for anything else.
+func plainJSONString(b []byte) (s string, plain bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	for _, c := range b[1 : len(b)-1] {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+	return string(b[1 : len(b)-1]), true
+}

@@ -93,7 +93,7 @@ func (c *Controller) Plan(ctx context.Context, snap *config.Snapshot) (*ApplyRes
 	res := &ApplyResult{Hash: hash, Changes: config.Diff(cur, snap)}
 	if cur != nil {
 		res.Revision = cur.Revision
-		res.Changed = cur.Hash != hash
+		res.Changed = cur.Hash != hash && len(res.Changes) > 0
 	} else {
 		res.Changed = true
 	}
@@ -150,8 +150,10 @@ func (c *Controller) commitWith(ctx context.Context, how delivery, record *store
 		}
 		hash := config.Hash(next)
 		res := &ApplyResult{Hash: hash, Changes: config.Diff(cur, next), Outputs: next.Outputs}
-		if cur != nil && cur.Hash == hash {
-			res.Revision = cur.Revision
+		if cur != nil && (cur.Hash == hash || len(res.Changes) == 0) {
+			// No change. (A revision stored by a version that hashed
+			// differently has another hash for the same content.)
+			res.Revision, res.Hash = cur.Revision, cur.Hash
 			return res, nil
 		}
 		out := *next

@@ -90,13 +90,23 @@ func originTarget(dist, name string, o config.Origin) target {
 // following revisions as they change.
 func (c *Controller) RunHealth(ctx context.Context) {
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	var (
+		prev        *config.Snapshot
+		prevCluster string
+	)
 	for ctx.Err() == nil {
 		for ptr := range c.store.WatchRevision(ctx) {
-			snap, err := c.store.Revision(ctx, ptr.Revision)
+			// Only what the revision changed is read (within one cluster).
+			base := prev
+			if ptr.Cluster != prevCluster {
+				base = nil
+			}
+			snap, err := c.store.RevisionFrom(ctx, base, ptr.Revision)
 			if err != nil {
 				c.log.Warn("health: read revision", "revision", ptr.Revision, "err", err)
 				continue
 			}
+			prev, prevCluster = snap, ptr.Cluster
 			c.syncTargets(ctx, client, targetsOf(snap))
 		}
 		sleepCtx(ctx, time.Second)

@@ -80,10 +80,9 @@ func StartMember(ctx context.Context, mc MemberConfig) (*Member, error) {
 	cfg.InitialClusterToken = "intercloud"
 	// etcd's own zap logging would drown ours; its failures reach us as errors.
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	// Revisions are read through etcd's history (see README.md), so it
-	// is kept as long as the site's history keeps revisions by default
-	// (a day); the controller compacts sooner when it prunes, and node
-	// status churn stays bounded by the day.
+	// History does not need etcd's old versions (revisions are rebuilt
+	// from their undo, see README.md); the controller compacts when it
+	// prunes, and this bounds node status churn when no controller runs.
 	cfg.AutoCompactionMode = "periodic"
 	cfg.AutoCompactionRetention = "24h"
 	e, err := embed.StartEtcd(cfg)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -25,19 +26,22 @@ type PruneResult struct {
 	Deleted   int   // revisions removed from history
 	Kept      int   // revisions left
 	Oldest    int64 // the oldest revision left
+	Objects   int   // history objects no kept revision needs, removed
 	CompactAt int64 // the etcd revision compacted to (0: none)
 }
 
-// Prune removes the revisions the retention does not keep, then compacts
-// etcd's history of every key up to the oldest revision kept: what a kept
-// revision reads is never compacted away, and what no revision reads is.
+// Prune removes the revisions older than the oldest one the retention
+// keeps (history stays one unbroken line back from the current revision,
+// each rebuilt from the next by its undo), the history objects only they
+// needed, and compacts etcd to the revision before the current one: nodes
+// one revision behind and a rollout's origin still read from etcd's
+// versions, older revisions are rebuilt from their undo. A revision
+// written without undo (by an earlier version) keeps etcd's versions
+// back to it while it is kept.
 func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (PruneResult, error) {
 	var res PruneResult
-	type entry struct {
-		rev, etcdRev int64
-		t            time.Time
-	}
-	var all []entry
+	var all []*Manifest
+	legacy := map[int64]bool{} // whole-snapshot revisions: read whatever etcd compacted
 	from, end := keyRevisions, clientv3.GetPrefixRangeEnd(keyRevisions)
 	for {
 		resp, err := s.cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(1000))
@@ -45,11 +49,15 @@ func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (PruneRes
 			return res, fmt.Errorf("store: read history: %w", err)
 		}
 		for _, kv := range resp.Kvs {
-			m, _, err := decodeManifest(kv.Value, kv.CreateRevision)
+			m, whole, err := decodeManifest(kv.Value, kv.CreateRevision)
 			if err != nil {
 				return res, fmt.Errorf("store: %s: %w", kv.Key, err)
 			}
-			all = append(all, entry{m.Revision, m.etcdRev, m.Time})
+			if whole != nil {
+				m = &Manifest{Revision: whole.Revision, Time: whole.Time}
+				legacy[m.Revision] = true
+			}
+			all = append(all, m)
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			break
@@ -59,31 +67,36 @@ func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (PruneRes
 	if len(all) == 0 {
 		return res, nil
 	}
-	slices.SortFunc(all, func(a, b entry) int { return int(a.rev - b.rev) })
+	slices.SortFunc(all, func(a, b *Manifest) int { return cmp.Compare(a.Revision, b.Revision) })
 	info, _, err := s.Pointer(ctx)
 	if err != nil {
 		return res, err
 	}
-	var drop []clientv3.Op
-	oldestKept := entry{}
-	for i, e := range all {
-		keep := i >= len(all)-max(r.Keep, 1) || now.Sub(e.t) < r.KeepFor || e.rev == info.Revision || slices.Contains(r.Pinned, e.rev)
-		if info.Rollout != nil && e.rev == info.Rollout.From {
+	// rebuildable[i]: every revision after i kept its undo.
+	rebuildable := make([]bool, len(all))
+	rebuildable[len(all)-1] = true
+	for i := len(all) - 2; i >= 0; i-- {
+		rebuildable[i] = rebuildable[i+1] && all[i+1].Undo != nil && all[i+1].Parent == all[i].Revision
+	}
+	oldest := len(all) - 1
+	for i, m := range all {
+		keep := i >= len(all)-max(r.Keep, 1) || now.Sub(m.Time) < r.KeepFor || m.Revision == info.Revision || slices.Contains(r.Pinned, m.Revision)
+		if info.Rollout != nil && m.Revision == info.Rollout.From {
 			keep = true
 		}
-		// etcd may have compacted past a revision (its own retention, or an
-		// operator's): one it can no longer read is not history any more.
-		if keep && e.rev != info.Revision && e.etcdRev > 0 && s.compactedPast(ctx, e.etcdRev) {
+		// One neither rebuildable nor in etcd's versions any more is not
+		// history (etcd's own retention, or an operator's compaction).
+		if keep && !rebuildable[i] && !legacy[m.Revision] && s.compactedPast(ctx, m.etcdRev) {
 			keep = false
 		}
-		if !keep {
-			drop = append(drop, clientv3.OpDelete(revisionKey(e.rev)))
-			continue
+		if keep {
+			oldest = i
+			break
 		}
-		if oldestKept.rev == 0 {
-			oldestKept = e
-		}
-		res.Kept++
+	}
+	var drop []clientv3.Op
+	for _, m := range all[:oldest] {
+		drop = append(drop, clientv3.OpDelete(revisionKey(m.Revision)))
 	}
 	for chunk := range slices.Chunk(drop, maxTxnOps) {
 		if _, err := s.cli.Txn(ctx).Then(chunk...).Commit(); err != nil {
@@ -91,15 +104,28 @@ func (s *Store) Prune(ctx context.Context, r Retention, now time.Time) (PruneRes
 		}
 		res.Deleted += len(chunk)
 	}
-	res.Oldest = oldestKept.rev
-	// A legacy whole-snapshot revision reads nothing at an old etcd
-	// revision, but keys it was written with are read by nobody either.
-	if oldestKept.etcdRev > 0 && res.Deleted > 0 {
-		if _, err := s.cli.Compact(ctx, oldestKept.etcdRev, clientv3.WithCompactPhysical()); err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
-			return res, fmt.Errorf("store: compact to etcd revision %d: %w", oldestKept.etcdRev, err)
-		}
-		res.CompactAt = oldestKept.etcdRev
+	kept := all[oldest:]
+	res.Kept, res.Oldest = len(kept), kept[0].Revision
+	head := kept[len(kept)-1]
+	if head.etcdRev == 0 {
+		return res, nil // a whole-snapshot revision: nothing to collect or compact yet
 	}
+	if res.Objects, err = s.collectObjects(ctx, kept, head); err != nil {
+		return res, err
+	}
+	target := head.etcdRev
+	if len(kept) > 1 && kept[len(kept)-2].etcdRev > 0 {
+		target = kept[len(kept)-2].etcdRev
+	}
+	for i, m := range kept {
+		if !rebuildable[oldest+i] && m.etcdRev > 0 {
+			target = min(target, m.etcdRev)
+		}
+	}
+	if _, err := s.cli.Compact(ctx, target, clientv3.WithCompactPhysical()); err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
+		return res, fmt.Errorf("store: compact to etcd revision %d: %w", target, err)
+	}
+	res.CompactAt = target
 	return res, nil
 }
 

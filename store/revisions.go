@@ -47,6 +47,9 @@ type Manifest struct {
 	Removed  []string  `json:"removed,omitempty"`
 	// Count is how many distributions the revision has.
 	Count int `json:"count"`
+	// Undo is what the revision replaced (nil: written by a version that
+	// kept history in etcd's versions only).
+	Undo *Undo `json:"undo,omitempty"`
 	// etcdRev is the etcd revision the manifest was written in: the
 	// revision's state is the keys as they were then.
 	etcdRev int64
@@ -130,6 +133,9 @@ func (s *Store) readRevision(ctx context.Context, m *Manifest) (*config.Snapshot
 		// may not have changed since: then they are the revision.
 		snap, err = s.readAt(ctx, m, 0)
 	}
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		snap, err = s.rebuild(ctx, m)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("store: read revision %d: %w", n, compacted(n, err))
 	}
@@ -140,6 +146,15 @@ func (s *Store) readRevision(ctx context.Context, m *Manifest) (*config.Snapshot
 // reads them as they are now and fails with ErrCompacted unless none of
 // them changed after m was written.
 func (s *Store) readAt(ctx context.Context, m *Manifest, rev int64) (*config.Snapshot, error) {
+	p, err := s.readParts(ctx, m, rev)
+	if err != nil {
+		return nil, err
+	}
+	return decodeParts(m, p)
+}
+
+// readParts reads m's parts, encoded, as readAt does.
+func (s *Store) readParts(ctx context.Context, m *Manifest, rev int64) (parts, error) {
 	opts := func(o ...clientv3.OpOption) []clientv3.OpOption {
 		if rev > 0 {
 			o = append(o, clientv3.WithRev(rev))
@@ -154,34 +169,27 @@ func (s *Store) readAt(ctx context.Context, m *Manifest, rev int64) (*config.Sna
 	}
 	site, err := s.cli.Get(ctx, keySite, opts()...)
 	if err != nil {
-		return nil, err
+		return parts{}, err
 	}
-	snap := m.snapshot()
 	if len(site.Kvs) == 0 {
-		return nil, fmt.Errorf("revision %d has no site", m.Revision)
+		return parts{}, fmt.Errorf("revision %d has no site", m.Revision)
 	}
 	if err := changed(site.Kvs[0]); err != nil {
-		return nil, err
+		return parts{}, err
 	}
-	if err := json.Unmarshal(site.Kvs[0].Value, &snap.Site); err != nil {
-		return nil, fmt.Errorf("decode the site of revision %d: %w", m.Revision, err)
-	}
+	p := parts{site: site.Kvs[0].Value, dists: make(map[string][]byte, m.Count)}
 	// Page through the distributions so that no single answer is huge.
 	from, end := keyDistributions, clientv3.GetPrefixRangeEnd(keyDistributions)
 	for {
 		resp, err := s.cli.Get(ctx, from, opts(clientv3.WithRange(end), clientv3.WithLimit(1000))...)
 		if err != nil {
-			return nil, err
+			return parts{}, err
 		}
 		for _, kv := range resp.Kvs {
 			if err := changed(kv); err != nil {
-				return nil, err
+				return parts{}, err
 			}
-			var d config.Distribution
-			if err := json.Unmarshal(kv.Value, &d); err != nil {
-				return nil, fmt.Errorf("decode %s of revision %d: %w", kv.Key, m.Revision, err)
-			}
-			snap.Distributions = append(snap.Distributions, d)
+			p.dists[strings.TrimPrefix(string(kv.Key), keyDistributions)] = kv.Value
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			break
@@ -190,11 +198,10 @@ func (s *Store) readAt(ctx context.Context, m *Manifest, rev int64) (*config.Sna
 	}
 	// A distribution deleted after m was written is gone from "now"
 	// without a trace; the count catches it.
-	if rev == 0 && len(snap.Distributions) != m.Count {
-		return nil, fmt.Errorf("distributions removed after revision %d: %w", m.Revision, rpctypes.ErrCompacted)
+	if rev == 0 && len(p.dists) != m.Count {
+		return parts{}, fmt.Errorf("distributions removed after revision %d: %w", m.Revision, rpctypes.ErrCompacted)
 	}
-	snap.Outputs = outputsOf(snap.Distributions)
-	return snap, nil
+	return p, nil
 }
 
 // Site returns the site of revision n without its distributions: what
@@ -213,6 +220,14 @@ func (s *Store) Site(ctx context.Context, n int64) (*config.Site, error) {
 		if resp, err = s.cli.Get(ctx, keySite); err == nil && len(resp.Kvs) > 0 && resp.Kvs[0].ModRevision > m.etcdRev {
 			err = rpctypes.ErrCompacted
 		}
+	}
+	if errors.Is(err, rpctypes.ErrCompacted) {
+		// Rare (an old revision's site): rebuilt whole from history.
+		snap, err := s.rebuild(ctx, m)
+		if err != nil {
+			return nil, fmt.Errorf("store: read the site of revision %d: %w", n, compacted(n, err))
+		}
+		return &snap.Site, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: read the site of revision %d: %w", n, compacted(n, err))
@@ -338,13 +353,22 @@ func (s *Store) shared(base int64, m *Manifest, read func() (*config.Snapshot, e
 		return nil, err
 	}
 	snap := v.(*config.Snapshot)
+	s.remember(key, snap)
+	return snap, nil
+}
+
+func (s *Store) remember(key recentKey, snap *config.Snapshot) {
 	s.recent.mu.Lock()
+	defer s.recent.mu.Unlock()
+	for _, r := range s.recent.snaps {
+		if r.key == key {
+			return
+		}
+	}
 	s.recent.snaps = append(s.recent.snaps, recentRead{key, snap})
 	if len(s.recent.snaps) > 4 {
 		s.recent.snaps = s.recent.snaps[1:]
 	}
-	s.recent.mu.Unlock()
-	return snap, nil
 }
 
 // recentReads are the last revisions read, by (base, revision).
@@ -460,6 +484,11 @@ func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int
 	}
 	slices.Sort(m.Changed)
 	slices.Sort(m.Removed)
+	undo := undoOps(base, m)
+	ops = append(undo, ops...)
+	for _, op := range undo {
+		size += opSize(op)
+	}
 	manifest, _ := json.Marshal(m)
 	ri := RevisionInfo{Revision: snap.Revision, Hash: snap.Hash, Time: snap.Time, Reason: snap.Reason}
 	if len(rollout) > 0 {
@@ -505,7 +534,20 @@ func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int
 	s.last.mu.Lock()
 	s.last.etcdRev, s.last.site, s.last.dists = resp.Header.Revision, site, dists
 	s.last.mu.Unlock()
+	// A writer reads what it just wrote next (the controller's health
+	// checks, its next commit): it has it already.
+	s.remember(recentKey{n: snap.Revision, cluster: resp.Header.ClusterId, etcdRev: uint64(resp.Header.Revision)}, asRead(snap))
 	return nil
+}
+
+// asRead is snap as Revision returns it: distributions by name, outputs
+// gathered from them.
+func asRead(snap *config.Snapshot) *config.Snapshot {
+	r := &config.Snapshot{Revision: snap.Revision, Hash: snap.Hash, Time: snap.Time, Reason: snap.Reason, Site: snap.Site,
+		Distributions: slices.Clone(snap.Distributions)}
+	slices.SortFunc(r.Distributions, func(a, b config.Distribution) int { return strings.Compare(a.Name, b.Name) })
+	r.Outputs = outputsOf(r.Distributions)
+	return r
 }
 
 func opSize(op clientv3.Op) int {

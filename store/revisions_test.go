@@ -206,34 +206,73 @@ func TestPruneKeepsWhatTheRetentionSaysAndCompactsPastTheRest(t *testing.T) {
 	s := openStore(t, m.Endpoints())
 	ctx := context.Background()
 	var mod int64
+	hashes := map[int64]string{}
 	for rev := int64(1); rev <= 30; rev++ {
 		snap := site(rev, 20, "a")
 		snap.Distributions[rev%20].Spec.Headers.Response.Set["X-Tag"] = fmt.Sprint(rev)
+		if rev%7 == 0 {
+			snap.Site.Name = fmt.Sprint("site-", rev) // the site changes now and then
+		}
+		if rev >= 10 && rev < 15 {
+			snap.Distributions = snap.Distributions[:15+rev%3] // some removed, then back
+		}
 		if err := s.Commit(ctx, rehash(snap, rev), mod); err != nil {
 			t.Fatal(err)
 		}
+		hashes[rev] = snap.Hash
 		_, mod, _ = s.Current(ctx)
 	}
 	now := time.Now()
+	// A pinned revision keeps the line of history after it.
 	res, err := s.Prune(ctx, Retention{Keep: 5, KeepFor: time.Hour, Pinned: []int64{3}}, now.Add(2*time.Hour))
-	if err != nil || res.Deleted != 24 || res.Kept != 6 || res.Oldest != 3 || res.CompactAt == 0 {
+	if err != nil || res.Deleted != 2 || res.Kept != 28 || res.Oldest != 3 || res.CompactAt == 0 {
+		t.Fatalf("prune: %+v %v", res, err)
+	}
+	res, err = s.Prune(ctx, Retention{Keep: 5, KeepFor: time.Hour}, now.Add(2*time.Hour))
+	if err != nil || res.Deleted != 23 || res.Kept != 5 || res.Oldest != 26 || res.Objects == 0 {
 		t.Fatalf("prune: %+v %v", res, err)
 	}
 	hist, _ := s.History(ctx)
-	if len(hist) != 6 || hist[0].Revision != 3 || hist[1].Revision != 26 {
+	if len(hist) != 5 || hist[0].Revision != 26 {
 		t.Fatalf("history after prune: %+v", hist)
 	}
-	for _, rev := range []int64{3, 26, 30} {
-		if got, err := s.Revision(ctx, rev); err != nil || got.Revision != rev {
-			t.Fatalf("revision %d kept but unreadable: %v", rev, err)
+	// etcd compacted to the revision before the current one: the kept
+	// ones before it are rebuilt from their undo, exactly.
+	if _, err := s.cli.Get(ctx, keySite, clientv3.WithRev(res.CompactAt-1)); err == nil {
+		t.Fatal("etcd history before the revision before the current one was not compacted")
+	}
+	fresh := openStore(t, m.Endpoints()) // nothing remembered
+	for rev := int64(26); rev <= 30; rev++ {
+		got, err := fresh.Revision(ctx, rev)
+		if err != nil || got.Revision != rev || config.Hash(got) != hashes[rev] {
+			t.Fatalf("revision %d kept but not read back as written: %v", rev, err)
 		}
 	}
 	if _, err := s.Revision(ctx, 2); err == nil || !strings.Contains(err.Error(), "older than the history kept") {
 		t.Fatalf("a pruned revision: %v", err)
 	}
-	// etcd no longer holds the versions no kept revision reads.
-	if _, err := s.cli.Get(ctx, keySite, clientv3.WithRev(res.CompactAt-1)); err == nil {
-		t.Fatal("etcd history before the oldest kept revision was not compacted")
+	// Only the objects the kept revisions' undo names are left.
+	need := map[string]bool{}
+	for rev := int64(27); rev <= 30; rev++ {
+		m, _, err := s.manifest(ctx, rev)
+		if err != nil || m.Undo == nil {
+			t.Fatalf("manifest %d: %+v %v", rev, m, err)
+		}
+		for _, id := range m.Undo.Dists {
+			need[id] = true
+		}
+		if m.Undo.Site != "" {
+			need[m.Undo.Site] = true
+		}
+	}
+	objs, err := s.cli.Get(ctx, keyObjects, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil || len(objs.Kvs) != len(need) || len(need) < 8 {
+		t.Fatalf("history objects after prune: %d, %v; want the %d that revisions 27 to 30 name", len(objs.Kvs), err, len(need))
+	}
+	for _, kv := range objs.Kvs {
+		if !need[strings.TrimPrefix(string(kv.Key), keyObjects)] {
+			t.Errorf("object %s kept, no kept revision needs it", kv.Key)
+		}
 	}
 	// Young revisions are kept whatever their number.
 	res, err = s.Prune(ctx, Retention{Keep: 1, KeepFor: time.Hour}, now)
@@ -242,43 +281,73 @@ func TestPruneKeepsWhatTheRetentionSaysAndCompactsPastTheRest(t *testing.T) {
 	}
 }
 
-// etcd may compact past the current revision's point in its history (node
-// status keeps writing; an operator's retention): the current revision
-// still reads from what the keys are now, an older changed one says it is
-// gone, and prune drops what can no longer be read.
+// etcd may compact past any revision's point in its history (node status
+// keeps writing; an operator's retention): the current revision still
+// reads from what the keys are now, an older one is rebuilt from the undo
+// of those after it, and one whose later revisions kept no undo (written
+// by an earlier version) says it is gone, and prune drops it.
 func TestRevisionsAfterEtcdCompactedPastThem(t *testing.T) {
 	m := startMember(t)
 	s := openStore(t, m.Endpoints())
 	ctx := context.Background()
-	if err := s.Commit(ctx, site(1, 5, "a"), 0); err != nil {
+	first := site(1, 5, "a")
+	if err := s.Commit(ctx, first, 0); err != nil {
 		t.Fatal(err)
 	}
 	_, mod, _ := s.Current(ctx)
 	second := site(2, 4, "b") // one removed, the rest changed
-	if err := s.Commit(ctx, second, mod); err != nil {
+	second.Site.Name = "t2"
+	if err := s.Commit(ctx, rehash(second, 2), mod); err != nil {
 		t.Fatal(err)
 	}
-	var head int64
-	for i := range 20 { // status churn
-		resp, err := s.cli.Put(ctx, keyNodes+fmt.Sprint("n", i), "x")
-		if err != nil {
+	compact := func() {
+		var head int64
+		for i := range 20 { // status churn
+			resp, err := s.cli.Put(ctx, keyNodes+fmt.Sprint("n", i), "x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			head = resp.Header.Revision
+		}
+		if _, err := s.cli.Compact(ctx, head); err != nil {
 			t.Fatal(err)
 		}
-		head = resp.Header.Revision
 	}
-	if _, err := s.cli.Compact(ctx, head); err != nil {
-		t.Fatal(err)
-	}
+	compact()
 	s = openStore(t, m.Endpoints()) // nothing read before, nothing remembered
 	cur, _, err := s.Current(ctx)
 	if err != nil || config.Hash(cur) != second.Hash || len(cur.Distributions) != 4 {
 		t.Fatalf("the current revision after compaction: %v", err)
 	}
-	if got, err := s.Site(ctx, 2); err != nil || got.Name != "t" {
+	if got, err := s.Site(ctx, 2); err != nil || got.Name != "t2" {
 		t.Fatalf("the current site after compaction: %v", err)
 	}
+	if got, err := s.Revision(ctx, 1); err != nil || config.Hash(got) != first.Hash || len(got.Distributions) != 5 {
+		t.Fatalf("revision 1 rebuilt after compaction: %v", err)
+	}
+	if got, err := s.Site(ctx, 1); err != nil || got.Name != "t" {
+		t.Fatalf("the site of revision 1 after compaction: %v", err)
+	}
+	if res, err := s.Prune(ctx, Retention{Keep: 10, KeepFor: time.Hour}, time.Now()); err != nil || res.Deleted != 0 || res.Kept != 2 {
+		t.Fatalf("prune after compaction: %+v %v", res, err)
+	}
+
+	// Revision 2 as an earlier version wrote it: no undo.
+	resp, err := s.cli.Get(ctx, revisionKey(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]any
+	json.Unmarshal(resp.Kvs[0].Value, &raw)
+	delete(raw, "undo")
+	b, _ := json.Marshal(raw)
+	if _, err := s.cli.Put(ctx, revisionKey(2), string(b)); err != nil {
+		t.Fatal(err)
+	}
+	compact()
+	s = openStore(t, m.Endpoints())
 	if _, err := s.Revision(ctx, 1); err == nil || !strings.Contains(err.Error(), "older than the history the store keeps") {
-		t.Fatalf("a changed revision after compaction: %v", err)
+		t.Fatalf("a revision without undo after it, compacted: %v", err)
 	}
 	res, err := s.Prune(ctx, Retention{Keep: 10, KeepFor: time.Hour}, time.Now())
 	if err != nil || res.Deleted != 1 || res.Kept != 1 {

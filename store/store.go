@@ -30,6 +30,7 @@ const (
 	keyNodes         = prefix + "nodes/"
 	keyInvalidations = prefix + "invalidations/"
 	keyHealth        = prefix + "health/"
+	keyObjects       = prefix + "objects/"
 )
 
 // ErrConflict means another writer committed a revision first.

@@ -17,11 +17,16 @@ import (
 )
 
 // fleet is the site's nodes, each a real agent (agent.New + Run, the code
-// `intercloud node` runs) inside the benchmark process: each has its own
-// etcd client (its own connection, watches and lease), its own state
-// directory (last known good snapshot) and its own listeners. What one
-// process does not have is a core per node: the machine's two cores carry
-// every node, the three store members and the controller.
+// `intercloud node` runs) inside the benchmark process, with its own state
+// directory (last known good snapshot), lease, status and listeners. What
+// one process does not have is a core per node: the machine's two cores
+// carry every node, the three store members and the controller.
+//
+// perClient agents share one store client (etcd connection, watches and
+// read cache), as the nodes of `intercloud up` share one: a revision is
+// then fetched and decoded once for them, where a fleet of hosts decodes
+// it on each host at once, in parallel. 1 gives every agent its own
+// client, so the two cores decode every node's copy one after another.
 type fleet struct {
 	nodes  []nodeSpec
 	stores []*store.Store
@@ -33,17 +38,20 @@ type fleet struct {
 
 // startFleet starts one agent per node. Agents log warnings and errors
 // only, into a buffer shown when the benchmark fails.
-func startFleet(b *testing.B, endpoints []string, nodes []nodeSpec, dir string) *fleet {
+func startFleet(b *testing.B, endpoints []string, nodes []nodeSpec, dir string, perClient int) *fleet {
 	f := &fleet{nodes: nodes, logs: &syncBuffer{}}
 	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
-	for _, n := range nodes {
-		s, err := store.Open(endpoints)
-		if err != nil {
-			b.Fatal(err)
+	var s *store.Store
+	for i, n := range nodes {
+		if i%max(perClient, 1) == 0 {
+			var err error
+			if s, err = store.Open(endpoints); err != nil {
+				b.Fatal(err)
+			}
+			f.stores = append(f.stores, s)
 		}
-		f.stores = append(f.stores, s)
 		a := agent.New(agent.Options{Node: n.name, Store: s, StateDir: filepath.Join(dir, n.name), Logger: log})
 		f.wg.Add(1)
 		go func() {
