@@ -86,14 +86,18 @@ func startOrigin(b *testing.B) string {
 }
 
 // startEdge runs our side as operators run it: an `intercloud node`
-// process with the edge role (bench/internal/nodeproc). It logs every
-// request, as the node does, to a file, as nginx writes its access log.
+// process with the edge role (bench/internal/nodeproc). Both sides log
+// every request in nginx's combined format to a file, buffered alike
+// (64 KiB, flushed every second).
 func startEdge(b *testing.B, originAddr string) peer {
 	port := freePort(b)
+	accessLog := &config.AccessLog{Path: filepath.Join(b.TempDir(), "access.log"), Format: "combined",
+		Buffer: 64 << 10, Flush: config.Duration(time.Second)}
 	snap := &config.Snapshot{
 		Site: config.Site{Name: "bench", DNS: config.DNS{Zone: "cdn.test."}, Clouds: []config.Cloud{{Name: "c"}},
 			Nodes: []config.Node{{Name: "bench", Cloud: "c", Roles: []config.Role{config.RoleEdge}, Address: "127.0.0.1",
-				Listen: config.Listen{HTTP: fmt.Sprintf("127.0.0.1:%d", port)}, Cache: config.Cache{Memory: cacheSize}}}},
+				Listen: config.Listen{HTTP: fmt.Sprintf("127.0.0.1:%d", port)}, Cache: config.Cache{Memory: cacheSize},
+				AccessLog: accessLog}}},
 		Distributions: []config.Distribution{{Name: "shop", Spec: config.Spec{
 			Origins:   map[string]config.Origin{"o": {URL: "http://" + originAddr}},
 			Behaviors: []config.Behavior{{Path: "*", Target: "o"}},
@@ -138,7 +142,7 @@ http {
   # with sendfile.
   sendfile on;
   tcp_nopush on;
-  access_log %[1]s/access.log;
+  access_log %[1]s/access.log combined buffer=64k flush=1s;
   client_body_temp_path %[1]s/body;
   proxy_temp_path %[1]s/proxy;
   fastcgi_temp_path %[1]s/fcgi; uwsgi_temp_path %[1]s/uwsgi; scgi_temp_path %[1]s/scgi;
