@@ -34,6 +34,10 @@ const (
 	maxTxnBytes = 1 << 20
 )
 
+// maxManifestBytes bounds a manifest with its pointer (a variable so that
+// a test can reach it without writing tens of thousands of keys).
+var maxManifestBytes = maxTxnBytes
+
 // Manifest is one revision in the history: what it is and what it changed
 // from its parent.
 type Manifest struct {
@@ -495,6 +499,12 @@ func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int
 		ri.Rollout = rollout[0]
 	}
 	info, _ := json.Marshal(ri)
+	// The manifest and pointer go in the last transaction together: a
+	// change so wide that its manifest does not fit cannot commit at once.
+	if len(manifest)+len(info) > maxManifestBytes {
+		return fmt.Errorf("store: revision %d changes %d distributions and removes %d: its manifest is %d bytes, over the %d one etcd request of the store takes; apply the change in parts (fewer distribution files at a time)",
+			snap.Revision, len(m.Changed), len(m.Removed), len(manifest)+len(info), maxManifestBytes)
+	}
 	var cmp clientv3.Cmp
 	if expectMod == 0 {
 		cmp = clientv3.Compare(clientv3.CreateRevision(keyRevision), "=", 0)

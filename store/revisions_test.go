@@ -354,3 +354,17 @@ func TestRevisionsAfterEtcdCompactedPastThem(t *testing.T) {
 		t.Fatalf("prune after compaction: %+v %v", res, err)
 	}
 }
+
+func TestTooWideAChangeNamesTheLimit(t *testing.T) {
+	m := startMember(t)
+	s := openStore(t, m.Endpoints())
+	defer func(v int) { maxManifestBytes = v }(maxManifestBytes)
+	maxManifestBytes = 600
+	err := s.Commit(context.Background(), site(1, 40, "a"), 0)
+	if err == nil || !strings.Contains(err.Error(), "changes 40 distributions") || !strings.Contains(err.Error(), "over the 600") {
+		t.Fatalf("commit of a too wide change: %v", err)
+	}
+	if cur, _, err := s.Current(context.Background()); err != nil || cur != nil {
+		t.Fatalf("after the refused commit: %v, %v; want nothing", cur, err)
+	}
+}
