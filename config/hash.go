@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
+	"strings"
 )
 
 // Hash is the canonical hash of a snapshot's desired state: sha256 over
@@ -23,12 +25,17 @@ func Hash(s *Snapshot) string {
 type state struct {
 	Site          any `json:"site"`
 	Distributions any `json:"distributions"`
+	// Stacks are left out when there are none (normalise drops them), so
+	// the hash of a site without stacks is what it always was.
+	Stacks any `json:"stacks"`
 }
 
 func canonicalState(s *Snapshot) state {
 	ds := append([]Distribution(nil), s.Distributions...)
 	sortDistributions(ds)
-	return state{Site: &s.Site, Distributions: ds}
+	st := append([]Stack(nil), s.Stacks...)
+	slices.SortFunc(st, func(a, b Stack) int { return strings.Compare(a.Name, b.Name) })
+	return state{Site: &s.Site, Distributions: ds, Stacks: st}
 }
 
 // canonicalJSON marshals v, then rebuilds it as generic values with empty
