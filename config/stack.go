@@ -310,3 +310,18 @@ func (c *checker) resolves(s *Snapshot, obj string, declared map[string]string) 
 		}
 	}
 }
+
+// Override records that an operation other than rendering (promote,
+// auto-heal) set the field at path: it no longer holds what its
+// declaration imported, so the import record of path, and of every field
+// below it, goes. Export then writes the value it holds.
+func (d *Distribution) Override(path string) {
+	for p := range d.Imports {
+		if p == path || strings.HasPrefix(p, path+".") || strings.HasPrefix(p, path+"[") {
+			delete(d.Imports, p)
+		}
+	}
+	if len(d.Imports) == 0 {
+		d.Imports = nil
+	}
+}

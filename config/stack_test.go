@@ -216,3 +216,20 @@ func TestRemovedExport(t *testing.T) {
 		t.Errorf("Validate: %v", err)
 	}
 }
+
+// A field set by promote or auto-heal no longer holds its import.
+func TestOverrideDropsTheImport(t *testing.T) {
+	d := Distribution{Imports: map[string]string{
+		"spec.originGroups.web.active":     "${stack.s.outputs.a}",
+		"spec.originGroups.web2.active":    "${stack.s.outputs.b}",
+		"spec.originGroups.web.members[0]": "${stack.s.outputs.c}",
+	}}
+	d.Override("spec.originGroups.web")
+	if len(d.Imports) != 1 || d.Imports["spec.originGroups.web2.active"] == "" {
+		t.Errorf("imports %v", d.Imports)
+	}
+	d.Override("spec.originGroups.web2.active")
+	if d.Imports != nil {
+		t.Errorf("imports %v", d.Imports)
+	}
+}

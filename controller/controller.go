@@ -75,6 +75,9 @@ type ApplyResult struct {
 	Outputs  map[string]map[string]string `json:"outputs,omitempty"`
 	// Rollout is set when the revision goes out in stages.
 	Rollout *store.Rollout `json:"rollout,omitempty"`
+	// Impact (plan only) is what each change touches, in the order of
+	// Changes.
+	Impact []Impact `json:"impact,omitempty"`
 }
 
 // ErrInvalid wraps validation failures: nothing was written.
@@ -96,6 +99,9 @@ func (c *Controller) Plan(ctx context.Context, snap *config.Snapshot) (*ApplyRes
 		res.Changed = cur.Hash != hash
 	} else {
 		res.Changed = true
+	}
+	if res.Impact, err = impactOf(orEmpty(cur), snap, res.Changes, c.healthView(ctx)); err != nil {
+		return nil, err
 	}
 	return res, nil
 }
