@@ -167,8 +167,12 @@ func runValidate(_ context.Context, args []string) error {
 
 func runPlan(ctx context.Context, args []string) error {
 	a := newAPIFlags("plan", true)
+	format := a.fs.String("o", "text", "output: text, or json (as -j)")
 	if err := a.parse(args); err != nil {
 		return err
+	}
+	if *format != "text" && *format != "json" {
+		return fmt.Errorf("-o %q: want text or json", *format)
 	}
 	cli, snap, err := a.resolve()
 	if err != nil {
@@ -178,15 +182,10 @@ func runPlan(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *a.jsonOut {
+	if *a.jsonOut || *format == "json" {
 		return printJSON(res)
 	}
-	if !res.Changed {
-		fmt.Printf("No changes: revision %d already has hash %s.\n", res.Revision, res.Hash[:12])
-		return nil
-	}
-	fmt.Printf("Plan against revision %d:\n", res.Revision)
-	config.FormatDiff(os.Stdout, res.Changes)
+	printPlan(os.Stdout, res)
 	return nil
 }
 
