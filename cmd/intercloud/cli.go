@@ -160,8 +160,12 @@ func runValidate(_ context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s: valid — site %s, %d nodes, %d distributions (%d files), hash %s\n",
-		*dir, snap.Site.Name, len(snap.Site.Nodes), len(snap.Distributions), len(b.Files), config.Hash(snap)[:12])
+	stacks := ""
+	if len(snap.Stacks) > 0 {
+		stacks = fmt.Sprintf(", %d stacks", len(snap.Stacks))
+	}
+	fmt.Printf("%s: valid — site %s, %d nodes, %d distributions%s (%d files), hash %s\n",
+		*dir, snap.Site.Name, len(snap.Site.Nodes), len(snap.Distributions), stacks, len(b.Files), config.Hash(snap)[:12])
 	return nil
 }
 
