@@ -17,8 +17,12 @@ import (
 type Impact struct {
 	Object string            `json:"object"`
 	Kind   config.ChangeKind `json:"kind"`
-	// Nodes reapply: what they run changes.
-	Nodes []string `json:"nodes,omitempty"`
+	// Nodes reapply: what they run changes. It names at most
+	// maxImpactNodes of them, in name order; NodeCount counts them all (a
+	// plan of thousands of distributions on hundreds of edges would
+	// otherwise repeat every edge for each).
+	Nodes     []string `json:"nodes,omitempty"`
+	NodeCount int      `json:"nodeCount,omitempty"`
 	// DNS: "shop.cdn.example.test: starts answering".
 	DNS []string `json:"dns,omitempty"`
 	// Invalidate: path patterns whose cached copies are still served but
@@ -90,10 +94,15 @@ func impactOf(cur, next *config.Snapshot, changes []config.Change, hv healthView
 			}
 			im.Reaches = reaches[name]
 		}
+		im.NodeCount = len(im.Nodes)
+		im.Nodes = im.Nodes[:min(len(im.Nodes), maxImpactNodes):min(len(im.Nodes), maxImpactNodes)]
 		out = append(out, im)
 	}
 	return out, nil
 }
+
+// maxImpactNodes bounds the node names of one change's impact.
+const maxImpactNodes = 20
 
 func appendReach(rs []config.Reach, object, via string) []config.Reach {
 	for i := range rs {
@@ -111,6 +120,27 @@ type impacts struct {
 	cur, next *config.Snapshot
 	hv        healthView
 	liveNodes map[string]bool
+	serving   map[*config.Site][]string
+}
+
+// servingNodes are the nodes a distribution change makes reapply: every
+// edge (they serve every distribution) and every DNS server.
+func (ix *impacts) servingNodes(site *config.Site) []string {
+	if out, ok := ix.serving[site]; ok {
+		return out
+	}
+	var out []string
+	for _, n := range site.Nodes {
+		if n.HasRole(config.RoleEdge) || n.HasRole(config.RoleDNS) {
+			out = append(out, n.Name)
+		}
+	}
+	slices.Sort(out)
+	if ix.serving == nil {
+		ix.serving = map[*config.Site][]string{}
+	}
+	ix.serving[site] = out
+	return out
 }
 
 func (ix *impacts) live() (map[string]bool, error) {
@@ -139,19 +169,6 @@ func dist(s *config.Snapshot, name string) *config.Distribution {
 	return s.Distribution(name)
 }
 
-// servingNodes are the nodes a distribution change makes reapply: every
-// edge (they serve every distribution) and every DNS server.
-func servingNodes(site *config.Site) []string {
-	var out []string
-	for _, n := range site.Nodes {
-		if n.HasRole(config.RoleEdge) || n.HasRole(config.RoleDNS) {
-			out = append(out, n.Name)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
 // names are the DNS names a distribution answers for.
 func names(d *config.Distribution, zone string) []string {
 	if d == nil || d.Spec.Disabled {
@@ -168,9 +185,9 @@ func (ix *impacts) distribution(im *Impact, name string) error {
 	}
 	if new != nil {
 		newNames = names(new, ix.next.Site.DNS.Zone)
-		im.Nodes = servingNodes(&ix.next.Site)
+		im.Nodes = ix.servingNodes(&ix.next.Site)
 	} else {
-		im.Nodes = servingNodes(&ix.cur.Site)
+		im.Nodes = ix.servingNodes(&ix.cur.Site)
 	}
 	for _, n := range newNames {
 		if !slices.Contains(oldNames, n) {

@@ -56,7 +56,7 @@ func TestImpact(t *testing.T) {
 			hv: view(healthy, edges...),
 			want: func(t *testing.T, im []Impact) {
 				one(t, im, "distribution shop")
-				if !slices.Equal(im[0].Nodes, edges) {
+				if !slices.Equal(im[0].Nodes, edges) || im[0].NodeCount != 2 {
 					t.Errorf("nodes %v", im[0].Nodes)
 				}
 				if len(im[0].Unreachable) != 1 || !slices.Equal(im[0].Unreachable[0].Paths, []string{"/api/*", "/static/*", "/*"}) || !strings.Contains(im[0].Unreachable[0].Why, "blue -> green") {

@@ -28,8 +28,8 @@ func printPlan(w io.Writer, res *controller.ApplyResult) {
 		if im == nil {
 			continue
 		}
-		if len(im.Nodes) > 0 {
-			fmt.Fprintf(w, "  reapplies on %d node(s): %s\n", len(im.Nodes), list(im.Nodes, 10))
+		if im.NodeCount > 0 {
+			fmt.Fprintf(w, "  reapplies on %d node(s): %s\n", im.NodeCount, list(im.Nodes, im.NodeCount, 10))
 		}
 		for _, d := range im.DNS {
 			fmt.Fprintf(w, "  dns: %s\n", d)
@@ -56,10 +56,11 @@ func printPlan(w io.Writer, res *controller.ApplyResult) {
 	}
 }
 
-// list joins names, at most n of them and a count of the rest.
-func list(names []string, n int) string {
-	if len(names) <= n {
+// list joins names, at most n of them, and counts the rest of total.
+func list(names []string, total, n int) string {
+	names = names[:min(n, len(names))]
+	if total <= len(names) {
 		return strings.Join(names, ", ")
 	}
-	return fmt.Sprintf("%s and %d more", strings.Join(names[:n], ", "), len(names)-n)
+	return fmt.Sprintf("%s and %d more", strings.Join(names, ", "), total-len(names))
 }
