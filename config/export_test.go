@@ -115,17 +115,30 @@ outputs:
 	roundTrip(t, s)
 }
 
-// A generated site of 1,000 distributions (the scale tests' generator).
+// A generated site of 1,000 distributions (the scale tests' generator),
+// every other one taking its origin from a shared stack: the export
+// round-trips, keeps the 500 imports, and a change of the stack's output
+// reaches exactly those 500.
 func TestExportRoundTripsAThousandDistributions(t *testing.T) {
 	dir := t.TempDir()
 	if err := sitegen.Write(dir, 1000, "http://127.0.0.1:9001", "a"); err != nil {
 		t.Fatal(err)
 	}
+	for i := 0; i < 1000; i += 2 {
+		d := sitegen.Distribution(i, "${stack.shared.outputs.origin}", "a")
+		if err := os.WriteFile(filepath.Join(dir, sitegen.Name(i)+".yaml"), []byte(d), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stack := "apiVersion: intercloud/v1\nkind: Stack\nname: shared\nparameters: {origin: {default: \"http://127.0.0.1:9001\"}}\noutputs: {origin: {value: \"${origin}\", type: url}}\n"
 	site, err := os.ReadFile("testdata/base-site.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "site.yaml"), site, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "shared.yaml"), []byte(stack), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	b, err := Load(dir)
@@ -136,8 +149,20 @@ func TestExportRoundTripsAThousandDistributions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back := roundTrip(t, s); len(back.Distributions) != 1000 {
+	back := roundTrip(t, s)
+	if len(back.Distributions) != 1000 {
 		t.Fatalf("%d distributions", len(back.Distributions))
+	}
+	next, err := b.Render(map[string]string{"shared.origin": "http://127.0.0.1:9002"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs := ChangedOutputs(back, next, nil)
+	if len(outs) != 1 || outs[0] != "shared.origin" {
+		t.Fatalf("changed outputs %v", outs)
+	}
+	if r := Importers(next, outs); len(r) != 500 || r[0].Object != "distribution d0000" || r[499].Object != "distribution d0998" {
+		t.Fatalf("%d importers", len(r))
 	}
 }
 
