@@ -147,7 +147,7 @@ func (s *Snapshot) exports(name string) map[string]Output {
 	if st := s.Stack(name); st != nil {
 		return st.Outputs
 	}
-	if d := s.Distribution(name); d != nil {
+	if d := s.lookup(name); d != nil {
 		out := make(map[string]Output, len(d.Outputs))
 		for k, v := range d.Outputs {
 			out[k] = Output{Type: OutputString, Value: v}
@@ -155,6 +155,25 @@ func (s *Snapshot) exports(name string) map[string]Output {
 		return out
 	}
 	return nil
+}
+
+// lookup finds a distribution by binary search: a snapshot keeps its
+// distributions in name order (rendering, NewSnapshot and the store do;
+// the controller sorts what its API is given), and the import checks look
+// up one exporter per import, on sites of thousands.
+func (s *Snapshot) lookup(name string) *Distribution {
+	if i, ok := slices.BinarySearchFunc(s.Distributions, name, func(d Distribution, n string) int { return strings.Compare(d.Name, n) }); ok {
+		return &s.Distributions[i]
+	}
+	return nil
+}
+
+// SortDistributions puts the distributions in name order, as a snapshot
+// keeps them. A sorted snapshot is only read: it may be shared.
+func (s *Snapshot) SortDistributions() {
+	if !slices.IsSortedFunc(s.Distributions, func(a, b Distribution) int { return strings.Compare(a.Name, b.Name) }) {
+		sortDistributions(s.Distributions)
+	}
 }
 
 // OutputRef names one output: "shared.originUrl".
@@ -264,7 +283,7 @@ func (c *checker) imports(s *Snapshot) {
 		o := "stack " + st.Name
 		if !nameRE.MatchString(st.Name) {
 			c.errf(o, "name", "invalid stack name %q (a DNS label)", st.Name)
-		} else if names[st.Name] || s.Distribution(st.Name) != nil {
+		} else if names[st.Name] || s.lookup(st.Name) != nil {
 			c.errf(o, "name", "duplicate name %q (stacks and distributions share one namespace)", st.Name)
 		}
 		names[st.Name] = true

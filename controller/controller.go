@@ -85,6 +85,7 @@ var ErrInvalid = errors.New("invalid desired state")
 
 // Plan returns the changes applying snap would make, without writing.
 func (c *Controller) Plan(ctx context.Context, snap *config.Snapshot) (*ApplyResult, error) {
+	snap.SortDistributions() // what the API is given may come in any order
 	if err := snap.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -151,6 +152,7 @@ func (c *Controller) commitWith(ctx context.Context, how delivery, record *store
 		if err != nil {
 			return nil, err
 		}
+		next.SortDistributions() // what the API is given may come in any order
 		if err := next.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}

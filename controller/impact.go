@@ -157,16 +157,13 @@ func (ix *impacts) live() (map[string]bool, error) {
 	return ix.liveNodes, nil
 }
 
-// dist finds a distribution by name in a snapshot sorted by name, falling
-// back to a scan for one that is not.
+// dist finds a distribution by name in a snapshot (sorted by name: see
+// Plan).
 func dist(s *config.Snapshot, name string) *config.Distribution {
-	if s == nil {
-		return nil
-	}
 	if i, ok := slices.BinarySearchFunc(s.Distributions, name, func(d config.Distribution, n string) int { return strings.Compare(d.Name, n) }); ok {
 		return &s.Distributions[i]
 	}
-	return s.Distribution(name)
+	return nil
 }
 
 // names are the DNS names a distribution answers for.

@@ -111,6 +111,7 @@ func TestImpact(t *testing.T) {
 				d := *cloneSnapshot(qs).Distribution("static")
 				d.Name, d.Spec.Aliases = "blog", nil
 				s.Distributions = append(s.Distributions, d)
+				s.SortDistributions()
 				return s
 			},
 			hv: view(healthy), // nothing live
