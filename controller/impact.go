@@ -33,7 +33,10 @@ type Impact struct {
 	BGP         []string      `json:"bgp,omitempty"`
 	// Reaches: the stacks and distributions an output change re-renders.
 	Reaches []config.Reach `json:"reaches,omitempty"`
-	Risks   []string       `json:"risks,omitempty"`
+	// Imports: the changed outputs this object imports (it is re-rendered
+	// because of them).
+	Imports []string `json:"imports,omitempty"`
+	Risks   []string `json:"risks,omitempty"`
 }
 
 // CacheImpact names cached objects of a distribution by behavior path
@@ -69,8 +72,10 @@ func impactOf(cur, next *config.Snapshot, changes []config.Change, hv healthView
 		}
 	}
 	reaches := map[string][]config.Reach{} // exporter -> what its changed outputs reach
+	imports := map[string][]string{}       // importer object -> the changed outputs it imports
 	if outs := config.ChangedOutputs(cur, next, changedDists); len(outs) > 0 {
 		for _, r := range config.Importers(next, outs) {
+			imports[r.Object] = r.Via
 			for _, v := range r.Via {
 				exp, _, _ := strings.Cut(v, ".")
 				reaches[exp] = appendReach(reaches[exp], r.Object, v)
@@ -79,7 +84,7 @@ func impactOf(cur, next *config.Snapshot, changes []config.Change, hv healthView
 	}
 	out := make([]Impact, 0, len(changes))
 	for _, c := range changes {
-		im := Impact{Object: c.Object, Kind: c.Kind}
+		im := Impact{Object: c.Object, Kind: c.Kind, Imports: imports[c.Object]}
 		switch {
 		case c.Object == "site":
 			if err := ix.site(&im, c); err != nil {

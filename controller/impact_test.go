@@ -177,6 +177,9 @@ func TestImpact(t *testing.T) {
 					t.Fatalf("impacts %+v", im)
 				}
 				none(t, "stack nodes", st.Nodes)
+				if im[0].Object != "distribution shop" || !slices.Equal(im[0].Imports, []string{"shared.active"}) {
+					t.Errorf("shop's impact %+v", im[0])
+				}
 			}},
 	}
 	for _, tc := range cases {

@@ -28,6 +28,9 @@ func printPlan(w io.Writer, res *controller.ApplyResult) {
 		if im == nil {
 			continue
 		}
+		if len(im.Imports) > 0 {
+			fmt.Fprintf(w, "  re-rendered: imports %s, which changed\n", strings.Join(im.Imports, ", "))
+		}
 		if im.NodeCount > 0 {
 			fmt.Fprintf(w, "  reapplies on %d node(s): %s\n", im.NodeCount, list(im.Nodes, im.NodeCount, 10))
 		}

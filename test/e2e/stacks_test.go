@@ -52,7 +52,7 @@ func TestStacksPlanAndExport(t *testing.T) {
 		"~ distribution shop\n    spec.originGroups.web.active: blue -> green",
 		"~ stack shared\n    outputs.active.value: blue -> green",
 		"  reaches distribution shop (imports shared.active)",
-		"  reapplies on 2 node(s): seoul-edge-1, tokyo-edge-1",
+		"  re-rendered: imports shared.active, which changed\n  reapplies on 2 node(s): seoul-edge-1, tokyo-edge-1",
 		"  cache unreachable: shop /api/* /static/* /*: group web switches blue -> green",
 	} {
 		if !strings.Contains(out, want) {
