@@ -36,7 +36,10 @@ type decoder struct {
 	// bad holds the paths the decoder already reported, so the semantic
 	// checks do not report the same field again ("missing CIDR" after
 	// "invalid CIDR").
-	bad     map[string]bool
+	bad map[string]bool
+	// notes says what a field imported from another stack, to add to
+	// errors about it or below it.
+	notes   map[string]string
 	nodes   int
 	stopped bool
 }
@@ -45,8 +48,24 @@ func newDecoder(file string, errs *ErrorList) *decoder {
 	return &decoder{file: file, errs: errs, pos: map[string]pos{}, bad: map[string]bool{}}
 }
 
+// note returns what path or a field above it imported, as " (imported
+// from ...)", or "".
+func (d *decoder) note(path string) string {
+	if d == nil || len(d.notes) == 0 {
+		return ""
+	}
+	for p := path; ; p = parentPath(p) {
+		if n, ok := d.notes[p]; ok {
+			return " (" + n + ")"
+		}
+		if p == "" {
+			return ""
+		}
+	}
+}
+
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
-	e := &Error{File: d.file, Field: path, Msg: fmt.Sprintf(format, args...)}
+	e := &Error{File: d.file, Field: path, Msg: fmt.Sprintf(format, args...) + d.note(path)}
 	d.bad[path] = true
 	if n != nil {
 		e.Line, e.Column = n.Line, n.Column

@@ -8,7 +8,8 @@ import (
 
 // FuzzLoad feeds arbitrary bytes to the loader beside a valid site and as a
 // bundle of its own: it must return a bundle or an error, never panic, and
-// whatever loads must render, hash and diff.
+// whatever loads must render, hash, diff, and export to files that
+// load back to the same hash.
 func FuzzLoad(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/errors/*.yaml")
 	more, _ := filepath.Glob("../examples/*/*.yaml")
@@ -48,6 +49,21 @@ func FuzzLoad(f *testing.F) {
 			}
 			if err := s.Validate(); err != nil {
 				t.Fatalf("rendered snapshot fails Validate: %v", err)
+			}
+			// What renders exports to files that render to the same.
+			dir := t.TempDir()
+			if _, err := Export(s, dir); err != nil {
+				t.Fatalf("export: %v", err)
+			}
+			back, err := Load(dir)
+			if err == nil {
+				var again *Snapshot
+				if again, err = back.Render(nil); err == nil && again.Hash != s.Hash {
+					t.Fatalf("export re-imports to another hash: %v", Diff(s, again))
+				}
+			}
+			if err != nil {
+				t.Fatalf("export does not load back: %v", err)
 			}
 		}
 	})

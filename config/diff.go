@@ -20,7 +20,8 @@ const (
 	Removed ChangeKind = "removed"
 )
 
-// Change is one object that differs: "site" or "distribution <name>".
+// Change is one object that differs: "site", "stack <name>" or
+// "distribution <name>".
 // Fields lists the changed fields of a Changed object as
 // "path: old -> new" (spec.originGroups.web.active: blue -> green), with
 // <none> for a side where the field is absent, or "path: added" /
@@ -49,6 +50,9 @@ func Diff(old, new *Snapshot) []Change {
 			d := &s.Distributions[i]
 			m["distribution "+d.Name] = mustJSON(d)
 		}
+		for i := range s.Stacks {
+			m["stack "+s.Stacks[i].Name] = mustJSON(&s.Stacks[i])
+		}
 		return m
 	}
 	a, b := objs(old), objs(new)
@@ -67,7 +71,7 @@ func Diff(old, new *Snapshot) []Change {
 			names = append(names, k)
 		}
 	}
-	// The site first, then distributions by name.
+	// The site first, then distributions and stacks by name.
 	sort.Slice(names, func(i, j int) bool {
 		if (names[i] == "site") != (names[j] == "site") {
 			return names[i] == "site"

@@ -40,6 +40,19 @@ func Hash(s *Snapshot) string {
 		h.Write([]byte{0})
 		h.Write(dh[:])
 	}
+	// Stacks are hashed only when there are some, so the hash of a site
+	// without stacks is what it always was.
+	if len(s.Stacks) > 0 {
+		st := slices.Clone(s.Stacks)
+		slices.SortFunc(st, func(a, b Stack) int { return strings.Compare(a.Name, b.Name) })
+		h.Write([]byte("\x00stacks\x00"))
+		for i := range st {
+			sh := objectHash(&st[i])
+			h.Write([]byte(st[i].Name))
+			h.Write([]byte{0})
+			h.Write(sh[:])
+		}
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 

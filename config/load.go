@@ -20,6 +20,7 @@ import (
 const (
 	KindSite         = "Site"
 	KindDistribution = "Distribution"
+	KindStack        = "Stack"
 )
 
 // Bundle is what a config directory holds: one Site and the distributions.
@@ -29,14 +30,16 @@ const (
 type Bundle struct {
 	Site          *Site
 	Distributions []Distribution
+	Stacks        []Stack
 	// Sources maps each object to the file it came from: "site" and
 	// "distribution <name>" (the same names Change.Object uses).
 	Sources map[string]string
 	// Files lists every file read, in the order read.
 	Files []string
 
-	site  *document
-	dists []*document
+	site   *document
+	dists  []*document
+	stacks []*document
 }
 
 // document is one YAML document of a file.
@@ -51,8 +54,11 @@ type document struct {
 }
 
 func (d *document) object() string {
-	if d.kind == KindSite {
+	switch d.kind {
+	case KindSite:
 		return "site"
+	case KindStack:
+		return "stack " + d.name
 	}
 	return "distribution " + d.name
 }
@@ -117,6 +123,9 @@ func loadSources(srcs []source) (*Bundle, error) {
 		b.Files = append(b.Files, s.file)
 	}
 	dists := map[string]*document{}
+	// Stacks and distributions share one namespace: ${stack.NAME...}
+	// imports the outputs of either.
+	stacks := map[string]*document{}
 	for _, d := range docs {
 		switch d.kind {
 		case KindSite:
@@ -130,8 +139,23 @@ func loadSources(srcs []source) (*Bundle, error) {
 				errs = append(errs, docErr(d, d.nameNode, "name", "duplicate distribution %q (also in %s:%d)", d.name, first.file, first.nameNode.Line))
 				continue
 			}
+			if first, ok := stacks[d.name]; ok {
+				errs = append(errs, docErr(d, d.nameNode, "name", "name %q is taken by stack %s:%d (stacks and distributions share one namespace)", d.name, first.file, first.nameNode.Line))
+				continue
+			}
 			dists[d.name] = d
 			b.dists = append(b.dists, d)
+		case KindStack:
+			first, ok := stacks[d.name]
+			if !ok {
+				first, ok = dists[d.name]
+			}
+			if ok {
+				errs = append(errs, docErr(d, d.nameNode, "name", "duplicate name %q (also %s in %s:%d; stacks and distributions share one namespace)", d.name, strings.ToLower(first.kind), first.file, first.nameNode.Line))
+				continue
+			}
+			stacks[d.name] = d
+			b.stacks = append(b.stacks, d)
 		}
 	}
 	if b.site == nil && len(errs) == 0 {
@@ -163,6 +187,10 @@ func loadSources(srcs []source) (*Bundle, error) {
 	for _, d := range b.dists {
 		b.Sources[d.object()] = d.file
 	}
+	for _, d := range b.stacks {
+		b.Sources[d.object()] = d.file
+	}
+	b.Stacks = snap.Stacks
 	return b, nil
 }
 
@@ -243,9 +271,9 @@ func parseHeader(file string, root *yaml.Node, errs *ErrorList) *document {
 	}
 	switch {
 	case d.kindNode == nil:
-		fail(nil, "kind", "missing (want Site or Distribution)")
-	case d.kindNode.Value != KindSite && d.kindNode.Value != KindDistribution:
-		fail(d.kindNode, "kind", "unknown kind %q (want Site or Distribution)", d.kindNode.Value)
+		fail(nil, "kind", "missing (want Site, Distribution or Stack)")
+	case d.kindNode.Value != KindSite && d.kindNode.Value != KindDistribution && d.kindNode.Value != KindStack:
+		fail(d.kindNode, "kind", "unknown kind %q (want Site, Distribution or Stack)", d.kindNode.Value)
 	default:
 		d.kind = d.kindNode.Value
 	}

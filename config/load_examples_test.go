@@ -7,7 +7,7 @@ import (
 // The example directories load, render and keep the properties their
 // comments promise.
 func TestExamples(t *testing.T) {
-	for _, dir := range []string{"../examples/quickstart", "../examples/multicloud"} {
+	for _, dir := range []string{"../examples/quickstart", "../examples/multicloud", "../examples/stacks"} {
 		t.Run(dir, func(t *testing.T) {
 			b, err := Load(dir)
 			if err != nil {

@@ -81,8 +81,22 @@ func (b *Bundle) render(params map[string]string, tolerant bool) (*Snapshot, err
 
 	used := map[string]bool{}
 	snap := &Snapshot{Site: site}
-	for _, doc := range b.dists {
-		r := &renderer{doc: doc, site: &site, params: params, used: used, tolerant: tolerant, errs: &errs}
+	known := map[string]*document{}
+	for _, list := range [][]*document{b.stacks, b.dists} {
+		for _, d := range list {
+			known[d.name] = d
+		}
+	}
+	exports := map[string]map[string]export{}
+	for _, doc := range b.importOrder(&errs) {
+		r := &renderer{doc: doc, site: &site, params: params, used: used, tolerant: tolerant, errs: &errs, exports: exports, known: known}
+		if doc.kind == KindStack {
+			st, dec := r.runStack()
+			locs[doc.object()] = dec
+			snap.Stacks = append(snap.Stacks, st)
+			exports[st.Name] = r.exported(st.Outputs, dec)
+			continue
+		}
 		dist, dec := r.run()
 		locs[doc.object()] = dec
 		snap.Distributions = append(snap.Distributions, dist)
@@ -92,7 +106,13 @@ func (b *Bundle) render(params map[string]string, tolerant bool) (*Snapshot, err
 			}
 			snap.Outputs[dist.Name] = dist.Outputs
 		}
+		outs := make(map[string]Output, len(dist.Outputs))
+		for k, v := range dist.Outputs {
+			outs[k] = Output{Type: OutputString, Value: v}
+		}
+		exports[dist.Name] = r.exported(outs, dec)
 	}
+	slices.SortFunc(snap.Stacks, func(a, b Stack) int { return strings.Compare(a.Name, b.Name) })
 	keys := slices.Sorted(maps.Keys(params))
 	for _, k := range keys {
 		if !used[k] {
@@ -120,6 +140,33 @@ type renderer struct {
 	errs     *ErrorList
 	values   map[string]string
 	declared []string
+	// exports are the outputs rendered so far (import order puts every
+	// exporter first), known every stack and distribution name.
+	exports map[string]map[string]export
+	known   map[string]*document
+	// imports keeps the declared text of each field that imports, notes
+	// what each import was, for errors about the field.
+	imports map[string]string
+	notes   map[string]string
+}
+
+// export is an output as importers see it, and where it was declared.
+type export struct {
+	Output
+	where string // "stack shared (shared.yaml:7:3)"
+}
+
+// exported pairs rendered outputs with where they were declared.
+func (r *renderer) exported(outs map[string]Output, dec *decoder) map[string]export {
+	m := make(map[string]export, len(outs))
+	for k, o := range outs {
+		where := strings.ToLower(r.doc.kind) + " " + r.doc.name + " (" + r.doc.file
+		if p, ok := dec.pos["outputs."+k]; ok {
+			where += fmt.Sprintf(":%d:%d", p.Line, p.Col)
+		}
+		m[k] = export{Output: o, where: where + ")"}
+	}
+	return m
 }
 
 func (r *renderer) errorf(n *yaml.Node, path, format string, args ...any) {
@@ -146,8 +193,10 @@ func (r *renderer) run() (Distribution, *decoder) {
 
 	dec := newDecoder(r.doc.file, r.errs)
 	dec.tolerant = r.tolerant
+	dec.notes = r.notes
 	var dist Distribution
 	dec.decodeStruct(root, reflect.ValueOf(&dist).Elem(), "", headerKeys)
+	dist.Imports = r.imports
 	if !r.tolerant {
 		// The snapshot records the value each parameter had, so history
 		// and plan show what a revision was rendered with.
@@ -240,9 +289,29 @@ func (r *renderer) subst(n *yaml.Node, path string) {
 		if !strings.Contains(n.Value, "$") {
 			return
 		}
-		out, whole, err := r.expand(n.Value)
+		declared := n.Value
+		out, whole, list, err := r.expand(n.Value, path)
 		if err != nil {
 			r.errorf(n, path, "%v", err)
+			return
+		}
+		for _, name := range references(declared) {
+			if _, ok, _ := parseImport(name); ok {
+				if r.imports == nil {
+					r.imports = map[string]string{}
+				}
+				r.imports[path] = declared
+				break
+			}
+		}
+		if list != nil {
+			// A whole list output becomes the list itself: spec.edges
+			// can be a stack's list of edge nodes.
+			n.Kind, n.Tag, n.Style, n.Value = yaml.SequenceNode, "!!seq", 0, ""
+			n.Content = make([]*yaml.Node, len(list))
+			for i, v := range list {
+				n.Content[i] = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v, Line: n.Line, Column: n.Column}
+			}
 			return
 		}
 		if out == n.Value {
@@ -260,11 +329,12 @@ func (r *renderer) subst(n *yaml.Node, path string) {
 }
 
 // expand replaces ${name} references; whole reports a value that was
-// exactly one reference.
-func (r *renderer) expand(s string) (out string, whole bool, err error) {
+// exactly one reference, list the value of a whole list import.
+func (r *renderer) expand(s, path string) (out string, whole bool, list []string, err error) {
 	var b strings.Builder
 	var errs []string
 	refs := 0
+	whole = strings.HasPrefix(s, "${") && strings.HasSuffix(s, "}") && strings.Count(s, "${") == 1 && !strings.HasPrefix(s, "$${")
 	for i := 0; i < len(s); {
 		switch {
 		case strings.HasPrefix(s[i:], "$${"):
@@ -273,16 +343,35 @@ func (r *renderer) expand(s string) (out string, whole bool, err error) {
 		case strings.HasPrefix(s[i:], "${"):
 			end := strings.IndexByte(s[i:], '}')
 			if end < 0 {
-				return "", false, fmt.Errorf("unterminated ${ in %q", s)
+				return "", false, nil, fmt.Errorf("unterminated ${ in %q", s)
 			}
 			name := s[i+2 : i+end]
 			refs++
-			if v, ok := r.values[name]; ok {
+			if ref, ok, perr := parseImport(name); ok {
+				switch v, msg := r.importValue(ref, perr); {
+				case msg != "":
+					errs = append(errs, msg)
+					b.WriteString(s[i : i+end+1])
+				case v == nil:
+					b.WriteString(s[i : i+end+1]) // its exporter could not render: reported there
+				case v.Type == OutputList && !whole:
+					errs = append(errs, fmt.Sprintf("%s is a list output of %s; a list is imported as a whole value, not inside a string", ref, v.where))
+				case v.Type == OutputList:
+					list = slices.Clone(v.List)
+					if list == nil {
+						list = []string{}
+					}
+					r.note(path, ref, v)
+				default:
+					b.WriteString(v.Value)
+					r.note(path, ref, v)
+				}
+			} else if v, ok := r.values[name]; ok {
 				b.WriteString(v)
 			} else if r.tolerant && slices.Contains(r.declared, name) {
 				b.WriteString(s[i : i+end+1]) // no default yet: Render will tell
 			} else {
-				known := append(slices.Clone(r.declared), builtins...)
+				known := append(slices.Clone(r.declared), r.builtins()...)
 				if !slices.Contains(known, name) {
 					errs = append(errs, fmt.Sprintf("unknown parameter ${%s} (known: %s)", name, strings.Join(known, ", ")))
 				}
@@ -295,10 +384,49 @@ func (r *renderer) expand(s string) (out string, whole bool, err error) {
 		}
 	}
 	if len(errs) > 0 {
-		return "", false, errors.New(strings.Join(errs, "; "))
+		return "", false, nil, errors.New(strings.Join(errs, "; "))
 	}
-	whole = refs == 1 && strings.HasPrefix(s, "${") && strings.HasSuffix(s, "}") && strings.Count(s, "${") == 1
-	return b.String(), whole, nil
+	return b.String(), whole && refs == 1, list, nil
+}
+
+// importValue looks an import up among the outputs rendered so far. It
+// returns nil without a message when the exporter exists but was not
+// rendered (an import cycle, reported at the cycle).
+func (r *renderer) importValue(ref importRef, perr error) (*export, string) {
+	if perr != nil {
+		return nil, perr.Error()
+	}
+	outs, ok := r.exports[ref.stack]
+	doc := r.known[ref.stack]
+	if !ok {
+		if doc != nil {
+			return nil, ""
+		}
+		return nil, fmt.Sprintf("imports %s, but no Stack or Distribution is named %q", ref, ref.stack)
+	}
+	v, ok := outs[ref.output]
+	if !ok {
+		where := fmt.Sprintf("%s %s (%s:%d:%d)", strings.ToLower(doc.kind), doc.name, doc.file, doc.nameNode.Line, doc.nameNode.Column)
+		return nil, fmt.Sprintf("imports %s, but %s has no output %q (outputs: %s); an output still imported cannot be removed", ref, where, ref.output, strings.Join(slices.Sorted(maps.Keys(outs)), ", "))
+	}
+	return &v, ""
+}
+
+// note remembers what a field imported, for the errors a type mismatch
+// raises when the field is decoded or checked.
+func (r *renderer) note(path string, ref importRef, v *export) {
+	if r.notes == nil {
+		r.notes = map[string]string{}
+	}
+	r.notes[path] = fmt.Sprintf("imported from %s, a %s output of %s", ref, v.Type, v.where)
+}
+
+// builtins are the references a document of this kind may use.
+func (r *renderer) builtins() []string {
+	if r.doc.kind == KindStack {
+		return stackBuiltins
+	}
+	return builtins
 }
 
 // copyTree deep-copies a node tree, pointing aliases at the copied anchors,

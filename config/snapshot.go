@@ -13,6 +13,8 @@ type Snapshot struct {
 	Site          Site                         `json:"site"`
 	Distributions []Distribution               `json:"distributions"`
 	Outputs       map[string]map[string]string `json:"outputs,omitempty"`
+	// Stacks are the Stack documents, rendered, sorted by name.
+	Stacks []Stack `json:"stacks,omitempty"`
 	// Delta, when set, says what changed since revision Delta.Base, so
 	// that a role running Base can rebuild only that. It is not stored.
 	Delta *Delta `json:"-"`
@@ -71,6 +73,16 @@ func (d *Distribution) Domain(zone string) string {
 		z = z[:len(z)-1]
 	}
 	return d.Name + "." + z
+}
+
+// Stack returns the named stack, or nil.
+func (s *Snapshot) Stack(name string) *Stack {
+	for i := range s.Stacks {
+		if s.Stacks[i].Name == name {
+			return &s.Stacks[i]
+		}
+	}
+	return nil
 }
 
 // Distribution returns the named distribution, or nil.

@@ -322,6 +322,12 @@ type Distribution struct {
 	Parameters map[string]Parameter `yaml:"parameters" json:"parameters,omitempty"`
 	Spec       Spec                 `yaml:"spec" json:"spec"`
 	Outputs    map[string]string    `yaml:"outputs" json:"outputs,omitempty"`
+	// Imports keeps, for every field whose declared value imports another
+	// stack's output, that declared text by field path
+	// ("spec.origins.web.url": "${stack.shared.outputs.originUrl}"), so
+	// that plan can follow outputs to their importers and export can write
+	// the reference back. Rendering fills it; it is not written by users.
+	Imports map[string]string `json:"imports,omitempty"`
 }
 
 // Spec is what a distribution serves and how.

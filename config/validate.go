@@ -41,6 +41,7 @@ func (c *checker) errf(obj, path, format string, args ...any) {
 			}
 		}
 		e.File = d.file
+		e.Msg += d.note(path)
 		for p := path; ; p = parentPath(p) {
 			if ps, ok := d.pos[p]; ok {
 				e.Line, e.Column = ps.Line, ps.Col
@@ -121,6 +122,7 @@ func (c *checker) check(s *Snapshot) {
 	c.site(&s.Site)
 	c.listeners(&s.Site)
 	c.distributions(s)
+	c.imports(s)
 }
 
 func (c *checker) location(obj, path string, l Location) {

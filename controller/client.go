@@ -111,6 +111,12 @@ func (c *Client) Current(ctx context.Context) (*config.Snapshot, error) {
 	return &out, c.do(ctx, http.MethodGet, "/v1/revision", nil, &out)
 }
 
+// Revision returns the snapshot of revision n.
+func (c *Client) Revision(ctx context.Context, n int64) (*config.Snapshot, error) {
+	var out config.Snapshot
+	return &out, c.do(ctx, http.MethodGet, fmt.Sprintf("/v1/revisions/%d", n), nil, &out)
+}
+
 // StatusPage returns up to limit nodes (0: the controller's default page)
 // whose names sort after after; the page's Next continues the walk.
 func (c *Client) StatusPage(ctx context.Context, after string, limit int) (*Status, error) {

@@ -75,6 +75,9 @@ type ApplyResult struct {
 	Outputs  map[string]map[string]string `json:"outputs,omitempty"`
 	// Rollout is set when the revision goes out in stages.
 	Rollout *store.Rollout `json:"rollout,omitempty"`
+	// Impact (plan only) is what each change touches, in the order of
+	// Changes.
+	Impact []Impact `json:"impact,omitempty"`
 }
 
 // ErrInvalid wraps validation failures: nothing was written.
@@ -82,6 +85,7 @@ var ErrInvalid = errors.New("invalid desired state")
 
 // Plan returns the changes applying snap would make, without writing.
 func (c *Controller) Plan(ctx context.Context, snap *config.Snapshot) (*ApplyResult, error) {
+	snap.SortDistributions() // what the API is given may come in any order
 	if err := snap.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
@@ -96,6 +100,9 @@ func (c *Controller) Plan(ctx context.Context, snap *config.Snapshot) (*ApplyRes
 		res.Changed = cur.Hash != hash && len(res.Changes) > 0
 	} else {
 		res.Changed = true
+	}
+	if res.Impact, err = impactOf(orEmpty(cur), snap, res.Changes, c.healthView(ctx)); err != nil {
+		return nil, err
 	}
 	return res, nil
 }
@@ -145,6 +152,7 @@ func (c *Controller) commitWith(ctx context.Context, how delivery, record *store
 		if err != nil {
 			return nil, err
 		}
+		next.SortDistributions() // what the API is given may come in any order
 		if err := next.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}

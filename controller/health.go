@@ -298,6 +298,7 @@ func (c *Controller) autoHeal(ctx context.Context, bad status.OriginHealth) {
 						// No operator asked to keep the unhealthy
 						// member's copies: clients get m's content.
 						g.Active, g.KeepCache = m, false
+						d.Override("spec.originGroups." + name + ".active")
 						if g.Canary != nil && g.Canary.Member == m {
 							g.Canary = nil
 						}

@@ -92,6 +92,8 @@ func (c *Controller) Promote(ctx context.Context, req PromoteRequest) (*ApplyRes
 			reason += " (keep cache)"
 		}
 		d.Spec.OriginGroups[req.Group] = g
+		// The group no longer holds what its files imported, if they did.
+		d.Override("spec.originGroups." + req.Group + ".active")
 		return next, reason, nil
 	})
 }

@@ -47,8 +47,12 @@ type Manifest struct {
 	Reason   string    `json:"reason,omitempty"`
 	Parent   int64     `json:"parent,omitempty"`
 	Site     bool      `json:"siteChanged,omitempty"`
-	Changed  []string  `json:"changed,omitempty"`
-	Removed  []string  `json:"removed,omitempty"`
+	// Stacks says the stacks changed; HasStacks that the revision has
+	// some (all of them are one key: they are few and small).
+	Stacks    bool     `json:"stacksChanged,omitempty"`
+	HasStacks bool     `json:"hasStacks,omitempty"`
+	Changed   []string `json:"changed,omitempty"`
+	Removed   []string `json:"removed,omitempty"`
 	// Count is how many distributions the revision has.
 	Count int `json:"count"`
 	// Undo is what the revision replaced (nil: written by a version that
@@ -66,6 +70,7 @@ type committed struct {
 	mu      sync.Mutex
 	etcdRev int64 // of its manifest; 0: nothing remembered
 	site    []byte
+	stacks  []byte
 	dists   map[string][]byte
 }
 
@@ -182,6 +187,18 @@ func (s *Store) readParts(ctx context.Context, m *Manifest, rev int64) (parts, e
 		return parts{}, err
 	}
 	p := parts{site: site.Kvs[0].Value, dists: make(map[string][]byte, m.Count)}
+	stacks, err := s.cli.Get(ctx, keyStacks, opts()...)
+	if err != nil {
+		return parts{}, err
+	}
+	if len(stacks.Kvs) > 0 {
+		if err := changed(stacks.Kvs[0]); err != nil {
+			return parts{}, err
+		}
+		p.stacks = stacks.Kvs[0].Value
+	} else if rev == 0 && m.HasStacks {
+		return parts{}, fmt.Errorf("stacks removed after revision %d: %w", m.Revision, rpctypes.ErrCompacted)
+	}
 	// Page through the distributions so that no single answer is huge.
 	from, end := keyDistributions, clientv3.GetPrefixRangeEnd(keyDistributions)
 	for {
@@ -271,9 +288,14 @@ func (s *Store) revisionFrom(ctx context.Context, base *config.Snapshot, m *Mani
 	n := m.Revision
 	snap := m.snapshot()
 	snap.Site = base.Site
+	snap.Stacks = base.Stacks
 	var gets []clientv3.Op
 	if m.Site {
 		gets = append(gets, clientv3.OpGet(keySite, clientv3.WithRev(m.etcdRev)))
+	}
+	if m.Stacks {
+		snap.Stacks = nil // none, unless the key is there
+		gets = append(gets, clientv3.OpGet(keyStacks, clientv3.WithRev(m.etcdRev)))
 	}
 	for _, name := range m.Changed {
 		gets = append(gets, clientv3.OpGet(keyDistributions+name, clientv3.WithRev(m.etcdRev)))
@@ -293,6 +315,12 @@ func (s *Store) revisionFrom(ctx context.Context, base *config.Snapshot, m *Mani
 					snap.Site = config.Site{}
 					if err := json.Unmarshal(kv.Value, &snap.Site); err != nil {
 						return nil, fmt.Errorf("store: decode the site of revision %d: %w", n, err)
+					}
+					continue
+				}
+				if string(kv.Key) == keyStacks {
+					if err := json.Unmarshal(kv.Value, &snap.Stacks); err != nil {
+						return nil, fmt.Errorf("store: decode the stacks of revision %d: %w", n, err)
 					}
 					continue
 				}
@@ -461,6 +489,24 @@ func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int
 		m.Site = true
 		ops, size = append(ops, clientv3.OpPut(keySite, string(site))), size+len(site)
 	}
+	var stacks []byte
+	if len(snap.Stacks) > 0 {
+		m.HasStacks = true
+		if stacks, err = json.Marshal(snap.Stacks); err != nil {
+			return fmt.Errorf("store: encode stacks: %w", err)
+		}
+		if len(stacks) > config.MaxDistributionBytes {
+			return fmt.Errorf("store: the stacks are %d bytes encoded; the store takes at most %d per part", len(stacks), config.MaxDistributionBytes)
+		}
+	}
+	if !bytes.Equal(stacks, base.stacks) || base.stale[keyStacks] {
+		m.Stacks = true
+		if stacks != nil {
+			ops, size = append(ops, clientv3.OpPut(keyStacks, string(stacks))), size+len(stacks)
+		} else {
+			ops = append(ops, clientv3.OpDelete(keyStacks))
+		}
+	}
 	want := make(map[string][]byte, len(snap.Distributions))
 	for i := range snap.Distributions {
 		d := &snap.Distributions[i]
@@ -542,7 +588,7 @@ func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int
 		dists[k] = v
 	}
 	s.last.mu.Lock()
-	s.last.etcdRev, s.last.site, s.last.dists = resp.Header.Revision, site, dists
+	s.last.etcdRev, s.last.site, s.last.stacks, s.last.dists = resp.Header.Revision, site, stacks, dists
 	s.last.mu.Unlock()
 	// A writer reads what it just wrote next (the controller's health
 	// checks, its next commit): it has it already.
@@ -554,7 +600,7 @@ func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int
 // gathered from them.
 func asRead(snap *config.Snapshot) *config.Snapshot {
 	r := &config.Snapshot{Revision: snap.Revision, Hash: snap.Hash, Time: snap.Time, Reason: snap.Reason, Site: snap.Site,
-		Distributions: slices.Clone(snap.Distributions)}
+		Stacks: snap.Stacks, Distributions: slices.Clone(snap.Distributions)}
 	slices.SortFunc(r.Distributions, func(a, b config.Distribution) int { return strings.Compare(a.Name, b.Name) })
 	r.Outputs = outputsOf(r.Distributions)
 	return r
@@ -571,6 +617,7 @@ func opSize(op clientv3.Op) int {
 type commitBase struct {
 	revision int64 // the current revision (0: none)
 	site     []byte
+	stacks   []byte
 	dists    map[string][]byte
 	names    []string
 	stale    map[string]bool
@@ -580,6 +627,7 @@ func (s *Store) base(ctx context.Context, expectMod int64) (*commitBase, error) 
 	b := &commitBase{dists: map[string][]byte{}, stale: map[string]bool{}}
 	// Every key, with its mod revision only: cheap even for a large site.
 	txn, err := s.cli.Txn(ctx).Then(clientv3.OpGet(keySite, clientv3.WithKeysOnly()),
+		clientv3.OpGet(keyStacks, clientv3.WithKeysOnly()),
 		clientv3.OpGet(keyDistributions, clientv3.WithPrefix(), clientv3.WithKeysOnly())).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("store: read the current parts: %w", err)
@@ -606,7 +654,7 @@ func (s *Store) base(ctx context.Context, expectMod int64) (*commitBase, error) 
 	}
 	b.revision = info.Revision
 	s.last.mu.Lock()
-	etcdRev, site, dists := s.last.etcdRev, s.last.site, s.last.dists
+	etcdRev, site, stacks, dists := s.last.etcdRev, s.last.site, s.last.stacks, s.last.dists
 	s.last.mu.Unlock()
 	m, legacy, err := s.manifest(ctx, info.Revision)
 	if err != nil {
@@ -618,6 +666,10 @@ func (s *Store) base(ctx context.Context, expectMod int64) (*commitBase, error) 
 			return nil, err
 		}
 		site, _ = json.Marshal(cur.Site)
+		stacks = nil
+		if len(cur.Stacks) > 0 {
+			stacks, _ = json.Marshal(cur.Stacks)
+		}
 		dists = map[string][]byte{}
 		for i := range cur.Distributions {
 			dists[cur.Distributions[i].Name], _ = json.Marshal(&cur.Distributions[i])
@@ -626,7 +678,7 @@ func (s *Store) base(ctx context.Context, expectMod int64) (*commitBase, error) 
 			m.etcdRev = 0 // every key is newer than a whole-snapshot revision: all are written
 		}
 	}
-	b.site, b.dists = site, dists
+	b.site, b.stacks, b.dists = site, stacks, dists
 	for _, kv := range resp.Kvs {
 		if name, ok := strings.CutPrefix(string(kv.Key), keyDistributions); ok {
 			b.names = append(b.names, name)

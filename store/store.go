@@ -26,6 +26,7 @@ const (
 	keyRevision      = prefix + "revision"
 	keyRevisions     = prefix + "revisions/"
 	keySite          = prefix + "site"
+	keyStacks        = prefix + "stacks"
 	keyDistributions = prefix + "distributions/"
 	keyNodes         = prefix + "nodes/"
 	keyInvalidations = prefix + "invalidations/"

@@ -28,8 +28,11 @@ import (
 // Undo is what a revision replaced. A distribution it changed that is not
 // in Dists did not exist before it.
 type Undo struct {
-	Site  string            `json:"site,omitempty"`
-	Dists map[string]string `json:"dists,omitempty"`
+	Site string `json:"site,omitempty"`
+	// Stacks is the stacks before a revision that changed them ("": it
+	// added the first).
+	Stacks string            `json:"stacks,omitempty"`
+	Dists  map[string]string `json:"dists,omitempty"`
 }
 
 // objectID names content: 128 bits of sha256 are plenty for the parts of
@@ -59,6 +62,9 @@ func undoOps(base *commitBase, m *Manifest) []clientv3.Op {
 	if m.Site && base.site != nil {
 		m.Undo.Site = put(base.site)
 	}
+	if m.Stacks && base.stacks != nil {
+		m.Undo.Stacks = put(base.stacks)
+	}
 	for _, names := range [][]string{m.Changed, m.Removed} {
 		for _, name := range names {
 			if old, ok := base.dists[name]; ok {
@@ -72,10 +78,11 @@ func undoOps(base *commitBase, m *Manifest) []clientv3.Op {
 	return ops
 }
 
-// parts is a revision as stored: the site and each distribution, encoded.
+// parts is a revision as stored: the site, the stacks (nil: none) and
+// each distribution, encoded.
 type parts struct {
-	site  []byte
-	dists map[string][]byte
+	site, stacks []byte
+	dists        map[string][]byte
 }
 
 // rebuild reads revision m, which etcd compacted past, by undoing every
@@ -135,6 +142,9 @@ func (s *Store) undo(ctx context.Context, p *parts, m *Manifest) error {
 		}
 		want[m.Undo.Site] = true
 	}
+	if m.Undo.Stacks != "" {
+		want[m.Undo.Stacks] = true
+	}
 	for _, id := range m.Undo.Dists {
 		want[id] = true
 	}
@@ -144,6 +154,9 @@ func (s *Store) undo(ctx context.Context, p *parts, m *Manifest) error {
 	}
 	if m.Site {
 		p.site = objs[m.Undo.Site]
+	}
+	if m.Stacks {
+		p.stacks = objs[m.Undo.Stacks] // nil when m added the first
 	}
 	for _, name := range m.Changed {
 		if id, ok := m.Undo.Dists[name]; ok {
@@ -197,6 +210,11 @@ func decodeParts(m *Manifest, p parts) (*config.Snapshot, error) {
 	if err := json.Unmarshal(p.site, &snap.Site); err != nil {
 		return nil, fmt.Errorf("decode the site of revision %d: %w", m.Revision, err)
 	}
+	if p.stacks != nil {
+		if err := json.Unmarshal(p.stacks, &snap.Stacks); err != nil {
+			return nil, fmt.Errorf("decode the stacks of revision %d: %w", m.Revision, err)
+		}
+	}
 	snap.Distributions = make([]config.Distribution, 0, len(p.dists))
 	for _, name := range slices.Sorted(maps.Keys(p.dists)) {
 		var d config.Distribution
@@ -221,6 +239,9 @@ func (s *Store) collectObjects(ctx context.Context, kept []*Manifest, head *Mani
 		}
 		if m.Undo.Site != "" {
 			need[m.Undo.Site] = true
+		}
+		if m.Undo.Stacks != "" {
+			need[m.Undo.Stacks] = true
 		}
 		for _, id := range m.Undo.Dists {
 			need[id] = true

@@ -160,15 +160,23 @@ func runValidate(_ context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s: valid — site %s, %d nodes, %d distributions (%d files), hash %s\n",
-		*dir, snap.Site.Name, len(snap.Site.Nodes), len(snap.Distributions), len(b.Files), config.Hash(snap)[:12])
+	stacks := ""
+	if len(snap.Stacks) > 0 {
+		stacks = fmt.Sprintf(", %d stacks", len(snap.Stacks))
+	}
+	fmt.Printf("%s: valid — site %s, %d nodes, %d distributions%s (%d files), hash %s\n",
+		*dir, snap.Site.Name, len(snap.Site.Nodes), len(snap.Distributions), stacks, len(b.Files), config.Hash(snap)[:12])
 	return nil
 }
 
 func runPlan(ctx context.Context, args []string) error {
 	a := newAPIFlags("plan", true)
+	format := a.fs.String("o", "text", "output: text, or json (as -j)")
 	if err := a.parse(args); err != nil {
 		return err
+	}
+	if *format != "text" && *format != "json" {
+		return fmt.Errorf("-o %q: want text or json", *format)
 	}
 	cli, snap, err := a.resolve()
 	if err != nil {
@@ -178,15 +186,10 @@ func runPlan(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *a.jsonOut {
+	if *a.jsonOut || *format == "json" {
 		return printJSON(res)
 	}
-	if !res.Changed {
-		fmt.Printf("No changes: revision %d already has hash %s.\n", res.Revision, res.Hash[:12])
-		return nil
-	}
-	fmt.Printf("Plan against revision %d:\n", res.Revision)
-	config.FormatDiff(os.Stdout, res.Changes)
+	printPlan(os.Stdout, res)
 	return nil
 }
 

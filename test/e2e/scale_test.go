@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/intercloud/intercloud/internal/sitegen"
 	"github.com/intercloud/intercloud/internal/storetest"
 	"github.com/intercloud/intercloud/test/testenv"
 )
@@ -29,22 +30,6 @@ nodes:
   - {name: e2, cloud: c2, roles: [edge], address: 127.0.0.2, listen: {http: "%[6]s", admin: "%[7]s"}}
 `
 
-const scaleDist = `apiVersion: intercloud/v1
-kind: Distribution
-name: d%04d
-spec:
-  origins:
-    o: {url: "%s"}
-  originGroups:
-    web: {members: [o], active: o}
-  behaviors:
-    - {path: "/api/*", target: web, cache: false}
-    - {path: "/static/*", target: web, ttl: {default: 1h}}
-    - {path: "*", target: web}
-  headers:
-    response: {set: {X-Tag: "%s"}}
-`
-
 // tag is the X-Tag an edge answers a distribution of the scale site with.
 func tag(edge, dist string) string {
 	req, _ := http.NewRequest("GET", "http://"+edge+"/", nil)
@@ -59,8 +44,8 @@ func tag(edge, dist string) string {
 
 // writeScaleDists writes n distribution files served by origin.
 func writeScaleDists(t *testing.T, dir string, n int, origin string) {
-	for i := range n {
-		writeFile(t, filepath.Join(dir, fmt.Sprintf("cfg/d%04d.yaml", i)), fmt.Sprintf(scaleDist, i, origin, "a"))
+	if err := sitegen.Write(filepath.Join(dir, "cfg"), n, origin, "a"); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -90,7 +75,7 @@ func TestThousandDistributionsThroughUp(t *testing.T) {
 	}
 
 	// One line of one distribution.
-	writeFile(t, filepath.Join(dir, "cfg/d0500.yaml"), fmt.Sprintf(scaleDist, 500, origin.URL, "b"))
+	writeFile(t, filepath.Join(dir, "cfg/d0500.yaml"), sitegen.Distribution(500, origin.URL, "b"))
 	out := mustRun(t, dir, "apply", "-f", "cfg")
 	if !strings.Contains(out, "Applied revision 2") || strings.Count(out, "~ distribution") != 1 {
 		t.Fatalf("one-line apply:\n%s", out)
@@ -246,7 +231,7 @@ func TestThousandDistributionsOnAThreeMemberStore(t *testing.T) {
 	}
 	mustRun(t, dir, "status", "-f", "cfg", "--wait", "--timeout", "120s")
 	for i, v := range []string{"b", "c", "d"} {
-		writeFile(t, filepath.Join(dir, "cfg/d0500.yaml"), fmt.Sprintf(scaleDist, 500, origin.URL, v))
+		writeFile(t, filepath.Join(dir, "cfg/d0500.yaml"), sitegen.Distribution(500, origin.URL, v))
 		if out := mustRun(t, dir, "apply", "-f", "cfg"); !strings.Contains(out, fmt.Sprintf("Applied revision %d", i+2)) {
 			t.Fatalf("apply %s:\n%s", v, out)
 		}
