@@ -61,6 +61,7 @@ func writeChart(w io.Writer, c Chart, interval time.Duration, to time.Time) {
 		// measured) breaks the line.
 		var d []byte
 		var last time.Time
+		var lx, ly float64
 		for _, p := range s.Points {
 			if p.T.Before(from) {
 				continue
@@ -73,10 +74,13 @@ func writeChart(w io.Writer, c Chart, interval time.Duration, to time.Time) {
 			d = strconv.AppendFloat(d, x(p.T), 'f', 1, 64)
 			d = append(d, ',')
 			d = strconv.AppendFloat(d, y(p.V), 'f', 1, 64)
-			last = p.T
+			last, lx, ly = p.T, x(p.T), y(p.V)
 		}
 		if len(d) > 0 {
-			fmt.Fprintf(w, `<path class="series" d="%s" fill="none" stroke="%s" stroke-width="1.8"><title>%s</title></path>`, d, col, html.EscapeString(s.Name))
+			// The last value gets a dot: a line a few minutes old is
+			// only a few pixels wide on an hour.
+			fmt.Fprintf(w, `<path class="series" d="%s" fill="none" stroke="%s" stroke-width="1.8"><title>%s</title></path><circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`,
+				d, col, html.EscapeString(s.Name), lx, ly, col)
 		}
 	}
 	fmt.Fprint(w, `</svg><figcaption>`)
