@@ -340,18 +340,25 @@ func (c *Controller) Series(ctx context.Context) (*Charts, bool) {
 // admin address, at once.
 func (c *Controller) scrapeRound(ctx context.Context, client *http.Client) map[string]*scrape {
 	out := map[string]*scrape{}
-	cur, _, err := c.store.Current(ctx)
-	if err != nil || cur == nil {
+	// The revision's nodes come from the snapshot status pages keep: a
+	// round reads the whole revision only when it changed.
+	ptr, _, err := c.store.Pointer(ctx)
+	if err != nil || ptr.Revision == 0 {
+		return out
+	}
+	_, nodes, err := c.desired(ctx, ptr)
+	if err != nil {
+		c.log.Debug("metrics: read the revision", "err", err)
 		return out
 	}
 	regs, err := c.store.Nodes(ctx)
 	if err != nil {
+		c.log.Debug("metrics: read the registrations", "err", err)
 		return out
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for i := range cur.Site.Nodes {
-		n := &cur.Site.Nodes[i]
+	for _, n := range nodes {
 		reg, live := regs[n.Name]
 		if !live || n.Listen.Admin == "" {
 			continue

@@ -70,7 +70,7 @@ func (c *Controller) uiPage(ctx context.Context, parts ...string) (*uiPage, erro
 			return nil, err
 		}
 		p.Status = st
-		cur, _, err := c.store.Current(ctx)
+		cur, err := c.cachedCurrent(ctx)
 		if err != nil {
 			return nil, err
 		}

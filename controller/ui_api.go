@@ -27,7 +27,7 @@ func (c *Controller) uiRoutes(mux *http.ServeMux) {
 // each node's state against the current revision, origin health, and the
 // current revision's clouds, links and distributions.
 func (c *Controller) Topology(ctx context.Context) (*topology.Graph, error) {
-	cur, _, err := c.store.Current(ctx)
+	cur, err := c.cachedCurrent(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -48,6 +48,18 @@ func (c *Controller) Topology(ctx context.Context) (*topology.Graph, error) {
 		states[n.Name] = n.State
 	}
 	return topology.Build(topology.Input{Snapshot: cur, Nodes: regs, States: states, Health: health, At: time.Now().UTC()}), nil
+}
+
+// cachedCurrent is the current revision (nil before the first apply) from
+// the snapshot status pages keep: the console asks every few seconds, and
+// the revision is read again only when it changed.
+func (c *Controller) cachedCurrent(ctx context.Context) (*config.Snapshot, error) {
+	ptr, _, err := c.store.Pointer(ctx)
+	if err != nil || ptr.Revision == 0 {
+		return nil, err
+	}
+	cur, _, err := c.desired(ctx, ptr)
+	return cur, err
 }
 
 // getTopology answers the graph as JSON, or drawn with ?format=svg|dot.
