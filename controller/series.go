@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -248,6 +249,13 @@ func seriesRates(t time.Time, cur, prev map[string]*scrape) seriesSample {
 	for d, n := range latCount {
 		if n > 0 {
 			s.v[[2]string{"latency", d}] = 1000 * latSum[d] / n
+		}
+	}
+	// A node may expose NaN or an infinity: such a point is not drawn,
+	// and JSON could not carry it.
+	for k, v := range s.v {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			delete(s.v, k)
 		}
 	}
 	return s

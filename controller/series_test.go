@@ -87,6 +87,12 @@ func TestSeriesRates(t *testing.T) {
 	if got := s.v[[2]string{"requests", "shop"}]; got != 1 {
 		t.Errorf("after a restart: requests %v/s, want 1", got)
 	}
+	// Values a node should not expose are left out, not charted as NaN.
+	odd := map[string]*scrape{"n1": mustScrape(t, strings.Replace(exposition("190", "110", "20", "1.5", "150"), `neighbor="dx"} 3`, `neighbor="dx"} NaN`, 1), t1, 7)}
+	s = seriesRates(t1, odd, prev)
+	if v, ok := s.v[[2]string{"bgp", "n1 / dx"}]; ok {
+		t.Errorf("a NaN gauge was kept: %v", v)
+	}
 	// A restart the registration reports (a new start time) skips a round.
 	restarted["n1"].started = t1
 	s = seriesRates(t1.Add(10*time.Second), restarted, cur)
