@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -65,6 +66,9 @@ type Charts struct {
 	From     time.Time     `json:"from"`
 	To       time.Time     `json:"to"`
 	Charts   []Chart       `json:"charts"`
+	// Failed names the nodes the last round could not scrape, and why
+	// (under "" when it could not read the store).
+	Failed map[string]string `json:"failed,omitempty"`
 }
 
 // seriesSample is one scrape round: values by chart ID and series name.
@@ -293,7 +297,8 @@ func (c *Controller) RunMetrics(ctx context.Context, interval time.Duration) {
 	r := newRing(int(seriesWindow / interval))
 	client := &http.Client{Timeout: min(interval, 5*time.Second)}
 	prev := map[string]*scrape{}
-	rounds := make(chan map[string]*scrape, 1)
+	rounds := make(chan round, 1)
+	var failed map[string]string
 	busy := false
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -316,12 +321,14 @@ func (c *Controller) RunMetrics(ctx context.Context, interval time.Duration) {
 			return
 		case <-tick.C:
 			round()
-		case cur := <-rounds:
+		case rd := <-rounds:
 			busy = false
-			r.add(seriesRates(time.Now().UTC(), cur, prev))
-			prev = cur
+			r.add(seriesRates(time.Now().UTC(), rd.scrapes, prev))
+			prev, failed = rd.scrapes, rd.failed
 		case reply := <-c.series.reads:
-			reply <- r.charts(interval)
+			ch := r.charts(interval)
+			ch.Failed = maps.Clone(failed)
+			reply <- ch
 		}
 	}
 }
@@ -344,25 +351,34 @@ func (c *Controller) Series(ctx context.Context) (*Charts, bool) {
 	}
 }
 
+// round is what one scrape round got, and what it could not get.
+type round struct {
+	scrapes map[string]*scrape
+	failed  map[string]string
+}
+
 // scrapeRound scrapes every live node of the current revision that has an
 // admin address, at once.
-func (c *Controller) scrapeRound(ctx context.Context, client *http.Client) map[string]*scrape {
-	out := map[string]*scrape{}
+func (c *Controller) scrapeRound(ctx context.Context, client *http.Client) round {
+	rd := round{scrapes: map[string]*scrape{}, failed: map[string]string{}}
 	// The revision's nodes come from the snapshot status pages keep: a
 	// round reads the whole revision only when it changed.
 	ptr, _, err := c.store.Pointer(ctx)
 	if err != nil || ptr.Revision == 0 {
-		return out
+		if err != nil {
+			rd.failed[""] = err.Error()
+		}
+		return rd
 	}
 	_, nodes, err := c.desired(ctx, ptr)
 	if err != nil {
-		c.log.Debug("metrics: read the revision", "err", err)
-		return out
+		rd.failed[""] = err.Error()
+		return rd
 	}
 	regs, err := c.store.Nodes(ctx)
 	if err != nil {
-		c.log.Debug("metrics: read the registrations", "err", err)
-		return out
+		rd.failed[""] = err.Error()
+		return rd
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -373,18 +389,18 @@ func (c *Controller) scrapeRound(ctx context.Context, client *http.Client) map[s
 		}
 		wg.Go(func() {
 			s, err := scrapeNode(ctx, client, adminURL(n))
+			mu.Lock()
+			defer mu.Unlock()
 			if err != nil {
-				c.log.Debug("metrics: scrape", "node", n.Name, "err", err)
+				rd.failed[n.Name] = err.Error()
 				return
 			}
 			fillFromReport(s, reg)
-			mu.Lock()
-			out[n.Name] = s
-			mu.Unlock()
+			rd.scrapes[n.Name] = s
 		})
 	}
 	wg.Wait()
-	return out
+	return rd
 }
 
 // fillFromReport adds what the node reports with its registration rather

@@ -1,7 +1,11 @@
 package controller
 
 import (
+	"context"
+	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -160,6 +164,37 @@ func TestNiceCeil(t *testing.T) {
 	for _, c := range []struct{ in, want float64 }{{0, 1}, {0.3, 1}, {1.5, 2}, {3, 5}, {7, 10}, {12, 20}, {450, 500}, {1000, 1000}} {
 		if got := niceCeil(c.in); got != c.want {
 			t.Errorf("niceCeil(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+// A node's /metrics is read in the text format and refused otherwise.
+func TestScrapeNode(t *testing.T) {
+	for _, c := range []struct {
+		name, ctype, body string
+		status            int
+		err               string
+	}{
+		{"text", "text/plain; version=0.0.4; charset=utf-8", exposition("1", "1", "1", "1", "1"), 200, ""},
+		{"not found", "text/plain", "", 404, "404"},
+		{"html", "text/html", "<html>", 200, "content type"},
+		{"garbage", "text/plain", "intercloud_dns_queries_total{", 200, "GET"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !strings.HasPrefix(r.Header.Get("Accept"), "text/plain") {
+				t.Errorf("%s: Accept %q, want the text format", c.name, r.Header.Get("Accept"))
+			}
+			w.Header().Set("Content-Type", c.ctype)
+			w.WriteHeader(c.status)
+			io.WriteString(w, c.body)
+		}))
+		s, err := scrapeNode(context.Background(), srv.Client(), srv.URL+"/metrics")
+		srv.Close()
+		switch {
+		case c.err == "" && (err != nil || s.queries != 1 || s.requests["shop"] != 2):
+			t.Errorf("%s: %+v %v", c.name, s, err)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%s: error %v, want one with %q", c.name, err, c.err)
 		}
 	}
 }

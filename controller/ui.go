@@ -113,6 +113,17 @@ func (c *Controller) uiPage(ctx context.Context, parts ...string) (*uiPage, erro
 			for _, chart := range ch.Charts {
 				writeChart(&b, chart, ch.Interval, to)
 			}
+			if len(ch.Failed) > 0 {
+				b.WriteString(`<p class="muted" id="scrape-failures">Not read in the last round:`)
+				for _, node := range slices.Sorted(maps.Keys(ch.Failed)) {
+					what := node
+					if what == "" {
+						what = "the store"
+					}
+					fmt.Fprintf(&b, ` <b>%s</b> (%s)`, template.HTMLEscapeString(what), template.HTMLEscapeString(ch.Failed[node]))
+				}
+				b.WriteString(`</p>`)
+			}
 		} else {
 			b.WriteString(`<p class="muted" id="no-metrics">This controller does not collect metrics.</p>`)
 		}
