@@ -70,7 +70,8 @@ func Build(in Input) *Graph {
 			return strings.Compare(a.Name, b.Name)
 		})
 	}
-	g.Links, g.External = links(snap.Site.Links, in.Nodes)
+	g.Links = links(snap.Site.Links, in.Nodes)
+	g.External = externals(&snap.Site, in.Nodes)
 	for i := range snap.Distributions {
 		g.Distributions = append(g.Distributions, distribution(&snap.Distributions[i], snap.Site.DNS.Zone, in.Health))
 	}
@@ -103,11 +104,9 @@ func node(name string, roles []config.Role, in Input) Node {
 // links joins the site's links with what the gateways at their ends
 // report. A gateway names the session of a site link after the link, and
 // a tunnel after the peer node; other sessions are external neighbors.
-func links(declared []config.Link, nodes map[string]status.NodeStatus) ([]Link, []External) {
+func links(declared []config.Link, nodes map[string]status.NodeStatus) []Link {
 	out := make([]Link, 0, len(declared))
-	siteLinks := map[string]bool{}
 	for _, dl := range declared {
-		siteLinks[dl.Name] = true
 		l := Link{Name: dl.Name, Kind: string(dl.Kind), A: dl.A.Node, B: dl.B.Node, State: Unknown}
 		var states []string
 		for _, end := range [][2]string{{dl.A.Node, dl.B.Node}, {dl.B.Node, dl.A.Node}} {
@@ -161,15 +160,41 @@ func links(declared []config.Link, nodes map[string]status.NodeStatus) ([]Link, 
 	for _, i := range best {
 		out[i].Carrying = true
 	}
+	return out
+}
+
+// externals are the BGP sessions of gateways with neighbors outside the
+// site: those the gateways report, and those the revision declares that no
+// gateway reports (state unknown).
+func externals(site *config.Site, nodes map[string]status.NodeStatus) []External {
+	siteLinks := map[string]bool{}
+	for _, l := range site.Links {
+		siteLinks[l.Name] = true
+	}
 	var ext []External
+	reported := map[[2]string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(nodes)) {
 		for _, s := range nodes[name].Report.Sessions {
 			if s.Link == "external" || !siteLinks[s.Name] {
 				ext = append(ext, External{Name: s.Name, Peer: s.Peer, Node: name, State: s.State, Accepted: s.Accepted})
+				reported[[2]string{name, s.Name}] = true
 			}
 		}
 	}
-	return out, ext
+	for _, n := range site.Nodes {
+		if n.Gateway == nil {
+			continue
+		}
+		for _, nb := range n.Gateway.Neighbors {
+			if !reported[[2]string{n.Name, nb.Name}] {
+				ext = append(ext, External{Name: nb.Name, Peer: nb.Address.String(), Node: n.Name, State: Unknown})
+			}
+		}
+	}
+	slices.SortFunc(ext, func(a, b External) int {
+		return strings.Compare(a.Node+"\x00"+a.Name, b.Node+"\x00"+b.Name)
+	})
+	return ext
 }
 
 func pref(kind string) int {

@@ -103,8 +103,8 @@ func newLayout(g *Graph) *layout {
 func distRows(d Distribution) int { return max(1, len(d.Behaviors), len(d.Origins)) }
 
 // SVG writes the graph as a standalone SVG document (also valid inline in
-// HTML). Element ids: cloud-NAME, node-NAME, link-NAME, ext-NAME,
-// dist-NAME, behavior-DIST-INDEX, origin-DIST-NAME.
+// HTML). Element ids: cloud-NAME, node-NAME, link-NAME,
+// ext-NODE-NAME, dist-NAME, behavior-DIST-INDEX, origin-DIST-NAME.
 func SVG(w io.Writer, g *Graph) error {
 	l := newLayout(g)
 	s := &svgWriter{}
@@ -280,7 +280,7 @@ func ago(t, at time.Time) string {
 
 func (l *layout) drawExternal(s *svgWriter, e External, b box, i int) {
 	col := stateColour(e.State)
-	s.f(`<g id="ext-%s" class="external" data-state="%s">`, esc(e.Name), esc(e.State))
+	s.f(`<g id="ext-%s-%s" class="external" data-state="%s">`, esc(e.Node), esc(e.Name), esc(e.State))
 	s.f(`<rect x="%d" y="%d" width="%d" height="%d" rx="6" fill="#fff" stroke="%s" stroke-dasharray="3 3"/>`, b.x, b.y, b.w, b.h, col)
 	s.f(`<text x="%d" y="%d" font-weight="600" fill="%s">%s</text>`, b.x+10, b.y+18, colText, esc(e.Name))
 	s.f(`<text x="%d" y="%d" font-size="11" fill="%s">%s · BGP %s · %d accepted</text>`, b.x+10, b.y+35, colMuted, esc(e.Peer), esc(e.State), e.Accepted)

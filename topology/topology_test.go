@@ -38,7 +38,10 @@ func demo() Input {
 		},
 		Nodes: []config.Node{
 			{Name: "seoul-edge-1", Cloud: "seoul", Roles: []config.Role{config.RoleDNS, config.RoleEdge}},
-			{Name: "seoul-gw", Cloud: "seoul", Roles: []config.Role{config.RoleGateway}},
+			{Name: "seoul-gw", Cloud: "seoul", Roles: []config.Role{config.RoleGateway}, Gateway: &config.Gateway{Neighbors: []config.ExternalNeighbor{
+				{Name: "onprem", Address: netip.MustParseAddr("172.16.0.1")},
+				{Name: "backup-router", Address: netip.MustParseAddr("172.16.0.9")},
+			}}},
 			{Name: "tokyo-edge-1", Cloud: "tokyo", Roles: []config.Role{config.RoleEdge}},
 			{Name: "tokyo-edge-2", Cloud: "tokyo", Roles: []config.Role{config.RoleEdge}},
 			{Name: "tokyo-gw", Cloud: "tokyo", Roles: []config.Role{config.RoleGateway}},
@@ -115,7 +118,9 @@ func TestBuild(t *testing.T) {
 		{"vpn carries while dx is down", g.Links[1].Carrying && !g.Links[0].Carrying, true},
 		{"vpn handshake", g.Links[1].LastHandshake, at.Add(-42 * time.Second)},
 		{"vpn accepted both ends", g.Links[1].Accepted, 2},
-		{"external", len(g.External), 1},
+		{"externals: reported and declared", len(g.External), 2},
+		{"declared, not reported", g.External[0], External{Name: "backup-router", Peer: "172.16.0.9", Node: "seoul-gw", State: Unknown}},
+		{"reported", g.External[1].State, "established"},
 		{"drifted badge", g.Clouds[1].Nodes[1].Drifted, true},
 		{"dead node", g.Clouds[1].Nodes[2].State, "down"},
 		{"roles in display order", strings.Join(g.Clouds[0].Nodes[1].Roles, ","), "edge,dns"},
@@ -217,8 +222,8 @@ func TestSVGWellFormed(t *testing.T) {
 			}
 		}
 	}
-	for _, id := range []string{"cloud-seoul", "node-seoul-gw", "node-tokyo-edge-2", "link-dx", "link-vpn", "ext-onprem",
-		"dist-shop", "behavior-shop-0", "origin-shop-green", "node-stray"} {
+	for _, id := range []string{"cloud-seoul", "node-seoul-gw", "node-tokyo-edge-2", "link-dx", "link-vpn", "ext-seoul-gw-onprem",
+		"dist-shop", "behavior-shop-0", "origin-shop-green", "node-stray", "ext-seoul-gw-backup-router"} {
 		if !ids[id] {
 			t.Errorf("SVG lacks id %q", id)
 		}
