@@ -268,9 +268,9 @@ func seriesRates(t time.Time, cur, prev map[string]*scrape) seriesSample {
 // seriesState is the collector's side of the controller: requests to read
 // the ring go to its goroutine, the only one that touches it.
 type seriesState struct {
-	reads   chan chan *Charts
-	mu      sync.Mutex // guards running
-	running bool
+	reads chan chan *Charts
+	mu    sync.Mutex
+	done  chan struct{} // closed when the running collector stops; nil: none runs
 }
 
 func newSeriesState() *seriesState { return &seriesState{reads: make(chan chan *Charts)} }
@@ -283,18 +283,21 @@ func (c *Controller) RunMetrics(ctx context.Context, interval time.Duration) {
 		interval = DefaultScrapeInterval
 	}
 	c.series.mu.Lock()
-	if c.series.running {
+	if c.series.done != nil {
 		c.series.mu.Unlock()
-		panic("controller: RunMetrics started twice")
+		c.log.Error("metrics: RunMetrics is already running; this second call does nothing")
+		return
 	}
-	c.series.running = true
+	done := make(chan struct{})
+	c.series.done = done
 	c.series.mu.Unlock()
 	defer func() {
 		c.series.mu.Lock()
-		c.series.running = false
+		c.series.done = nil
 		c.series.mu.Unlock()
+		close(done)
 	}()
-	r := newRing(int(seriesWindow / interval))
+	r := newRing(max(int(seriesWindow/interval), 2))
 	client := &http.Client{Timeout: min(interval, 5*time.Second)}
 	prev := map[string]*scrape{}
 	rounds := make(chan round, 1)
@@ -302,7 +305,7 @@ func (c *Controller) RunMetrics(ctx context.Context, interval time.Duration) {
 	busy := false
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
-	round := func() {
+	startRound := func() {
 		// A round runs beside the loop, so that reads are answered while
 		// slow nodes are scraped; rounds never overlap.
 		if busy {
@@ -311,7 +314,7 @@ func (c *Controller) RunMetrics(ctx context.Context, interval time.Duration) {
 		busy = true
 		go func() { rounds <- c.scrapeRound(ctx, client) }()
 	}
-	round()
+	startRound()
 	for {
 		select {
 		case <-ctx.Done():
@@ -320,7 +323,7 @@ func (c *Controller) RunMetrics(ctx context.Context, interval time.Duration) {
 			}
 			return
 		case <-tick.C:
-			round()
+			startRound()
 		case rd := <-rounds:
 			busy = false
 			r.add(seriesRates(time.Now().UTC(), rd.scrapes, prev))
@@ -337,15 +340,17 @@ func (c *Controller) RunMetrics(ctx context.Context, interval time.Duration) {
 // is not running.
 func (c *Controller) Series(ctx context.Context) (*Charts, bool) {
 	c.series.mu.Lock()
-	running := c.series.running
+	done := c.series.done
 	c.series.mu.Unlock()
-	if !running {
+	if done == nil {
 		return nil, false
 	}
 	reply := make(chan *Charts, 1)
 	select {
 	case c.series.reads <- reply:
 		return <-reply, true
+	case <-done:
+		return nil, false
 	case <-ctx.Done():
 		return nil, false
 	}

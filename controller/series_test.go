@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/internal/storetest"
 )
 
 // An exposition as an edge+dns node and a gateway serve it (abridged).
@@ -196,5 +197,30 @@ func TestScrapeNode(t *testing.T) {
 		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
 			t.Errorf("%s: error %v, want one with %q", c.name, err, c.err)
 		}
+	}
+}
+
+// The collector answers while it runs, refuses a second start, and says
+// so once stopped instead of leaving a reader waiting.
+func TestCollectorLifecycle(t *testing.T) {
+	c, _ := newController(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { c.RunMetrics(ctx, time.Second); close(stopped) }()
+	storetest.Eventually(t, 10*time.Second, "collector running", func() bool {
+		_, ok := c.Series(context.Background())
+		return ok
+	})
+	second := make(chan struct{})
+	go func() { c.RunMetrics(ctx, time.Second); close(second) }()
+	select {
+	case <-second:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second RunMetrics did not return at once")
+	}
+	cancel()
+	<-stopped
+	if _, ok := c.Series(context.Background()); ok {
+		t.Error("Series answers after the collector stopped")
 	}
 }
