@@ -33,6 +33,7 @@ type Controller struct {
 	metrics *metrics
 	health  *healthState
 	rollout *rolloutState
+	series  *seriesState
 	commits atomic.Int64
 	prune   chan struct{}
 
@@ -62,6 +63,7 @@ func New(o Options) *Controller {
 	c := &Controller{store: o.Store, log: o.Logger, token: o.Token, metrics: newMetrics(o.Registry)}
 	c.health = newHealthState()
 	c.rollout = newRolloutState()
+	c.series = newSeriesState()
 	c.prune = make(chan struct{}, 1)
 	return c
 }

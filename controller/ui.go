@@ -1,8 +1,11 @@
 package controller
 
 import (
+	"bytes"
 	"context"
-	"embed"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/base64"
 	"fmt"
 	"html/template"
 	"maps"
@@ -10,128 +13,166 @@ import (
 	"slices"
 	"time"
 
-	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/store"
+	"github.com/intercloud/intercloud/topology"
 )
 
-//go:embed ui.html
-var uiFS embed.FS
+// The console is one page with everything inline — styles, the script,
+// the SVG drawings — so that it works on a host with no way out. The
+// script's hash is its whole permission to run (Content-Security-Policy).
+var (
+	//go:embed ui.html
+	uiHTML string
+	//go:embed ui.js
+	uiJS string
 
-var uiTemplate = template.Must(template.New("ui.html").Funcs(template.FuncMap{
-	"pct":   func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
-	"short": short,
-	"ago": func(t time.Time) string {
-		if t.IsZero() {
-			return "never"
-		}
-		return time.Since(t).Round(time.Second).String() + " ago"
-	},
-}).ParseFS(uiFS, "ui.html"))
+	uiTemplate = template.Must(template.New("ui").Funcs(template.FuncMap{
+		"short": short,
+		"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 MST") },
+	}).Parse(uiHTML))
+	uiCSP = func() string {
+		sum := sha256.Sum256([]byte(uiJS))
+		return "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) +
+			"'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	}()
+)
 
-// topology is what the /ui page shows.
-type topology struct {
+// uiPage is what the console shows; the fragments are the parts the
+// script refreshes.
+type uiPage struct {
 	Site     string
 	Status   *Status
-	Clouds   []cloudView
-	Origins  []originView
+	Topology template.HTML
+	Charts   template.HTML
+	History  []store.RevisionInfo
+	Targets  []promoteTarget
+	Dists    []string
+	Script   template.JS
 	Rendered time.Time
 }
 
-type cloudView struct {
-	Name     string
-	ASN      uint32
-	CIDRs    []string
-	Gateways []nodeView
-	Edges    []nodeView
-	Others   []nodeView
+// promoteTarget is one member of an origin group the console can promote.
+type promoteTarget struct {
+	Distribution, Group, Origin string
+	Active, Canary              bool
+	Weight                      int
 }
 
-type nodeView struct {
-	NodeState
-}
+// uiParts names the fragments /ui/fragment/{part} serves.
+var uiParts = []string{"header", "topology", "charts", "history", "controls"}
 
-type originView struct {
-	Distribution, Origin, URL, Groups string
-	Checked                           bool
-	Healthy                           bool
-	Reason                            string
-	Since                             time.Time
-}
-
-func (c *Controller) topology(ctx context.Context) (*topology, error) {
-	cur, _, err := c.store.Current(ctx)
-	if err != nil {
-		return nil, err
-	}
-	st, err := c.Status(ctx)
-	if err != nil {
-		return nil, err
-	}
-	health, err := c.store.Health(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t := &topology{Status: st, Rendered: time.Now()}
-	if cur == nil {
-		return t, nil
-	}
-	t.Site = cur.Site.Name
-	byName := map[string]NodeState{}
-	for _, n := range st.Nodes {
-		byName[n.Name] = n
-	}
-	for _, cl := range cur.Site.Clouds {
-		cv := cloudView{Name: cl.Name, ASN: cl.ASN}
-		for _, p := range cl.CIDRs {
-			cv.CIDRs = append(cv.CIDRs, p.String())
+func (c *Controller) uiPage(ctx context.Context, parts ...string) (*uiPage, error) {
+	p := &uiPage{Rendered: time.Now().UTC(), Script: template.JS(uiJS)}
+	want := func(part string) bool { return len(parts) == 0 || slices.Contains(parts, part) }
+	if want("header") || want("controls") {
+		st, err := c.Status(ctx)
+		if err != nil {
+			return nil, err
 		}
-		for _, n := range cur.Site.Nodes {
-			if n.Cloud != cl.Name {
-				continue
-			}
-			nv := nodeView{NodeState: byName[n.Name]}
-			switch {
-			case n.HasRole(config.RoleGateway):
-				cv.Gateways = append(cv.Gateways, nv)
-			case n.HasRole(config.RoleEdge):
-				cv.Edges = append(cv.Edges, nv)
-			default:
-				cv.Others = append(cv.Others, nv)
-			}
+		p.Status = st
+		cur, err := c.cachedCurrent(ctx)
+		if err != nil {
+			return nil, err
 		}
-		t.Clouds = append(t.Clouds, cv)
-	}
-	for _, d := range cur.Distributions {
-		names := slices.Sorted(maps.Keys(d.Spec.Origins))
-		for _, name := range names {
-			ov := originView{Distribution: d.Name, Origin: name, URL: d.Spec.Origins[name].URL}
-			for gname, g := range d.Spec.OriginGroups {
-				switch {
-				case g.Active == name:
-					ov.Groups += gname + " (active) "
-				case g.Canary != nil && g.Canary.Member == name:
-					ov.Groups += fmt.Sprintf("%s (canary %d%%) ", gname, g.Canary.Weight)
-				case contains(g.Members, name):
-					ov.Groups += gname + " "
+		if cur != nil {
+			p.Site = cur.Site.Name
+			for _, d := range cur.Distributions {
+				p.Dists = append(p.Dists, d.Name)
+				for _, gname := range slices.Sorted(maps.Keys(d.Spec.OriginGroups)) {
+					g := d.Spec.OriginGroups[gname]
+					for _, m := range g.Members {
+						t := promoteTarget{Distribution: d.Name, Group: gname, Origin: m, Active: g.Active == m}
+						if g.Canary != nil && g.Canary.Member == m {
+							t.Canary, t.Weight = true, g.Canary.Weight
+						}
+						p.Targets = append(p.Targets, t)
+					}
 				}
 			}
-			if h, ok := health[d.Name+"/"+name]; ok {
-				ov.Checked, ov.Healthy, ov.Reason, ov.Since = true, h.Healthy, h.Reason, h.Since
-			}
-			t.Origins = append(t.Origins, ov)
+			slices.Sort(p.Dists)
 		}
 	}
-	return t, nil
+	if want("topology") {
+		g, err := c.Topology(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var b bytes.Buffer
+		if err := topology.SVG(&b, g); err != nil {
+			return nil, err
+		}
+		p.Topology = template.HTML(b.String())
+	}
+	if want("charts") {
+		var b bytes.Buffer
+		if ch, ok := c.Series(ctx); ok {
+			to := ch.To
+			if to.IsZero() {
+				to = p.Rendered
+			}
+			for _, chart := range ch.Charts {
+				writeChart(&b, chart, ch.Interval, to)
+			}
+			if len(ch.Failed) > 0 {
+				b.WriteString(`<p class="muted" id="scrape-failures">Not read in the last round:`)
+				for _, node := range slices.Sorted(maps.Keys(ch.Failed)) {
+					what := node
+					if what == "" {
+						what = "the store"
+					}
+					fmt.Fprintf(&b, ` <b>%s</b> (%s)`, template.HTMLEscapeString(what), template.HTMLEscapeString(ch.Failed[node]))
+				}
+				b.WriteString(`</p>`)
+			}
+		} else {
+			b.WriteString(`<p class="muted" id="no-metrics">This controller does not collect metrics.</p>`)
+		}
+		p.Charts = template.HTML(b.String())
+	}
+	if want("history") {
+		h, err := c.store.History(ctx)
+		if err != nil {
+			return nil, err
+		}
+		slices.Reverse(h)
+		p.History = h
+	}
+	return p, nil
 }
 
 func (c *Controller) getUI(w http.ResponseWriter, r *http.Request) {
-	t, err := c.topology(r.Context())
+	p, err := c.uiPage(r.Context())
 	if err != nil {
 		http.Error(w, "store unavailable: "+c.store.NoQuorum(err).Error(), http.StatusServiceUnavailable)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	if err := uiTemplate.Execute(w, t); err != nil {
-		c.log.Warn("ui render", "err", err)
+	c.render(w, "page", p)
+}
+
+func (c *Controller) getUIFragment(w http.ResponseWriter, r *http.Request) {
+	part := r.PathValue("part")
+	if !slices.Contains(uiParts, part) {
+		http.Error(w, fmt.Sprintf("no part %q of the console", part), http.StatusNotFound)
+		return
 	}
+	p, err := c.uiPage(r.Context(), part)
+	if err != nil {
+		http.Error(w, "store unavailable: "+c.store.NoQuorum(err).Error(), http.StatusServiceUnavailable)
+		return
+	}
+	c.render(w, part, p)
+}
+
+func (c *Controller) render(w http.ResponseWriter, name string, p *uiPage) {
+	var b bytes.Buffer
+	if err := uiTemplate.ExecuteTemplate(&b, name, p); err != nil {
+		c.log.Warn("ui render", "part", name, "err", err)
+		http.Error(w, "render: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", uiCSP)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	_, _ = w.Write(b.Bytes())
 }

@@ -102,11 +102,12 @@ func startControlPlane(ctx context.Context, log *slog.Logger, site *config.Site,
 		return nil, err
 	}
 	log.Info("controller API listening", "addr", cp.admin.Addr(), "store", strings.Join(endpoints, ","))
-	cp.wg.Add(4)
+	cp.wg.Add(5)
 	go func() { defer cp.wg.Done(); _ = cp.admin.Serve(ctx, log) }()
 	go func() { defer cp.wg.Done(); cp.ctl.RunHealth(ctx) }()
 	go func() { defer cp.wg.Done(); cp.ctl.RunRollouts(ctx) }()
 	go func() { defer cp.wg.Done(); cp.ctl.RunHistory(ctx) }()
+	go func() { defer cp.wg.Done(); cp.ctl.RunMetrics(ctx, controller.DefaultScrapeInterval) }()
 	return cp, nil
 }
 

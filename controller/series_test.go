@@ -1,0 +1,226 @@
+package controller
+
+import (
+	"context"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/internal/storetest"
+)
+
+// An exposition as an edge+dns node and a gateway serve it (abridged).
+const edgeExposition = `# HELP intercloud_edge_requests_total Requests by distribution and cache result.
+# TYPE intercloud_edge_requests_total counter
+intercloud_edge_requests_total{cache="hit",distribution="shop"} %HIT%
+intercloud_edge_requests_total{cache="stale",distribution="shop"} 0
+intercloud_edge_requests_total{cache="miss",distribution="shop"} %MISS%
+intercloud_edge_requests_total{cache="error",distribution="-"} 7
+# HELP intercloud_edge_origin_duration_seconds Time to origin response headers.
+# TYPE intercloud_edge_origin_duration_seconds histogram
+intercloud_edge_origin_duration_seconds_bucket{distribution="shop",origin="blue",le="+Inf"} %LATN%
+intercloud_edge_origin_duration_seconds_sum{distribution="shop",origin="blue"} %LATS%
+intercloud_edge_origin_duration_seconds_count{distribution="shop",origin="blue"} %LATN%
+# HELP intercloud_dns_queries_total DNS queries answered.
+# TYPE intercloud_dns_queries_total counter
+intercloud_dns_queries_total{proto="udp",rcode="NOERROR",type="A"} %Q%
+intercloud_dns_queries_total{proto="tcp",rcode="NOERROR",type="A"} 0
+# HELP intercloud_bgp_neighbor_prefixes Prefixes per neighbor.
+# TYPE intercloud_bgp_neighbor_prefixes gauge
+intercloud_bgp_neighbor_prefixes{direction="accepted",kind="dedicated",neighbor="dx"} 3
+intercloud_bgp_neighbor_prefixes{direction="received",kind="dedicated",neighbor="dx"} 9
+`
+
+func exposition(hit, miss, latN, latS, q string) string {
+	return strings.NewReplacer("%HIT%", hit, "%MISS%", miss, "%LATN%", latN, "%LATS%", latS, "%Q%", q).Replace(edgeExposition)
+}
+
+func mustScrape(t *testing.T, text string, at time.Time, errs float64) *scrape {
+	t.Helper()
+	s, err := parseScrape(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.t, s.errs5xx = at, errs
+	return s
+}
+
+func TestSeriesRates(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	t1 := t0.Add(10 * time.Second)
+	prev := map[string]*scrape{"n1": mustScrape(t, exposition("100", "100", "10", "1", "50"), t0, 2)}
+	cur := map[string]*scrape{
+		"n1": mustScrape(t, exposition("190", "110", "20", "1.5", "150"), t1, 7),
+		// First seen this round: counted from the next one.
+		"n2": mustScrape(t, exposition("1000", "0", "0", "0", "1000"), t1, 0),
+	}
+	s := seriesRates(t1, cur, prev)
+	cases := []struct {
+		chart, series string
+		want          float64
+	}{
+		{"requests", "shop", 10},      // (90+10)/10s
+		{"hitratio", "shop", 90},      // 90 hits of 100
+		{"latency", "shop", 50},       // 0.5s over 10 fetches = 50ms
+		{"dnsqps", "n1", 10},          // 100 queries/10s
+		{"5xx", "n1", 0.5},            // 5/10s
+		{"bgp", "n1 / dx", 3},         // a gauge: no previous round needed
+		{"bgp", "n2 / dx", 3},         // even on the first round
+		{"requests", "-", math.NaN()}, // no distribution: not charted
+		{"dnsqps", "n2", math.NaN()},  // first round: no rate
+	}
+	for _, c := range cases {
+		got, ok := s.v[[2]string{c.chart, c.series}]
+		if math.IsNaN(c.want) {
+			if ok {
+				t.Errorf("%s/%s: got %v, want no value", c.chart, c.series, got)
+			}
+			continue
+		}
+		if !ok || math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("%s/%s: got %v (present %v), want %v", c.chart, c.series, got, ok, c.want)
+		}
+	}
+	// A counter below its last value was restarted: all of it is new.
+	restarted := map[string]*scrape{"n1": mustScrape(t, exposition("5", "5", "0", "0", "20"), t1.Add(10*time.Second), 0)}
+	s = seriesRates(t1.Add(10*time.Second), restarted, cur)
+	if got := s.v[[2]string{"requests", "shop"}]; got != 1 {
+		t.Errorf("after a restart: requests %v/s, want 1", got)
+	}
+	// Values a node should not expose are left out, not charted as NaN.
+	odd := map[string]*scrape{"n1": mustScrape(t, strings.Replace(exposition("190", "110", "20", "1.5", "150"), `neighbor="dx"} 3`, `neighbor="dx"} NaN`, 1), t1, 7)}
+	s = seriesRates(t1, odd, prev)
+	if v, ok := s.v[[2]string{"bgp", "n1 / dx"}]; ok {
+		t.Errorf("a NaN gauge was kept: %v", v)
+	}
+	// A restart the registration reports (a new start time) skips a round.
+	restarted["n1"].started = t1
+	s = seriesRates(t1.Add(10*time.Second), restarted, cur)
+	if _, ok := s.v[[2]string{"requests", "shop"}]; ok {
+		t.Errorf("a node that restarted must not give a rate this round")
+	}
+}
+
+func TestParseScrapeRejectsGarbage(t *testing.T) {
+	for _, in := range []string{"not a metric line {", "# TYPE x counter\nx{a=\"b\" 1\n"} {
+		if _, err := parseScrape(strings.NewReader(in)); err == nil {
+			t.Errorf("%q: parsed without error", in)
+		}
+	}
+}
+
+func FuzzParseScrape(f *testing.F) {
+	f.Add(exposition("1", "2", "3", "0.5", "4"))
+	f.Add("# TYPE intercloud_edge_requests_total counter\nintercloud_edge_requests_total{distribution=\"a\",cache=\"hit\"} NaN\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, in string) {
+		s, err := parseScrape(strings.NewReader(in))
+		if err == nil && s == nil {
+			t.Fatal("no error and no scrape")
+		}
+	})
+}
+
+func TestRingKeepsTheLastSamples(t *testing.T) {
+	r := newRing(3)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		r.add(seriesSample{t: t0.Add(time.Duration(i) * time.Second), v: map[[2]string]float64{{"requests", "shop"}: float64(i)}})
+	}
+	ch := r.charts(time.Second)
+	if !ch.From.Equal(t0.Add(2*time.Second)) || !ch.To.Equal(t0.Add(4*time.Second)) {
+		t.Errorf("window %v..%v, want the last three samples", ch.From, ch.To)
+	}
+	if len(ch.Charts) != len(charts) || ch.Charts[0].ID != "requests" {
+		t.Fatalf("charts: %+v", ch.Charts)
+	}
+	pts := ch.Charts[0].Series[0].Points
+	if len(pts) != 3 || pts[0].V != 2 || pts[2].V != 4 {
+		t.Errorf("points %+v, want 2, 3, 4", pts)
+	}
+}
+
+func TestAdminURL(t *testing.T) {
+	for _, c := range []struct {
+		admin, address, want string
+	}{
+		{"127.0.0.2:9180", "", "http://127.0.0.2:9180/metrics"},
+		{":9180", "127.0.0.3", "http://127.0.0.3:9180/metrics"},
+		{"0.0.0.0:9180", "", "http://127.0.0.1:9180/metrics"},
+		{"[::]:9180", "::1", "http://[::1]:9180/metrics"},
+	} {
+		n := &config.Node{Address: c.address, Listen: config.Listen{Admin: c.admin}}
+		if got := adminURL(n); got != c.want {
+			t.Errorf("admin %q address %q: %s, want %s", c.admin, c.address, got, c.want)
+		}
+	}
+}
+
+func TestNiceCeil(t *testing.T) {
+	for _, c := range []struct{ in, want float64 }{{0, 1}, {0.3, 1}, {1.5, 2}, {3, 5}, {7, 10}, {12, 20}, {450, 500}, {1000, 1000}} {
+		if got := niceCeil(c.in); got != c.want {
+			t.Errorf("niceCeil(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+// A node's /metrics is read in the text format and refused otherwise.
+func TestScrapeNode(t *testing.T) {
+	for _, c := range []struct {
+		name, ctype, body string
+		status            int
+		err               string
+	}{
+		{"text", "text/plain; version=0.0.4; charset=utf-8", exposition("1", "1", "1", "1", "1"), 200, ""},
+		{"not found", "text/plain", "", 404, "404"},
+		{"html", "text/html", "<html>", 200, "content type"},
+		{"garbage", "text/plain", "intercloud_dns_queries_total{", 200, "GET"},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !strings.HasPrefix(r.Header.Get("Accept"), "text/plain") {
+				t.Errorf("%s: Accept %q, want the text format", c.name, r.Header.Get("Accept"))
+			}
+			w.Header().Set("Content-Type", c.ctype)
+			w.WriteHeader(c.status)
+			io.WriteString(w, c.body)
+		}))
+		s, err := scrapeNode(context.Background(), srv.Client(), srv.URL+"/metrics")
+		srv.Close()
+		switch {
+		case c.err == "" && (err != nil || s.queries != 1 || s.requests["shop"] != 2):
+			t.Errorf("%s: %+v %v", c.name, s, err)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%s: error %v, want one with %q", c.name, err, c.err)
+		}
+	}
+}
+
+// The collector answers while it runs, refuses a second start, and says
+// so once stopped instead of leaving a reader waiting.
+func TestCollectorLifecycle(t *testing.T) {
+	c, _ := newController(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { c.RunMetrics(ctx, time.Second); close(stopped) }()
+	storetest.Eventually(t, 10*time.Second, "collector running", func() bool {
+		_, ok := c.Series(context.Background())
+		return ok
+	})
+	second := make(chan struct{})
+	go func() { c.RunMetrics(ctx, time.Second); close(second) }()
+	select {
+	case <-second:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second RunMetrics did not return at once")
+	}
+	cancel()
+	<-stopped
+	if _, ok := c.Series(context.Background()); ok {
+		t.Error("Series answers after the collector stopped")
+	}
+}
