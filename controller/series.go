@@ -34,7 +34,7 @@ const (
 var charts = []Chart{
 	{ID: "requests", Title: "Requests per second, by distribution", Unit: "req/s"},
 	{ID: "hitratio", Title: "Cache hit ratio, by distribution", Unit: "%"},
-	{ID: "5xx", Title: "5xx responses per second, by edge", Unit: "5xx/s"},
+	{ID: "5xx", Title: "5xx responses per second, by distribution", Unit: "5xx/s"},
 	{ID: "latency", Title: "Origin latency (mean time to headers), by distribution", Unit: "ms"},
 	{ID: "dnsqps", Title: "DNS queries per second, by node", Unit: "q/s"},
 	{ID: "bgp", Title: "BGP prefixes accepted, by session", Unit: "prefixes"},
@@ -144,7 +144,7 @@ type scrape struct {
 	dns      bool
 	edge     bool
 	prefixes map[string]float64
-	errs5xx  float64
+	errs5xx  map[string]float64 // by distribution
 }
 
 // parseScrape reads the families the charts need from a text exposition.
@@ -155,7 +155,7 @@ func parseScrape(r io.Reader) (*scrape, error) {
 		return nil, err
 	}
 	s := &scrape{requests: map[string]float64{}, hits: map[string]float64{}, latSum: map[string]float64{},
-		latCount: map[string]float64{}, prefixes: map[string]float64{}}
+		latCount: map[string]float64{}, prefixes: map[string]float64{}, errs5xx: map[string]float64{}}
 	label := func(m *dto.Metric, name string) string {
 		for _, l := range m.GetLabel() {
 			if l.GetName() == name {
@@ -174,6 +174,13 @@ func parseScrape(r io.Reader) (*scrape, error) {
 			s.requests[d] += v
 			if c := label(m, "cache"); c == "hit" || c == "stale" {
 				s.hits[d] += v
+			}
+		}
+	}
+	if f := fams["intercloud_edge_responses_total"]; f != nil {
+		for _, m := range f.GetMetric() {
+			if d := label(m, "distribution"); d != "-" && label(m, "code") == "5xx" {
+				s.errs5xx[d] += m.GetCounter().GetValue()
 			}
 		}
 	}
@@ -212,7 +219,7 @@ func delta(cur, prev float64) float64 {
 // seriesRates turns this round's scrapes and the last round's into one seriesSample.
 func seriesRates(t time.Time, cur, prev map[string]*scrape) seriesSample {
 	s := seriesSample{t: t, v: map[[2]string]float64{}}
-	reqs, hits, total, latSum, latCount := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
+	reqs, hits, total, latSum, latCount, errs := map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}, map[string]float64{}
 	for node, c := range cur {
 		for n, v := range c.prefixes {
 			s.v[[2]string{"bgp", node + " / " + n}] = v
@@ -241,11 +248,14 @@ func seriesRates(t time.Time, cur, prev map[string]*scrape) seriesSample {
 			s.v[[2]string{"dnsqps", node}] = delta(c.queries, p.queries) / secs
 		}
 		if c.edge {
-			s.v[[2]string{"5xx", node}] = delta(c.errs5xx, p.errs5xx) / secs
+			for d := range c.requests {
+				errs[d] += delta(c.errs5xx[d], p.errs5xx[d]) / secs
+			}
 		}
 	}
 	for d, v := range reqs {
 		s.v[[2]string{"requests", d}] = v
+		s.v[[2]string{"5xx", d}] = errs[d]
 		if total[d] > 0 {
 			s.v[[2]string{"hitratio", d}] = 100 * hits[d] / total[d]
 		}
@@ -411,7 +421,6 @@ func (c *Controller) scrapeRound(ctx context.Context, client *http.Client) round
 // fillFromReport adds what the node reports with its registration rather
 // than in /metrics.
 func fillFromReport(s *scrape, reg status.NodeStatus) {
-	s.errs5xx = float64(reg.Report.Errors5xx)
 	s.started = reg.Started
 }
 

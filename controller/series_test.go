@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -21,6 +22,11 @@ intercloud_edge_requests_total{cache="hit",distribution="shop"} %HIT%
 intercloud_edge_requests_total{cache="stale",distribution="shop"} 0
 intercloud_edge_requests_total{cache="miss",distribution="shop"} %MISS%
 intercloud_edge_requests_total{cache="error",distribution="-"} 7
+# HELP intercloud_edge_responses_total Responses by distribution and status class.
+# TYPE intercloud_edge_responses_total counter
+intercloud_edge_responses_total{code="2xx",distribution="shop"} 100
+intercloud_edge_responses_total{code="5xx",distribution="shop"} %E5%
+intercloud_edge_responses_total{code="5xx",distribution="-"} 7
 # HELP intercloud_edge_origin_duration_seconds Time to origin response headers.
 # TYPE intercloud_edge_origin_duration_seconds histogram
 intercloud_edge_origin_duration_seconds_bucket{distribution="shop",origin="blue",le="+Inf"} %LATN%
@@ -40,13 +46,14 @@ func exposition(hit, miss, latN, latS, q string) string {
 	return strings.NewReplacer("%HIT%", hit, "%MISS%", miss, "%LATN%", latN, "%LATS%", latS, "%Q%", q).Replace(edgeExposition)
 }
 
+// mustScrape parses text with errs 5xx responses of shop in it.
 func mustScrape(t *testing.T, text string, at time.Time, errs float64) *scrape {
 	t.Helper()
-	s, err := parseScrape(strings.NewReader(text))
+	s, err := parseScrape(strings.NewReader(strings.ReplaceAll(text, "%E5%", fmt.Sprint(errs))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.t, s.errs5xx = at, errs
+	s.t = at
 	return s
 }
 
@@ -68,7 +75,8 @@ func TestSeriesRates(t *testing.T) {
 		{"hitratio", "shop", 90},      // 90 hits of 100
 		{"latency", "shop", 50},       // 0.5s over 10 fetches = 50ms
 		{"dnsqps", "n1", 10},          // 100 queries/10s
-		{"5xx", "n1", 0.5},            // 5/10s
+		{"5xx", "shop", 0.5},          // 5/10s
+		{"5xx", "-", math.NaN()},      // no distribution: not charted
 		{"bgp", "n1 / dx", 3},         // a gauge: no previous round needed
 		{"bgp", "n2 / dx", 3},         // even on the first round
 		{"requests", "-", math.NaN()}, // no distribution: not charted
@@ -115,7 +123,7 @@ func TestParseScrapeRejectsGarbage(t *testing.T) {
 }
 
 func FuzzParseScrape(f *testing.F) {
-	f.Add(exposition("1", "2", "3", "0.5", "4"))
+	f.Add(strings.ReplaceAll(exposition("1", "2", "3", "0.5", "4"), "%E5%", "1"))
 	f.Add("# TYPE intercloud_edge_requests_total counter\nintercloud_edge_requests_total{distribution=\"a\",cache=\"hit\"} NaN\n")
 	f.Add("")
 	f.Fuzz(func(t *testing.T, in string) {
@@ -176,7 +184,7 @@ func TestScrapeNode(t *testing.T) {
 		status            int
 		err               string
 	}{
-		{"text", "text/plain; version=0.0.4; charset=utf-8", exposition("1", "1", "1", "1", "1"), 200, ""},
+		{"text", "text/plain; version=0.0.4; charset=utf-8", strings.ReplaceAll(exposition("1", "1", "1", "1", "1"), "%E5%", "1"), 200, ""},
 		{"not found", "text/plain", "", 404, "404"},
 		{"html", "text/html", "<html>", 200, "content type"},
 		{"garbage", "text/plain", "intercloud_dns_queries_total{", 200, "GET"},

@@ -44,6 +44,12 @@ func TestAdminRoutesAndMetrics(t *testing.T) {
 	if n := testutil.ToFloat64(h.e.metrics.requests.WithLabelValues("shop", "hit")); n != 1 {
 		t.Fatalf("hit counter %v", n)
 	}
+	if n := testutil.ToFloat64(h.e.metrics.responses.WithLabelValues("shop", "2xx")); n != 3 {
+		t.Fatalf("2xx responses %v, want 3", n)
+	}
+	if n := testutil.ToFloat64(h.e.metrics.responses.WithLabelValues("shop", "5xx")); n != 0 {
+		t.Fatalf("5xx responses %v, want 0", n)
+	}
 	problems, err := testutil.GatherAndLint(h.reg)
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ type metrics struct {
 	group         *promreg.Group
 	requests      *prometheus.CounterVec
 	bytes         *prometheus.CounterVec
+	responses     *prometheus.CounterVec
 	originSeconds *prometheus.HistogramVec
 	failovers     *prometheus.CounterVec
 	purged        prometheus.Counter
@@ -22,7 +23,7 @@ type metrics struct {
 	accessLines, accessDropped prometheus.Counter
 	// byLabel caches resolved counters: label hashing per request is
 	// measurable on the hit path.
-	byDist sync.Map // distribution → *[len(classes)]labelled
+	byDist sync.Map // distribution → *distCounters
 
 	// One scrape reads four store figures; counting entries walks the
 	// store, so the figures are shared for a second.
@@ -45,6 +46,20 @@ var classes = []string{"hit", "stale", "miss", "revalidated", "bypass", "error"}
 
 type labelled struct{ requests, bytes prometheus.Counter }
 
+// distCounters are one distribution's counters: requests and bytes by
+// cache result, responses by status class (1xx to 5xx).
+type distCounters struct {
+	byClass  [6]labelled
+	byStatus [5]prometheus.Counter
+}
+
+// statusClasses are the values of the code label.
+var statusClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func (d *distCounters) status(code int) prometheus.Counter {
+	return d.byStatus[min(max(code/100, 1), 5)-1]
+}
+
 // classIndex is the index of class in classes; unknown ones count as error.
 func classIndex(class string) int {
 	i := 0
@@ -54,21 +69,20 @@ func classIndex(class string) int {
 	return i
 }
 
-func (m *metrics) counters(dist, class string) *labelled {
-	return &m.distCounters(dist)[classIndex(class)]
-}
-
-// distCounters are a distribution's counters by class.
-func (m *metrics) distCounters(dist string) *[6]labelled {
+// distCounters are a distribution's counters.
+func (m *metrics) distCounters(dist string) *distCounters {
 	v, ok := m.byDist.Load(dist)
 	if !ok {
-		var a [6]labelled
+		var a distCounters
 		for j, c := range classes {
-			a[j] = labelled{m.requests.WithLabelValues(dist, c), m.bytes.WithLabelValues(dist, c)}
+			a.byClass[j] = labelled{m.requests.WithLabelValues(dist, c), m.bytes.WithLabelValues(dist, c)}
+		}
+		for j, c := range statusClasses {
+			a.byStatus[j] = m.responses.WithLabelValues(dist, c)
 		}
 		v, _ = m.byDist.LoadOrStore(dist, &a)
 	}
-	return v.(*[6]labelled)
+	return v.(*distCounters)
 }
 
 func newMetrics(reg prometheus.Registerer, e *Edge) (*metrics, error) {
@@ -77,6 +91,8 @@ func newMetrics(reg prometheus.Registerer, e *Edge) (*metrics, error) {
 			Help: "Requests by distribution and cache result."}, []string{"distribution", "cache"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "intercloud_edge_response_bytes_total",
 			Help: "Response body bytes sent by distribution and cache result."}, []string{"distribution", "cache"}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "intercloud_edge_responses_total",
+			Help: "Responses by distribution and status class (1xx to 5xx)."}, []string{"distribution", "code"}),
 		originSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "intercloud_edge_origin_duration_seconds",
 			Help: "Time to origin response headers.", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)}, []string{"distribution", "origin"}),
 		failovers: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "intercloud_edge_origin_failovers_total",
@@ -95,7 +111,7 @@ func newMetrics(reg prometheus.Registerer, e *Edge) (*metrics, error) {
 		}
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn)
 	}
-	g, err := promreg.Register(reg, m.requests, m.bytes, m.originSeconds, m.failovers, m.purged, m.accessLines, m.accessDropped,
+	g, err := promreg.Register(reg, m.requests, m.bytes, m.responses, m.originSeconds, m.failovers, m.purged, m.accessLines, m.accessDropped,
 		stat("intercloud_edge_cache_bytes", "Bytes held by the cache.", func(s StoreStats) float64 { return float64(s.Bytes) }, false),
 		stat("intercloud_edge_cache_capacity_bytes", "Configured cache size.", func(s StoreStats) float64 { return float64(s.Capacity) }, false),
 		stat("intercloud_edge_cache_entries", "Objects held by the cache.", func(s StoreStats) float64 { return float64(s.Entries) }, false),
@@ -131,19 +147,21 @@ func (e *Edge) observe(x *exchange) {
 	if x.w.code >= 500 {
 		e.errors5xx.Add(1)
 	}
-	var c *labelled
+	var a *distCounters
 	if x.d != nil {
 		// The distribution keeps its counters: no lookup by name per request.
-		a := x.d.counters.Load()
-		if a == nil {
+		if a = x.d.counters.Load(); a == nil {
 			a = e.metrics.distCounters(dist)
 			x.d.counters.Store(a)
 		}
-		c = &a[classIndex(class)]
 	} else {
-		c = e.metrics.counters(dist, class)
+		a = e.metrics.distCounters(dist)
 	}
+	c := &a.byClass[classIndex(class)]
 	c.requests.Inc()
 	c.bytes.Add(float64(x.w.bytes))
+	if x.w.code >= 100 {
+		a.status(x.w.code).Inc()
+	}
 	e.logRequest(x, dist, class)
 }

@@ -40,7 +40,7 @@ type dist struct {
 	reqRemove map[string]bool
 	// counters are the distribution's request and byte counters by
 	// class, resolved on its first request.
-	counters atomic.Pointer[[6]labelled]
+	counters atomic.Pointer[distCounters]
 }
 
 type behavior struct {
