@@ -21,7 +21,7 @@ func put(t *testing.T, s *Store, key, meta, body string) {
 	if _, err := io.WriteString(w, body); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Commit(); err != nil {
+	if _, err := w.Commit(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -544,14 +544,14 @@ func (w *Writer) Len() int64 { return w.n }
 
 // Commit completes the object and makes it the one stored under its key.
 // Its file stays readable through ReadAt until Close.
-func (w *Writer) Commit() error {
+func (w *Writer) Commit() (*Object, error) {
 	if w.done {
-		return errors.New("disk cache: commit after commit or abort")
+		return nil, errors.New("disk cache: commit after commit or abort")
 	}
 	hdr := encodeHeader(w.key, w.meta, w.n, w.expires, w.crc)
 	if _, err := w.f.WriteAt(hdr[:headerSize], 0); err != nil {
 		w.fail(err)
-		return fmt.Errorf("disk cache: %w", err)
+		return nil, fmt.Errorf("disk cache: %w", err)
 	}
 	s := w.s
 	p := s.path(w.hash, w.seq)
@@ -563,7 +563,7 @@ func (w *Writer) Commit() error {
 	}
 	if err != nil {
 		w.fail(err)
-		return fmt.Errorf("disk cache: %w", err)
+		return nil, fmt.Errorf("disk cache: %w", err)
 	}
 	w.done = true
 	it := &item{hash: w.hash, seq: w.seq, size: blocks(w.off + w.n), expires: w.expires, verified: true}
@@ -580,7 +580,8 @@ func (w *Writer) Commit() error {
 	if old != nil {
 		os.Remove(s.path(old.hash, old.seq))
 	}
-	return nil
+	h := Header{Key: w.key, Meta: w.meta, BodyLen: w.n, Expires: w.expires, BodyCRC: w.crc, BodyOff: w.off}
+	return &Object{Header: h, hash: w.hash, seq: w.seq}, nil
 }
 
 // Abort discards the object.
