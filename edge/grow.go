@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,10 @@ var errCut = errors.New("origin body ended short")
 
 // errGrowRead is a failed read of a growing object's file.
 var errGrowRead = errors.New("read growing object")
+
+// errDiskWrite stops a fill whose disk file could not be written (a full
+// or failing disk): its clients fetch the rest from the origin.
+var errDiskWrite = errors.New("disk tier write failed")
 
 func (g *growing) advance(k int64) {
 	g.mu.Lock()
@@ -108,8 +113,10 @@ func (g *growing) wait(ctx context.Context) (*entry, error) {
 }
 
 // copyTo writes body bytes [off, off+n) to w as they arrive (n < 0: to
-// the end), waiting for the origin as needed.
-func (g *growing) copyTo(ctx context.Context, w io.Writer, off, n int64) error {
+// the end), waiting for the origin as needed, and returns how many it
+// wrote.
+func (g *growing) copyTo(ctx context.Context, w io.Writer, off, n int64) (int64, error) {
+	var written int64
 	var buf []byte
 	if g.mem == nil {
 		bp := copyBufs.Get().(*[]byte)
@@ -132,13 +139,14 @@ func (g *growing) copyTo(ctx context.Context, w io.Writer, off, n int64) error {
 				k = min(k, int64(len(buf)))
 				m, err := g.w.ReadAt(buf[:k], off)
 				if int64(m) < k {
-					return fmt.Errorf("%w: %v", errGrowRead, err)
+					return written, fmt.Errorf("%w: %v", errGrowRead, err)
 				}
 				chunk = buf[:k]
 			}
 			if _, err := w.Write(chunk); err != nil {
-				return err
+				return written, err
 			}
+			written += k
 			off += k
 			if n > 0 {
 				n -= k
@@ -147,20 +155,20 @@ func (g *growing) copyTo(ctx context.Context, w io.Writer, off, n int64) error {
 		}
 		if done {
 			if err != nil {
-				return err
+				return written, err
 			}
 			if n > 0 {
-				return errCut
+				return written, errCut
 			}
-			return nil
+			return written, nil
 		}
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return ctx.Err()
+			return written, ctx.Err()
 		}
 	}
-	return nil
+	return written, nil
 }
 
 // streamFill is how a storable response of length clen is filled:
@@ -260,7 +268,7 @@ func (e *Edge) runGrowing(g *growing, resp *http.Response, ent *entry, ttl time.
 		default:
 			if m, rerr = resp.Body.Read(buf); m > 0 {
 				if _, werr := g.w.Write(buf[:m]); werr != nil {
-					rerr = werr
+					rerr = fmt.Errorf("%w: %v", errDiskWrite, werr)
 					m = 0
 				}
 			}
@@ -286,7 +294,10 @@ func (e *Edge) runGrowing(g *growing, resp *http.Response, ent *entry, ttl time.
 			g.w.Abort()
 		}
 		e.log.Warn("streaming fill failed; not stored", "key", ent.key, "bytes", total, "error", err)
-		g.finish(nil, fmt.Errorf("%w: %v", errCut, err))
+		if !errors.Is(err, errDiskWrite) {
+			err = fmt.Errorf("%w: %v", errCut, err)
+		}
+		g.finish(nil, err)
 		return
 	}
 	fe := *ent
@@ -317,4 +328,38 @@ func (e *Edge) runGrowing(g *growing, resp *http.Response, ent *entry, ttl time.
 		return
 	}
 	g.finish(&fe, nil)
+}
+
+// resume sends the client the rest of ent's body, [off, off+n) (n < 0:
+// to the end), fetched from the origin with a Range request guarded by
+// If-Range: what a client of a fill that lost its disk file still needs.
+func (x *exchange) resume(ent *entry, off, n int64) error {
+	h := x.forwarded().Clone()
+	rng := "bytes=" + strconv.FormatInt(off, 10) + "-"
+	if n >= 0 {
+		rng += strconv.FormatInt(off+n-1, 10)
+	}
+	h.Set("Range", rng)
+	if v := ent.validators; v.ETag != "" && !strings.HasPrefix(v.ETag, "W/") {
+		h.Set("If-Range", v.ETag)
+	} else if lm := ent.header.Get("Last-Modified"); lm != "" {
+		h.Set("If-Range", lm)
+	} else {
+		return errors.New("no validator to resume with")
+	}
+	resp, _, err := x.e.roundTrip(x.r.Context(), x, http.MethodGet, h, revalidation{}, http.NoBody, 0)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusPartialContent || !strings.HasPrefix(resp.Header.Get("Content-Range"), "bytes "+strconv.FormatInt(off, 10)+"-") {
+		return fmt.Errorf("origin answered the resumed range with %d %q", resp.StatusCode, resp.Header.Get("Content-Range"))
+	}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	got, err := io.CopyBuffer(writerOnly{x.w}, resp.Body, *bp)
+	if err == nil && n >= 0 && got != n {
+		err = fmt.Errorf("resumed %d of %d bytes", got, n)
+	}
+	return err
 }

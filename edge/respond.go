@@ -213,7 +213,18 @@ func (x *exchange) serveBody(ent *entry, g *growing, now time.Time, cs httpcache
 			panic(http.ErrAbortHandler)
 		}
 	case g != nil:
-		if err := g.copyTo(x.r.Context(), writerOnly{x.w}, start, n); errors.Is(err, errCut) || errors.Is(err, errGrowRead) {
+		w, err := g.copyTo(x.r.Context(), writerOnly{x.w}, start, n)
+		if errors.Is(err, errDiskWrite) {
+			rest := int64(-1)
+			if n >= 0 {
+				rest = n - w
+			}
+			if err = x.resume(ent, start+w, rest); err != nil {
+				x.e.log.Warn("could not resume a fill that lost its disk file", "key", ent.key, "error", err)
+				err = errCut
+			}
+		}
+		if errors.Is(err, errCut) || errors.Is(err, errGrowRead) {
 			// The origin's body ended short: the client must see a cut
 			// connection, not a complete-looking body.
 			panic(http.ErrAbortHandler)

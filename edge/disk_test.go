@@ -1,0 +1,379 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/test/testenv"
+)
+
+// payload is a body of n bytes that differs at every offset and between
+// seeds, so that a misplaced or stale byte shows.
+func payload(n int, seed byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7+i>>8) ^ seed
+	}
+	return b
+}
+
+// objects answers GET /<name> with the bodies of objs, cacheable for an
+// hour, with an ETag, honouring Range (http.ServeContent).
+func objects(objs map[string][]byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		b, ok := objs[strings.TrimPrefix(r.URL.Path, "/")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("ETag", fmt.Sprintf(`"%d-%x"`, len(b), b[:min(len(b), 8)]))
+		w.Header().Set("Content-Type", "application/octet-stream")
+		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
+	}
+}
+
+// diskSnap is site() with a small memory tier (objects up to 1 MiB) and a
+// disk tier in dir.
+func diskSnap(url, dir string, diskSize int64) *config.Snapshot {
+	snap := site(1, simple(url))
+	snap.Site.Nodes[0].Cache = config.Cache{Memory: 8 << 20, MaxObject: 1 << 20, Slice: 256 << 10,
+		Disk: &config.DiskCache{Path: dir, Size: config.Size(diskSize)}}
+	return snap
+}
+
+// eventually polls cond for up to ten seconds: for work the edge does in
+// the background, such as writing behind to disk.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 1000 {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func diskStats(e *Edge) config.Size {
+	if st := e.Stats().Disk; st != nil {
+		return config.Size(st.Entries)
+	}
+	return 0
+}
+
+func TestDiskTierSurvivesRestart(t *testing.T) {
+	objs := map[string][]byte{"small": payload(4<<10, 1), "large": payload(3<<20, 2)}
+	o := newOrigin(t, &clock{}, objects(objs))
+	dir := t.TempDir()
+	snap := diskSnap(o.URL, dir, 64<<20)
+
+	h := newHarness(t, nil, snap)
+	for name, b := range objs {
+		r := h.get("/" + name)
+		if r.status != 200 || r.body != string(b) {
+			t.Fatalf("%s: status %d, %d bytes, want %d", name, r.status, len(r.body), len(b))
+		}
+	}
+	eventually(t, "both objects on disk", func() bool { return diskStats(h.e) == 2 })
+	if r := h.get("/large"); !r.hit() || r.body != string(objs["large"]) {
+		t.Fatalf("large from disk: hit %v (%s), %d bytes", r.hit(), r.cs(), len(r.body))
+	}
+	fetches := o.count()
+	h.e.Close(context.Background())
+
+	h2 := newHarness(t, nil, snap)
+	for name, b := range objs {
+		r := h2.get("/" + name)
+		if !r.hit() || r.body != string(b) {
+			t.Errorf("%s after restart: %s, %d bytes", name, r.cs(), len(r.body))
+		}
+	}
+	// A range of the large object from its file.
+	r := h2.get("/large", "Range", "bytes=1000000-1000099")
+	if r.status != 206 || r.body != string(objs["large"][1000000:1000100]) || !r.hit() {
+		t.Errorf("range after restart: %d %s %d bytes", r.status, r.cs(), len(r.body))
+	}
+	if o.count() != fetches {
+		t.Errorf("origin fetched %d times after the restart", o.count()-fetches)
+	}
+}
+
+// gatedOrigin sends the first part of a large body, then waits for open
+// before the rest; it counts the requests that reached it.
+type gatedOrigin struct {
+	url   string
+	body  []byte
+	first int
+	open  chan struct{}
+	n     atomic.Int32
+	// cut, when set, ends the body after the first part by closing the
+	// connection.
+	cut     bool
+	chunked bool
+}
+
+func newGatedOrigin(t *testing.T, body []byte, first int, cut, chunked bool) *gatedOrigin {
+	g := &gatedOrigin{body: body, first: first, open: make(chan struct{}), cut: cut, chunked: chunked}
+	o := newOrigin(t, &clock{}, func(w http.ResponseWriter, r *http.Request) {
+		g.n.Add(1)
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("ETag", `"gated"`)
+		if !g.chunked {
+			w.Header().Set("Content-Length", strconv.Itoa(len(g.body)))
+		}
+		w.Write(g.body[:g.first])
+		w.(http.Flusher).Flush()
+		select {
+		case <-g.open:
+		case <-r.Context().Done():
+			return
+		}
+		if g.cut {
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
+		w.Write(g.body[g.first:])
+	})
+	g.url = o.URL
+	return g
+}
+
+// TestStreamingFill: one origin fetch for 100 concurrent clients of a
+// cold object, each of which gets the first bytes while the origin still
+// holds back the rest, and all get the origin's body.
+func TestStreamingFill(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		size    int
+		disk    bool
+		chunked bool
+	}{
+		{"memory tier", 768 << 10, false, false},
+		{"disk tier", 4 << 20, true, false},
+		{"disk tier, chunked", 3 << 20, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := payload(tc.size, 3)
+			g := newGatedOrigin(t, body, 100<<10, false, tc.chunked)
+			snap := diskSnap(g.url, t.TempDir(), 64<<20)
+			if !tc.disk {
+				snap.Site.Nodes[0].Cache.Disk = nil
+			}
+			h := newHarness(t, nil, snap)
+			const clients = 100
+			tr := &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: clients}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+			var firstBytes, done sync.WaitGroup
+			firstBytes.Add(clients)
+			done.Add(clients)
+			errs := make(chan error, clients)
+			for range clients {
+				go func() {
+					defer done.Done()
+					req, _ := http.NewRequest("GET", h.base+"/big", nil)
+					req.Host = "shop.cdn.test"
+					resp, err := c.Do(req)
+					if err != nil {
+						firstBytes.Done()
+						errs <- err
+						return
+					}
+					defer resp.Body.Close()
+					head := make([]byte, 1000)
+					_, err = io.ReadFull(resp.Body, head)
+					firstBytes.Done()
+					if err != nil {
+						errs <- fmt.Errorf("first bytes: %w", err)
+						return
+					}
+					rest, err := io.ReadAll(resp.Body)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if got := append(head, rest...); !bytes.Equal(got, body) {
+						errs <- fmt.Errorf("body of %d bytes differs from the origin's %d", len(got), len(body))
+					}
+				}()
+			}
+			// Every client has its first bytes while the origin has sent
+			// only the first 100 KiB: the fill streams.
+			firstBytes.Wait()
+			close(g.open)
+			done.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if n := g.n.Load(); n != 1 {
+				t.Errorf("origin fetched %d times for %d clients", n, clients)
+			}
+			eventually(t, "a hit", func() bool { return h.get("/big").hit() })
+			if r := h.get("/big"); r.body != string(body) {
+				t.Errorf("hit body differs (%d bytes)", len(r.body))
+			}
+		})
+	}
+}
+
+// TestOriginDiesMidBody: a body that ends short is never stored, and
+// every client reading it sees a cut connection, not a whole body.
+func TestOriginDiesMidBody(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		size    int
+		disk    bool
+		chunked bool
+	}{
+		{"memory tier, Content-Length", 768 << 10, false, false},
+		{"disk tier, Content-Length", 3 << 20, true, false},
+		{"disk tier, chunked", 3 << 20, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := payload(tc.size, 4)
+			g := newGatedOrigin(t, body, 200<<10, true, tc.chunked)
+			dir := t.TempDir()
+			snap := diskSnap(g.url, dir, 64<<20)
+			if !tc.disk {
+				snap.Site.Nodes[0].Cache.Disk = nil
+			}
+			h := newHarness(t, nil, snap)
+			const clients = 3
+			var ready, done sync.WaitGroup
+			ready.Add(clients)
+			done.Add(clients)
+			results := make(chan error, clients)
+			for range clients {
+				go func() {
+					defer done.Done()
+					req, _ := http.NewRequest("GET", h.base+"/big", nil)
+					req.Host = "shop.cdn.test"
+					resp, err := (&http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{}}).Do(req)
+					if err != nil {
+						ready.Done()
+						results <- err
+						return
+					}
+					defer resp.Body.Close()
+					_, err = io.ReadFull(resp.Body, make([]byte, 1000))
+					ready.Done()
+					if err != nil {
+						results <- err
+						return
+					}
+					_, err = io.ReadAll(resp.Body)
+					results <- err
+				}()
+			}
+			ready.Wait()
+			close(g.open)
+			done.Wait()
+			close(results)
+			for err := range results {
+				if err == nil {
+					t.Error("a client read a complete-looking body from a cut fill")
+				}
+			}
+			// Not stored: the next request goes to the origin, which now
+			// answers whole.
+			g.cut = false
+			r := h.get("/big")
+			if r.status != 200 || r.body != string(body) || r.hit() {
+				t.Fatalf("after the cut: %d %s, %d bytes", r.status, r.cs(), len(r.body))
+			}
+			if n := g.n.Load(); n != 2 {
+				t.Errorf("origin fetched %d times, want 2", n)
+			}
+			if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) != 0 {
+				t.Errorf("%d temporary files left behind", len(ents))
+			}
+		})
+	}
+}
+
+// TestDiskFull: a disk tier on a 1 MiB tmpfs fills up; the edge keeps
+// answering every request whole from memory and the origin, and says
+// it is degraded.
+func TestDiskFull(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedTool(t, "mount", "mount")
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
+		testenv.Missing(t, "tmpfs mount: "+strings.TrimSpace(string(out)), "a kernel with tmpfs, as root")
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
+
+	objs := map[string][]byte{"large": payload(3<<20, 99)}
+	names := []string{"large"}
+	for i := range 12 {
+		names = append(names, "small"+strconv.Itoa(i))
+		objs[names[i+1]] = payload(200<<10, byte(i))
+	}
+	o := newOrigin(t, &clock{}, objects(objs))
+	// The tier believes it has 64 MiB: the file system runs out first,
+	// in the middle of the large object's file, whose client then gets
+	// the rest from the origin (a Range request); the small objects are
+	// answered from memory and the origin while the tier is degraded.
+	h := newHarness(t, nil, diskSnap(o.URL, dir, 64<<20))
+	for round := range 2 {
+		for _, name := range names {
+			b := objs[name]
+			r := h.get("/" + name)
+			if r.status != 200 || r.body != string(b) {
+				t.Fatalf("round %d %s: status %d, %d of %d bytes (%s)", round, name, r.status, len(r.body), len(b), r.cs())
+			}
+		}
+	}
+	resumed := false
+	o.mu.Lock()
+	for _, r := range o.reqs {
+		if r.URL.Path == "/large" && strings.HasPrefix(r.Header.Get("Range"), "bytes=") && r.Header.Get("If-Range") != "" {
+			resumed = true
+		}
+	}
+	o.mu.Unlock()
+	if !resumed {
+		t.Error("the client of the fill that hit the full disk did not resume from the origin")
+	}
+	st := h.e.Stats().Disk
+	if st == nil || st.WriteErrors == 0 || st.Degraded == "" {
+		t.Fatalf("not degraded on a full disk: %+v", st)
+	}
+	if !strings.Contains(scrape(t, h), "intercloud_edge_disk_degraded 1") {
+		t.Error("metrics do not say the disk tier is degraded")
+	}
+}
+
+func scrape(t *testing.T, h *harness) string {
+	t.Helper()
+	var b strings.Builder
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			v := m.GetGauge().GetValue() + m.GetCounter().GetValue()
+			fmt.Fprintf(&b, "%s %v\n", mf.GetName(), v)
+		}
+	}
+	return b.String()
+}
