@@ -68,6 +68,28 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
+// sameBody reads r to its end, comparing it with want as it goes.
+func sameBody(r io.Reader, want []byte) error {
+	buf := make([]byte, 64<<10)
+	off := 0
+	for {
+		n, err := r.Read(buf)
+		if off+n > len(want) || !bytes.Equal(buf[:n], want[off:off+n]) {
+			return fmt.Errorf("body differs from the origin's at or after byte %d", off)
+		}
+		off += n
+		if err == io.EOF {
+			if off != len(want) {
+				return fmt.Errorf("body of %d bytes, the origin's has %d", off, len(want))
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
 func diskStats(e *Edge) config.Size {
 	if st := e.Stats().Disk; st != nil {
 		return config.Size(st.Entries)
@@ -204,13 +226,8 @@ func TestStreamingFill(t *testing.T) {
 						errs <- fmt.Errorf("first bytes: %w", err)
 						return
 					}
-					rest, err := io.ReadAll(resp.Body)
-					if err != nil {
+					if err := sameBody(io.MultiReader(bytes.NewReader(head), resp.Body), body); err != nil {
 						errs <- err
-						return
-					}
-					if got := append(head, rest...); !bytes.Equal(got, body) {
-						errs <- fmt.Errorf("body of %d bytes differs from the origin's %d", len(got), len(body))
 					}
 				}()
 			}
