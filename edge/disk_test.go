@@ -144,12 +144,13 @@ type gatedOrigin struct {
 	n     atomic.Int32
 	// cut, when set, ends the body after the first part by closing the
 	// connection.
-	cut     bool
+	cut     atomic.Bool
 	chunked bool
 }
 
 func newGatedOrigin(t *testing.T, body []byte, first int, cut, chunked bool) *gatedOrigin {
-	g := &gatedOrigin{body: body, first: first, open: make(chan struct{}), cut: cut, chunked: chunked}
+	g := &gatedOrigin{body: body, first: first, open: make(chan struct{}), chunked: chunked}
+	g.cut.Store(cut)
 	o := newOrigin(t, &clock{}, func(w http.ResponseWriter, r *http.Request) {
 		g.n.Add(1)
 		w.Header().Set("Cache-Control", "max-age=3600")
@@ -164,7 +165,7 @@ func newGatedOrigin(t *testing.T, body []byte, first int, cut, chunked bool) *ga
 		case <-r.Context().Done():
 			return
 		}
-		if g.cut {
+		if g.cut.Load() {
 			conn, _, err := http.NewResponseController(w).Hijack()
 			if err == nil {
 				conn.Close()
@@ -311,7 +312,7 @@ func TestOriginDiesMidBody(t *testing.T) {
 			}
 			// Not stored: the next request goes to the origin, which now
 			// answers whole.
-			g.cut = false
+			g.cut.Store(false)
 			r := h.get("/big")
 			if r.status != 200 || r.body != string(body) || r.hit() {
 				t.Fatalf("after the cut: %d %s, %d bytes", r.status, r.cs(), len(r.body))
