@@ -395,3 +395,66 @@ func scrape(t *testing.T, h *harness) string {
 	}
 	return b.String()
 }
+
+// TestSliceFill: a range miss with a disk tier is filled in slices of
+// cache.slice bytes (256 KiB here): only the slices the range covers are
+// fetched, and later ranges in them are hits.
+func TestSliceFill(t *testing.T) {
+	obj := payload(3<<20+123, 9)
+	objs := map[string][]byte{"video": obj}
+	plain := objects(objs)
+	o := newOrigin(t, &clock{}, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/norange" {
+			r.Header.Del("Range") // an origin that ignores ranges
+			r.URL.Path = "/video"
+		}
+		plain(w, r)
+	})
+	h := newHarness(t, nil, diskSnap(o.URL, t.TempDir(), 64<<20))
+	const S = 256 << 10
+	ranges := func() []string {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		var rs []string
+		for _, r := range o.reqs {
+			rs = append(rs, r.Header.Get("Range"))
+		}
+		o.reqs = nil
+		return rs
+	}
+	for _, tc := range []struct {
+		name, rng  string
+		lo, hi     int // the body is obj[lo:hi]
+		hit        bool
+		originWant []string
+	}{
+		{"one slice", "bytes=1000000-1000099", 1000000, 1000100, false, []string{"bytes=786432-1048575"}},
+		{"same slice again", "bytes=1000000-1000099", 1000000, 1000100, true, nil},
+		{"across two slices, one new", "bytes=1048000-1049000", 1048000, 1049001, false, []string{"bytes=1048576-1310719"}},
+		{"suffix: the first slice tells the length", "bytes=-100", len(obj) - 100, len(obj), false,
+			[]string{"bytes=0-262143", "bytes=3145728-3407871"}},
+		{"open-ended to the end", "bytes=3145000-", 3145000, len(obj), false, []string{"bytes=2883584-3145727"}},
+	} {
+		r := h.get("/video", "Range", tc.rng)
+		if r.status != 206 || r.body != string(obj[tc.lo:tc.hi]) {
+			t.Fatalf("%s: %d, %d bytes (%s)", tc.name, r.status, len(r.body), r.cs())
+		}
+		if want := fmt.Sprintf("bytes %d-%d/%d", tc.lo, tc.hi-1, len(obj)); r.header.Get("Content-Range") != want {
+			t.Errorf("%s: Content-Range %q, want %q", tc.name, r.header.Get("Content-Range"), want)
+		}
+		if r.hit() != tc.hit {
+			t.Errorf("%s: Cache-Status %q", tc.name, r.cs())
+		}
+		if got := ranges(); fmt.Sprint(got) != fmt.Sprint(tc.originWant) {
+			t.Errorf("%s: origin asked for %q, want %q", tc.name, got, tc.originWant)
+		}
+	}
+	if r := h.get("/video", "Range", fmt.Sprintf("bytes=%d-", len(obj)+10)); r.status != 416 {
+		t.Errorf("range past the end: %d", r.status)
+	}
+	ranges()
+	// An origin that answers 200 to a Range: passed through whole.
+	if r := h.get("/norange", "Range", "bytes=10-19"); r.status != 200 || r.body != string(obj) {
+		t.Errorf("origin without ranges: %d, %d bytes", r.status, len(r.body))
+	}
+}

@@ -189,7 +189,11 @@ func (x *exchange) cached() {
 		return
 	}
 	if stale == nil && x.r.Header.Get("Range") != "" {
-		// A partial response is never stored as if it were the object.
+		// A partial response is never stored as if it were the object;
+		// with a disk tier it is filled in slices, which are.
+		if x.sliced() {
+			return
+		}
 		x.passThrough(httpcache.FwdMiss, "range")
 		return
 	}
