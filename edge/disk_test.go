@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
 	"github.com/intercloud/intercloud/test/testenv"
 )
 
@@ -377,6 +378,11 @@ func TestDiskFull(t *testing.T) {
 	}
 	if !strings.Contains(scrape(t, h), "intercloud_edge_disk_degraded 1") {
 		t.Error("metrics do not say the disk tier is degraded")
+	}
+	var rep status.RoleReport
+	h.e.Report(&rep)
+	if h.e.Ready() != nil || !strings.Contains(rep.Degraded, "disk tier") {
+		t.Errorf("Ready %v, report degraded %q: want ready and degraded", h.e.Ready(), rep.Degraded)
 	}
 }
 

@@ -427,6 +427,18 @@ func (e *Edge) Report(into *status.RoleReport) {
 	}
 	into.Errors5xx = e.errors5xx.Load()
 	into.OriginFetches, into.OriginErrors = e.originFetches.Load(), e.originErrors.Load()
+	into.Degraded = e.Degraded()
+}
+
+// Degraded says why the disk tier takes no new objects (a full or
+// failing disk): the edge still serves, from memory and the origin.
+func (e *Edge) Degraded() string {
+	if d := e.tier.disk.Load(); d != nil {
+		if why := d.s.Degraded(); why != "" {
+			return "disk tier " + d.cfg.Path + ": " + why
+		}
+	}
+	return ""
 }
 
 // Stats reports the store's accounting.
