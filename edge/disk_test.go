@@ -464,3 +464,37 @@ func TestSliceFill(t *testing.T) {
 		t.Errorf("origin without ranges: %d, %d bytes", r.status, len(r.body))
 	}
 }
+
+// TestDiskTierInvalidation: an invalidation drops the disk tier's copies
+// too, and they stay gone after a restart.
+func TestDiskTierInvalidation(t *testing.T) {
+	objs := map[string][]byte{"a/small": payload(4<<10, 10), "a/large": payload(2<<20, 11), "b/kept": payload(2<<20, 12)}
+	o := newOrigin(t, &clock{}, objects(objs))
+	dir := t.TempDir()
+	snap := diskSnap(o.URL, dir, 64<<20)
+	h := newHarness(t, nil, snap)
+	for name := range objs {
+		h.get("/" + name)
+	}
+	eventually(t, "three objects on disk", func() bool { return diskStats(h.e) == 3 })
+	// Out of memory, on disk only: the invalidation must find them there.
+	var keys []string
+	h.e.tier.mem.Each(func(e *entry) { keys = append(keys, e.key) })
+	for _, k := range keys {
+		h.e.tier.dropMem(k)
+	}
+	if st := h.e.Stats(); st.Entries != 0 {
+		t.Fatalf("%d entries left in memory", st.Entries)
+	}
+	if err := h.e.Invalidate(context.Background(), status.Invalidation{ID: "i", Distribution: "shop", Paths: []string{"/a/*"}}); err != nil {
+		t.Fatal(err)
+	}
+	h.e.Close(context.Background())
+	h2 := newHarness(t, nil, snap)
+	for name := range objs {
+		r := h2.get("/" + name)
+		if want := name == "b/kept"; r.hit() != want || r.body != string(objs[name]) {
+			t.Errorf("%s after invalidation and restart: %s (hit wanted: %v)", name, r.cs(), want)
+		}
+	}
+}
