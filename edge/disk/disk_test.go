@@ -148,6 +148,20 @@ func TestEvictionBySize(t *testing.T) {
 	}
 }
 
+func TestEvictionByCount(t *testing.T) {
+	s, _ := Open(t.TempDir(), 1<<20, nil)
+	s.maxItems = 2
+	for _, k := range []string{"a", "b", "c"} {
+		put(t, s, k, "", "x")
+	}
+	if _, _, err := get(t, s, "a"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a kept beyond the count limit: %v", err)
+	}
+	if st := s.Stats(); st.Entries != 2 {
+		t.Errorf("%d entries, want 2", st.Entries)
+	}
+}
+
 func TestReadWhileGrowing(t *testing.T) {
 	s, _ := Open(t.TempDir(), 1<<20, nil)
 	w, _ := s.Create("k", nil, time.Time{}, -1)

@@ -32,6 +32,13 @@ const block = 4096
 // origin meanwhile.
 const retryAfter = 10 * time.Second
 
+// maxEntries bounds the index, as nginx's keys_zone does: at about 100
+// bytes an object it stays within 30 MiB of heap whatever the tier's
+// size, so that the edge's RSS stays within its memory tier + 64 MiB.
+// A tier of 20 GiB fills with objects averaging 70 KiB or more; smaller
+// ones are evicted by count before the bytes run out.
+const maxEntries = 300_000
+
 // Store is the disk tier. It is safe for concurrent use.
 type Store struct {
 	dir string
@@ -44,6 +51,7 @@ type Store struct {
 	bytes    int64
 	reserved int64
 	size     int64
+	maxItems int
 
 	seq atomic.Uint64
 
@@ -88,7 +96,7 @@ func Open(dir string, size int64, log *slog.Logger) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{dir: dir, log: log, now: time.Now, idx: map[uint64]*item{}, size: size}
+	s := &Store{dir: dir, log: log, now: time.Now, idx: map[uint64]*item{}, size: size, maxItems: maxEntries}
 	s.lru.next, s.lru.prev = &s.lru, &s.lru
 	// Sequence numbers grow across restarts, so the newer of two files
 	// for one key (a crash between rename and unlink) is known.
@@ -246,9 +254,9 @@ func (s *Store) touch(it *item) {
 }
 
 // evict removes least recently used objects until what is stored and
-// reserved fits; s.mu is held.
+// reserved fits, in bytes and in count; s.mu is held.
 func (s *Store) evict() {
-	for s.bytes+s.reserved > s.size && s.lru.prev != &s.lru {
+	for (s.bytes+s.reserved > s.size || len(s.idx) > s.maxItems) && s.lru.prev != &s.lru {
 		it := s.lru.prev
 		s.unlink(it)
 		os.Remove(s.path(it.hash, it.seq))
