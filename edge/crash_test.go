@@ -193,23 +193,30 @@ func proxyTo(t *testing.T, w http.ResponseWriter, r *http.Request, base string) 
 }
 
 // TestDiskHitSendfile: a hit from the disk tier reaches the socket with
-// sendfile(2), no copy through user space (seen with strace).
+// sendfile(2), no copy through user space (seen with strace), on the
+// fast HTTP/1.1 path and on net/http.
 func TestDiskHitSendfile(t *testing.T) {
 	strace := testenv.NeedTool(t, "strace", "strace")
-	objs := map[string][]byte{"large": payload(3<<20, 8)}
-	o := newOrigin(t, &clock{}, objects(objs))
-	trace := filepath.Join(t.TempDir(), "trace")
-	base, cmd := childEdge(t, o.URL, t.TempDir(), strace, "-f", "-qq", "-e", "trace=sendfile", "-o", trace)
-	getFrom(t, base, "/large")
-	eventually(t, "a hit", func() bool { return getFrom(t, base, "/large").hit() })
-	before, _ := os.ReadFile(trace)
-	if r := getFrom(t, base, "/large"); !r.hit() || r.body != string(objs["large"]) {
-		t.Fatalf("hit: %s, %d bytes", r.cs(), len(r.body))
-	}
-	killChild(cmd)
-	after, _ := os.ReadFile(trace)
-	calls := strings.Count(string(after[len(before):]), "sendfile(")
-	if calls == 0 {
-		t.Fatalf("no sendfile for a disk hit; strace saw:\n%s", after)
+	for _, server := range []string{"h1", "net/http"} {
+		t.Run(server, func(t *testing.T) {
+			if server == "net/http" {
+				t.Setenv("INTERCLOUD_HTTP", "net/http") // inherited by the child
+			}
+			objs := map[string][]byte{"large": payload(3<<20, 8)}
+			o := newOrigin(t, &clock{}, objects(objs))
+			trace := filepath.Join(t.TempDir(), "trace")
+			base, cmd := childEdge(t, o.URL, t.TempDir(), strace, "-f", "-qq", "-e", "trace=sendfile", "-o", trace)
+			getFrom(t, base, "/large")
+			eventually(t, "a hit", func() bool { return getFrom(t, base, "/large").hit() })
+			before, _ := os.ReadFile(trace)
+			if r := getFrom(t, base, "/large"); !r.hit() || r.body != string(objs["large"]) {
+				t.Fatalf("hit: %s, %d bytes", r.cs(), len(r.body))
+			}
+			killChild(cmd)
+			after, _ := os.ReadFile(trace)
+			if !strings.Contains(string(after[len(before):]), "sendfile(") {
+				t.Fatalf("no sendfile for a disk hit; strace saw:\n%s", after)
+			}
+		})
 	}
 }
