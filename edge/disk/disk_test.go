@@ -77,6 +77,7 @@ func TestRoundTripAndReopen(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) != 0 {
 		t.Errorf("tmp holds %d files after reopen", len(ents))
 	}
+	<-s2.Indexed()
 	if st := s2.Stats(); st.Entries != 2 {
 		t.Errorf("entries %d, want 2", st.Entries)
 	}
@@ -121,10 +122,39 @@ func TestCorruptionDropped(t *testing.T) {
 			if _, err := os.Stat(p); !os.IsNotExist(err) {
 				t.Errorf("damaged file still there: %v", err)
 			}
+			<-s2.Indexed()
 			if s2.Stats().Corrupt != 1 {
 				t.Errorf("corrupt = %d, want 1", s2.Stats().Corrupt)
 			}
 		})
+	}
+}
+
+// TestLookupWhileIndexing: a restarted store serves at once, before its
+// scan has indexed anything, and a delete meanwhile is not undone by it.
+func TestLookupWhileIndexing(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir, 1<<20, nil)
+	put(t, s, "a", "ma", "body a")
+	put(t, s, "b", "mb", "body b")
+	<-s.Indexed()
+
+	hold := make(chan struct{})
+	s2, err := open(dir, 1<<20, nil, hold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, b, err := get(t, s2, "a"); err != nil || m != "ma" || b != "body a" {
+		t.Fatalf("a before the scan: %q %q %v", m, b, err)
+	}
+	s2.Delete("b")
+	close(hold)
+	<-s2.Indexed()
+	if _, _, err := get(t, s2, "b"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("b deleted during the scan came back: %v", err)
+	}
+	if st := s2.Stats(); st.Entries != 1 || st.Bytes != blocks(headerSize+1+2+6) {
+		t.Errorf("stats after the scan: %+v", st)
 	}
 }
 

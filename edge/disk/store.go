@@ -52,6 +52,8 @@ type Store struct {
 	reserved int64
 	size     int64
 	maxItems int
+	scanning bool // the start-up scan runs: the index is partial
+	scanDone chan struct{}
 
 	seq atomic.Uint64
 
@@ -87,45 +89,56 @@ type Stats struct {
 	Degraded string `json:"degraded,omitempty"`
 }
 
-// Open opens (creating) the store in dir, limited to size bytes: it
-// removes what a crash left half-written and indexes the whole objects.
+// Open opens (creating) the store in dir, limited to size bytes. It
+// removes what a crash left half-written and returns at once: the whole
+// objects are indexed in the background, and until that is done a lookup
+// of an object not indexed yet looks for its file directly.
 func Open(dir string, size int64, log *slog.Logger) (*Store, error) {
+	return open(dir, size, log, nil)
+}
+
+// open is Open; the scan waits for hold when it is set (tests).
+func open(dir string, size int64, log *slog.Logger, hold chan struct{}) (*Store, error) {
 	if size <= 0 {
 		return nil, fmt.Errorf("disk cache %s: size must be positive, got %d", dir, size)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{dir: dir, log: log, now: time.Now, idx: map[uint64]*item{}, size: size, maxItems: maxEntries}
+	s := &Store{dir: dir, log: log, now: time.Now, idx: map[uint64]*item{}, size: size, maxItems: maxEntries,
+		scanning: true, scanDone: make(chan struct{})}
 	s.lru.next, s.lru.prev = &s.lru, &s.lru
 	// Sequence numbers grow across restarts, so the newer of two files
 	// for one key (a crash between rename and unlink) is known.
 	s.seq.Store(uint64(time.Now().UnixNano()))
-	if err := os.MkdirAll(filepath.Join(dir, "tmp"), 0o755); err != nil {
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return nil, fmt.Errorf("disk cache: %w", err)
 	}
-	if err := s.scan(); err != nil {
-		return nil, fmt.Errorf("disk cache %s: %w", dir, err)
-	}
-	s.mu.Lock()
-	s.evict()
-	s.mu.Unlock()
-	return s, nil
-}
-
-// scan drops temporary files and indexes every whole object, most
-// recently written first in the LRU.
-func (s *Store) scan() error {
-	tmp := filepath.Join(s.dir, "tmp")
 	ents, err := os.ReadDir(tmp)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("disk cache: %w", err)
 	}
 	for _, de := range ents {
 		os.Remove(filepath.Join(tmp, de.Name()))
 	}
+	go func() {
+		if hold != nil {
+			<-hold
+		}
+		s.scan()
+	}()
+	return s, nil
+}
+
+// scan indexes every whole object, most recently written first in the
+// LRU, and drops broken files.
+func (s *Store) scan() {
+	defer close(s.scanDone)
+	start := time.Now()
+	tmp := filepath.Join(s.dir, "tmp")
 	var found []*item
-	err = filepath.WalkDir(s.dir, func(p string, de fs.DirEntry, err error) error {
+	err := filepath.WalkDir(s.dir, func(p string, de fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -139,30 +152,86 @@ func (s *Store) scan() error {
 		if !ok || filepath.Dir(p) != s.leafDir(hash) {
 			return nil // not ours
 		}
-		it, err := s.check(p, hash, seq)
-		if err != nil {
-			s.corrupt.Add(1)
-			s.log.Warn("dropped a broken object file", "file", p, "error", err)
-			os.Remove(p)
-			return nil
+		if it := s.checkOrDrop(p, hash, seq); it != nil {
+			found = append(found, it)
 		}
-		found = append(found, it)
 		return nil
 	})
 	if err != nil {
-		return err
+		s.log.Warn("disk cache scan incomplete", "error", err)
 	}
 	slices.SortFunc(found, func(a, b *item) int { return compareU64(a.seq, b.seq) })
+	s.mu.Lock()
 	for _, it := range found {
-		if old := s.idx[it.hash]; old != nil {
-			// Two files for one key: the older lost a race with a crash.
-			s.unlink(old)
-			os.Remove(s.path(old.hash, old.seq))
-		}
-		s.link(it)
+		s.merge(it)
 	}
-	return nil
+	s.scanning = false
+	s.evict()
+	n, b := len(s.idx), s.bytes
+	s.mu.Unlock()
+	s.log.Info("disk cache indexed", "objects", n, "bytes", b, "took", time.Since(start))
 }
+
+// checkOrDrop checks a file found on disk, deleting it when broken.
+func (s *Store) checkOrDrop(p string, hash, seq uint64) *item {
+	it, err := s.check(p, hash, seq)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // deleted meanwhile
+	case err != nil:
+		s.corrupt.Add(1)
+		s.log.Warn("dropped a broken object file", "file", p, "error", err)
+		os.Remove(p)
+		return nil
+	}
+	return it
+}
+
+// merge indexes it unless a file at least as new is indexed for its key;
+// two files for one key mean the older lost a race with a crash. s.mu is
+// held.
+func (s *Store) merge(it *item) {
+	if old := s.idx[it.hash]; old != nil {
+		if old.seq >= it.seq {
+			if old.seq != it.seq {
+				os.Remove(s.path(it.hash, it.seq))
+			}
+			return
+		}
+		s.unlink(old)
+		os.Remove(s.path(old.hash, old.seq))
+	}
+	s.link(it)
+}
+
+// probe indexes the files of hash while the scan has not reached them.
+func (s *Store) probe(hash uint64) {
+	dir := s.leafDir(hash)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := fmt.Sprintf("%016x-", hash)
+	for _, de := range ents {
+		if !strings.HasPrefix(de.Name(), prefix) {
+			continue
+		}
+		h, seq, ok := parseName(de.Name())
+		if !ok || h != hash {
+			continue
+		}
+		if it := s.checkOrDrop(filepath.Join(dir, de.Name()), hash, seq); it != nil {
+			s.mu.Lock()
+			if s.scanning {
+				s.merge(it)
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// Indexed is closed once the start-up scan is done.
+func (s *Store) Indexed() <-chan struct{} { return s.scanDone }
 
 func compareU64(a, b uint64) int {
 	switch {
@@ -279,6 +348,12 @@ func (s *Store) Lookup(key string) (*Object, error) {
 	hash := keyHash(key)
 	s.mu.Lock()
 	it := s.idx[hash]
+	if it == nil && s.scanning {
+		s.mu.Unlock()
+		s.probe(hash)
+		s.mu.Lock()
+		it = s.idx[hash]
+	}
 	if it == nil {
 		s.mu.Unlock()
 		return nil, ErrNotFound
@@ -366,16 +441,28 @@ func (s *Store) Delete(key string) {
 	if it != nil {
 		s.unlink(it)
 	}
+	scanning := s.scanning
 	s.mu.Unlock()
 	if it != nil {
 		os.Remove(s.path(it.hash, it.seq))
+	}
+	if scanning {
+		// Files the scan has not indexed yet must not come back.
+		prefix := fmt.Sprintf("%016x-", hash)
+		ents, _ := os.ReadDir(s.leafDir(hash))
+		for _, de := range ents {
+			if strings.HasPrefix(de.Name(), prefix) {
+				os.Remove(filepath.Join(s.leafDir(hash), de.Name()))
+			}
+		}
 	}
 }
 
 // Walk calls f with the key and metadata of every stored object; f
 // returns true to delete it. It reads every header: for invalidations,
-// not for the request path.
+// not for the request path. It waits for the start-up scan.
 func (s *Store) Walk(f func(key string, meta []byte) (del bool)) {
+	<-s.scanDone
 	s.mu.Lock()
 	its := make([]item, 0, len(s.idx))
 	for _, it := range s.idx {
