@@ -204,13 +204,14 @@ func (x *exchange) serveBody(ent *entry, g *growing, now time.Time, cs httpcache
 		// A file behind a LimitedReader is what net hands to sendfile.
 		if start > 0 {
 			if _, err := file.Seek(start, io.SeekCurrent); err != nil {
-				panic(http.ErrAbortHandler)
+				x.abort = true
+				return
 			}
 		}
 		if _, err := x.w.ReadFrom(&io.LimitedReader{R: file, N: n}); err != nil && x.r.Context().Err() == nil {
 			// A short read of the file or a failed write: either way
 			// the client must not take what it got for the whole body.
-			panic(http.ErrAbortHandler)
+			x.abort = true
 		}
 	case g != nil:
 		w, err := g.copyTo(x.r.Context(), writerOnly{x.w}, start, n)
@@ -227,7 +228,7 @@ func (x *exchange) serveBody(ent *entry, g *growing, now time.Time, cs httpcache
 		if errors.Is(err, errCut) || errors.Is(err, errGrowRead) {
 			// The origin's body ended short: the client must see a cut
 			// connection, not a complete-looking body.
-			panic(http.ErrAbortHandler)
+			x.abort = true
 		}
 	}
 }

@@ -96,7 +96,8 @@ func (x *exchange) sliced() bool {
 			if pieces[k], err = x.e.slice(x, i, size, first); err != nil {
 				// The answer is under way: a cut, not a short body.
 				x.e.log.Warn("slice fill failed mid-answer", "distribution", x.d.name, "path", x.r.URL.Path, "slice", i, "error", err)
-				panic(http.ErrAbortHandler)
+				x.abort = true
+				return true
 			}
 		}
 		body := pieces[k].ent.body

@@ -11,6 +11,18 @@ import (
 	"time"
 )
 
+// openIndexed opens a store and waits for its start-up scan, so that no
+// scan races the test's own writes to the directory.
+func openIndexed(t *testing.T, dir string, size int64) *Store {
+	t.Helper()
+	s, err := Open(dir, size, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-s.Indexed()
+	return s
+}
+
 func put(t *testing.T, s *Store, key, meta, body string) {
 	t.Helper()
 	w, err := s.Create(key, []byte(meta), time.Time{}, int64(len(body)))
@@ -43,10 +55,7 @@ func get(t *testing.T, s *Store, key string) (meta, body string, err error) {
 
 func TestRoundTripAndReopen(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(dir, 1<<20, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openIndexed(t, dir, 1<<20)
 	put(t, s, "k1", `{"a":1}`, "hello")
 	put(t, s, "k2", "", strings.Repeat("x", 10000))
 	put(t, s, "k1", `{"a":2}`, "hello again") // replaces
@@ -58,10 +67,7 @@ func TestRoundTripAndReopen(t *testing.T) {
 	io.WriteString(w, "half")
 	w.f.Close() // no Commit, as after kill -9
 
-	s2, err := Open(dir, 1<<20, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2 := openIndexed(t, dir, 1<<20)
 	for _, tc := range []struct{ key, meta, body string }{
 		{"k1", `{"a":2}`, "hello again"},
 		{"k2", "", strings.Repeat("x", 10000)},
@@ -77,7 +83,6 @@ func TestRoundTripAndReopen(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) != 0 {
 		t.Errorf("tmp holds %d files after reopen", len(ents))
 	}
-	<-s2.Indexed()
 	if st := s2.Stats(); st.Entries != 2 {
 		t.Errorf("entries %d, want 2", st.Entries)
 	}
@@ -102,7 +107,7 @@ func TestCorruptionDropped(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s, _ := Open(dir, 1<<20, nil)
+			s := openIndexed(t, dir, 1<<20)
 			put(t, s, "key", "meta", "the body of the object")
 			var p string
 			filepath.WalkDir(dir, func(q string, de os.DirEntry, _ error) error {
@@ -112,17 +117,13 @@ func TestCorruptionDropped(t *testing.T) {
 				return nil
 			})
 			tc.hurt(t, p)
-			s2, err := Open(dir, 1<<20, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s2 := openIndexed(t, dir, 1<<20)
 			if _, _, err := get(t, s2, "key"); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("damaged object: %v, want ErrNotFound", err)
 			}
 			if _, err := os.Stat(p); !os.IsNotExist(err) {
 				t.Errorf("damaged file still there: %v", err)
 			}
-			<-s2.Indexed()
 			if s2.Stats().Corrupt != 1 {
 				t.Errorf("corrupt = %d, want 1", s2.Stats().Corrupt)
 			}
@@ -134,10 +135,9 @@ func TestCorruptionDropped(t *testing.T) {
 // scan has indexed anything, and a delete meanwhile is not undone by it.
 func TestLookupWhileIndexing(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := Open(dir, 1<<20, nil)
+	s := openIndexed(t, dir, 1<<20)
 	put(t, s, "a", "ma", "body a")
 	put(t, s, "b", "mb", "body b")
-	<-s.Indexed()
 
 	hold := make(chan struct{})
 	s2, err := open(dir, 1<<20, nil, hold)
@@ -159,7 +159,7 @@ func TestLookupWhileIndexing(t *testing.T) {
 }
 
 func TestEvictionBySize(t *testing.T) {
-	s, _ := Open(t.TempDir(), 5*block, nil)
+	s := openIndexed(t, t.TempDir(), 5*block)
 	body := strings.Repeat("b", block) // 2 blocks with its header
 	put(t, s, "a", "", body)
 	put(t, s, "b", "", body)
@@ -179,7 +179,7 @@ func TestEvictionBySize(t *testing.T) {
 }
 
 func TestEvictionByCount(t *testing.T) {
-	s, _ := Open(t.TempDir(), 1<<20, nil)
+	s := openIndexed(t, t.TempDir(), 1<<20)
 	s.maxItems = 2
 	for _, k := range []string{"a", "b", "c"} {
 		put(t, s, k, "", "x")
@@ -193,7 +193,7 @@ func TestEvictionByCount(t *testing.T) {
 }
 
 func TestReadWhileGrowing(t *testing.T) {
-	s, _ := Open(t.TempDir(), 1<<20, nil)
+	s := openIndexed(t, t.TempDir(), 1<<20)
 	w, _ := s.Create("k", nil, time.Time{}, -1)
 	defer w.Close()
 	io.WriteString(w, "first ")
@@ -213,7 +213,7 @@ func TestReadWhileGrowing(t *testing.T) {
 
 func TestUnwritableDegrades(t *testing.T) {
 	dir := t.TempDir()
-	s, _ := Open(dir, 1<<20, nil)
+	s := openIndexed(t, dir, 1<<20)
 	os.RemoveAll(filepath.Join(dir, "tmp")) // every Create now fails
 	if _, err := s.Create("k", nil, time.Time{}, 1); err == nil {
 		t.Fatal("Create succeeded without its directory")

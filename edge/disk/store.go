@@ -179,12 +179,24 @@ func (s *Store) checkOrDrop(p string, hash, seq uint64) *item {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil // deleted meanwhile
 	case err != nil:
-		s.corrupt.Add(1)
-		s.log.Warn("dropped a broken object file", "file", p, "error", err)
-		os.Remove(p)
+		s.dropBroken(p, hash, seq, err)
 		return nil
 	}
 	return it
+}
+
+// dropBroken deletes a broken file, counted once however many found it
+// (the scan and a lookup may).
+func (s *Store) dropBroken(p string, hash, seq uint64, why error) {
+	s.mu.Lock()
+	if it := s.idx[hash]; it != nil && it.seq == seq {
+		s.unlink(it)
+	}
+	s.mu.Unlock()
+	if os.Remove(p) == nil {
+		s.corrupt.Add(1)
+		s.log.Warn("dropped a broken object file", "file", p, "error", why)
+	}
 }
 
 // merge indexes it unless a file at least as new is indexed for its key;
@@ -385,9 +397,7 @@ func (s *Store) Lookup(key string) (*Object, error) {
 	}
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) {
-			s.corrupt.Add(1)
-			s.log.Warn("dropped a broken object file", "file", p, "error", err)
-			s.drop(hash, seq)
+			s.dropBroken(p, hash, seq, err)
 			return nil, ErrNotFound
 		}
 		return nil, fmt.Errorf("disk cache: %s: %w", p, err)
