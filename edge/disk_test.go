@@ -498,3 +498,26 @@ func TestDiskTierInvalidation(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeObjectsDiskOnly: with a disk tier, a body above 1 MiB is kept
+// on disk only (its header in memory) even when maxObject would let the
+// memory tier hold it: its hits are sent from the file.
+func TestLargeObjectsDiskOnly(t *testing.T) {
+	objs := map[string][]byte{"two": payload(2<<20, 13), "small": payload(300<<10, 14)}
+	o := newOrigin(t, &clock{}, objects(objs))
+	snap := diskSnap(o.URL, t.TempDir(), 64<<20)
+	snap.Site.Nodes[0].Cache.MaxObject = 16 << 20
+	h := newHarness(t, nil, snap)
+	for name, b := range objs {
+		h.get("/" + name)
+		eventually(t, name+" stored", func() bool { return h.get("/" + name).hit() })
+		if r := h.get("/" + name); r.body != string(b) {
+			t.Fatalf("%s: %d bytes", name, len(r.body))
+		}
+	}
+	onDisk := map[string]bool{}
+	h.e.tier.mem.Each(func(e *entry) { onDisk[e.path] = e.disk != nil && e.body == nil })
+	if !onDisk["/two"] || onDisk["/small"] {
+		t.Errorf("held on disk only: %v; want /two only", onDisk)
+	}
+}

@@ -115,7 +115,7 @@ func New(o Options) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.tier = newTiered(st, &e.maxObject, e.members, func() time.Time { return e.now() }, e.log)
+	e.tier = newTiered(st, e.memMax, e.members, func() time.Time { return e.now() }, e.log)
 	e.store = e.tier
 	// Vary markers made after a restart must not reuse the generations
 	// of variants the disk tier kept.

@@ -171,14 +171,30 @@ func (g *growing) copyTo(ctx context.Context, w io.Writer, off, n int64) (int64,
 	return written, nil
 }
 
+// diskOnlyAbove: with a writable disk tier, bodies larger than this are
+// kept on disk only and sent from their file with sendfile: the kernel's
+// page cache is their memory tier, as for nginx, and the heap holds
+// small hot objects.
+const diskOnlyAbove = 1 << 20
+
+// memMax is the largest body the memory tier keeps.
+func (e *Edge) memMax() int64 {
+	m := e.maxObject.Load()
+	if d := e.tier.disk.Load(); d != nil && d.s.Writable() {
+		m = min(m, diskOnlyAbove)
+	}
+	return m
+}
+
 // streamFill is how a storable response of length clen is filled:
 // in memory while it streams, into a disk file while it streams, or (nil,
 // nil) read whole first as before.
 func (e *Edge) streamFill(clen int64) (mem bool, d *diskTier) {
-	if clen > streamMin && clen <= e.maxObject.Load() {
+	memMax := e.memMax()
+	if clen > streamMin && clen <= memMax {
 		return true, nil
 	}
-	if d = e.tier.disk.Load(); d != nil && d.s.Writable() && (clen < 0 || clen > e.maxObject.Load()) && clen <= int64(d.cfg.Size) {
+	if d = e.tier.disk.Load(); d != nil && d.s.Writable() && (clen < 0 || clen > memMax) && clen <= int64(d.cfg.Size) {
 		return false, d
 	}
 	return false, nil

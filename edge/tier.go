@@ -28,7 +28,7 @@ import (
 type tiered struct {
 	mem     *memStore
 	disk    atomic.Pointer[diskTier]
-	memMax  *atomic.Int64 // the edge's memory-tier object limit
+	memMax  func() int64 // the largest body the memory tier keeps
 	members *memberIDs
 	now     func() time.Time
 	log     *slog.Logger
@@ -59,7 +59,7 @@ type writeJob struct {
 // disk drops writes rather than memory or requests.
 const writeQueue = 256
 
-func newTiered(mem *memStore, memMax *atomic.Int64, members *memberIDs, now func() time.Time, log *slog.Logger) *tiered {
+func newTiered(mem *memStore, memMax func() int64, members *memberIDs, now func() time.Time, log *slog.Logger) *tiered {
 	return &tiered{mem: mem, memMax: memMax, members: members, now: now, log: log}
 }
 
@@ -117,7 +117,7 @@ func (t *tiered) Get(key string) (*entry, bool) {
 		return nil, false
 	}
 	e.size = o.BodyLen
-	if o.BodyLen <= t.memMax.Load() {
+	if o.BodyLen <= t.memMax() {
 		// Small: promoted to memory, body and all.
 		f, err := d.s.OpenBody(o, 0)
 		if err != nil {
@@ -145,7 +145,7 @@ func (t *tiered) Get(key string) (*entry, bool) {
 // Set stores e in memory (when small enough) and writes it behind to disk.
 func (t *tiered) Set(e *entry, ttl time.Duration) bool {
 	ok := false
-	if e.disk != nil || e.size <= t.memMax.Load() {
+	if e.disk != nil || e.size <= t.memMax() {
 		ok = t.mem.Set(e, ttl)
 	}
 	if d := t.disk.Load(); d != nil && ttl > 0 {
