@@ -34,6 +34,10 @@ type growing struct {
 	err   error
 	final *entry // the complete entry, once done without error
 	refs  int    // users of w: run and the readers
+	// unpublish takes the fill out of the edge's running fills; it runs
+	// before the fill is marked done, so that no request finds a fill
+	// that is over (and fetches again in a loop).
+	unpublish func()
 }
 
 func newGrowing(mem []byte, w *disk.Writer) *growing {
@@ -60,6 +64,9 @@ func (g *growing) advance(k int64) {
 }
 
 func (g *growing) finish(final *entry, err error) {
+	if g.unpublish != nil {
+		g.unpublish()
+	}
 	g.mu.Lock()
 	g.done, g.final, g.err = true, final, err
 	close(g.wake)
@@ -249,11 +256,12 @@ func (e *Edge) startGrowing(x *exchange, res *fillResult, resp *http.Response, e
 		// The leader's own copy streams from the same body.
 		res.own.size, res.own.clen = ent.size, ent.clen
 	}
-	e.filling.LoadOrStore(fk, res)
+	if _, running := e.filling.LoadOrStore(fk, res); !running {
+		g.unpublish = func() { e.filling.CompareAndDelete(fk, res) }
+	}
 	e.bg.Add(1)
 	go func() {
 		defer e.bg.Done()
-		defer e.filling.CompareAndDelete(fk, res)
 		e.runGrowing(g, resp, ent, ttl, d, gen, dels, idle)
 	}()
 	return res
