@@ -231,6 +231,8 @@ func (t *tiered) Close() {
 }
 
 // writeBehind is the one goroutine that writes a disk tier's queue.
+// Stopped (a graceful stop, a new tier), it writes what is queued first:
+// a node stopped with SIGTERM finds those objects on disk when it starts.
 func (t *tiered) writeBehind(d *diskTier) {
 	defer close(d.done)
 	for {
@@ -238,7 +240,14 @@ func (t *tiered) writeBehind(d *diskTier) {
 		case j := <-d.jobs:
 			t.write(d, j)
 		case <-d.stop:
-			return
+			for {
+				select {
+				case j := <-d.jobs:
+					t.write(d, j)
+				default:
+					return
+				}
+			}
 		}
 	}
 }
