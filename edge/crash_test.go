@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,56 +14,97 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/test/testenv"
 )
 
 // The child edge: the test binary re-executed runs one edge with a disk
-// tier and prints its address, until it is killed.
+// tier and prints its address and its admin address (/metrics,
+// /v1/edge/cache), until it is killed. With childTmpfs it first mounts a
+// tmpfs of that size on the directory, in the private mount namespace
+// `unshare -m` gave it: the mount goes with the process, even when the
+// test crashes.
 const (
 	childOrigin = "INTERCLOUD_TEST_EDGE_ORIGIN"
 	childDir    = "INTERCLOUD_TEST_EDGE_DIR"
+	childTmpfs  = "INTERCLOUD_TEST_EDGE_TMPFS"
 )
 
 func TestDiskChild(t *testing.T) {
 	origin, dir := os.Getenv(childOrigin), os.Getenv(childDir)
 	if origin == "" {
-		t.Skip("runs only as the child of TestKillDuringFill")
+		t.Skip("runs only as the child of the disk tier's process tests")
 	}
-	e, err := New(Options{Node: "edge-1"})
+	if size := os.Getenv(childTmpfs); size != "" {
+		own, _ := os.Readlink("/proc/self/ns/mnt")
+		host, _ := os.Readlink("/proc/1/ns/mnt")
+		if own == "" || own == host {
+			t.Fatal("refusing to mount a tmpfs outside a private mount namespace")
+		}
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
+			t.Fatalf("mount tmpfs: %v: %s", err, out)
+		}
+	}
+	reg, mux := prometheus.NewRegistry(), http.NewServeMux()
+	e, err := New(Options{Node: "edge-1", Registry: reg, Mux: mux})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := role.Apply(context.Background(), e, diskSnap(origin, dir, 64<<20)); err != nil {
 		t.Fatal(err)
 	}
-	os.Stdout.WriteString("ADDR " + e.Addrs()["http"] + "\n")
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go http.Serve(ln, mux)
+	os.Stdout.WriteString("ADDR " + e.Addrs()["http"] + "\nADMIN " + ln.Addr().String() + "\n")
 	select {} // until SIGKILL
 }
 
-// childEdge runs the child edge on dir, under prefix (a tracer) if set,
-// and returns its base URL.
-func childEdge(t *testing.T, origin, dir string, prefix ...string) (base string, cmd *exec.Cmd) {
+// child is a running child edge.
+type child struct {
+	base, admin string
+	cmd         *exec.Cmd
+}
+
+// childEdge runs the child edge on dir with env added, under prefix (a
+// tracer, unshare) if set.
+func childEdge(t *testing.T, origin, dir string, env []string, prefix ...string) child {
 	t.Helper()
 	args := append(prefix, os.Args[0], "-test.run=^TestDiskChild$", "-test.timeout=5m")
-	cmd = exec.Command(args[0], args[1:]...)
-	cmd.Env = append(os.Environ(), childOrigin+"="+origin, childDir+"="+dir)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(append(os.Environ(), childOrigin+"="+origin, childDir+"="+dir), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd.Stderr = os.Stderr
-	// Its own process group: killing it kills a tracer's tracee too.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, killed with the test process.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { killChild(cmd) })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "ADDR ") {
-		t.Fatalf("child edge did not start: %q %v", line, err)
+	c := child{cmd: cmd}
+	r := bufio.NewReader(out)
+	for c.base == "" || c.admin == "" {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("child edge did not start: %q %v", line, err)
+		}
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "ADDR "); ok {
+			c.base = "http://" + v
+		}
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "ADMIN "); ok {
+			c.admin = "http://" + v
+		}
 	}
-	return "http://" + strings.TrimSpace(strings.TrimPrefix(line, "ADDR ")), cmd
+	return c
 }
 
 // killChild sends SIGKILL to the child's process group and reaps it.
@@ -98,7 +140,8 @@ func TestKillDuringFill(t *testing.T) {
 	}))
 	front := newOrigin(t, &clock{}, mux.ServeHTTP)
 
-	base, cmd := childEdge(t, front.URL, dir)
+	c := childEdge(t, front.URL, dir, nil)
+	base, cmd := c.base, c.cmd
 	for _, name := range []string{"whole", "damaged"} {
 		if r := getFrom(t, base, "/"+name); r.body != string(objs[name]) {
 			t.Fatalf("%s: %d bytes", name, len(r.body))
@@ -126,7 +169,7 @@ func TestKillDuringFill(t *testing.T) {
 	damage(t, dir, objs["damaged"])
 
 	fetches := o.count()
-	base, _ = childEdge(t, front.URL, dir)
+	base = childEdge(t, front.URL, dir, nil).base
 	if r := getFrom(t, base, "/whole"); !r.hit() || r.body != string(objs["whole"]) {
 		t.Errorf("whole after the restart: %s, %d bytes", r.cs(), len(r.body))
 	}
@@ -205,7 +248,8 @@ func TestDiskHitSendfile(t *testing.T) {
 			objs := map[string][]byte{"large": payload(3<<20, 8)}
 			o := newOrigin(t, &clock{}, objects(objs))
 			trace := filepath.Join(t.TempDir(), "trace")
-			base, cmd := childEdge(t, o.URL, t.TempDir(), strace, "-f", "-qq", "-e", "trace=sendfile", "-o", trace)
+			c := childEdge(t, o.URL, t.TempDir(), nil, strace, "-f", "-qq", "-e", "trace=sendfile", "-o", trace)
+			base, cmd := c.base, c.cmd
 			getFrom(t, base, "/large")
 			eventually(t, "a hit", func() bool { return getFrom(t, base, "/large").hit() })
 			before, _ := os.ReadFile(trace)

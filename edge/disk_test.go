@@ -3,11 +3,11 @@ package edge
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/edge/disk"
 	"github.com/intercloud/intercloud/status"
 	"github.com/intercloud/intercloud/test/testenv"
 )
@@ -335,17 +336,13 @@ func TestOriginDiesMidBody(t *testing.T) {
 }
 
 // TestDiskFull: a disk tier on a 1 MiB tmpfs fills up; the edge keeps
-// answering every request whole from memory and the origin, and says
-// it is degraded.
+// answering every request whole from memory and the origin, and says it
+// is degraded. The edge runs as a child process in a mount namespace of
+// its own (unshare -m), where it mounts the tmpfs: nothing outlives it.
 func TestDiskFull(t *testing.T) {
 	testenv.NeedRoot(t)
+	unshare := testenv.NeedTool(t, "unshare", "util-linux")
 	testenv.NeedTool(t, "mount", "mount")
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-		testenv.Missing(t, "tmpfs mount: "+strings.TrimSpace(string(out)), "a kernel with tmpfs, as root")
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", dir).Run() })
-
 	objs := map[string][]byte{"large": payload(3<<20, 99)}
 	names := []string{"large"}
 	for i := range 12 {
@@ -357,11 +354,11 @@ func TestDiskFull(t *testing.T) {
 	// in the middle of the large object's file, whose client then gets
 	// the rest from the origin (a Range request); the small objects are
 	// answered from memory and the origin while the tier is degraded.
-	h := newHarness(t, nil, diskSnap(o.URL, dir, 64<<20))
+	c := childEdge(t, o.URL, t.TempDir(), []string{childTmpfs + "=1m"}, unshare, "-m", "--propagation", "private")
 	for round := range 2 {
 		for _, name := range names {
 			b := objs[name]
-			r := h.get("/" + name)
+			r := getFrom(t, c.base, "/"+name)
 			if r.status != 200 || r.body != string(b) {
 				t.Fatalf("round %d %s: status %d, %d of %d bytes (%s)", round, name, r.status, len(r.body), len(b), r.cs())
 			}
@@ -378,17 +375,47 @@ func TestDiskFull(t *testing.T) {
 	if !resumed {
 		t.Error("the client of the fill that hit the full disk did not resume from the origin")
 	}
-	st := h.e.Stats().Disk
-	if st == nil || st.WriteErrors == 0 || st.Degraded == "" {
+	var stats struct{ Disk *disk.Stats }
+	resp, err := http.Get(c.admin + "/v1/edge/cache")
+	if err != nil {
+		t.Fatal(err)
+	}
+	json.NewDecoder(resp.Body).Decode(&stats)
+	resp.Body.Close()
+	if st := stats.Disk; st == nil || st.WriteErrors == 0 || st.Degraded == "" {
 		t.Fatalf("not degraded on a full disk: %+v", st)
 	}
-	if !strings.Contains(scrape(t, h), "intercloud_edge_disk_degraded 1") {
+	resp, err = http.Get(c.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(m), "intercloud_edge_disk_degraded 1") {
 		t.Error("metrics do not say the disk tier is degraded")
+	}
+}
+
+// TestDegradedReport: a degraded disk tier leaves the edge ready and says
+// so in its report (what /readyz and intercloud status show).
+func TestDegradedReport(t *testing.T) {
+	o := newOrigin(t, &clock{}, objects(map[string][]byte{"x": payload(400<<10, 1)}))
+	dir := t.TempDir()
+	h := newHarness(t, nil, diskSnap(o.URL, dir, 64<<20))
+	// Unwritable from now on: every new file fails.
+	if err := os.RemoveAll(filepath.Join(dir, "tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.get("/x"); r.status != 200 || len(r.body) != 400<<10 {
+		t.Fatalf("%d, %d bytes", r.status, len(r.body))
 	}
 	var rep status.RoleReport
 	h.e.Report(&rep)
 	if h.e.Ready() != nil || !strings.Contains(rep.Degraded, "disk tier") {
 		t.Errorf("Ready %v, report degraded %q: want ready and degraded", h.e.Ready(), rep.Degraded)
+	}
+	if !strings.Contains(scrape(t, h), "intercloud_edge_disk_degraded 1") {
+		t.Error("metrics do not say the disk tier is degraded")
 	}
 }
 
