@@ -554,3 +554,33 @@ func TestLargeObjectsDiskOnly(t *testing.T) {
 		t.Errorf("held on disk only: %v; want /two only", onDisk)
 	}
 }
+
+// TestUnknownLengthOutgrowsTier: a chunked body that turns out larger
+// than the disk tier is not stored, and its client still gets all of it
+// (the rest by a Range request to the origin).
+func TestUnknownLengthOutgrowsTier(t *testing.T) {
+	body := payload(3<<20, 15)
+	ranged := objects(map[string][]byte{"big": body})
+	o := newOrigin(t, &clock{}, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Range") != "" {
+			ranged(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("ETag", `"3145728-`+fmt.Sprintf("%x", body[:8])+`"`)
+		for off := 0; off < len(body); off += 64 << 10 {
+			w.Write(body[off : off+64<<10])
+			w.(http.Flusher).Flush() // no Content-Length: chunked
+		}
+	})
+	h := newHarness(t, nil, diskSnap(o.URL, t.TempDir(), 2<<20))
+	if r := h.get("/big"); r.status != 200 || r.body != string(body) {
+		t.Fatalf("%d, %d of %d bytes (%s)", r.status, len(r.body), len(body), r.cs())
+	}
+	if r := o.last(); r.Header.Get("Range") == "" {
+		t.Error("the rest was not asked with a Range")
+	}
+	if st := h.e.Stats().Disk; st.Entries != 0 {
+		t.Errorf("%d objects stored in a tier smaller than the body", st.Entries)
+	}
+}

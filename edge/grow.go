@@ -291,7 +291,11 @@ func (e *Edge) runGrowing(g *growing, resp *http.Response, ent *entry, ttl time.
 			m, rerr = resp.Body.Read(g.mem[total:])
 		default:
 			if m, rerr = resp.Body.Read(buf); m > 0 {
-				if _, werr := g.w.Write(buf[:m]); werr != nil {
+				if total+int64(m) > int64(d.cfg.Size) {
+					// A body of unknown length outgrew the tier: its
+					// clients get the rest from the origin.
+					rerr, m = fmt.Errorf("%w: body larger than the tier's %d bytes", errDiskWrite, d.cfg.Size), 0
+				} else if _, werr := g.w.Write(buf[:m]); werr != nil {
 					rerr = fmt.Errorf("%w: %v", errDiskWrite, werr)
 					m = 0
 				}
