@@ -134,7 +134,7 @@ func (t *tiered) Get(key string) (*entry, bool) {
 		e.disk = &diskRef{d: d, o: o}
 	}
 	e.finalize()
-	ttl := time.Duration(1<<63 - 1)
+	ttl := 365 * 24 * time.Hour // no expiry on disk: a year, without overflow
 	if o.Expires != 0 {
 		ttl = time.Unix(o.Expires, 0).Sub(t.now())
 	}
