@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -582,5 +583,40 @@ func TestUnknownLengthOutgrowsTier(t *testing.T) {
 	}
 	if st := h.e.Stats().Disk; st.Entries != 0 {
 		t.Errorf("%d objects stored in a tier smaller than the body", st.Entries)
+	}
+}
+
+// TestDiskBodiesStayOffHeap: 64 MiB of objects stored on disk and hit
+// again leave the heap about where it was (bodies above 1 MiB are never
+// held in memory), whatever the disk tier holds.
+func TestDiskBodiesStayOffHeap(t *testing.T) {
+	objs := map[string][]byte{}
+	for i := range 32 {
+		objs["o"+strconv.Itoa(i)] = payload(2<<20, byte(i))
+	}
+	o := newOrigin(t, &clock{}, objects(objs))
+	snap := diskSnap(o.URL, t.TempDir(), 256<<20)
+	// A memory tier that could hold them all, as 64 MiB objects are
+	// allowed by default.
+	snap.Site.Nodes[0].Cache.Memory, snap.Site.Nodes[0].Cache.MaxObject = 256<<20, 64<<20
+	h := newHarness(t, nil, snap)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	h.get("/none") // the edge's own start-up allocations
+	before := heap()
+	for round := range 2 {
+		for name, b := range objs {
+			if r := h.get("/" + name); r.body != string(b) {
+				t.Fatalf("round %d %s: %d bytes", round, name, len(r.body))
+			}
+		}
+	}
+	eventually(t, "all on disk", func() bool { return diskStats(h.e) == 32 })
+	if grew := int64(heap()) - int64(before); grew > 16<<20 {
+		t.Errorf("heap grew by %d MiB for 64 MiB of disk objects", grew>>20)
 	}
 }
