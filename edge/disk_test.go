@@ -19,6 +19,7 @@ import (
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/edge/disk"
+	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/status"
 	"github.com/intercloud/intercloud/test/testenv"
 )
@@ -618,5 +619,36 @@ func TestDiskBodiesStayOffHeap(t *testing.T) {
 	eventually(t, "all on disk", func() bool { return diskStats(h.e) == 32 })
 	if grew := int64(heap()) - int64(before); grew > 16<<20 {
 		t.Errorf("heap grew by %d MiB for 64 MiB of disk objects", grew>>20)
+	}
+}
+
+// TestDiskUnavailable: a disk tier that cannot be opened does not stop
+// the edge: it serves from memory, says it is degraded, and takes the
+// tier when a later revision (or SIGHUP) finds it usable.
+func TestDiskUnavailable(t *testing.T) {
+	o := newOrigin(t, &clock{}, objects(map[string][]byte{"x": payload(10<<10, 2)}))
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "a-file")
+	if err := os.WriteFile(bad, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, nil, diskSnap(o.URL, bad, 64<<20))
+	h.get("/x")
+	if r := h.get("/x"); r.status != 200 || !r.hit() {
+		t.Fatalf("from memory: %d %s", r.status, r.cs())
+	}
+	if h.e.Ready() != nil || !strings.Contains(h.e.Degraded(), "a-file") || h.e.Stats().Disk != nil {
+		t.Fatalf("Ready %v, Degraded %q, disk %+v", h.e.Ready(), h.e.Degraded(), h.e.Stats().Disk)
+	}
+	if !strings.Contains(scrape(t, h), "intercloud_edge_disk_degraded 1") {
+		t.Error("metrics do not say the disk tier is degraded")
+	}
+	snap := diskSnap(o.URL, filepath.Join(dir, "cache"), 64<<20)
+	snap.Revision = 2
+	if err := role.Apply(context.Background(), h.e, snap); err != nil {
+		t.Fatal(err)
+	}
+	if h.e.Degraded() != "" || h.e.Stats().Disk == nil {
+		t.Errorf("after a usable path: Degraded %q, disk %+v", h.e.Degraded(), h.e.Stats().Disk)
 	}
 }

@@ -96,6 +96,9 @@ type Edge struct {
 	closed      bool
 	diskCfg     *config.DiskCache // the disk tier's, under mu
 	diskMetrics *promreg.Group
+	// diskErr says why the configured disk tier could not be opened (the
+	// edge serves from memory; the next revision or SIGHUP tries again).
+	diskErr atomic.Pointer[string]
 }
 
 // New makes an edge that serves nothing until the first Apply.
@@ -157,9 +160,7 @@ func (e *Edge) Prepare(ctx context.Context, snap *config.Snapshot) (role.Change,
 	}
 	c := &edgeChange{e: e, t: t, want: map[string]bool{}}
 	if e.node != "" {
-		if err := c.prepareDisk(); err != nil {
-			return nil, fmt.Errorf("edge: %w", err)
-		}
+		c.prepareDisk()
 		if t.listen.HTTP == "" {
 			c.Abort()
 			return nil, fmt.Errorf("edge: node %s has no listen.http address", e.node)
@@ -202,23 +203,27 @@ type edgeChange struct {
 	// (to disk, nil for memory only).
 	disk    *diskTier
 	setDisk bool
+	diskErr error // the configured tier could not be opened
 }
 
 // prepareDisk opens the node's disk tier when its path is new; e.mu is
-// held.
-func (c *edgeChange) prepareDisk() error {
+// held. A tier that cannot be opened (a missing mount, a file where the
+// directory should be) does not fail the revision: the edge serves from
+// memory and the origin, and says it is degraded.
+func (c *edgeChange) prepareDisk() {
 	want, cur := c.t.cache.Disk, c.e.diskCfg
 	switch {
 	case want == nil:
-		c.setDisk = cur != nil
+		c.setDisk = cur != nil || c.e.diskErr.Load() != nil
 	case cur == nil || want.Path != cur.Path:
 		d, err := openDiskTier(*want, c.e.log)
 		if err != nil {
-			return err
+			c.e.log.Error("disk tier unavailable; serving from memory and the origin", "path", want.Path, "error", err)
+			c.diskErr, c.setDisk = err, true
+			return
 		}
 		c.disk, c.setDisk = d, true
 	}
-	return nil
 }
 
 // Commit swaps the table in, starts the new listeners and closes those no
@@ -237,6 +242,12 @@ func (c *edgeChange) Commit() {
 	if c.setDisk {
 		e.tier.setDisk(c.disk)
 		e.diskCfg = t.cache.Disk
+		e.diskErr.Store(nil)
+		if c.diskErr != nil {
+			e.diskCfg = nil // tried again by the next revision
+			msg := "disk tier " + t.cache.Disk.Path + ": " + c.diskErr.Error()
+			e.diskErr.Store(&msg)
+		}
 		c.disk = nil
 	} else if d := e.tier.disk.Load(); d != nil && t.cache.Disk != nil {
 		d.s.SetSize(int64(t.cache.Disk.Size))
@@ -433,6 +444,9 @@ func (e *Edge) Report(into *status.RoleReport) {
 // Degraded says why the disk tier takes no new objects (a full or
 // failing disk): the edge still serves, from memory and the origin.
 func (e *Edge) Degraded() string {
+	if msg := e.diskErr.Load(); msg != nil {
+		return *msg
+	}
 	if d := e.tier.disk.Load(); d != nil {
 		if why := d.s.Degraded(); why != "" {
 			return "disk tier " + d.cfg.Path + ": " + why

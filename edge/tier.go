@@ -368,11 +368,12 @@ func registerDiskMetrics(reg prometheus.Registerer, e *Edge) (*promreg.Group, er
 		stat("intercloud_edge_disk_corrupt_total", "Object files dropped as half-written or damaged.", func(s disk.Stats) float64 { return float64(s.Corrupt) }, true),
 		stat("intercloud_edge_disk_write_errors_total", "Failed writes to the disk tier.", func(s disk.Stats) float64 { return float64(s.WriteErrors) }, true),
 		stat("intercloud_edge_disk_dropped_total", "Objects not written to disk (tier degraded or queue full).", func(s disk.Stats) float64 { return float64(s.Dropped) }, true),
-		stat("intercloud_edge_disk_degraded", "1 while the disk tier takes no new objects after a write error.", func(s disk.Stats) float64 {
-			if s.Degraded != "" {
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "intercloud_edge_disk_degraded",
+			Help: "1 while the configured disk tier takes no new objects (a write error, or it could not be opened)."}, func() float64 {
+			if e.Degraded() != "" {
 				return 1
 			}
 			return 0
-		}, false),
+		}),
 	)
 }
