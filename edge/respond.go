@@ -208,9 +208,9 @@ func (x *exchange) serveBody(ent *entry, g *growing, now time.Time, cs httpcache
 				return
 			}
 		}
-		if _, err := x.w.ReadFrom(&io.LimitedReader{R: file, N: n}); err != nil && x.r.Context().Err() == nil {
-			// A short read of the file or a failed write: either way
-			// the client must not take what it got for the whole body.
+		if sent, err := x.w.ReadFrom(&io.LimitedReader{R: file, N: n}); (err != nil || sent < n) && x.r.Context().Err() == nil {
+			// A short file or a failed write: either way the client
+			// must not take what it got for the whole body.
 			x.abort = true
 		}
 	case g != nil:
