@@ -513,10 +513,10 @@ func TestDiskTierInvalidation(t *testing.T) {
 	}
 	eventually(t, "three objects on disk", func() bool { return diskStats(h.e) == 3 })
 	// Out of memory, on disk only: the invalidation must find them there.
-	var keys []string
-	h.e.tier.mem.Each(func(e *entry) { keys = append(keys, e.key) })
-	for _, k := range keys {
-		h.e.tier.dropMem(k)
+	var ents []*entry
+	h.e.tier.mem.Each(func(e *entry) { ents = append(ents, e) })
+	for _, e := range ents {
+		h.e.tier.dropMem(e)
 	}
 	if st := h.e.Stats(); st.Entries != 0 {
 		t.Fatalf("%d entries left in memory", st.Entries)
@@ -650,5 +650,52 @@ func TestDiskUnavailable(t *testing.T) {
 	}
 	if h.e.Degraded() != "" || h.e.Stats().Disk == nil {
 		t.Errorf("after a usable path: Degraded %q, disk %+v", h.e.Degraded(), h.e.Stats().Disk)
+	}
+}
+
+// TestDiskObjectRevalidated: a stale object on disk only is revalidated
+// with its producer; the 304 keeps the body on disk, the refreshed
+// metadata is written there too (it survives a restart) and the body is
+// never fetched again.
+func TestDiskObjectRevalidated(t *testing.T) {
+	clk := &clock{}
+	body := payload(2<<20, 16)
+	o := newOrigin(t, clk, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("ETag", `"v1"`)
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Write(body)
+	})
+	dir := t.TempDir()
+	snap := diskSnap(o.URL, dir, 64<<20)
+	h := newHarness(t, clk, snap)
+	h.get("/v")
+	eventually(t, "a hit", func() bool { return h.get("/v").hit() })
+	clk.advance(2 * time.Minute)
+	r := h.get("/v")
+	if r.status != 200 || r.body != string(body) || !strings.Contains(r.cs(), "fwd=stale") || !strings.Contains(r.cs(), "fwd-status=304") {
+		t.Fatalf("revalidation: %d %s, %d bytes", r.status, r.cs(), len(r.body))
+	}
+	if r := h.get("/v"); !r.hit() || r.body != string(body) {
+		t.Fatalf("after the 304: %s, %d bytes", r.cs(), len(r.body))
+	}
+	h.e.Close(context.Background())
+	h2 := newHarness(t, clk, snap)
+	if r := h2.get("/v"); !r.hit() || r.body != string(body) {
+		t.Errorf("refreshed copy after a restart: %s, %d bytes", r.cs(), len(r.body))
+	}
+	full := 0
+	o.mu.Lock()
+	for _, r := range o.reqs {
+		if r.Header.Get("If-None-Match") == "" {
+			full++
+		}
+	}
+	o.mu.Unlock()
+	if full != 1 {
+		t.Errorf("the body was fetched %d times, want 1", full)
 	}
 }

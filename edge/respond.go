@@ -92,8 +92,13 @@ func (x *exchange) serveBody(ent *entry, g *growing, now time.Time, cs httpcache
 	if ent.disk != nil && g == nil && x.r.Method != http.MethodHead {
 		f, err := ent.disk.d.s.OpenBody(ent.disk.o, 0)
 		if err != nil {
-			// Evicted or replaced since the lookup: fetch it again.
-			x.e.tier.dropMem(ent.key)
+			// Replaced (a refresh rewrote it) or evicted since the
+			// lookup: the tier's current copy, else a fetch.
+			x.e.tier.dropMem(ent)
+			if cur, ok := x.e.store.Get(ent.key); ok && cur != ent && (cur.disk == nil || cur.disk.o != ent.disk.o) {
+				x.serveBody(cur, nil, now, cs)
+				return
+			}
 			x.fetch(nil, httpcache.FwdURIMiss)
 			return
 		}

@@ -175,8 +175,13 @@ func (t *tiered) Del(key string) {
 	}
 }
 
-// dropMem forgets a memory-tier copy whose disk file is gone.
-func (t *tiered) dropMem(key string) { t.mem.Del(key) }
+// dropMem forgets e's memory-tier copy (its disk file is gone) unless
+// it was replaced meanwhile.
+func (t *tiered) dropMem(e *entry) {
+	if cur, ok := t.mem.Get(e.key); ok && cur == e {
+		t.mem.Del(e.key)
+	}
+}
 
 // delGen is the deletion count a write started at.
 func (t *tiered) delGen() uint64 {
