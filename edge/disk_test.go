@@ -699,3 +699,30 @@ func TestDiskObjectRevalidated(t *testing.T) {
 		t.Errorf("the body was fetched %d times, want 1", full)
 	}
 }
+
+// TestDiskVariantsSurviveRestart: the Vary marker and its variants are
+// kept on disk; after a restart each variant is a hit for its clients.
+func TestDiskVariantsSurviveRestart(t *testing.T) {
+	o := newOrigin(t, &clock{}, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=3600")
+		w.Header().Set("Vary", "Accept-Language")
+		io.WriteString(w, "hello in "+r.Header.Get("Accept-Language"))
+	})
+	snap := diskSnap(o.URL, t.TempDir(), 64<<20)
+	snap.Distributions[0].Spec.Behaviors[0].Forward.Headers = []string{"*"}
+	h := newHarness(t, nil, snap)
+	for _, lang := range []string{"en", "ko"} {
+		h.get("/greet", "Accept-Language", lang)
+	}
+	eventually(t, "marker and variants on disk", func() bool { return diskStats(h.e) == 3 })
+	h.e.Close(context.Background())
+	h2 := newHarness(t, nil, snap)
+	for _, lang := range []string{"en", "ko"} {
+		if r := h2.get("/greet", "Accept-Language", lang); !r.hit() || r.body != "hello in "+lang {
+			t.Errorf("%s after restart: %s %q", lang, r.cs(), r.body)
+		}
+	}
+	if o.count() != 2 {
+		t.Errorf("origin asked %d times, want 2", o.count())
+	}
+}

@@ -117,7 +117,10 @@ func (t *tiered) Get(key string) (*entry, bool) {
 		return nil, false
 	}
 	e.size = o.BodyLen
-	if o.BodyLen <= t.memMax() {
+	switch {
+	case e.marker:
+		// A vary marker: names and generation, no response.
+	case o.BodyLen <= t.memMax():
 		// Small: promoted to memory, body and all.
 		f, err := d.s.OpenBody(o, 0)
 		if err != nil {
@@ -130,10 +133,11 @@ func (t *tiered) Get(key string) (*entry, bool) {
 			t.log.Warn("disk tier read failed", "error", err)
 			return nil, false
 		}
-	} else {
+		e.finalize()
+	default:
 		e.disk = &diskRef{d: d, o: o}
+		e.finalize()
 	}
-	e.finalize()
 	ttl := 365 * 24 * time.Hour // no expiry on disk: a year, without overflow
 	if o.Expires != 0 {
 		ttl = time.Unix(o.Expires, 0).Sub(t.now())
