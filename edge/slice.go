@@ -149,13 +149,17 @@ func parseContentRange(v string) (first, last, total int64, ok bool) {
 	return first, last, total, true
 }
 
-func sliceKey(key string, i int64) string { return key + "\x00slice:" + strconv.FormatInt(i, 10) }
+// sliceKey names slice i of size bytes: a new cache.slice makes new
+// keys, never a piece of another size read as this one.
+func sliceKey(key string, size, i int64) string {
+	return key + "\x00slice:" + strconv.FormatInt(size, 10) + ":" + strconv.FormatInt(i, 10)
+}
 
 // slice returns slice i of the request's object from the cache or the
 // origin (one fetch per slice however many clients ask). like, when
 // set, is a slice of the representation this one must match.
 func (e *Edge) slice(x *exchange, i, size int64, like *slice) (*slice, error) {
-	key := sliceKey(x.storeKey(), i)
+	key := sliceKey(x.storeKey(), size, i)
 	check := func(s *slice) (*slice, error) {
 		if like != nil && (s.total != like.total || s.ent.validators.ETag != like.ent.validators.ETag ||
 			!s.ent.validators.LastModified.Equal(like.ent.validators.LastModified)) {
@@ -165,8 +169,9 @@ func (e *Edge) slice(x *exchange, i, size int64, like *slice) (*slice, error) {
 		return s, nil
 	}
 	if ent, ok := e.store.Get(key); ok && ent.routed == x.member.id && ent.body != nil {
-		if httpcache.Evaluate(ent.fresh, ent.age(e.now()), x.reqCC) == httpcache.Fresh {
-			_, _, total, _ := parseContentRange(ent.header.Get("Content-Range"))
+		first, last, total, ok := parseContentRange(ent.header.Get("Content-Range"))
+		if ok && first == i*size && last-first+1 == int64(len(ent.body)) &&
+			httpcache.Evaluate(ent.fresh, ent.age(e.now()), x.reqCC) == httpcache.Fresh {
 			return check(&slice{ent: ent, total: total, hit: true})
 		}
 	}
