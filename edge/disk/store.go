@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // ErrNotFound: the store holds no whole object under the key.
@@ -55,7 +57,8 @@ type Store struct {
 	scanning bool // the start-up scan runs: the index is partial
 	scanDone chan struct{}
 
-	seq atomic.Uint64
+	seq       atomic.Uint64
+	verifying singleflight.Group // body checks by file
 
 	evictions, corrupt, writeErrors, dropped atomic.Uint64
 	failedAt                                 atomic.Int64 // UnixNano of the last write error
@@ -393,7 +396,8 @@ func (s *Store) Lookup(key string) (*Object, error) {
 	}
 	h, err := ReadHeader(f, st.Size())
 	if err == nil && !verified {
-		err = Verify(f, h)
+		// Concurrent first hits of one large object read it once.
+		_, err, _ = s.verifying.Do(p, func() (any, error) { return nil, Verify(f, h) })
 	}
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) {
