@@ -70,6 +70,7 @@ func New(o Options) *Agent {
 	a.view.Store(&view{})
 	a.admin = admin.New(a.ready)
 	a.admin.Gather(a.gatherers)
+	a.admin.Detail(a.degraded)
 	a.admin.Mux.HandleFunc("GET /v1/node", a.serveNode)
 	a.admin.Mux.HandleFunc("/v1/", a.serveRoleAPI)
 	return a

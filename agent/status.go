@@ -72,6 +72,20 @@ func rolesReady(roles []*instance) error {
 	return errors.Join(errs...)
 }
 
+// degraded lists the running roles that serve impaired (an edge whose
+// disk tier is full), for /readyz.
+func (a *Agent) degraded() []string {
+	var out []string
+	for _, inst := range a.view.Load().roles {
+		if d, ok := inst.role.(interface{ Degraded() string }); ok {
+			if why := d.Degraded(); why != "" {
+				out = append(out, string(inst.kind)+": "+why)
+			}
+		}
+	}
+	return out
+}
+
 // ready is /readyz: serving, and saying so when only from the last known
 // good snapshot or when the last revision did not apply.
 func (a *Agent) ready() error {

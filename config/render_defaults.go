@@ -54,6 +54,9 @@ const (
 	// Edge cache sizes.
 	DefaultCacheMemory    = Size(256 << 20)
 	DefaultCacheMaxObject = Size(64 << 20)
+	// DefaultCacheSlice is what a range miss is filled in, as nginx's
+	// slice module is usually set.
+	DefaultCacheSlice = Size(1 << 20)
 
 	// DefaultBGPPort is the BGP port (-1 in config turns listening off).
 	DefaultBGPPort = 179
@@ -170,6 +173,9 @@ func setSiteDefaults(s *Site) {
 			dflt(&n.AccessLog.Buffer, DefaultAccessLogBuffer)
 			dflt(&n.AccessLog.Flush, DefaultAccessLogFlush)
 			dflt(&n.AccessLog.Sample, DefaultAccessLogSample)
+			if n.Cache.Disk != nil {
+				dflt(&n.Cache.Slice, DefaultCacheSlice)
+			}
 			// DNS hands out the edge's address; a specific listen
 			// address is the natural one.
 			if n.Address == "" {

@@ -192,6 +192,18 @@ type Cache struct {
 	Memory Size `yaml:"memory" json:"memory,omitempty"`
 	// MaxObject is the largest body kept in cache.
 	MaxObject Size `yaml:"maxObject" json:"maxObject,omitempty"`
+	// Disk, when set, adds a disk tier: objects of any size up to its
+	// size, kept across restarts. Without it the cache is memory only.
+	Disk *DiskCache `yaml:"disk" json:"disk,omitempty"`
+	// Slice is the size of the pieces a range request for an object not
+	// yet cached is filled in (nginx's slice module); with a disk tier only.
+	Slice Size `yaml:"slice" json:"slice,omitempty"`
+}
+
+// DiskCache is an edge's disk tier: a directory it owns, and its limit.
+type DiskCache struct {
+	Path string `yaml:"path" json:"path"`
+	Size Size   `yaml:"size" json:"size"`
 }
 
 // AccessLog is a buffered access log, nginx's `access_log path

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -336,10 +337,21 @@ func (c *checker) nodes(s *Site) {
 		if n.Weight != nil && (*n.Weight < 0 || *n.Weight > 100) {
 			c.errf(o, p+".weight", "weight %d out of range 0..100", *n.Weight)
 		}
-		if n.Cache.Memory < 0 || n.Cache.MaxObject < 0 {
+		if n.Cache.Memory < 0 || n.Cache.MaxObject < 0 || n.Cache.Slice < 0 {
 			c.errf(o, p+".cache", "sizes must not be negative")
 		}
 		c.accessLog(o, p, n, roles[RoleEdge])
+		if d := n.Cache.Disk; d != nil {
+			if !filepath.IsAbs(d.Path) {
+				c.errf(o, p+".cache.disk.path", "must be an absolute directory, got %q", d.Path)
+			}
+			if d.Size <= 0 {
+				c.errf(o, p+".cache.disk.size", "must be positive (e.g. 20GiB)")
+			}
+			if n.Cache.Slice > 0 && d.Size > 0 && n.Cache.Slice > d.Size {
+				c.errf(o, p+".cache.slice", "%s is larger than the disk tier (%s)", n.Cache.Slice, d.Size)
+			}
+		}
 		c.location(o, p+".location", n.Location)
 		c.gateway(o, p, n, roles[RoleGateway])
 		switch {

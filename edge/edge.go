@@ -26,6 +26,7 @@ import (
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/internal/accesslog"
 	"github.com/intercloud/intercloud/internal/listen"
+	"github.com/intercloud/intercloud/internal/promreg"
 	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/status"
 )
@@ -69,6 +70,8 @@ type Edge struct {
 	table      atomic.Pointer[table]
 	alog       atomic.Pointer[accesslog.Log] // nil: off
 	store      cacheStore
+	tier       *tiered  // store, with its disk tier
+	filling    sync.Map // flight key → *fillResult of a streaming fill
 	pool       *clientPool
 	members    *memberIDs
 	health     *health
@@ -88,9 +91,14 @@ type Edge struct {
 	requests, hits, errors5xx   atomic.Int64
 	originFetches, originErrors atomic.Int64
 
-	mu      sync.Mutex // Apply and Close
-	servers []*listen.Listener
-	closed  bool
+	mu          sync.Mutex // Apply and Close
+	servers     []*listen.Listener
+	closed      bool
+	diskCfg     *config.DiskCache // the disk tier's, under mu
+	diskMetrics *promreg.Group
+	// diskErr says why the configured disk tier could not be opened (the
+	// edge serves from memory; the next revision or SIGHUP tries again).
+	diskErr atomic.Pointer[string]
 }
 
 // New makes an edge that serves nothing until the first Apply.
@@ -110,7 +118,11 @@ func New(o Options) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.store = st
+	e.tier = newTiered(st, e.memMax, e.members, func() time.Time { return e.now() }, e.log)
+	e.store = e.tier
+	// Vary markers made after a restart must not reuse the generations
+	// of variants the disk tier kept.
+	e.markerGen.Store(uint64(time.Now().UnixNano()))
 	e.maxObject.Store(int64(config.DefaultCacheMaxObject))
 	m, err := newMetrics(o.Registry, e)
 	if err != nil {
@@ -118,6 +130,11 @@ func New(o Options) (*Edge, error) {
 		return nil, err
 	}
 	e.metrics = m
+	if e.diskMetrics, err = registerDiskMetrics(o.Registry, e); err != nil {
+		m.unregister()
+		st.Close()
+		return nil, fmt.Errorf("edge metrics: %w", err)
+	}
 	if o.Mux != nil {
 		e.mountRoutes(o.Mux)
 	}
@@ -143,7 +160,9 @@ func (e *Edge) Prepare(ctx context.Context, snap *config.Snapshot) (role.Change,
 	}
 	c := &edgeChange{e: e, t: t, want: map[string]bool{}}
 	if e.node != "" {
+		c.prepareDisk()
 		if t.listen.HTTP == "" {
+			c.Abort()
 			return nil, fmt.Errorf("edge: node %s has no listen.http address", e.node)
 		}
 		c.want["http "+t.listen.HTTP] = true
@@ -180,6 +199,31 @@ type edgeChange struct {
 	want  map[string]bool
 	binds []*listen.Listener
 	alog  *accesslog.Log
+	// disk is a newly opened disk tier; setDisk says the tier changes
+	// (to disk, nil for memory only).
+	disk    *diskTier
+	setDisk bool
+	diskErr error // the configured tier could not be opened
+}
+
+// prepareDisk opens the node's disk tier when its path is new; e.mu is
+// held. A tier that cannot be opened (a missing mount, a file where the
+// directory should be) does not fail the revision: the edge serves from
+// memory and the origin, and says it is degraded.
+func (c *edgeChange) prepareDisk() {
+	want, cur := c.t.cache.Disk, c.e.diskCfg
+	switch {
+	case want == nil:
+		c.setDisk = cur != nil || c.e.diskErr.Load() != nil
+	case cur == nil || want.Path != cur.Path:
+		d, err := openDiskTier(*want, c.e.log)
+		if err != nil {
+			c.e.log.Error("disk tier unavailable; serving from memory and the origin", "path", want.Path, "error", err)
+			c.diskErr, c.setDisk = err, true
+			return
+		}
+		c.disk, c.setDisk = d, true
+	}
 }
 
 // Commit swaps the table in, starts the new listeners and closes those no
@@ -194,6 +238,20 @@ func (c *edgeChange) Commit() {
 			e.limitMemory(mem)
 		}
 		e.maxObject.Store(min(int64(t.cache.MaxObject), mem/4))
+	}
+	if c.setDisk {
+		e.tier.setDisk(c.disk)
+		e.diskCfg = t.cache.Disk
+		e.diskErr.Store(nil)
+		if c.diskErr != nil {
+			e.diskCfg = nil // tried again by the next revision
+			msg := "disk tier " + t.cache.Disk.Path + ": " + c.diskErr.Error()
+			e.diskErr.Store(&msg)
+		}
+		c.disk = nil
+	} else if d := e.tier.disk.Load(); d != nil && t.cache.Disk != nil {
+		d.s.SetSize(int64(t.cache.Disk.Size))
+		e.diskCfg = t.cache.Disk
 	}
 	e.table.Store(t)
 	if e.accessLog && e.node != "" {
@@ -223,6 +281,10 @@ func (c *edgeChange) Abort() {
 	c.binds = nil
 	c.e.closeAccessLog(c.alog)
 	c.alog = nil
+	if c.disk != nil {
+		c.disk.closeUnstarted()
+		c.disk = nil
+	}
 }
 
 func listenerKey(l *listen.Listener) string {
@@ -358,6 +420,7 @@ func (e *Edge) Close(ctx context.Context) error {
 	}
 	e.pool.closeIdle()
 	e.metrics.unregister()
+	e.diskMetrics.Unregister()
 	e.store.Close()
 	return errors.Join(errs...)
 }
@@ -375,6 +438,21 @@ func (e *Edge) Report(into *status.RoleReport) {
 	}
 	into.Errors5xx = e.errors5xx.Load()
 	into.OriginFetches, into.OriginErrors = e.originFetches.Load(), e.originErrors.Load()
+	into.Degraded = e.Degraded()
+}
+
+// Degraded says why the disk tier takes no new objects (a full or
+// failing disk): the edge still serves, from memory and the origin.
+func (e *Edge) Degraded() string {
+	if msg := e.diskErr.Load(); msg != nil {
+		return *msg
+	}
+	if d := e.tier.disk.Load(); d != nil {
+		if why := d.s.Degraded(); why != "" {
+			return "disk tier " + d.cfg.Path + ": " + why
+		}
+	}
+	return ""
 }
 
 // Stats reports the store's accounting.

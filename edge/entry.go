@@ -29,9 +29,14 @@ type entry struct {
 	// routed to, so a switch retires the old member's copies at once.
 	producer, routed memberID
 
-	status       int
-	header       http.Header
-	body         []byte
+	status int
+	header http.Header
+	body   []byte
+	// size is the body's length: len(body) in memory, the file's body on
+	// disk (disk set, body nil), -1 while a streaming fill of unknown
+	// length is growing.
+	size         int64
+	disk         *diskRef
 	requestTime  time.Time
 	responseTime time.Time
 	initialAge   time.Duration
@@ -99,7 +104,13 @@ func (l *hitLines) lines(age int64, ttl time.Duration) *hitLine {
 // finalize precomputes the fields every hit sends, so that a hit copies
 // them instead of formatting them.
 func (e *entry) finalize() {
-	e.clen = []string{strconv.Itoa(len(e.body))}
+	if e.disk == nil && e.body != nil {
+		e.size = int64(len(e.body))
+	}
+	e.clen = nil
+	if e.size >= 0 {
+		e.clen = []string{strconv.FormatInt(e.size, 10)}
+	}
 	e.gz = &gzipped{}
 	e.hits = &hitLines{}
 	// The response came from the origin over HTTP/1.1; Via names that hop

@@ -32,6 +32,10 @@ type fillResult struct {
 	resp   *http.Response
 	prefix []byte
 
+	// growing, when set, is entry's body still arriving from the origin
+	// (a streaming fill): every client of the fill reads it as it grows.
+	growing *growing
+
 	reason    string // why it was not stored
 	fwdStatus int
 	origin    string
@@ -70,7 +74,11 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 			cond.h.Set("If-Modified-Since", lm)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.r.Context()), fillTimeout)
+	// fillTimeout bounds the fetch; a streaming fill turns it into an
+	// idle timeout, reset by every read of the body.
+	ctx, cancelCtx := context.WithCancel(context.WithoutCancel(x.r.Context()))
+	idle := time.AfterFunc(fillTimeout, cancelCtx)
+	cancel := func() { idle.Stop(); cancelCtx() }
 	gen := e.purgeGen.Load()
 	reqTime := e.now()
 	resp, o, err := e.roundTrip(ctx, x, http.MethodGet, h, cond, http.NoBody, 0)
@@ -132,7 +140,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 	if reason == "" && fresh.Lifetime <= 0 && !httpcache.HasValidator(resp.Header) && fresh.StaleIfError <= 0 && fresh.StaleWhileRevalidate <= 0 {
 		reason = "not-reusable"
 	}
-	if reason == "" && resp.ContentLength > e.maxObject.Load() {
+	if reason == "" && resp.ContentLength > e.maxStored() {
 		reason = "too-large"
 	}
 	if reason != "" {
@@ -143,6 +151,19 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		}
 		res.resp, res.reason = resp, reason
 		return res
+	}
+	if mem, d := e.streamFill(resp.ContentLength); mem || d != nil {
+		ent, own := e.newEntry(x, resp, nil, o, fresh, respCC, reqTime, now)
+		ent.size = resp.ContentLength
+		ent.finalize()
+		if own != nil {
+			own.size, own.clen = ent.size, ent.clen
+		}
+		res.own = own
+		if r := e.startGrowing(x, res, resp, ent, mem, d, x.flightKey(), gen, idle); r != nil {
+			return r
+		}
+		res.own = nil
 	}
 	body, err := readLimited(resp.Body, resp.ContentLength, e.maxObject.Load())
 	if err != nil {
@@ -157,7 +178,22 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		return res
 	}
 	resp.Body.Close()
-	ent := &entry{
+	ent, own := e.newEntry(x, resp, body, o, fresh, respCC, reqTime, now)
+	res.own = own
+	res.entry, res.shareable = ent, true
+	if gen != e.purgeGen.Load() {
+		res.reason = "purged"
+		return res
+	}
+	res.stored, res.varyKey = e.storeEntry(x, ent)
+	return res
+}
+
+// newEntry makes the entry of an origin response (body nil for a
+// streaming fill) and, when the response has qualified private or
+// no-cache fields, the requesting client's own copy with them.
+func (e *Edge) newEntry(x *exchange, resp *http.Response, body []byte, o *originRef, fresh httpcache.Freshness, respCC httpcache.CacheControl, reqTime, now time.Time) (ent, own *entry) {
+	ent = &entry{
 		dist: x.d.name, path: x.r.URL.Path,
 		status: resp.StatusCode, header: resp.Header, body: body,
 		producer: o.id, routed: x.member.id,
@@ -171,29 +207,34 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		// The requesting client gets the whole response; what is stored
 		// (and what collapsed clients get) lacks the qualified fields.
 		whole := *ent
-		res.own = &whole
+		own = &whole
 		stripped := *ent
 		stripped.header = ent.header.Clone()
 		httpcache.StripQualified(stripped.header, respCC)
 		stripped.index()
 		ent = &stripped
 	}
-	res.entry, res.shareable = ent, true
-	if gen != e.purgeGen.Load() {
-		res.reason = "purged"
-		return res
-	}
-	res.stored, res.varyKey = e.storeEntry(x, ent)
-	return res
+	return ent, own
 }
 
-// storeEntry places ent under its key, creating or reusing the vary marker.
+// storeEntry places ent under its key, creating or reusing the vary
+// marker, and stores it.
 func (e *Edge) storeEntry(x *exchange, ent *entry) (bool, string) {
+	ok, vk := e.placeEntry(x, ent)
+	if !ok {
+		return false, ""
+	}
+	return e.store.Set(ent, ent.retention(e.keepValidated)), vk
+}
+
+// placeEntry sets ent's key, storing or reusing the vary marker it
+// needs; false when the marker was refused.
+func (e *Edge) placeEntry(x *exchange, ent *entry) (bool, string) {
 	ttl := ent.retention(e.keepValidated)
 	names, _ := httpcache.VaryNames(ent.header)
 	if len(names) == 0 {
 		ent.key = x.storeKey()
-		return e.store.Set(ent, ttl), ""
+		return true, ""
 	}
 	ent.varyNames = names
 	m, ok := e.store.Get(x.storeKey())
@@ -206,7 +247,7 @@ func (e *Edge) storeEntry(x *exchange, ent *entry) (bool, string) {
 	}
 	vk := httpcache.VaryKey(names, x.r.Header)
 	ent.key = variantKey(x.storeKey(), m.gen, vk)
-	return e.store.Set(ent, ttl), vk
+	return true, vk
 }
 
 func equalStrings(a, b []string) bool {

@@ -189,7 +189,11 @@ func (x *exchange) cached() {
 		return
 	}
 	if stale == nil && x.r.Header.Get("Range") != "" {
-		// A partial response is never stored as if it were the object.
+		// A partial response is never stored as if it were the object;
+		// with a disk tier it is filled in slices, which are.
+		if x.sliced() {
+			return
+		}
 		x.passThrough(httpcache.FwdMiss, "range")
 		return
 	}
@@ -199,14 +203,15 @@ func (x *exchange) cached() {
 // fetch fills the cache from the origin, collapsing concurrent misses of
 // the same object into one origin request.
 func (x *exchange) fetch(stale *entry, reason string) {
-	ck := x.storeKey()
-	if x.marker != nil {
-		ck += "\x00" + x.varyKey
+	ck := x.flightKey()
+	if v, ok := x.e.filling.Load(ck); ok {
+		// A streaming fill of this object is running: read it as it grows.
+		res := v.(*fillResult)
+		if len(res.entry.varyNames) == 0 || httpcache.VaryKey(res.entry.varyNames, x.r.Header) == res.varyKey {
+			x.finish(res, reason, true)
+			return
+		}
 	}
-	// Requests routed to different members do not share a fetch: across a
-	// switch, one sent under the old table would hand the old colour to
-	// one sent under the new.
-	ck += "\x00" + uitoa(uint64(x.member.id))
 	leader := false
 	v, _, _ := x.e.flight.Do(ck, func() (any, error) {
 		leader = true
@@ -234,6 +239,18 @@ func (x *exchange) fetch(stale *entry, reason string) {
 		res = &r
 	}
 	x.finish(res, reason, false)
+}
+
+// flightKey names the fetch of this request's object: concurrent misses
+// of one key share it. Requests routed to different members do not share
+// a fetch: across a switch, one sent under the old table would hand the
+// old colour to one sent under the new.
+func (x *exchange) flightKey() string {
+	ck := x.storeKey()
+	if x.marker != nil {
+		ck += "\x00" + x.varyKey
+	}
+	return ck + "\x00" + uitoa(uint64(x.member.id))
 }
 
 // passThrough forwards the request as is (within the behavior's forward

@@ -129,8 +129,9 @@ type memberID uint32
 
 // memberIDs hands out memberIDs for the edge's lifetime.
 type memberIDs struct {
-	mu  sync.Mutex
-	ids map[memberKey]memberID
+	mu    sync.Mutex
+	ids   map[memberKey]memberID
+	names []memberKey // by id-1: the disk tier stores members by name
 }
 
 type memberKey struct{ dist, name, url, host string }
@@ -147,8 +148,19 @@ func (m *memberIDs) id(dist, name, url, host string) memberID {
 	if !ok {
 		id = memberID(len(m.ids) + 1)
 		m.ids[k] = id
+		m.names = append(m.names, k)
 	}
 	return id
+}
+
+// name is the member an id was handed out for.
+func (m *memberIDs) name(id memberID) (memberKey, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if id == 0 || int(id) > len(m.names) {
+		return memberKey{}, false
+	}
+	return m.names[id-1], true
 }
 
 // primary is the member a client is routed to: the canary for a stable

@@ -1,8 +1,10 @@
 package edge
 
 import (
+	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,7 +38,12 @@ func (x *exchange) finish(res *fillResult, reason string, collapsed bool) {
 		if res.fwdStatus == http.StatusNotModified {
 			x.class = "revalidated"
 		}
-		x.serveEntry(res.entry, x.e.now(), httpcache.CacheStatus{Fwd: reason, FwdStatus: res.fwdStatus, Stored: res.stored, Collapsed: collapsed, Detail: res.reason})
+		cs := httpcache.CacheStatus{Fwd: reason, FwdStatus: res.fwdStatus, Stored: res.stored, Collapsed: collapsed, Detail: res.reason}
+		if res.growing != nil {
+			x.serveGrowing(res.entry, res.growing, cs)
+			return
+		}
+		x.serveEntry(res.entry, x.e.now(), cs)
 	default:
 		x.class = "miss"
 		x.stream(res.resp, res.prefix, httpcache.CacheStatus{Fwd: reason, FwdStatus: res.fwdStatus, Detail: res.reason})
@@ -47,6 +54,57 @@ func (x *exchange) finish(res *fillResult, reason string, collapsed bool) {
 // Age, Cache-Status, the client's conditionals, Range and HEAD. now is
 // the time the entry's age is taken at.
 func (x *exchange) serveEntry(ent *entry, now time.Time, cs httpcache.CacheStatus) {
+	x.serveBody(ent, nil, now, cs)
+}
+
+// serveGrowing answers from an object whose fill is still running.
+func (x *exchange) serveGrowing(ent *entry, g *growing, cs httpcache.CacheStatus) {
+	now := x.e.now()
+	if !g.acquire() {
+		// The fill is over and its file closed: its stored entry, or a
+		// fetch of our own if it could not be stored.
+		if final, _ := g.wait(x.r.Context()); final != nil {
+			x.serveEntry(final, now, cs)
+			return
+		}
+		x.fetch(nil, cs.Fwd)
+		return
+	}
+	defer g.release()
+	if x.b.compress && ent.status == http.StatusOK && x.r.Header["Range"] == nil && g.mem != nil {
+		// Gzip needs the whole body; it is small enough to wait for.
+		final, err := g.wait(x.r.Context())
+		switch {
+		case final != nil:
+			x.serveEntry(final, now, cs)
+		case err != nil && x.r.Context().Err() == nil:
+			x.originError(err, cs)
+		}
+		return
+	}
+	x.serveBody(ent, g, now, cs)
+}
+
+// serveBody answers from ent, whose body is in memory, on disk, or
+// arriving in g.
+func (x *exchange) serveBody(ent *entry, g *growing, now time.Time, cs httpcache.CacheStatus) {
+	var file *os.File
+	if ent.disk != nil && g == nil && x.r.Method != http.MethodHead {
+		f, err := ent.disk.d.s.OpenBody(ent.disk.o, 0)
+		if err != nil {
+			// Replaced (a refresh rewrote it) or evicted since the
+			// lookup: the tier's current copy, else a fetch.
+			x.e.tier.dropMem(ent)
+			if cur, ok := x.e.store.Get(ent.key); ok && cur != ent && (cur.disk == nil || cur.disk.o != ent.disk.o) {
+				x.serveBody(cur, nil, now, cs)
+				return
+			}
+			x.fetch(nil, httpcache.FwdURIMiss)
+			return
+		}
+		defer f.Close()
+		file = f
+	}
 	if ep, ok := x.d.errorPages[ent.status]; ok && x.r.URL.Path != ep.Path {
 		x.status(cs)
 		x.errorPage(ep, ent.status)
@@ -85,13 +143,20 @@ func (x *exchange) serveEntry(ent *entry, now time.Time, cs httpcache.CacheStatu
 	editHeader(h, x.d.headers.Response)
 
 	status, body := ent.status, ent.body
-	if x.b.compress && status == http.StatusOK && x.r.Header["Range"] == nil {
+	inMem := ent.disk == nil && g == nil
+	if inMem && x.b.compress && status == http.StatusOK && x.r.Header["Range"] == nil {
 		body = x.compress(ent, h)
 	}
-	if status == http.StatusOK {
+	// The body sent is [start, start+n) of body, of the file or of g;
+	// n < 0 while a fill of unknown length grows.
+	start, n := int64(0), ent.size
+	if inMem {
+		n = int64(len(body))
+	}
+	if status == http.StatusOK && n >= 0 {
 		// Compression is only chosen without a Range, so the size only
 		// matters where body is the stored, identity-coded one.
-		d := httpsem.Decide(x.r.Method, x.r.Header, ent.validators, int64(len(body)))
+		d := httpsem.Decide(x.r.Method, x.r.Header, ent.validators, n)
 		switch d.Status {
 		case http.StatusNotModified:
 			for k := range h {
@@ -114,26 +179,62 @@ func (x *exchange) serveEntry(ent *entry, now time.Time, cs httpcache.CacheStatu
 			// the edge does not write: the whole body is always an
 			// allowed answer (RFC 9110 §14.2).
 			if len(d.Ranges) == 1 {
-				size, r := strconv.Itoa(len(body)), d.Ranges[0]
+				size, r := strconv.FormatInt(n, 10), d.Ranges[0]
 				h.Set("Content-Range", "bytes "+strconv.FormatInt(r.Start, 10)+"-"+strconv.FormatInt(r.End(), 10)+"/"+size)
-				status, body = http.StatusPartialContent, body[r.Start:r.Start+r.Length]
+				status, start, n = http.StatusPartialContent, r.Start, r.Length
 			}
 		case http.StatusRequestedRangeNotSatisfiable:
-			h.Set("Content-Range", "bytes */"+strconv.Itoa(len(body)))
+			h.Set("Content-Range", "bytes */"+strconv.FormatInt(n, 10))
 			h.Del("Content-Type")
-			status, body = http.StatusRequestedRangeNotSatisfiable, nil
+			status, n = http.StatusRequestedRangeNotSatisfiable, 0
 		}
 	}
 	switch {
 	case status == http.StatusNoContent:
-	case len(body) == len(ent.body) && ent.clen != nil && h["Content-Encoding"] == nil:
+	case n < 0:
+		// Unknown until the origin's body ends: chunked.
+	case status == ent.status && n == ent.size && ent.clen != nil && (!inMem || len(body) == len(ent.body)) && h["Content-Encoding"] == nil:
 		h["Content-Length"] = ent.clen
 	default:
-		h["Content-Length"] = []string{strconv.Itoa(len(body))}
+		h["Content-Length"] = []string{strconv.FormatInt(n, 10)}
 	}
 	x.w.WriteHeader(status)
-	if x.r.Method != http.MethodHead && len(body) > 0 {
-		x.w.Write(body)
+	if x.r.Method == http.MethodHead || n == 0 {
+		return
+	}
+	switch {
+	case inMem:
+		x.w.Write(body[start : start+n])
+	case file != nil:
+		// A file behind a LimitedReader is what net hands to sendfile.
+		if start > 0 {
+			if _, err := file.Seek(start, io.SeekCurrent); err != nil {
+				x.abort = true
+				return
+			}
+		}
+		if sent, err := x.w.ReadFrom(&io.LimitedReader{R: file, N: n}); (err != nil || sent < n) && x.r.Context().Err() == nil {
+			// A short file or a failed write: either way the client
+			// must not take what it got for the whole body.
+			x.abort = true
+		}
+	case g != nil:
+		w, err := g.copyTo(x.r.Context(), writerOnly{x.w}, start, n)
+		if errors.Is(err, errDiskWrite) {
+			rest := int64(-1)
+			if n >= 0 {
+				rest = n - w
+			}
+			if err = x.resume(ent, start+w, rest); err != nil {
+				x.e.log.Warn("could not resume a fill that lost its disk file", "key", ent.key, "error", err)
+				err = errCut
+			}
+		}
+		if errors.Is(err, errCut) || errors.Is(err, errGrowRead) {
+			// The origin's body ended short: the client must see a cut
+			// connection, not a complete-looking body.
+			x.abort = true
+		}
 	}
 }
 
@@ -309,3 +410,20 @@ func (r *recorder) Write(b []byte) (int, error) {
 }
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// ReadFrom lets a body from a file reach the socket with sendfile where
+// the server's writer offers it (internal/h1 and net/http over TCP).
+func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	var n int64
+	var err error
+	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(writerOnly{r.ResponseWriter}, src)
+	}
+	r.bytes += n
+	return n, err
+}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
+
+	"github.com/intercloud/intercloud/edge/disk"
 )
 
 // cacheStore holds cached objects. It is small on purpose so that another
@@ -30,6 +32,8 @@ type StoreStats struct {
 	Entries   int    `json:"entries"`
 	Evictions uint64 `json:"evictions"`
 	Rejected  uint64 `json:"rejected"`
+	// Disk is the disk tier's, when there is one.
+	Disk *disk.Stats `json:"disk,omitempty"`
 }
 
 // memStore is a cacheStore on ristretto with cost = bytes.

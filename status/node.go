@@ -38,6 +38,9 @@ type RoleReport struct {
 	Errors5xx     int64 `json:"errors5xx,omitempty"`
 	OriginFetches int64 `json:"originFetches,omitempty"`
 	OriginErrors  int64 `json:"originErrors,omitempty"`
+	// Degraded says what of the role is impaired while it serves (an
+	// edge's disk tier that takes no writes).
+	Degraded string `json:"degraded,omitempty"`
 	// DNS, counted since the role started: queries answered, and those
 	// answered SERVFAIL.
 	Queries  int64 `json:"queries,omitempty"`

@@ -528,6 +528,9 @@ func reportDetail(n controller.NodeState) string {
 	if r.Requests > 0 {
 		parts = append(parts, fmt.Sprintf("hit %.1f%% of %d", r.HitRatio*100, r.Requests))
 	}
+	if r.Degraded != "" {
+		parts = append(parts, "degraded: "+r.Degraded)
+	}
 	if len(parts) == 0 {
 		return "-"
 	}

@@ -25,7 +25,12 @@ type Server struct {
 	srv      *http.Server
 	ln       net.Listener
 	more     atomic.Pointer[func() prometheus.Gatherers]
+	detail   atomic.Pointer[func() []string]
 }
+
+// Detail adds to a ready /readyz the lines detail returns: what is
+// impaired while the daemon still serves (a full disk cache).
+func (s *Server) Detail(detail func() []string) { s.detail.Store(&detail) }
 
 // Gather adds, to every later scrape of /metrics, the registries more
 // returns at that moment (the agent's running roles).
@@ -55,6 +60,11 @@ func New(ready func() error) *Server {
 			return
 		}
 		fmt.Fprintln(w, "ready")
+		if d := s.detail.Load(); d != nil {
+			for _, l := range (*d)() {
+				fmt.Fprintln(w, "degraded: "+l)
+			}
+		}
 	})
 	return s
 }
