@@ -58,6 +58,11 @@ type Agent struct {
 	liveNodes   map[string]status.NodeStatus
 	health      map[string]status.OriginHealth
 	doneInv     map[string]bool
+	desired     int64 // the revision the store's pointer says this node runs
+	servingDone bool
+
+	metrics *nodeMetrics
+	serving chan struct{}
 }
 
 // New builds an agent; Run starts it.
@@ -66,9 +71,10 @@ func New(o Options) *Agent {
 		o.Logger = slog.Default()
 	}
 	a := &Agent{opt: o, log: o.Logger.With("node", o.Node), events: make(chan event, 16), lkgQueue: make(chan lastKnownGood, 1),
-		roles: map[config.Role]*instance{}, doneInv: map[string]bool{}}
+		roles: map[config.Role]*instance{}, doneInv: map[string]bool{}, serving: make(chan struct{})}
 	a.view.Store(&view{})
 	a.admin = admin.New(a.ready)
+	a.metrics = newNodeMetrics(a.admin.Registry)
 	a.admin.Gather(a.gatherers)
 	a.admin.Mux.HandleFunc("GET /v1/node", a.serveNode)
 	a.admin.Mux.HandleFunc("/v1/", a.serveRoleAPI)
@@ -181,6 +187,8 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 				a.feedAll()
 			case invalidationsEvent:
 				a.invalidate(ctx, ev)
+			case pingEvent:
+				close(ev.done)
 			}
 		}
 	}
@@ -191,6 +199,7 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 // rollout started from).
 func (a *Agent) follow(ctx context.Context, p store.Pointer) error {
 	p.Revision = a.target(p)
+	a.desired = p.Revision
 	if a.applied != nil && a.applied.Revision == p.Revision && a.cluster == p.Cluster {
 		a.storeUp()
 		return nil
@@ -338,12 +347,7 @@ func (a *Agent) startAdmin(ctx context.Context, wg *sync.WaitGroup, snap *config
 	if a.admin.Started() || snap == nil {
 		return nil
 	}
-	addr := a.opt.Admin
-	if addr == "" {
-		if n := snap.Site.Node(a.opt.Node); n != nil {
-			addr = n.Listen.Admin
-		}
-	}
+	addr := a.adminAddr(snap)
 	if addr == "" {
 		return nil
 	}
@@ -354,6 +358,17 @@ func (a *Agent) startAdmin(ctx context.Context, wg *sync.WaitGroup, snap *config
 	go func() { defer wg.Done(); _ = a.admin.Serve(ctx, a.log) }()
 	a.log.Info("admin listening", "addr", a.admin.Addr())
 	return nil
+}
+
+// adminAddr is where the node's admin server listens for snap.
+func (a *Agent) adminAddr(snap *config.Snapshot) string {
+	if a.opt.Admin != "" {
+		return a.opt.Admin
+	}
+	if n := snap.Site.Node(a.opt.Node); n != nil {
+		return n.Listen.Admin
+	}
+	return ""
 }
 
 // waitDeregistered waits, after ctx ended, until the registration has
