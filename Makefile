@@ -17,7 +17,8 @@ GEOIP := /usr/share/tor/geoip
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/intercloud
+	# -buildvcs=auto: stamp the git revision (intercloud version) even where GOFLAGS turns it off.
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/intercloud
 
 run: build
 	$(BIN) up -f examples/quickstart
