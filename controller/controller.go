@@ -63,6 +63,9 @@ func New(o Options) *Controller {
 	c.health = newHealthState()
 	c.rollout = newRolloutState()
 	c.prune = make(chan struct{}, 1)
+	if o.Registry != nil {
+		o.Registry.MustRegister(newFleetCollector(c))
+	}
 	return c
 }
 
