@@ -9,10 +9,11 @@ TOOLS := bird:bird2 birdc:bird2 ip:iproute2 wg:wireguard-tools dig:dnsutils \
 	kdig:knot-dnsutils ping:iputils-ping curl:curl nsenter:util-linux \
 	nginx:nginx-light wrk:wrk pkill:procps \
 	varnishd:varnish gdnsd:gdnsd dnsperf:dnsperf chromium:chromium \
-	wireguard-go:wireguard-go iperf3:iperf3
+	wireguard-go:wireguard-go iperf3:iperf3 \
+	promtool:prometheus systemd-analyze:systemd
 GEOIP := /usr/share/tor/geoip
 
-.PHONY: all build run test unit tools lint bench demo clean fuzz
+.PHONY: all build run test unit tools lint bench demo clean fuzz install
 
 all: build
 
@@ -65,6 +66,13 @@ fuzz:
 # step by step and keeps it up until Ctrl-C, then removes everything.
 demo: build
 	$(GO) run ./test/multicloud/demo -bin $(BIN)
+
+# install puts the binary, the systemd units, /etc/intercloud and a system
+# user in place (deploy/install.sh); DESTDIR=dir installs under dir
+# instead (no user, systemd not told), PREFIX moves the binary.
+PREFIX ?= /usr/local
+install: build
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" deploy/install.sh $(BIN)
 
 clean:
 	rm -rf bin .intercloud
