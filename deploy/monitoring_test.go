@@ -184,9 +184,10 @@ func ruleExprs(t *testing.T) ruleSet {
 }
 
 // ourMetric matches the names of our metrics in a PromQL expression: they
-// all start with intercloud_ (recording rules with "intercloud:"). The
-// only other series the files use is Prometheus's own up.
-var ourMetric = regexp.MustCompile(`\bintercloud_[a-z0-9_]+\b`)
+// all start with intercloud_ (recording rules with "intercloud:"), but for
+// client_golang's go_build_info. The only other series the files use is
+// Prometheus's own up.
+var ourMetric = regexp.MustCompile(`\b(?:intercloud_[a-z0-9_]+|go_build_info)\b`)
 
 // namedMetrics are the metric names the rules and the dashboard use.
 func namedMetrics(t *testing.T) []string {
