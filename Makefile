@@ -9,16 +9,18 @@ TOOLS := bird:bird2 birdc:bird2 ip:iproute2 wg:wireguard-tools dig:dnsutils \
 	kdig:knot-dnsutils ping:iputils-ping curl:curl nsenter:util-linux \
 	nginx:nginx-light wrk:wrk pkill:procps \
 	varnishd:varnish gdnsd:gdnsd dnsperf:dnsperf chromium:chromium \
-	wireguard-go:wireguard-go iperf3:iperf3 \
-	promtool:prometheus systemd-analyze:systemd
+	wireguard-go:wireguard-go iperf3:iperf3
+# deploy/'s tests: promtool checks the alerting rules, systemd-analyze the units.
+TOOLS += promtool:prometheus systemd-analyze:systemd
 GEOIP := /usr/share/tor/geoip
 
 .PHONY: all build run test unit tools lint bench demo clean fuzz install
 
 all: build
 
+# -buildvcs=auto stamps the git revision (intercloud version) even where
+# GOFLAGS turns stamping off.
 build:
-	# -buildvcs=auto: stamp the git revision (intercloud version) even where GOFLAGS turns it off.
 	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/intercloud
 
 run: build

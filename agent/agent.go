@@ -71,7 +71,8 @@ func New(o Options) *Agent {
 		o.Logger = slog.Default()
 	}
 	a := &Agent{opt: o, log: o.Logger.With("node", o.Node), events: make(chan event, 16), lkgQueue: make(chan lastKnownGood, 1),
-		roles: map[config.Role]*instance{}, doneInv: map[string]bool{}, serving: make(chan struct{})}
+		roles: map[config.Role]*instance{}, doneInv: map[string]bool{}}
+	a.serving = make(chan struct{})
 	a.view.Store(&view{})
 	a.admin = admin.New(a.ready)
 	a.metrics = newNodeMetrics(a.admin.Registry)
