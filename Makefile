@@ -10,8 +10,6 @@ TOOLS := bird:bird2 birdc:bird2 ip:iproute2 wg:wireguard-tools dig:dnsutils \
 	nginx:nginx-light wrk:wrk pkill:procps \
 	varnishd:varnish gdnsd:gdnsd dnsperf:dnsperf chromium:chromium \
 	wireguard-go:wireguard-go iperf3:iperf3
-# deploy/'s tests: promtool checks the alerting rules, systemd-analyze the units.
-TOOLS += promtool:prometheus systemd-analyze:systemd
 GEOIP := /usr/share/tor/geoip
 
 .PHONY: all build run test unit tools lint bench demo clean fuzz install
@@ -25,6 +23,9 @@ build:
 
 run: build
 	$(BIN) up -f examples/quickstart
+
+# deploy/'s tests: promtool checks the alerting rules, systemd-analyze the units.
+TOOLS += promtool:prometheus systemd-analyze:systemd
 
 # tools installs what the tests need when it is missing (Debian, as root).
 tools:
