@@ -12,15 +12,20 @@ TOOLS := bird:bird2 birdc:bird2 ip:iproute2 wg:wireguard-tools dig:dnsutils \
 	wireguard-go:wireguard-go iperf3:iperf3 dot:graphviz strace:strace mount:mount unshare:util-linux
 GEOIP := /usr/share/tor/geoip
 
-.PHONY: all build run test unit tools lint bench demo clean fuzz
+.PHONY: all build run test unit tools lint bench demo clean fuzz install
 
 all: build
 
+# -buildvcs=auto stamps the git revision (intercloud version) even where
+# GOFLAGS turns stamping off.
 build:
-	$(GO) build -o $(BIN) ./cmd/intercloud
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/intercloud
 
 run: build
 	$(BIN) up -f examples/quickstart
+
+# deploy/'s tests: promtool checks the alerting rules, systemd-analyze the units.
+TOOLS += promtool:prometheus systemd-analyze:systemd
 
 # tools installs what the tests need when it is missing (Debian, as root).
 tools:
@@ -64,6 +69,13 @@ fuzz:
 # step by step and keeps it up until Ctrl-C, then removes everything.
 demo: build
 	$(GO) run ./test/multicloud/demo -bin $(BIN)
+
+# install puts the binary, the systemd units, /etc/intercloud and a system
+# user in place (deploy/install.sh); DESTDIR=dir installs under dir
+# instead (no user, systemd not told), PREFIX moves the binary.
+PREFIX ?= /usr/local
+install: build
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" deploy/install.sh $(BIN)
 
 clean:
 	rm -rf bin .intercloud

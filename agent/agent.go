@@ -58,6 +58,11 @@ type Agent struct {
 	liveNodes   map[string]status.NodeStatus
 	health      map[string]status.OriginHealth
 	doneInv     map[string]bool
+	desired     int64 // the revision the store's pointer says this node runs
+	servingDone bool
+
+	metrics *nodeMetrics
+	serving chan struct{}
 }
 
 // New builds an agent; Run starts it.
@@ -67,8 +72,10 @@ func New(o Options) *Agent {
 	}
 	a := &Agent{opt: o, log: o.Logger.With("node", o.Node), events: make(chan event, 16), lkgQueue: make(chan lkgWrite, 1),
 		roles: map[config.Role]*instance{}, doneInv: map[string]bool{}}
+	a.serving = make(chan struct{})
 	a.view.Store(&view{})
 	a.admin = admin.New(a.ready)
+	a.metrics = newNodeMetrics(a.admin.Registry)
 	a.admin.Gather(a.gatherers)
 	a.admin.Detail(a.degraded)
 	a.admin.Mux.HandleFunc("GET /v1/node", a.serveNode)
@@ -182,6 +189,8 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 				a.feedAll()
 			case invalidationsEvent:
 				a.invalidate(ctx, ev)
+			case pingEvent:
+				close(ev.done)
 			}
 		}
 	}
@@ -192,6 +201,7 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 // rollout started from).
 func (a *Agent) follow(ctx context.Context, p store.Pointer) error {
 	p.Revision = a.target(p)
+	a.desired = p.Revision
 	if a.applied != nil && a.applied.Revision == p.Revision && a.cluster == p.Cluster {
 		a.storeUp()
 		return nil
@@ -339,12 +349,7 @@ func (a *Agent) startAdmin(ctx context.Context, wg *sync.WaitGroup, snap *config
 	if a.admin.Started() || snap == nil {
 		return nil
 	}
-	addr := a.opt.Admin
-	if addr == "" {
-		if n := snap.Site.Node(a.opt.Node); n != nil {
-			addr = n.Listen.Admin
-		}
-	}
+	addr := a.adminAddr(snap)
 	if addr == "" {
 		return nil
 	}
@@ -355,6 +360,17 @@ func (a *Agent) startAdmin(ctx context.Context, wg *sync.WaitGroup, snap *config
 	go func() { defer wg.Done(); _ = a.admin.Serve(ctx, a.log) }()
 	a.log.Info("admin listening", "addr", a.admin.Addr())
 	return nil
+}
+
+// adminAddr is where the node's admin server listens for snap.
+func (a *Agent) adminAddr(snap *config.Snapshot) string {
+	if a.opt.Admin != "" {
+		return a.opt.Admin
+	}
+	if n := snap.Site.Node(a.opt.Node); n != nil {
+		return n.Listen.Admin
+	}
+	return ""
 }
 
 // waitDeregistered waits, after ctx ended, until the registration has

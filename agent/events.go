@@ -19,6 +19,8 @@ type (
 	healthEvent map[string]status.OriginHealth
 	// invalidationsEvent: every invalidation with who completed it.
 	invalidationsEvent map[string]*store.InvalidationState
+	// pingEvent: Alive asks; the loop closes done.
+	pingEvent struct{ done chan struct{} }
 )
 
 func (pointerEvent) isEvent()       {}
@@ -26,3 +28,4 @@ func (storeEvent) isEvent()         {}
 func (nodesEvent) isEvent()         {}
 func (healthEvent) isEvent()        {}
 func (invalidationsEvent) isEvent() {}
+func (pingEvent) isEvent()          {}

@@ -39,6 +39,8 @@ func (a *Agent) publish() {
 		v.roles = append(v.roles, a.roles[kind])
 	}
 	a.view.Store(v)
+	a.observe()
+	a.markServing()
 }
 
 // gatherers are the metrics of the roles that run now.

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/intercloud/intercloud/config"
@@ -22,14 +25,40 @@ type Client struct {
 	Base  string // e.g. http://127.0.0.1:9170
 	Token string
 	HTTP  *http.Client
+	// Timeout bounds each call; 0 means DefaultTimeout.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is how long one call waits for the controller. The
+// controller gives up on the store after StoreTimeout and says why, so a
+// call that takes longer means the controller itself is not answering.
+const DefaultTimeout = 15 * time.Second
 
 // NewClient returns a client for base (a URL or host:port).
 func NewClient(base, token string) *Client {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 60 * time.Second}}
+	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{}}
+}
+
+// startHint is what an operator does about a controller that is not there.
+const startHint = "is 'intercloud controller' running? start it with 'intercloud controller -f DIR' " +
+	"(or 'intercloud up -f DIR' on one machine), or point --controller or $INTERCLOUD_CONTROLLER at it"
+
+// unreachable turns a failed call into a message that names the
+// controller, what happened and what to do.
+func (c *Client) unreachable(ctx context.Context, timeout time.Duration, err error) error {
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return err // the command was interrupted: nothing to explain
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return fmt.Errorf("controller at %s did not answer in %s: %s", c.Base, timeout, startHint)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("controller at %s did not answer (connection refused): %s", c.Base, startHint)
+	}
+	return fmt.Errorf("controller at %s unreachable (%w): %s", c.Base, err, startHint)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
@@ -41,6 +70,13 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 		}
 		rd = bytes.NewReader(b)
 	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
 	if err != nil {
 		return err
@@ -53,16 +89,22 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return fmt.Errorf("controller %s: %w", c.Base, err)
+		return c.unreachable(parent, timeout, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return fmt.Errorf("controller %s: read answer: %w", c.Base, err)
+		if ctx.Err() != nil {
+			return c.unreachable(parent, timeout, err)
+		}
+		return fmt.Errorf("controller at %s: read answer: %w", c.Base, err)
 	}
 	if resp.StatusCode >= 300 {
 		var e APIError
 		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(e.Error, store.ErrNoQuorum.Error()) {
+				return fmt.Errorf("controller: %s: start the store members that are down until a majority answers; nodes keep serving meanwhile", e.Error)
+			}
 			return fmt.Errorf("controller: %s", e.Error)
 		}
 		return fmt.Errorf("controller %s %s: %s", method, path, resp.Status)

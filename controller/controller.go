@@ -65,6 +65,9 @@ func New(o Options) *Controller {
 	c.rollout = newRolloutState()
 	c.series = newSeriesState()
 	c.prune = make(chan struct{}, 1)
+	if o.Registry != nil {
+		o.Registry.MustRegister(newFleetCollector(c))
+	}
 	return c
 }
 

@@ -53,9 +53,15 @@ type Server struct {
 	live     map[string]status.NodeStatus
 	geo      geoState
 	failOpen map[string]bool
-	rrl      *rrl // kept across states while the rate stays
-	ln       *listeners
-	closed   bool
+	// sawLive: some edge has been live since the server started; until
+	// then fail open is the site starting, not an outage. noted: that
+	// start was logged. warned: distributions whose live edges all went.
+	sawLive bool
+	noted   bool
+	warned  map[string]bool
+	rrl     *rrl // kept across states while the rate stays
+	ln      *listeners
+	closed  bool
 }
 
 // New makes a server; it listens once its first revision is committed.
@@ -67,7 +73,7 @@ func New(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dns metrics: %w", err)
 	}
-	return &Server{opts: o, log: o.Logger, m: m, failOpen: map[string]bool{}}, nil
+	return &Server{opts: o, log: o.Logger, m: m, failOpen: map[string]bool{}, warned: map[string]bool{}}, nil
 }
 
 // Prepare compiles snap and binds its listeners when the address is new
@@ -254,17 +260,31 @@ func (s *Server) build(snap *config.Snapshot, live map[string]status.NodeStatus,
 // swap publishes st and reports what changed that an operator must know.
 func (s *Server) swap(st *state) {
 	s.cur.Store(st)
-	now := map[string]bool{}
+	now := make(map[string]bool, len(st.failOpen))
 	for _, d := range st.failOpen {
 		now[d] = true
-		if !s.failOpen[d] {
-			s.log.Warn("dns: no live edge for distribution, answering with every edge (fail open)", "distribution", d)
+		switch {
+		case s.failOpen[d]:
+		case !s.sawLive:
+			// Edges register after they start: every start-up goes
+			// through this, so it is said once and not as a warning.
+			if !s.noted {
+				s.noted = true
+				s.log.Info("dns: no edge is live yet; answering with every edge until one is (the site is starting)", "distributions", len(st.failOpen))
+			}
+		default:
+			s.warned[d] = true
+			s.log.Warn("dns: every live edge of the distribution is gone; answering with every edge (fail open)", "distribution", d)
 		}
 	}
-	for d := range s.failOpen {
+	for d := range s.warned {
 		if !now[d] {
-			s.log.Info("dns: distribution has live edges again", "distribution", d)
+			delete(s.warned, d)
+			s.log.Info("dns: distribution no longer fails open", "distribution", d)
 		}
+	}
+	if st.liveEdges > 0 && s.live != nil { // nil: liveness not known yet, every edge counts as live
+		s.sawLive = true
 	}
 	s.failOpen = now
 	s.m.failOpen.Set(float64(len(now)))

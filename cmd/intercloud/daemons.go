@@ -206,7 +206,7 @@ func runUp(ctx context.Context, args []string) error {
 			printTour(ctx, os.Stdout, *dir, cp.ctl)
 		}
 	}()
-	reloadOnHangup(ctx, log, cp, *dir, params)
+	reloadOnHangup(ctx, log, cp, *dir, params, newNotifier(log))
 	log.Info("stopping")
 	wg.Wait()
 	// Clients first: the embedded etcd waits for open watches before it stops.
@@ -216,7 +216,7 @@ func runUp(ctx context.Context, args []string) error {
 }
 
 // reloadOnHangup applies the files again on every SIGHUP until ctx ends.
-func reloadOnHangup(ctx context.Context, log *slog.Logger, cp *controlPlane, dir string, params paramFlags) {
+func reloadOnHangup(ctx context.Context, log *slog.Logger, cp *controlPlane, dir string, params paramFlags, sd *notifier) {
 	hup := hangups()
 	defer signal.Stop(hup)
 	for {
@@ -225,11 +225,13 @@ func reloadOnHangup(ctx context.Context, log *slog.Logger, cp *controlPlane, dir
 			return
 		case <-hup:
 			log.Info("SIGHUP: reloading files", "dir", dir)
+			sd.reloading()
 			if _, snap, err := loadDir(dir, params); err != nil {
 				log.Error("reload: files not applied", "err", err)
 			} else {
 				applyFiles(ctx, log, cp, snap, true)
 			}
+			sd.reloaded("controller serving on " + cp.admin.Addr())
 		}
 	}
 }
@@ -277,7 +279,10 @@ func runController(ctx context.Context, args []string) error {
 		return err
 	}
 	applyFiles(ctx, log, cp, snap, false)
-	reloadOnHangup(ctx, log, cp, *dir, params)
+	sd := newNotifier(log)
+	sd.run(ctx, httpAlive("http://"+cp.admin.Addr()+"/healthz"))
+	sd.ready("controller serving on " + cp.admin.Addr())
+	reloadOnHangup(ctx, log, cp, *dir, params, sd)
 	cp.wait()
 	return nil
 }
@@ -306,8 +311,41 @@ func runNode(ctx context.Context, args []string) error {
 	defer s.Close()
 	hup := hangups()
 	defer signal.Stop(hup)
-	a := agent.New(agent.Options{Node: *name, Store: s, StateDir: *stateDir, Logger: log, Admin: *adminAddr, Reload: hup, OwnProcess: true})
+	reload := make(chan os.Signal)
+	a := agent.New(agent.Options{Node: *name, Store: s, StateDir: *stateDir, Logger: log, Admin: *adminAddr, Reload: reload, OwnProcess: true})
+	sd := newNotifier(log)
+	sd.run(ctx, a.Alive)
+	go func() {
+		select {
+		case <-a.Serving():
+			sd.ready("node " + *name + " serving")
+		case <-ctx.Done():
+		}
+	}()
+	go forwardReloads(ctx, hup, reload, a, sd)
 	return a.Run(ctx)
+}
+
+// forwardReloads hands each SIGHUP to the agent and tells systemd when
+// the agent's loop has done the reload (it takes events in order, so its
+// answer to Alive comes after the reload).
+func forwardReloads(ctx context.Context, hup <-chan os.Signal, reload chan<- os.Signal, a *agent.Agent, sd *notifier) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case sig := <-hup:
+			sd.reloading()
+			select {
+			case reload <- sig:
+			case <-ctx.Done():
+				return
+			}
+			if a.Alive(ctx) == nil {
+				sd.reloaded("node serving")
+			}
+		}
+	}
 }
 
 func runStoreMember(ctx context.Context, args []string) error {
@@ -330,6 +368,12 @@ func runStoreMember(ctx context.Context, args []string) error {
 	}
 	defer m.Close()
 	log.Info("store member serving", "name", *name, "client", *listen, "peer", *peer)
+	sd := newNotifier(log)
+	// etcd answers /version on its client address without a quorum: the
+	// watchdog restarts a member that stopped serving, not one whose
+	// peers are gone.
+	sd.run(ctx, httpAlive(m.Endpoints()[0]+"/version"))
+	sd.ready("store member " + *name + " serving clients on " + *listen)
 	select {
 	case <-ctx.Done():
 		return nil

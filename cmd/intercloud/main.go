@@ -60,6 +60,10 @@ func main() {
 		usage(os.Stderr)
 		os.Exit(2)
 	}
+	if os.Args[1] == "--version" || os.Args[1] == "-version" {
+		printVersion(os.Stdout)
+		return
+	}
 	c, ok := commands[os.Args[1]]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "intercloud: unknown command %q\n\n", os.Args[1])

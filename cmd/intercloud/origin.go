@@ -88,7 +88,7 @@ func runOrigin(ctx context.Context, args []string) error {
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewBuildInfoCollector())
 	srv, err := origin.New(cfg, origin.Options{Logger: log, Registry: reg, Gatherer: reg})
 	if err != nil {
 		return err

@@ -36,11 +36,11 @@ func (s *Server) Detail(detail func() []string) { s.detail.Store(&detail) }
 // returns at that moment (the agent's running roles).
 func (s *Server) Gather(more func() prometheus.Gatherers) { s.more.Store(&more) }
 
-// New builds an admin server with a fresh registry holding the Go and
-// process collectors. ready reports why the daemon is not ready (nil: ready).
+// New builds an admin server with a fresh registry holding the Go, process
+// and build (go_build_info: which version runs where) collectors. ready reports why the daemon is not ready (nil: ready).
 func New(ready func() error) *Server {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewBuildInfoCollector())
 	mux := http.NewServeMux()
 	s := &Server{Mux: mux, Registry: reg}
 	all := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
