@@ -58,6 +58,7 @@ type Agent struct {
 	liveNodes   map[string]status.NodeStatus
 	health      map[string]status.OriginHealth
 	doneInv     map[string]bool
+	drift       *drift // drift.go
 }
 
 // New builds an agent; Run starts it.
@@ -71,6 +72,9 @@ func New(o Options) *Agent {
 	a.admin = admin.New(a.ready)
 	a.admin.Gather(a.gatherers)
 	a.admin.Mux.HandleFunc("GET /v1/node", a.serveNode)
+	a.drift = newDrift(a.admin.Registry)
+	a.admin.Mux.HandleFunc("GET /v1/drift", a.serveDrift)
+	a.admin.Mux.HandleFunc("POST /v1/drift/check", a.serveDriftCheck)
 	a.admin.Mux.HandleFunc("/v1/", a.serveRoleAPI)
 	return a
 }
@@ -86,8 +90,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); a.writeLastKnownGoods(ctx) }()
+	go func() { defer wg.Done(); a.writeDriftEvents(ctx) }()
 	defer a.closeRoles()
 	// The lease is revoked first (the node leaves DNS and status at once),
 	// then the roles stop.
@@ -135,6 +140,8 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 	defer report.Stop()
 	retry := time.NewTicker(retryEvery)
 	defer retry.Stop()
+	driftCheck := time.NewTimer(a.driftInterval())
+	defer driftCheck.Stop()
 	for {
 		a.publish()
 		select {
@@ -148,6 +155,9 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 			if a.failed != nil {
 				a.retry(ctx)
 			}
+		case <-driftCheck.C:
+			a.checkDrift(ctx)
+			driftCheck.Reset(a.driftInterval())
 		case <-a.opt.Reload:
 			a.log.Info("reload: re-reading desired state")
 			a.reload(ctx)
@@ -181,6 +191,8 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 				a.feedAll()
 			case invalidationsEvent:
 				a.invalidate(ctx, ev)
+			case driftRequest:
+				ev <- a.checkDrift(ctx)
 			}
 		}
 	}
