@@ -37,6 +37,7 @@ func (c *Controller) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/invalidations", c.auth(c.bounded(c.postInvalidation)))
 	mux.HandleFunc("GET /v1/rollout", c.bounded(c.getRollout))
 	mux.HandleFunc("POST /v1/rollout/{action}", c.auth(c.bounded(c.postRollout)))
+	c.driftRoutes(mux) // drift.go
 }
 
 // StoreTimeout bounds the store work of one API request. etcd answers

@@ -22,8 +22,8 @@ import (
 // of each file's content by hash, which drift heals restore from (a
 // version directory can be edited in place; the store is ours alone).
 const (
-	manifestDir = ".manifests"
-	objectDir   = ".objects"
+	manifestDir = ".intercloud/manifests"
+	objectDir   = ".intercloud/objects"
 )
 
 // Manifest is what a version held when it was activated.
