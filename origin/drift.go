@@ -41,7 +41,7 @@ type ManifestEntry struct {
 }
 
 func (e ManifestEntry) String() string {
-	return fmt.Sprintf("size %d, mtime %s, sha256 %.12s", e.Size, e.MTime.UTC().Format(time.RFC3339Nano), e.SHA256)
+	return fmt.Sprintf("size %d, mtime %s, mode %v, sha256 %.12s", e.Size, e.MTime.UTC().Format(time.RFC3339Nano), e.Mode, e.SHA256)
 }
 
 func manifestPath(root, version string) string {

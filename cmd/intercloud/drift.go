@@ -112,7 +112,7 @@ func printDrift(w io.Writer, d *controller.Drift, now time.Time) {
 		for _, r := range n.Resources {
 			since := "-"
 			if !r.Since.IsZero() {
-				since = formatAge(now.Sub(r.Since)) + " ago"
+				since = now.Sub(r.Since).Round(time.Second).String() + " ago"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, r.Kind, r.ID, r.Expected, r.Actual, r.State, since, r.Message)
 		}
