@@ -14,8 +14,8 @@ const (
 
 // Drift states: what the node does about a resource that drifted.
 const (
-	DriftReported  = "reported"  // the policy only reports this kind
-	DriftHealed    = "healed"    // put back by this check
+	DriftReported  = "reported" // the policy only reports this kind
+	DriftHealed    = "healed"   // put back by this check
 	DriftHealError = "heal-failed"
 	// DriftSuspended: healed too often within the window; another tool
 	// is changing it back, so the node leaves it alone and says so.
