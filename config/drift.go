@@ -11,7 +11,7 @@ import (
 type DriftKind string
 
 // DriftKinds lists every kind, in display order.
-var DriftKinds = []DriftKind{"route", "wireguard", "listener", "certificate", "file"}
+var DriftKinds = []DriftKind{"route", "wireguard", "bgp", "listener", "certificate", "file"}
 
 // DriftPolicy is how nodes watch what their roles own: kernel routes,
 // tunnels, sockets, certificates served, origin files. Every kind is

@@ -14,10 +14,11 @@ import (
 var _ role.Drifter = (*Gateway)(nil)
 
 // Drift lists the kernel routes of our protocol that differ from what the
-// gateway installed, and the tunnel settings that differ from what it
+// gateway installed, the tunnel settings that differ from what it applied,
+// and the BGP neighbors and policies GoBGP runs that differ from what it
 // applied (role.Drifter). The agent calls it between revisions; the route
 // table and the vpn manager serialize it with the loop's syncs.
-func (g *Gateway) Drift(context.Context) ([]status.DriftResource, error) {
+func (g *Gateway) Drift(ctx context.Context) ([]status.DriftResource, error) {
 	var out []status.DriftResource
 	var errs []error
 	if t := g.table.Load(); t != nil {
@@ -35,6 +36,13 @@ func (g *Gateway) Drift(context.Context) ([]status.DriftResource, error) {
 	}
 	for _, d := range diffs {
 		out = append(out, status.DriftResource{Kind: status.DriftWireguard, ID: d.ID(), Expected: d.Expected, Actual: d.Actual})
+	}
+	bd, err := g.bgp.Drift(ctx)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("gateway: %w", err))
+	}
+	for _, d := range bd {
+		out = append(out, status.DriftResource{Kind: status.DriftBGP, ID: d.What, Expected: d.Expected, Actual: d.Actual})
 	}
 	return out, errors.Join(errs...)
 }
@@ -56,6 +64,9 @@ func (g *Gateway) Heal(ctx context.Context, r status.DriftResource) error {
 	case status.DriftWireguard:
 		iface, _, _ := strings.Cut(r.ID, " ")
 		return g.vpn.Heal(ctx, iface)
+	case status.DriftBGP:
+		// The speaker is put back whole: one heal covers every part.
+		return g.bgp.Heal(ctx)
 	}
 	return fmt.Errorf("gateway: cannot heal a %s", r.Kind)
 }

@@ -7,6 +7,7 @@ import "time"
 const (
 	DriftRoute       = "route"       // a kernel route of our protocol
 	DriftWireguard   = "wireguard"   // a tunnel's peer, key, endpoint, AllowedIPs, port or MTU
+	DriftBGP         = "bgp"         // a neighbor, policy, defined set or assignment of the speaker
 	DriftListener    = "listener"    // a socket a role serves on
 	DriftCertificate = "certificate" // the leaf served for an SNI name
 	DriftFile        = "file"        // a file of an origin's active version
