@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,15 @@ import (
 // driftTimeout bounds one check (every role's Drift and the heals): it runs
 // on the loop, which must not wait on a stuck role for long.
 const driftTimeout = 20 * time.Second
+
+// A check can find thousands of resources (every route of a full table
+// deleted): the node's status carries the first statusResources (a store
+// value must stay small; GET /v1/drift on the node has them all) and the
+// log names the first logResources of each check.
+const (
+	statusResources = 100
+	logResources    = 20
+)
 
 // drift is the loop's drift state: what the last check found, since when
 // each resource has been drifted, and the heals within the policy window.
@@ -114,7 +124,7 @@ func (a *Agent) checkDrift(ctx context.Context) status.DriftReport {
 		ok, until := a.drift.heals.allow(key, now, policy.MaxHeals, policy.Window.D())
 		if !ok {
 			r.State = status.DriftSuspended
-			r.Message = fmt.Sprintf("healed %d times within %v: fighting with another tool, healing suspended until %s",
+			r.Message = fmt.Sprintf("%d heals within %v: fighting with another tool, healing suspended until %s",
 				policy.MaxHeals, policy.Window.D(), until.Format(time.RFC3339))
 			a.drift.healsDone.WithLabelValues(r.Kind, r.State).Inc()
 			continue
@@ -142,6 +152,7 @@ func (a *Agent) checkDrift(ctx context.Context) status.DriftReport {
 	}
 	seen := map[string]bool{}
 	counts := map[string]int{}
+	logged, dropped := 0, 0
 	for _, r := range all {
 		seen[r.Key()] = true
 		if r.State != status.DriftSuspended {
@@ -152,16 +163,22 @@ func (a *Agent) checkDrift(ctx context.Context) status.DriftReport {
 		} else {
 			counts[r.Kind]++
 		}
-		if r.State != status.DriftReported {
-			a.driftEvent(r.DriftResource, now)
+		if r.State != status.DriftReported && !a.driftEvent(r.DriftResource, now) {
+			dropped++
 		}
-		if r.State != status.DriftHealed {
-			// Every check while it lasts would flood the log: only news.
-			if r.Since.Equal(now) {
+		// Every check while it lasts would flood the log: only news.
+		if r.State != status.DriftHealed && r.Since.Equal(now) {
+			if logged++; logged <= logResources {
 				a.log.Warn("drift", "kind", r.Kind, "id", r.ID, "expected", r.Expected, "actual", r.Actual, "state", r.State, "message", r.Message)
 			}
 		}
 		rep.Resources = append(rep.Resources, r.DriftResource)
+	}
+	if logged > logResources {
+		a.log.Warn("drift: more resources drifted than logged", "more", logged-logResources, "see", "intercloud drift "+a.opt.Node)
+	}
+	if dropped > 0 {
+		a.log.Warn("drift: event log queue full; events not recorded", "events", dropped)
 	}
 	for key := range a.drift.since {
 		if !seen[key] {
@@ -227,11 +244,11 @@ func (a *Agent) heal(ctx context.Context, d role.Drifter, r status.DriftResource
 }
 
 // driftEvent counts a heal (or a suspension, once per episode) and queues
-// it for the store's event log.
-func (a *Agent) driftEvent(r status.DriftResource, now time.Time) {
+// it for the store's event log; false when the queue was full.
+func (a *Agent) driftEvent(r status.DriftResource, now time.Time) bool {
 	if r.State == status.DriftSuspended {
 		if a.drift.suspendedLogged(r.Key()) {
-			return
+			return true
 		}
 	} else {
 		a.drift.healsDone.WithLabelValues(r.Kind, r.State).Inc()
@@ -240,8 +257,9 @@ func (a *Agent) driftEvent(r status.DriftResource, now time.Time) {
 		State: r.State, Message: r.Message}
 	select {
 	case a.drift.events <- ev:
+		return true
 	default:
-		a.log.Warn("drift: event log queue full; event not recorded", "kind", r.Kind, "id", r.ID, "state", r.State)
+		return false
 	}
 }
 
@@ -314,6 +332,28 @@ func (a *Agent) serveDrift(w http.ResponseWriter, _ *http.Request) {
 func writeDriftJSON(w http.ResponseWriter, rep status.DriftReport) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(rep)
+}
+
+// capped is rep with at most statusResources resources, the ones still
+// drifted first.
+func capped(rep *status.DriftReport) *status.DriftReport {
+	if rep == nil || len(rep.Resources) <= statusResources {
+		return rep
+	}
+	c := *rep
+	rs := slices.Clone(rep.Resources)
+	slices.SortStableFunc(rs, func(x, y status.DriftResource) int {
+		return cmp.Compare(boolInt(x.State == status.DriftHealed), boolInt(y.State == status.DriftHealed))
+	})
+	c.Resources, c.More = rs[:statusResources], rep.More+len(rs)-statusResources
+	return &c
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // unresolved counts the resources of rep still drifted (healed ones are not).

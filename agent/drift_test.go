@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -191,4 +192,33 @@ func gaugeValue(t *testing.T, admin, series string) string {
 		}
 	}
 	return ""
+}
+
+// A node's status carries at most statusResources resources, those still
+// drifted first, and says how many it left out.
+func TestCappedReport(t *testing.T) {
+	rep := &status.DriftReport{}
+	for i := range statusResources + 5 {
+		st := status.DriftHealed
+		if i >= statusResources { // the last ones are the unresolved ones
+			st = status.DriftReported
+		}
+		rep.Resources = append(rep.Resources, status.DriftResource{Kind: "route", ID: strconv.Itoa(i), State: st})
+	}
+	c := capped(rep)
+	if len(c.Resources) != statusResources || c.More != 5 || len(rep.Resources) != statusResources+5 {
+		t.Fatalf("capped to %d, more %d (original now %d)", len(c.Resources), c.More, len(rep.Resources))
+	}
+	for _, r := range c.Resources[:5] {
+		if r.State != status.DriftReported {
+			t.Fatalf("unresolved resources left out: %+v", c.Resources[:6])
+		}
+	}
+	if unresolved(rep) != 5 {
+		t.Fatalf("unresolved %d", unresolved(rep))
+	}
+	small := &status.DriftReport{Resources: rep.Resources[:3]}
+	if capped(small) != small {
+		t.Fatal("a small report was copied")
+	}
 }

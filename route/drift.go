@@ -57,11 +57,21 @@ func (t *Table) Drift() ([]Diff, error) {
 	if t.closed {
 		return nil, errors.New("route: table closed")
 	}
-	own, _, err := t.dump()
+	own, foreign, err := t.dump()
 	if err != nil {
 		return nil, err
 	}
+	t.seen = &dumped{own, foreign}
 	return diff(t.installed, own), nil
+}
+
+// dumped is the kernel table as the last Drift read it. The heals that
+// follow a check use it instead of a dump each (a full table deleted by
+// hand is 100k heals); a Sync or Reconcile, which change the kernel, drop
+// it.
+type dumped struct {
+	own     map[netip.Prefix]netip.Addr
+	foreign map[netip.Prefix]bool
 }
 
 // Heal puts the route for dst back as this table installed it, or removes
@@ -74,10 +84,14 @@ func (t *Table) Heal(dst netip.Prefix) error {
 	if t.closed {
 		return errors.New("route: table closed")
 	}
-	own, foreign, err := t.dump()
-	if err != nil {
-		return err
+	if t.seen == nil {
+		own, foreign, err := t.dump()
+		if err != nil {
+			return err
+		}
+		t.seen = &dumped{own, foreign}
 	}
+	own, foreign := t.seen.own, t.seen.foreign
 	want, installed := t.installed[dst]
 	got, ours := own[dst]
 	switch {
@@ -85,6 +99,7 @@ func (t *Table) Heal(dst netip.Prefix) error {
 		if err := t.delWith(t.h, Route{dst, got}); err != nil {
 			return fmt.Errorf("route: heal: %w", err)
 		}
+		delete(own, dst)
 	case !installed:
 		// gone already
 	case ours:
@@ -93,14 +108,19 @@ func (t *Table) Heal(dst netip.Prefix) error {
 			return fmt.Errorf("route: heal %v: %w", Route{dst, want}, err)
 		}
 		t.m.changes.WithLabelValues("replace").Inc()
+		own[dst] = want
 	case foreign[dst]:
 		return fmt.Errorf("route: heal %v: the prefix is held by another route now; not replacing it", Route{dst, want})
 	default:
+		// RouteAdd is NLM_F_EXCL: a route someone added since the dump
+		// is never replaced.
 		if err := t.h.RouteAdd(t.nl(Route{dst, want})); err != nil {
 			t.m.errors.WithLabelValues("add").Inc()
+			t.seen = nil
 			return fmt.Errorf("route: heal %v: %w", Route{dst, want}, err)
 		}
 		t.m.changes.WithLabelValues("add").Inc()
+		own[dst] = want
 	}
 	return nil
 }

@@ -44,6 +44,9 @@ func (r DriftResource) Key() string { return r.Kind + " " + r.ID }
 type DriftReport struct {
 	Checked   time.Time       `json:"checked,omitzero"`
 	Resources []DriftResource `json:"resources,omitempty"`
+	// More counts the resources left out of Resources: a node's status
+	// carries the first ones only (its admin API has them all).
+	More int `json:"more,omitempty"`
 	// Error is what a check could not read (a role that failed to look).
 	Error string `json:"error,omitempty"`
 }
