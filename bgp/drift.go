@@ -62,8 +62,10 @@ func (s *Server) Drift(ctx context.Context) ([]Diff, error) {
 	return out, nil
 }
 
+// describeNeighbor is what Drift compares of a neighbor. Port 0 is the
+// default, which GoBGP reports as 179.
 func describeNeighbor(asn, port uint32) string {
-	if port == 0 {
+	if port == 0 || port == 179 {
 		return fmt.Sprintf("AS%d", asn)
 	}
 	return fmt.Sprintf("AS%d, port %d", asn, port)
@@ -80,7 +82,7 @@ func (s *Server) runningPeers(ctx context.Context) (map[netip.Addr]string, error
 			return
 		}
 		port := uint32(0)
-		if p.Transport != nil && p.Transport.RemotePort != 179 {
+		if p.Transport != nil {
 			port = p.Transport.RemotePort
 		}
 		out[a] = describeNeighbor(p.Conf.PeerAsn, port)
