@@ -270,26 +270,47 @@ func HealFile(root, version, rel string) error {
 	return syncDir(filepath.Dir(p))
 }
 
-// Drift checks the active version's files against what its activation
-// recorded (role.Drifter).
+// Drift checks the content listener (still our socket on its port) and
+// the active version's files against what its activation recorded
+// (role.Drifter).
 func (r *Role) Drift(context.Context) ([]status.DriftResource, error) {
+	var out []status.DriftResource
+	r.mu.Lock()
+	ln := r.ln
+	r.mu.Unlock()
+	if ln != nil {
+		got, err := ln.Drift()
+		if err != nil {
+			return nil, fmt.Errorf("origin: listener %s: %w", ln.Configured(), err)
+		}
+		if got != "" {
+			out = append(out, status.DriftResource{Kind: status.DriftListener, ID: "origin " + ln.Configured(),
+				Expected: "listening on " + ln.Addr().String(), Actual: got})
+		}
+	}
 	root := r.root()
 	if root == "" {
-		return nil, nil
+		return out, nil
 	}
 	v, err := Active(root)
 	if errors.Is(err, ErrNoVersion) {
-		return nil, nil // not ready, which Ready says; nothing owned yet
+		return out, nil // not ready, which Ready says; nothing owned yet
 	}
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	return VersionDrift(root, v)
+	files, err := VersionDrift(root, v)
+	return append(out, files...), err
 }
 
-// Heal restores one file of the active version (role.Drifter).
+// Heal re-binds the content listener or restores one file of the active
+// version (role.Drifter).
 func (r *Role) Heal(_ context.Context, res status.DriftResource) error {
-	if res.Kind != status.DriftFile {
+	switch res.Kind {
+	case status.DriftListener:
+		return r.rebind(res)
+	case status.DriftFile:
+	default:
 		return fmt.Errorf("origin: cannot heal a %s", res.Kind)
 	}
 	root := r.root()
@@ -310,4 +331,24 @@ func (r *Role) root() string {
 		return ""
 	}
 	return r.cfg.Root
+}
+
+// rebind replaces the content listener by a new one on its address (the
+// port must be free again).
+func (r *Role) rebind(res status.DriftResource) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed || r.ln == nil || "origin "+r.ln.Configured() != res.ID {
+		return fmt.Errorf("origin: heal %s: not the running listener", res.ID)
+	}
+	ln, err := r.bind(r.ln.Configured())
+	if err != nil {
+		return fmt.Errorf("origin: heal listener (%s): %w", res.Actual, err)
+	}
+	old := r.ln
+	r.ln = ln
+	ln.Serve()
+	old.Stop(30 * time.Second)
+	r.o.Logger.Info("origin listener re-bound", "listen", ln.Addr().String(), "was", res.Actual)
+	return nil
 }

@@ -1,12 +1,19 @@
 package origin
 
 import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/status"
 )
 
@@ -100,5 +107,55 @@ func TestVersionDriftWithoutManifestAndBadObject(t *testing.T) {
 	}
 	if err := HealFile(root, "blue", "../escape"); err == nil {
 		t.Fatal("healed a path outside the version")
+	}
+}
+
+// The role's content listener closed under it (the socket ss -K would
+// kill) is reported and re-bound; an edited file of the active version is
+// reported through the role too.
+func TestRoleDrift(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "root")
+	deployTree(t, root, "blue", map[string]string{"index.html": "hi"})
+	if err := Activate(root, "blue"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRole(role.Options{Node: "o1", Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	ctx := context.Background()
+	addr := freeAddr(t)
+	if err := role.Apply(ctx, r, originSnap(root, addr)); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := r.Drift(ctx); err != nil || len(d) != 0 {
+		t.Fatalf("fresh role: %+v, %v", d, err)
+	}
+	r.mu.Lock()
+	r.ln.Stop(0)
+	r.mu.Unlock()
+	os.WriteFile(filepath.Join(root, "blue", "index.html"), []byte("defaced"), 0o644)
+	d, err := r.Drift(ctx)
+	if err != nil || len(d) != 2 || d[0].Kind != status.DriftListener || d[0].ID != "origin "+addr || d[0].Actual != "not bound" ||
+		d[1].Kind != status.DriftFile || d[1].ID != "blue/index.html" {
+		t.Fatalf("drift: %+v, %v", d, err)
+	}
+	for _, res := range d {
+		if err := r.Heal(ctx, res); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, err := r.Drift(ctx); err != nil || len(d) != 0 {
+		t.Fatalf("after heal: %+v, %v", d, err)
+	}
+	resp, err := http.Get("http://" + addr + "/index.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "hi" {
+		t.Fatalf("served %q after the heals", b)
 	}
 }
