@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/role"
@@ -40,6 +41,7 @@ type drift struct {
 	// suspended holds the resources whose suspension is recorded already.
 	suspended map[string]bool
 	events    chan status.DriftEvent // to the store, by writeDriftEvents
+	flight    singleflight.Group     // on-demand checks asked together
 
 	resources *prometheus.GaugeVec
 	healsDone *prometheus.CounterVec
@@ -305,18 +307,34 @@ type driftRequest chan status.DriftReport
 func (driftRequest) isEvent() {}
 
 // serveDriftCheck is POST /v1/drift/check: a check now, answered with its
-// report once it is done.
+// report once it is done. Requests that arrive together share one check,
+// so a burst of them costs the loop one.
 func (a *Agent) serveDriftCheck(w http.ResponseWriter, r *http.Request) {
-	reply := make(driftRequest, 1)
+	ctx := r.Context()
+	ch := a.drift.flight.DoChan("check", func() (any, error) {
+		// The first request's lifetime bounds the shared wait: once the
+		// agent stops, nothing takes the event.
+		reply := make(driftRequest, 1)
+		select {
+		case a.events <- reply:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		select {
+		case rep := <-reply:
+			return rep, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	})
 	select {
-	case a.events <- reply:
-	case <-r.Context().Done():
-		return
-	}
-	select {
-	case rep := <-reply:
-		writeDriftJSON(w, rep)
-	case <-r.Context().Done():
+	case res := <-ch:
+		if res.Err != nil {
+			http.Error(w, "drift check abandoned: "+res.Err.Error()+"; ask again", http.StatusServiceUnavailable)
+			return
+		}
+		writeDriftJSON(w, res.Val.(status.DriftReport))
+	case <-ctx.Done():
 	}
 }
 
