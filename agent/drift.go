@@ -91,6 +91,15 @@ func (l healLimiter) allow(key string, now time.Time, max int, window time.Durat
 
 func (l healLimiter) record(key string, now time.Time) { l[key] = append(l[key], now) }
 
+// prune forgets the resources whose heals all left the window.
+func (l healLimiter) prune(now time.Time, window time.Duration) {
+	for key, ts := range l {
+		if now.Sub(ts[len(ts)-1]) >= window {
+			delete(l, key)
+		}
+	}
+}
+
 // found is one drifted resource and the role that owns it.
 type found struct {
 	status.DriftResource
@@ -192,6 +201,7 @@ func (a *Agent) checkDrift(ctx context.Context) status.DriftReport {
 			delete(a.drift.suspended, key)
 		}
 	}
+	a.drift.heals.prune(now, policy.Window.D())
 	for _, k := range config.DriftKinds {
 		a.drift.resources.WithLabelValues(string(k)).Set(float64(counts[string(k)]))
 	}

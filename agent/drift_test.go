@@ -32,6 +32,7 @@ func TestHealLimiter(t *testing.T) {
 		{"at the limit", []time.Duration{0, time.Minute, 2 * time.Minute}, 3 * time.Minute, 3, false},
 		{"the oldest left the window", []time.Duration{0, time.Minute, 2 * time.Minute}, window, 3, true},
 		{"max one", []time.Duration{0}, time.Second, 1, false},
+		{"all left the window", []time.Duration{0, time.Minute}, window + 2*time.Minute, 3, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -51,6 +52,10 @@ func TestHealLimiter(t *testing.T) {
 			}
 			if ok2, _ := l.allow("other", t0.Add(c.at), c.max, window); !ok2 {
 				t.Error("another resource is limited too")
+			}
+			l.prune(t0.Add(c.at), window)
+			if _, kept := l["k"]; kept != (len(c.heals) > 0 && c.heals[len(c.heals)-1] > c.at-window) {
+				t.Errorf("after prune: %v", l)
 			}
 		})
 	}
