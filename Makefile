@@ -10,11 +10,12 @@ TOOLS := bird:bird2 birdc:bird2 ip:iproute2 wg:wireguard-tools dig:dnsutils \
 	nginx:nginx-light wrk:wrk pkill:procps \
 	varnishd:varnish gdnsd:gdnsd dnsperf:dnsperf chromium:chromium \
 	wireguard-go:wireguard-go iperf3:iperf3
-# ss kills listening sockets in the drift tests.
-TOOLS += ss:iproute2
 GEOIP := /usr/share/tor/geoip
 
 .PHONY: all build run test unit tools lint bench demo clean fuzz
+
+# ss kills listening sockets in the drift tests.
+TOOLS += ss:iproute2
 
 all: build
 
