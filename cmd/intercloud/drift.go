@@ -107,7 +107,7 @@ func printDrift(w io.Writer, d *controller.Drift, now time.Time) {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tcheck incomplete\t-\t%s\n", n.Name, n.Error)
 		}
 		if len(n.Resources) == 0 && n.Error == "" {
-			clean = append(clean, fmt.Sprintf("%s (checked %s ago)", n.Name, formatAge(now.Sub(n.Checked))))
+			clean = append(clean, fmt.Sprintf("%s (checked %s ago)", n.Name, now.Sub(n.Checked).Round(time.Second)))
 		}
 		for _, r := range n.Resources {
 			since := "-"
