@@ -50,7 +50,9 @@ func Bound(proto string, port uint16, state int) ([]Entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sockets: %w", err)
 		}
-		es, err := Parse(file)
+		// An edge holds tens of thousands of connections: only the
+		// state asked for is parsed further.
+		es, err := parse(file, state)
 		file.Close()
 		if err != nil {
 			return nil, fmt.Errorf("sockets: /proc/net/%s: %w", f, err)
@@ -65,7 +67,10 @@ func Bound(proto string, port uint16, state int) ([]Entry, error) {
 }
 
 // Parse reads a /proc/net/{tcp,udp}[6] table.
-func Parse(r io.Reader) ([]Entry, error) {
+func Parse(r io.Reader) ([]Entry, error) { return parse(r, -1) }
+
+// parse reads the entries in state (-1: every state).
+func parse(r io.Reader, state int) ([]Entry, error) {
 	var out []Entry
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
@@ -79,13 +84,16 @@ func Parse(r io.Reader) ([]Entry, error) {
 		if len(f) < 10 {
 			continue
 		}
-		local, err := parseAddr(f[1])
-		if err != nil {
-			return nil, err
-		}
 		st, err := strconv.ParseUint(f[3], 16, 8)
 		if err != nil {
 			return nil, fmt.Errorf("state %q: %w", f[3], err)
+		}
+		if state >= 0 && int(st) != state {
+			continue
+		}
+		local, err := parseAddr(f[1])
+		if err != nil {
+			return nil, err
 		}
 		ino, err := strconv.ParseUint(f[9], 10, 64)
 		if err != nil {
