@@ -140,10 +140,15 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 	defer report.Stop()
 	retry := time.NewTicker(retryEvery)
 	defer retry.Stop()
-	driftCheck := time.NewTimer(a.driftInterval())
+	driftEvery := a.driftInterval()
+	driftCheck := time.NewTimer(driftEvery)
 	defer driftCheck.Stop()
 	for {
 		a.publish()
+		if iv := a.driftInterval(); iv != driftEvery { // a revision changed the site's drift.interval
+			driftEvery = iv
+			driftCheck.Reset(iv)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -157,7 +162,7 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 			}
 		case <-driftCheck.C:
 			a.checkDrift(ctx)
-			driftCheck.Reset(a.driftInterval())
+			driftCheck.Reset(driftEvery)
 		case <-a.opt.Reload:
 			a.log.Info("reload: re-reading desired state")
 			a.reload(ctx)

@@ -62,7 +62,30 @@ func (t *Table) Drift() ([]Diff, error) {
 		return nil, err
 	}
 	t.seen = &dumped{own, foreign}
-	return diff(t.installed, own), nil
+	ds := diff(t.installed, own)
+	// The kernel drops the routes through an interface that goes down:
+	// that is the path failing, which BGP and the link watcher follow,
+	// not someone deleting them. Only a route whose next hop is still on
+	// a connected network is missing.
+	onLink := map[netip.Addr]bool{}
+	return slices.DeleteFunc(ds, func(d Diff) bool {
+		if d.Got.IsValid() || !d.Want.IsValid() {
+			return false
+		}
+		ok, seen := onLink[d.Want]
+		if !seen {
+			ok = t.onLink(d.Want)
+			onLink[d.Want] = ok
+		}
+		return !ok
+	}), nil
+}
+
+// onLink reports whether gw is on a connected network now: the kernel's
+// route to it has no gateway of its own.
+func (t *Table) onLink(gw netip.Addr) bool {
+	rs, err := t.h.RouteGet(gw.AsSlice())
+	return err == nil && len(rs) > 0 && rs[0].Gw == nil
 }
 
 // dumped is the kernel table as the last Drift read it. The heals that

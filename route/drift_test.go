@@ -71,6 +71,41 @@ func TestDriftAndHeal(t *testing.T) {
 		t.Errorf("kernel lacks the IPv6 route after heal:\n%s", out6)
 	}
 
+	// A link going down takes its routes with it: the path failed, nobody
+	// deleted them. Once the link is back they are missing.
+	ns.MustRun("ip", "link", "set", "d0", "down")
+	if out := routes(t, ns, "proto", "200"); strings.Contains(out, "10.2.0.0/16") {
+		t.Fatalf("the kernel kept the routes through a downed link:\n%s", out)
+	}
+	if d, err := tbl.Drift(); err != nil || len(d) != 0 {
+		t.Fatalf("link down: drift %v, %v", d, err)
+	}
+	ns.MustRun("ip", "link", "set", "d0", "up")
+	// IPv4 addresses stay over a link down, so its next hops are on a
+	// connected network again; the IPv6 address goes with the link
+	// unless keep_addr_on_down is set, and without it the IPv6 route is
+	// no one's to put back.
+	missing := []string{"10.2.0.0/16", "10.3.0.0/24"}
+	if strings.Contains(ns.MustRun("ip", "-6", "addr", "show", "dev", "d0"), "fd00:50::1") {
+		missing = append(missing, "fd00:2::/48")
+	}
+	d, err = tbl.Drift()
+	var gone []string
+	for _, x := range d {
+		if x.Got.IsValid() {
+			t.Fatalf("link back up: %v is not a missing route", x)
+		}
+		gone = append(gone, x.Dst.String())
+	}
+	if err != nil || !slices.Equal(gone, missing) {
+		t.Fatalf("link back up: drift %v, %v; want %v missing", d, err, missing)
+	}
+	for _, x := range d {
+		if err := tbl.Heal(x.Dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	// An operator's static route for our prefix is theirs.
 	ns.MustRun("ip", "route", "del", "10.2.0.0/16", "proto", "200")
 	ns.MustRun("ip", "route", "add", "10.2.0.0/16", "via", "10.50.0.5", "proto", "static")
