@@ -87,14 +87,18 @@ func RecordManifest(root, version string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("record manifest of %s: %w", version, err)
 	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
-	}
-	if err := writeAtomic(manifestPath(root, version), b); err != nil {
+	if err := writeManifest(root, m); err != nil {
 		return nil, fmt.Errorf("record manifest of %s: %w", version, err)
 	}
 	return m, nil
+}
+
+func writeManifest(root string, m *Manifest) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(manifestPath(root, m.Version), b)
 }
 
 // storeObject copies the file at p into the object store under its
@@ -159,9 +163,10 @@ func ReadManifest(root, version string) (*Manifest, error) {
 }
 
 // VersionDrift compares the files of version with its manifest: a file
-// missing, changed (size or mtime; rewriting a file sets its mtime) or
-// not in the manifest. A version without a manifest gets one recorded from
-// what it holds now.
+// missing, changed or not in the manifest. Size and mode are compared, and
+// the content only when the mtime moved (rewriting a file sets it; so do
+// touch, cp and a checkout, which change nothing). A version without a
+// manifest gets one recorded from what it holds now.
 func VersionDrift(root, version string) ([]status.DriftResource, error) {
 	m, err := ReadManifest(root, version)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -177,6 +182,7 @@ func VersionDrift(root, version string) ([]status.DriftResource, error) {
 		out = append(out, status.DriftResource{Kind: status.DriftFile, ID: version + "/" + rel, Expected: want, Actual: got})
 	}
 	seen := map[string]bool{}
+	touched := false
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
@@ -206,7 +212,20 @@ func VersionDrift(root, version string) ([]status.DriftResource, error) {
 			res(rel, want.String(), "not a regular file: "+d.Type().String())
 			return nil
 		}
-		if st.Size() != want.Size || !st.ModTime().Equal(want.MTime) || st.Mode().Perm() != want.Mode {
+		same := st.Size() == want.Size && st.Mode().Perm() == want.Mode
+		if same && !st.ModTime().Equal(want.MTime) {
+			// Touched, copied or checked out again: only the content
+			// says whether it changed. Same bytes: the new mtime is
+			// recorded, so the file is read once.
+			if sum, err := fileSum(p); err == nil && sum == want.SHA256 {
+				want.MTime = st.ModTime()
+				m.Files[rel] = want
+				touched = true
+				return nil
+			}
+			same = false
+		}
+		if !same {
 			res(rel, want.String(), fmt.Sprintf("size %d, mtime %s, mode %v", st.Size(), st.ModTime().UTC().Format(time.RFC3339Nano), st.Mode().Perm()))
 		}
 		return nil
@@ -217,6 +236,11 @@ func VersionDrift(root, version string) ([]status.DriftResource, error) {
 	for rel, want := range m.Files {
 		if !seen[rel] {
 			res(rel, want.String(), "absent")
+		}
+	}
+	if touched {
+		if err := writeManifest(root, m); err != nil {
+			return out, fmt.Errorf("check version %s: %w", version, err)
 		}
 	}
 	return out, nil

@@ -159,3 +159,23 @@ func TestRoleDrift(t *testing.T) {
 		t.Fatalf("served %q after the heals", b)
 	}
 }
+
+// A file touched or copied with the same bytes is no drift; its new mtime
+// is recorded, so it is read once.
+func TestVersionDriftTouched(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "root")
+	deployTree(t, root, "blue", map[string]string{"index.html": "home"})
+	if err := Activate(root, "blue"); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(root, "blue", "index.html")
+	later := time.Now().Add(time.Hour).Truncate(time.Second)
+	os.Chtimes(p, later, later)
+	if d, err := VersionDrift(root, "blue"); err != nil || len(d) != 0 {
+		t.Fatalf("touched: %+v, %v", d, err)
+	}
+	m, err := ReadManifest(root, "blue")
+	if err != nil || !m.Files["index.html"].MTime.Equal(later) {
+		t.Fatalf("manifest after a touch: %+v, %v", m, err)
+	}
+}
