@@ -137,10 +137,6 @@ func (s *Server) Heal(ctx context.Context, r status.DriftResource) error {
 		if err != nil {
 			return err
 		}
-		if len(st.foreign) > 0 {
-			return fmt.Errorf("dns: udp port %s is shared with %s (SO_REUSEPORT): stop that process; it takes a share of the queries",
-				l.udpAddr(), strings.Join(st.foreign, "; "))
-		}
 		addr := l.udpAddr().String()
 		lc := net.ListenConfig{Control: reusePort}
 		for _, i := range st.gone {
@@ -152,6 +148,10 @@ func (s *Server) Heal(ctx context.Context, r status.DriftResource) error {
 			l.udp[i] = pc.(*net.UDPConn)
 			l.wg.Add(1)
 			go l.serveUDP(l.udp[i])
+		}
+		if len(st.foreign) > 0 {
+			return fmt.Errorf("dns: udp port %s is shared with %s (SO_REUSEPORT): stop that process; it takes a share of the queries",
+				addr, strings.Join(st.foreign, "; "))
 		}
 	default:
 		return fmt.Errorf("dns: heal %s: not a listener of this server", r.ID)
