@@ -145,7 +145,16 @@ func (e *Edge) rebind(key, was string) error {
 	e.servers[i] = l
 	l.Serve()
 	old.Stop(30 * time.Second)
-	e.serveErr.Store(nil)
+	// Ready again, unless another listener is down too.
+	up := true
+	for _, s := range e.servers {
+		if got, err := s.Drift(); err != nil || got != "" {
+			up = false
+		}
+	}
+	if up {
+		e.serveErr.Store(nil)
+	}
 	e.log.Info("listener re-bound", "listener", key, "was", was)
 	return nil
 }
