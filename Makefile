@@ -14,6 +14,9 @@ GEOIP := /usr/share/tor/geoip
 
 .PHONY: all build run test unit tools lint bench demo clean fuzz install
 
+# ss kills listening sockets in the drift tests.
+TOOLS += ss:iproute2
+
 all: build
 
 # -buildvcs=auto stamps the git revision (intercloud version) even where

@@ -63,6 +63,7 @@ type Agent struct {
 
 	metrics *nodeMetrics
 	serving chan struct{}
+	drift       *drift // drift.go
 }
 
 // New builds an agent; Run starts it.
@@ -79,6 +80,9 @@ func New(o Options) *Agent {
 	a.admin.Gather(a.gatherers)
 	a.admin.Detail(a.degraded)
 	a.admin.Mux.HandleFunc("GET /v1/node", a.serveNode)
+	a.drift = newDrift(a.admin.Registry)
+	a.admin.Mux.HandleFunc("GET /v1/drift", a.serveDrift)
+	a.admin.Mux.HandleFunc("POST /v1/drift/check", a.serveDriftCheck)
 	a.admin.Mux.HandleFunc("/v1/", a.serveRoleAPI)
 	return a
 }
@@ -94,8 +98,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); a.writeLastKnownGoods(ctx) }()
+	go func() { defer wg.Done(); a.writeDriftEvents(ctx) }()
 	defer a.closeRoles()
 	// The lease is revoked first (the node leaves DNS and status at once),
 	// then the roles stop.
@@ -143,8 +148,15 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 	defer report.Stop()
 	retry := time.NewTicker(retryEvery)
 	defer retry.Stop()
+	driftEvery := a.driftInterval()
+	driftCheck := time.NewTimer(driftEvery)
+	defer driftCheck.Stop()
 	for {
 		a.publish()
+		if iv := a.driftInterval(); iv != driftEvery { // a revision changed the site's drift.interval
+			driftEvery = iv
+			driftCheck.Reset(iv)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -156,6 +168,9 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 			if a.failed != nil {
 				a.retry(ctx)
 			}
+		case <-driftCheck.C:
+			a.checkDrift(ctx)
+			driftCheck.Reset(driftEvery)
 		case <-a.opt.Reload:
 			a.log.Info("reload: re-reading desired state")
 			a.reload(ctx)
@@ -191,6 +206,8 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 				a.invalidate(ctx, ev)
 			case pingEvent:
 				close(ev.done)
+			case driftRequest:
+				ev <- a.checkDrift(ctx)
 			}
 		}
 	}

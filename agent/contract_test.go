@@ -41,6 +41,9 @@ kind: Site
 name: contract
 store: {leaseTTL: 5s}
 dns: {zone: cdn.example.test.}
+{{- if .Drift}}
+drift: {{.Drift}}
+{{- end}}
 clouds: [{name: c1, asn: 65001, cidrs: [10.1.0.0/16]}]
 nodes:
   - name: n1
@@ -83,6 +86,7 @@ type siteParams struct {
 	Root, TokenFile, Upstream string
 	Mark                      string // tells apart two stores' revisions of the same number
 	CertFile, HTTPS           string
+	Drift                     string // the site's drift policy, as a YAML flow mapping
 }
 
 // roleProbe asks a role which revision it serves (0: not serving).

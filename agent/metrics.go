@@ -6,21 +6,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// driftKinds are the kinds of owned resources a drift check counts
-// (config.DriftKinds of the drift work names the same); each series
-// exists from the start so that alerts see 0, not nothing.
-var driftKinds = []string{"route", "wireguard", "listener", "certificate", "file"}
-
 // nodeMetrics are the agent's own series: what the node runs against what
-// the store wants it to run, whether it reaches the store, and drift. The
-// loop sets them in publish; gauges need no lock.
+// the store wants it to run, and whether it reaches the store (drift has
+// its own, drift.go). The loop sets them in publish; gauges need no lock.
 type nodeMetrics struct {
 	revision, desired, storeUp prometheus.Gauge
 	info                       *prometheus.GaugeVec
 	infoKey                    string
-	// drift counts resources found drifted by the last check, by kind. No
-	// check feeds it yet: it stays 0 until the drift helper sets it.
-	drift *prometheus.GaugeVec
 }
 
 func newNodeMetrics(reg prometheus.Registerer) *nodeMetrics {
@@ -33,13 +25,8 @@ func newNodeMetrics(reg prometheus.Registerer) *nodeMetrics {
 			Help: "1 when the node reaches the store, 0 while it serves its last known good snapshot."}),
 		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "intercloud_node_info",
 			Help: "Always 1: the node's name and cloud, to join other series on instance."}, []string{"node", "cloud"}),
-		drift: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "intercloud_drift_resources",
-			Help: "Owned resources (routes, tunnels, listeners, certificates, files) whose real state differs from the desired one."}, []string{"kind"}),
 	}
-	for _, k := range driftKinds {
-		m.drift.WithLabelValues(k).Set(0)
-	}
-	reg.MustRegister(m.revision, m.desired, m.storeUp, m.info, m.drift)
+	reg.MustRegister(m.revision, m.desired, m.storeUp, m.info)
 	return m
 }
 

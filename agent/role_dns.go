@@ -27,4 +27,5 @@ var (
 	_ role.Role        = (*dns.Server)(nil)
 	_ role.NodeWatcher = (*dns.Server)(nil)
 	_ role.Reporter    = (*dns.Server)(nil)
+	_ role.Drifter     = (*dns.Server)(nil)
 )

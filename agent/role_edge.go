@@ -24,4 +24,5 @@ var (
 	_ role.OriginHealthWatcher = (*edge.Edge)(nil)
 	_ role.Invalidator         = (*edge.Edge)(nil)
 	_ role.Reporter            = (*edge.Edge)(nil)
+	_ role.Drifter             = (*edge.Edge)(nil)
 )

@@ -15,4 +15,5 @@ func init() {
 var (
 	_ role.Role     = (*gateway.Gateway)(nil)
 	_ role.Reporter = (*gateway.Gateway)(nil)
+	_ role.Drifter  = (*gateway.Gateway)(nil)
 )

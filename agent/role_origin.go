@@ -11,3 +11,8 @@ import (
 func init() {
 	roleFactories[config.RoleOrigin] = func(o role.Options) (role.Role, error) { return origin.NewRole(o) }
 }
+
+var (
+	_ role.Role    = (*origin.Role)(nil)
+	_ role.Drifter = (*origin.Role)(nil)
+)

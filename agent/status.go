@@ -30,11 +30,12 @@ type view struct {
 	broken      error
 	storeErr    error
 	storeErrAt  time.Time
+	drift       *status.DriftReport // the last drift check (drift.go)
 }
 
 func (a *Agent) publish() {
 	v := &view{snap: a.applied, cluster: a.cluster, unavailable: a.unavailable, applyErr: a.applyErr,
-		broken: a.broken, storeErr: a.storeErr, storeErrAt: a.storeErrAt}
+		broken: a.broken, storeErr: a.storeErr, storeErrAt: a.storeErrAt, drift: a.drift.last}
 	for _, kind := range slices.Sorted(maps.Keys(a.roles)) {
 		v.roles = append(v.roles, a.roles[kind])
 	}
@@ -163,7 +164,10 @@ func (a *Agent) report() {
 		}
 	}
 	unavailable := a.unavailable
+	drift := a.drift.last
 	a.reg.Update(func(st *status.NodeStatus) {
+		// Drift is shown, not unreadiness: Healthy does not look at it.
+		st.Drift, st.Drifted = capped(drift), unresolved(drift)
 		st.Report = rep
 		if st.Revision != snap.Revision {
 			st.Since = time.Now().UTC()

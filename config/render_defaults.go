@@ -154,6 +154,7 @@ func setSiteDefaults(s *Site) {
 	// shortened only the interval meant probes that fit in it.
 	dflt(&s.Health.EdgeTimeout, min(DefaultEdgeTimeout, s.Health.EdgeInterval))
 	setRolloutDefaults(s)
+	setDriftDefaults(&s.Drift)
 	dflt(&s.DNS.TTL, DefaultDNSTTL)
 	dflt(&s.DNS.NegativeTTL, DefaultNegativeTTL)
 	dflt(&s.DNS.MaxAnswers, DefaultMaxAnswers)

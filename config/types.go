@@ -35,6 +35,8 @@ type Site struct {
 	Nodes      []Node         `yaml:"nodes" json:"nodes"`
 	Links      []Link         `yaml:"links" json:"links"`
 	Rollout    Rollout        `yaml:"rollout" json:"rollout"`
+	// Drift is how nodes check what their roles own (drift.go).
+	Drift DriftPolicy `yaml:"drift" json:"drift"`
 }
 
 // Rollout is how every revision reaches the nodes: in stages, each gated

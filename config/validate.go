@@ -181,6 +181,7 @@ func (c *checker) site(s *Site) {
 		c.errf(o, "store.leaseTTL", "must be at least 1s")
 	}
 	c.rollout(s)
+	c.drift(s)
 	c.dns(s)
 	c.clouds(s)
 	c.nodes(s)

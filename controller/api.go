@@ -28,6 +28,7 @@ func (c *Controller) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/history", c.bounded(c.getHistory))
 	mux.HandleFunc("GET /v1/status", c.bounded(c.getStatus))
 	mux.HandleFunc("GET /v1/health", c.bounded(c.getHealth))
+	c.driftRoutes(mux) // GET /v1/drift, POST /v1/drift/check (drift.go)
 	mux.HandleFunc("GET /v1/invalidations", c.bounded(c.getInvalidations))
 	mux.HandleFunc("GET /v1/invalidations/{id}", c.bounded(c.getInvalidation))
 	mux.HandleFunc("POST /v1/plan", c.bounded(c.postPlan))

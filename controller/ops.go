@@ -246,6 +246,9 @@ type NodeState struct {
 	Updated     time.Time         `json:"updated,omitzero"`
 	Unavailable []config.Role     `json:"unavailable,omitempty"`
 	Report      status.RoleReport `json:"report,omitzero"`
+	// Drifted counts the node's resources found changed behind its back
+	// and not healed, at its last drift check (intercloud drift NODE).
+	Drifted int `json:"drifted,omitempty"`
 }
 
 // Status is the site at a glance, or one page of its nodes.
@@ -323,6 +326,7 @@ func (c *Controller) StatusPage(ctx context.Context, after string, limit int) (*
 		if l, ok := live[n.Name]; ok {
 			ns.Live, ns.Healthy, ns.Revision, ns.Hash = true, l.Healthy, l.Revision, l.Hash
 			ns.Message, ns.Updated, ns.Unavailable, ns.Report = l.Message, l.Updated, l.Unavailable, l.Report
+			ns.Drifted = l.Drifted
 			if h, ok := health[status.EdgeHealthDistribution+"/"+n.Name]; ok && !h.Healthy {
 				ns.Healthy = false
 				ns.Message = strings.TrimSpace(ns.Message + " health check: " + h.Reason)

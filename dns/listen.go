@@ -93,7 +93,7 @@ func (l *listeners) serve() {
 		go l.serveUDP(c)
 	}
 	l.wg.Add(1)
-	go l.serveTCP()
+	go l.serveTCP(l.tcp)
 }
 
 func (l *listeners) udpAddr() net.Addr { return l.udp[0].LocalAddr() }
@@ -170,10 +170,12 @@ func (l *listeners) serveUDP(c *net.UDPConn) {
 	}
 }
 
-func (l *listeners) serveTCP() {
+// serveTCP accepts on tl; a heal may replace l.tcp, and this one ends
+// when tl is closed.
+func (l *listeners) serveTCP(tl *net.TCPListener) {
 	defer l.wg.Done()
 	for {
-		c, err := l.tcp.Accept()
+		c, err := tl.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return

@@ -22,17 +22,9 @@ type certFile struct {
 
 func loadCertFile(certPath, keyPath string) (*certFile, error) {
 	c := &certFile{certPath: certPath, keyPath: keyPath}
-	mod, err := c.mtime()
-	if err != nil {
+	if err := c.reload(); err != nil {
 		return nil, err
 	}
-	kp, err := tls.LoadX509KeyPair(certPath, keyPath)
-	if err != nil {
-		return nil, fmt.Errorf("load TLS certificate %s (key %s): %w", certPath, keyPath, err)
-	}
-	c.cert.Store(&kp)
-	c.mod.Store(mod)
-	c.checked.Store(time.Now().UnixNano())
 	return c, nil
 }
 
@@ -62,4 +54,20 @@ func (c *certFile) get() *tls.Certificate {
 		}
 	}
 	return c.cert.Load()
+}
+
+// reload reads the certificate files again now, whatever their mtime.
+func (c *certFile) reload() error {
+	mod, err := c.mtime()
+	if err != nil {
+		return err
+	}
+	kp, err := tls.LoadX509KeyPair(c.certPath, c.keyPath)
+	if err != nil {
+		return fmt.Errorf("load TLS certificate %s (key %s): %w", c.certPath, c.keyPath, err)
+	}
+	c.cert.Store(&kp)
+	c.mod.Store(mod)
+	c.checked.Store(time.Now().UnixNano())
+	return nil
 }

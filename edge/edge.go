@@ -79,8 +79,8 @@ type Edge struct {
 	purgeGen   atomic.Uint64
 	markerGen  atomic.Uint64
 	bg         sync.WaitGroup
-	refreshing sync.Map     // keys with a background refresh running
-	serveErr   atomic.Value // error: a listener that stopped on its own
+	refreshing sync.Map              // keys with a background refresh running
+	serveErr   atomic.Pointer[error] // a listener that stopped on its own (nil once healed)
 	now        func() time.Time
 
 	maxObject     atomic.Int64
@@ -314,7 +314,8 @@ func (e *Edge) bind(k string) (*listen.Listener, error) {
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
 		OnError: func(err error) {
 			e.log.Error("listener stopped", "error", err)
-			e.serveErr.Store(fmt.Errorf("edge: %w", err))
+			err = fmt.Errorf("edge: %w", err)
+			e.serveErr.Store(&err)
 		},
 	}
 	if isTLS {
@@ -385,8 +386,8 @@ func (e *Edge) Ready() error {
 	if e.table.Load() == nil {
 		return errors.New("edge: no configuration applied yet")
 	}
-	if err, _ := e.serveErr.Load().(error); err != nil {
-		return err
+	if err := e.serveErr.Load(); err != nil {
+		return *err
 	}
 	return nil
 }

@@ -102,18 +102,23 @@ func (r *Role) Prepare(_ context.Context, snap *config.Snapshot) (role.Change, e
 		c.srv = &served{srv: srv, h: srv.Handler()}
 	}
 	if r.ln == nil || r.ln.Configured() != cfg.Listen {
-		c.ln, err = listen.Bind(listen.Config{
-			Addr: cfg.Listen, Handler: http.HandlerFunc(r.serveHTTP), ConnContext: connContext,
-			ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
-			ErrorLog: slog.NewLogLogger(r.o.Logger.Handler(), slog.LevelDebug),
-			OnError:  func(err error) { r.o.Logger.Error("origin serve", "err", err) },
-		})
+		c.ln, err = r.bind(cfg.Listen)
 		if err != nil {
 			c.Abort()
 			return nil, fmt.Errorf("origin: %w", err)
 		}
 	}
 	return c, nil
+}
+
+// bind binds the content listener on addr; nothing is served until Serve.
+func (r *Role) bind(addr string) (*listen.Listener, error) {
+	return listen.Bind(listen.Config{
+		Addr: addr, Handler: http.HandlerFunc(r.serveHTTP), ConnContext: connContext,
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(r.o.Logger.Handler(), slog.LevelDebug),
+		OnError:  func(err error) { r.o.Logger.Error("origin serve", "err", err) },
+	})
 }
 
 type originChange struct {

@@ -102,6 +102,10 @@ func Activate(root, version string) error {
 	if !st.IsDir() {
 		return fmt.Errorf("activate %s: not a directory", version)
 	}
+	// What drift checks compare the live version with, and restore from.
+	if _, err := RecordManifest(root, version); err != nil {
+		return fmt.Errorf("activate %s: %w", version, err)
+	}
 	tmp := filepath.Join(root, ".current-"+randHex(8))
 	if err := os.Symlink(version, tmp); err != nil {
 		return fmt.Errorf("activate %s: %w", version, err)

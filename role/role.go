@@ -98,3 +98,16 @@ func Apply(ctx context.Context, r Role, snap *config.Snapshot) error {
 	c.Commit()
 	return nil
 }
+
+// Drifter is implemented by roles that own resources outside the process
+// (kernel routes, tunnels, sockets, files) which other tools can change
+// behind their back. Drift compares their real state with the committed
+// revision and lists every difference, with the agent's fields (State,
+// Message, Since) left empty; an error is what could not be read (the
+// differences found are still returned). Heal puts one resource back as
+// the committed revision has it. The agent calls both from its loop, never
+// while a Change is outstanding.
+type Drifter interface {
+	Drift(ctx context.Context) ([]status.DriftResource, error)
+	Heal(ctx context.Context, r status.DriftResource) error
+}

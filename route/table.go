@@ -47,6 +47,7 @@ type Table struct {
 	conflicts map[netip.Prefix]bool
 	// keepUntil protects routes found at start with graceful restart.
 	keepUntil time.Time
+	seen      *dumped // the table as Drift last read it (drift.go)
 	closed    bool
 }
 
@@ -188,6 +189,7 @@ func (t *Table) Sync(ctx context.Context, routes []Route) error {
 	if t.closed {
 		return errors.New("route: table closed")
 	}
+	t.seen = nil
 	start := time.Now()
 	defer func() { t.m.syncSeconds.WithLabelValues("incremental").Observe(time.Since(start).Seconds()) }()
 	foreign := make(map[netip.Prefix]bool, len(t.conflicts))
@@ -206,6 +208,7 @@ func (t *Table) Reconcile(ctx context.Context, routes []Route) error {
 	if t.closed {
 		return errors.New("route: table closed")
 	}
+	t.seen = nil
 	start := time.Now()
 	defer func() { t.m.syncSeconds.WithLabelValues("reconcile").Observe(time.Since(start).Seconds()) }()
 	own, foreign, err := t.dump()

@@ -24,6 +24,10 @@ type NodeStatus struct {
 	Unavailable []config.Role `json:"unavailable,omitempty"`
 	// Report is what the node's roles publish about themselves.
 	Report RoleReport `json:"report,omitzero"`
+	// Drifted counts the owned resources whose real state differs from the
+	// desired one at the last drift check; Drift lists them.
+	Drifted int          `json:"drifted,omitempty"`
+	Drift   *DriftReport `json:"drift,omitempty"`
 }
 
 // RoleReport is a small summary of a node's roles for status and the

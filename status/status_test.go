@@ -31,6 +31,14 @@ func TestWireFormat(t *testing.T) {
 		{"node empty", NodeStatus{Name: "n1"},
 			`{"name":"n1","roles":null,"revision":0,"hash":"","healthy":false,` +
 				`"since":"0001-01-01T00:00:00Z","updated":"0001-01-01T00:00:00Z"}`},
+		{"node drifted", NodeStatus{Name: "n1", Drifted: 1, Drift: &DriftReport{Checked: at, Resources: []DriftResource{
+			{Kind: DriftRoute, ID: "10.2.0.0/16", Expected: "via 10.0.0.2", Actual: "absent", State: DriftSuspended, Message: "m", Since: at}}}},
+			`{"name":"n1","roles":null,"revision":0,"hash":"","healthy":false,` +
+				`"since":"0001-01-01T00:00:00Z","updated":"0001-01-01T00:00:00Z","drifted":1,` +
+				`"drift":{"checked":"2025-01-02T03:04:05Z","resources":[{"kind":"route","id":"10.2.0.0/16",` +
+				`"expected":"via 10.0.0.2","actual":"absent","state":"suspended","message":"m","since":"2025-01-02T03:04:05Z"}]}}`},
+		{"drift event", DriftEvent{Time: at, Node: "n1", Kind: DriftFile, ID: "blue/a", Expected: "e", Actual: "absent", State: DriftHealed},
+			`{"time":"2025-01-02T03:04:05Z","node":"n1","kind":"file","id":"blue/a","expected":"e","actual":"absent","state":"healed"}`},
 		{"tunnel no handshake", TunnelState{Interface: "wg0", Peer: "p"},
 			`{"interface":"wg0","peer":"p","up":false}`},
 		{"origin health", OriginHealth{Distribution: "shop", Origin: "blue", Healthy: false, Reason: "r", Checked: at, Since: at},

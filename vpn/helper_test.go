@@ -77,6 +77,19 @@ func vpnd(args []string) int {
 			return
 		}
 	})
+	mux.HandleFunc("GET /drift", func(w http.ResponseWriter, r *http.Request) {
+		d, err := m.Drift()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		json.NewEncoder(w).Encode(d)
+	})
+	mux.HandleFunc("POST /heal", func(w http.ResponseWriter, r *http.Request) {
+		if err := m.Heal(r.Context(), r.URL.Query().Get("interface")); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
 	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()

@@ -81,9 +81,14 @@ func nodeURL(flagValue string) string {
 }
 
 func getNodeJSON(ctx context.Context, url string, v any) error {
+	return nodeJSON(ctx, http.MethodGet, url, v)
+}
+
+// nodeJSON calls a node API with method and decodes its JSON answer.
+func nodeJSON(ctx context.Context, method, url string, v any) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
 		return err
 	}

@@ -332,6 +332,9 @@ func printStatus(st *controller.Status, whole bool) {
 			live, healthy, rev, hash = "up", strconv.FormatBool(n.Healthy), strconv.FormatInt(n.Revision, 10), n.Hash[:min(12, len(n.Hash))]
 		}
 		msg := n.Message
+		if n.Drifted > 0 {
+			msg = strings.TrimSpace(fmt.Sprintf("drifted: %d resource(s) changed behind its back (intercloud drift %s) %s", n.Drifted, n.Name, msg))
+		}
 		if len(n.Unavailable) > 0 {
 			msg = strings.TrimSpace(fmt.Sprintf("not available in this build: %s %s", sortedRoles(n.Unavailable), msg))
 		}

@@ -54,6 +54,7 @@ type server interface {
 type Listener struct {
 	cfg      Config
 	ln       net.Listener
+	tcp      *net.TCPListener // ln before TLS, for its socket (socket.go)
 	srv      server
 	served   atomic.Bool
 	stopping atomic.Bool
@@ -69,6 +70,7 @@ func Bind(cfg Config) (*Listener, error) {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Addr, err)
 	}
 	l := &Listener{cfg: cfg, ln: ln}
+	l.tcp, _ = ln.(*net.TCPListener)
 	if cfg.TLS == nil && !cfg.NetHTTP && !NetHTTP() {
 		l.srv = &h1.Server{Handler: cfg.Handler, ReadHeaderTimeout: cfg.ReadHeaderTimeout, IdleTimeout: cfg.IdleTimeout,
 			MaxHeaderBytes: cfg.MaxHeaderBytes, ConnContext: cfg.ConnContext, ErrorLog: cfg.ErrorLog}

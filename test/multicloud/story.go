@@ -124,6 +124,19 @@ var Steps = []Step{
 		},
 		Run: stepAllCurrent,
 	},
+	{
+		Name:    "8_drift_is_healed",
+		Title:   "Someone deletes a route and a WireGuard peer by hand on seoul-gw: the node notices and puts them back",
+		Explain: "Every agent compares what its roles own with the revision it runs (every 30 s, and on demand). On seoul-gw, `ip route del 10.2.0.0/16 proto 200` and `wg set ic-tokyo-gw peer … remove` are drift; the site heals routes and tunnels, so the check re-adds the route, re-sets the peer (the tunnel handshakes again at once) and records both heals in the store's event log.",
+		Look: func(t *Topology) []string {
+			return []string{
+				t.Enter("seoul-gw") + " ip route del 10.2.0.0/16 proto " + Protocol,
+				t.Enter("seoul-gw") + " " + t.opts.Binary + " drift --check --node http://10.1.0.1:9180",
+				t.Enter(NSControl) + " " + t.opts.Binary + " drift seoul-gw --controller " + ControllerURL,
+			}
+		},
+		Run: stepDrift,
+	},
 }
 
 // within runs fn until it succeeds or d passes.
