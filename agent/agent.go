@@ -63,7 +63,7 @@ type Agent struct {
 
 	metrics *nodeMetrics
 	serving chan struct{}
-	drift       *drift // drift.go
+	drift   *drift // drift.go
 }
 
 // New builds an agent; Run starts it.
