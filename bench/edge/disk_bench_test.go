@@ -117,7 +117,7 @@ func startEdgeDisk(b *testing.B, originAddr string, diskSize int64) diskPeer {
 		return &config.Snapshot{
 			Site: config.Site{Name: "bench", DNS: config.DNS{Zone: "cdn.test."}, Clouds: []config.Cloud{{Name: "c"}},
 				Nodes: []config.Node{{Name: "bench", Cloud: "c", Roles: []config.Role{config.RoleEdge}, Address: "127.0.0.1",
-					Listen: config.Listen{HTTP: fmt.Sprintf("127.0.0.1:%d", port)},
+					Listen: config.Listen{HTTP: fmt.Sprintf("127.0.0.1:%d", port)}, AccessLog: benchAccessLog(b),
 					// Objects above 1 MiB live on disk only.
 					Cache: config.Cache{Memory: cacheSize, MaxObject: 1 << 20,
 						Disk: &config.DiskCache{Path: filepath.Join(dir, "cache"), Size: config.Size(diskSize)}}}}},
@@ -145,34 +145,9 @@ func startNginxDisk(b *testing.B, originAddr string, diskSize int64) (diskPeer, 
 	}
 	dir := worldDir(b)
 	port := freePort(b)
-	conf := fmt.Sprintf(`worker_processes auto;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 4096; }
-http {
-  sendfile on;
-  tcp_nopush on;
-  access_log %[1]s/access.log;
-  client_body_temp_path %[1]s/body;
-  proxy_temp_path %[1]s/proxy;
-  fastcgi_temp_path %[1]s/fcgi; uwsgi_temp_path %[1]s/uwsgi; scgi_temp_path %[1]s/scgi;
-  proxy_cache_path %[1]s/cache levels=1:2 keys_zone=edge:64m max_size=%[3]d inactive=1h use_temp_path=off;
-  keepalive_requests 1000000;
-  upstream origin { server %[2]s; keepalive 64; }
-  server {
-    listen 127.0.0.1:%[4]d;
-    location / {
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_cache edge;
-      proxy_cache_lock on;
-      proxy_cache_lock_timeout 60s;
-      add_header Cache-Status $upstream_cache_status;
-    }
-  }
-}
-`, dir, originAddr, diskSize, port)
+	// A cold object's concurrent clients wait on the lock for up to a
+	// minute (the default 5 s would send them all to the origin).
+	conf := nginxConf(dir, originAddr, diskSize, port, "proxy_cache_lock_timeout 60s;")
 	cf := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
 		b.Fatal(err)
@@ -181,8 +156,8 @@ http {
 	p := diskPeer{peer: peer{"nginx", fmt.Sprintf("http://127.0.0.1:%d", port), nil}}
 	p.pids = func() []int { return processTree(cmd.Process.Pid) }
 	p.restart = func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
+		killTree(cmd)
+		waitPortFree(b, port)
 		cmd = startProcess(b, bin, "-p", dir, "-c", cf, "-g", "daemon off;")
 	}
 	return p, true
@@ -202,11 +177,34 @@ func startVarnishFile(b *testing.B, originAddr string, diskSize int64) (diskPeer
 	p := diskPeer{peer: peer{"varnish", fmt.Sprintf("http://127.0.0.1:%d", port), nil}}
 	p.pids = func() []int { return processTree(cmd.Process.Pid) }
 	p.restart = func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
+		killTree(cmd)
+		waitPortFree(b, port)
 		cmd = startProcess(b, bin, args...)
 	}
 	return p, true
+}
+
+// killTree kills cmd's process and every descendant with SIGKILL (Varnish's
+// cache process leaves its manager's process group) and reaps cmd.
+func killTree(cmd *exec.Cmd) {
+	for _, pid := range processTree(cmd.Process.Pid) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	cmd.Wait()
+}
+
+// waitPortFree waits until nothing listens on the loopback port any more.
+func waitPortFree(b *testing.B, port int) {
+	for range 200 {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return
+		}
+		c.Close()
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fatalf("port %d still taken after the peer was killed", port)
 }
 
 // get fetches path from p, reading at most limit bytes of the body (-1:

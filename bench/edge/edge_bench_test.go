@@ -91,8 +91,7 @@ func startOrigin(b *testing.B) string {
 // (64 KiB, flushed every second).
 func startEdge(b *testing.B, originAddr string) peer {
 	port := freePort(b)
-	accessLog := &config.AccessLog{Path: filepath.Join(b.TempDir(), "access.log"), Format: "combined",
-		Buffer: 64 << 10, Flush: config.Duration(time.Second)}
+	accessLog := benchAccessLog(b)
 	snap := &config.Snapshot{
 		Site: config.Site{Name: "bench", DNS: config.DNS{Zone: "cdn.test."}, Clouds: []config.Cloud{{Name: "c"}},
 			Nodes: []config.Node{{Name: "bench", Cloud: "c", Roles: []config.Role{config.RoleEdge}, Address: "127.0.0.1",
@@ -105,6 +104,13 @@ func startEdge(b *testing.B, originAddr string) peer {
 	}
 	n := nodeproc.Start(b, snap, "bench")
 	return peer{"edge", fmt.Sprintf("http://127.0.0.1:%d", port), func() []int { return []int{n.Pid} }}
+}
+
+// benchAccessLog is our side's access log: nginx's combined format to a
+// file, buffered as nginx's is below (buffer=64k flush=1s).
+func benchAccessLog(b *testing.B) *config.AccessLog {
+	return &config.AccessLog{Path: filepath.Join(b.TempDir(), "access.log"), Format: "combined",
+		Buffer: 64 << 10, Flush: config.Duration(time.Second)}
 }
 
 func startProcess(b *testing.B, name string, args ...string) *exec.Cmd {
@@ -133,7 +139,20 @@ func startNginx(b *testing.B, originAddr string) (peer, bool) {
 	}
 	dir := worldDir(b)
 	port := freePort(b)
-	conf := fmt.Sprintf(`worker_processes auto;
+	conf := nginxConf(dir, originAddr, cacheSize, port, "")
+	cf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cmd := startProcess(b, bin, "-p", dir, "-c", cf, "-g", "daemon off;")
+	return peer{"nginx", fmt.Sprintf("http://127.0.0.1:%d", port), func() []int { return processTree(cmd.Process.Pid) }}, true
+}
+
+// nginxConf is nginx as Debian ships it (sendfile, tcp_nopush) with a
+// proxy cache of size bytes in dir, logging like our side; extra goes
+// into the cached location.
+func nginxConf(dir, originAddr string, size int64, port int, extra string) string {
+	return fmt.Sprintf(`worker_processes auto;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log warn;
 events { worker_connections 4096; }
@@ -158,16 +177,11 @@ http {
       proxy_cache edge;
       proxy_cache_lock on;
       add_header Cache-Status $upstream_cache_status;
+      %[5]s
     }
   }
 }
-`, dir, originAddr, cacheSize, port)
-	cf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
-		b.Fatal(err)
-	}
-	cmd := startProcess(b, bin, "-p", dir, "-c", cf, "-g", "daemon off;")
-	return peer{"nginx", fmt.Sprintf("http://127.0.0.1:%d", port), func() []int { return processTree(cmd.Process.Pid) }}, true
+`, dir, originAddr, size, port, extra)
 }
 
 func startVarnish(b *testing.B, originAddr string) (peer, bool) {
