@@ -86,12 +86,13 @@ func node(name string, roles []config.Role, in Input) Node {
 		roles = reg.Roles
 		n.Live, n.Healthy, n.Revision, n.Message = true, reg.Healthy, reg.Revision, reg.Message
 		n.Requests, n.HitRatio, n.Routes = reg.Report.Requests, reg.Report.HitRatio, reg.Report.Routes
+		n.DriftedResources = reg.Drifted
 		n.State = "live"
 		if s := in.States[name]; s != "" {
 			n.State = s
 		}
 	}
-	n.Drifted = n.State == "drifted"
+	n.Drifted = n.State == "drifted" || n.DriftedResources > 0
 	n.Roles = make([]string, 0, len(roles))
 	for _, r := range config.Roles {
 		if slices.Contains(roles, r) {

@@ -51,7 +51,11 @@ func DOT(w io.Writer, g *Graph) error {
 				lines = append(lines, "DOWN: not registered")
 			}
 			if n.Drifted {
-				lines = append(lines, "DRIFTED")
+				if n.DriftedResources > 0 {
+					lines = append(lines, fmt.Sprintf("DRIFTED: %d resources", n.DriftedResources))
+				} else {
+					lines = append(lines, "DRIFTED")
+				}
 			}
 			p("    %s [label=%s, color=%q, fillcolor=%q];\n", q("node:"+n.Name), q(strings.Join(lines, "\n")), col, fill)
 		}

@@ -43,9 +43,11 @@ type Node struct {
 	State    string `json:"state"`
 	Revision int64  `json:"revision,omitempty"`
 	Message  string `json:"message,omitempty"`
-	// Drifted draws the "drifted" badge. It follows State today; a
-	// per-node drift count, once nodes report one, belongs beside it.
-	Drifted bool `json:"drifted,omitempty"`
+	// Drifted draws the "drifted" badge: the node runs another hash than
+	// the revision's (State drifted), or resources it owns were changed
+	// behind its back (DriftedResources, from its drift checks).
+	Drifted          bool `json:"drifted,omitempty"`
+	DriftedResources int  `json:"driftedResources,omitempty"`
 	// Edge.
 	Requests int64   `json:"requests,omitempty"`
 	HitRatio float64 `json:"hitRatio,omitempty"`

@@ -192,7 +192,11 @@ func drawNode(s *svgWriter, n Node, b box) {
 		badge("down", colDown, "down")
 	}
 	if n.Drifted {
-		badge("drifted", colWarn, "drifted")
+		text := "drifted"
+		if n.DriftedResources > 0 {
+			text = fmt.Sprintf("drifted: %d", n.DriftedResources)
+		}
+		badge("drifted", colWarn, text)
 	}
 	s.f(`<text x="%d" y="%d" font-size="11" fill="%s">%s</text>`, b.x+10, b.y+36, colMuted, esc(strings.Join(n.Roles, " · ")))
 	var detail []string

@@ -91,7 +91,7 @@ func demo() Input {
 				Report: status.RoleReport{Requests: 1200, HitRatio: 0.875}},
 			"tokyo-edge-1": {Name: "tokyo-edge-1", Roles: []config.Role{config.RoleEdge}, Revision: 6, Hash: "old", Healthy: true,
 				Message: "hand-edited", Report: status.RoleReport{Requests: 10, HitRatio: 0.5}},
-			"stray": {Name: "stray", Roles: []config.Role{config.RoleDNS}, Revision: 7, Hash: "abc", Healthy: true},
+			"stray": {Name: "stray", Roles: []config.Role{config.RoleDNS}, Revision: 7, Hash: "abc", Healthy: true, Drifted: 2},
 		},
 		States: map[string]string{"seoul-gw": "current", "tokyo-gw": "current", "seoul-edge-1": "current", "tokyo-edge-1": "drifted"},
 		Health: map[string]status.OriginHealth{
@@ -122,6 +122,8 @@ func TestBuild(t *testing.T) {
 		{"declared, not reported", g.External[0], External{Name: "backup-router", Peer: "172.16.0.9", Node: "seoul-gw", State: Unknown}},
 		{"reported", g.External[1].State, "established"},
 		{"drifted badge", g.Clouds[1].Nodes[1].Drifted, true},
+		{"drifted resources badge", g.Clouds[2].Nodes[0].Drifted && g.Clouds[2].Nodes[0].DriftedResources == 2, true},
+		{"current, nothing drifted", g.Clouds[0].Nodes[1].Drifted, false},
 		{"dead node", g.Clouds[1].Nodes[2].State, "down"},
 		{"roles in display order", strings.Join(g.Clouds[0].Nodes[1].Roles, ","), "edge,dns"},
 		{"distributions by name", g.Distributions[0].Name, "shop"},
