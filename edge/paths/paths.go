@@ -1,0 +1,225 @@
+// Package paths is the edge's pure path-choice logic: smoothed path
+// measurements, the choice of the best path with hysteresis, and the
+// rendezvous hash that gives every object one owner among a set of edges.
+// It does no I/O and reads no clock: callers pass the time in.
+package paths
+
+import (
+	"math"
+	"time"
+)
+
+// Stats are one path's smoothed measurements (EWMA).
+type Stats struct {
+	// TTFB is the time to the response's first byte (headers), smoothed;
+	// on a fresh connection it includes the connection's RTT.
+	TTFB time.Duration `json:"ttfb"`
+	// Throughput in bytes/s of bodies large enough to tell (0: unknown).
+	Throughput float64 `json:"throughput"`
+	// Loss is the smoothed share of fetches and probes that failed
+	// (connection refused or reset, timeout, gateway error).
+	Loss float64 `json:"loss"`
+	// Samples counts what was observed; Updated is the last observation.
+	Samples int       `json:"samples"`
+	Updated time.Time `json:"updated"`
+}
+
+// Sample is one observation of a path: a real fetch or a probe.
+type Sample struct {
+	Failed bool
+	TTFB   time.Duration
+	// Bytes read in Duration, for throughput; bodies below MinThroughputBytes
+	// say more about the round trip than about the path's bandwidth.
+	Bytes    int64
+	Duration time.Duration
+}
+
+const (
+	// Alpha weighs a new latency sample: after 3 samples of a new level the
+	// average has moved two thirds of the way.
+	Alpha = 0.3
+	// LossAlpha weighs failures: one failure in ten fetches shows as 0.1.
+	LossAlpha = 0.1
+	// MinThroughputBytes: smaller bodies do not measure throughput.
+	MinThroughputBytes = 64 << 10
+	// refBytes is the object size a path's score prices its throughput at.
+	refBytes = 256 << 10
+	// lossWeight: each 1 % of loss costs a path 10 % more latency, about
+	// what one retransmission timeout in ten fetches costs on short paths.
+	lossWeight = 10
+)
+
+// Observe folds s into st.
+func (st *Stats) Observe(s Sample, now time.Time) {
+	first := st.Samples == 0
+	st.Samples++
+	st.Updated = now
+	fail := 0.0
+	if s.Failed {
+		fail = 1
+	}
+	if first {
+		st.Loss = fail
+	} else {
+		st.Loss += LossAlpha * (fail - st.Loss)
+	}
+	if s.Failed {
+		return
+	}
+	if st.TTFB == 0 {
+		st.TTFB = s.TTFB
+	} else {
+		st.TTFB += time.Duration(Alpha * float64(s.TTFB-st.TTFB))
+	}
+	if s.Bytes >= MinThroughputBytes && s.Duration > 0 {
+		bps := float64(s.Bytes) / s.Duration.Seconds()
+		if st.Throughput == 0 {
+			st.Throughput = bps
+		} else {
+			st.Throughput += Alpha * (bps - st.Throughput)
+		}
+	}
+}
+
+// Score is the expected cost of a fetch over the path in seconds (lower
+// is better): time to first byte, inflated by loss, plus the time to
+// move a reference object at the measured throughput. ok is false when
+// the path has no usable measurement.
+func (st Stats) Score() (float64, bool) {
+	if st.Samples == 0 || (st.TTFB == 0 && st.Loss >= 1) {
+		return 0, false
+	}
+	if st.Loss >= 1 {
+		return math.Inf(1), true
+	}
+	s := st.TTFB.Seconds() * (1 + lossWeight*st.Loss)
+	if st.Throughput > 0 {
+		s += refBytes / st.Throughput
+	}
+	return s, true
+}
+
+// Candidate is one path with its measurements.
+type Candidate struct {
+	ID    string
+	Stats Stats
+}
+
+// Policy tunes the choice.
+type Policy struct {
+	// Margin: another path must score this much better (0.2: 20 %) than
+	// the current one to take over, so that two similar paths never flap.
+	Margin float64
+	// Hold is the least time on a path before moving again for a better
+	// one (a failing path is left at once).
+	Hold time.Duration
+	// StaleAfter: measurements older than this are treated as missing.
+	StaleAfter time.Duration
+}
+
+// Choice is the path in use and since when.
+type Choice struct {
+	ID    string    `json:"id"`
+	Since time.Time `json:"since"`
+}
+
+// failing is the loss above which the current path is left without
+// waiting for Hold.
+const failing = 0.5
+
+// Choose picks the path to use from cands (in preference order: on
+// missing data, and between equal scores, the earlier one wins) given
+// the current choice cur. The current path is kept unless another scores
+// better by more than p.Margin and cur was held for p.Hold, or the
+// current path is failing, gone, or has no fresh data while another has.
+func Choose(cands []Candidate, cur Choice, now time.Time, p Policy) Choice {
+	if len(cands) == 0 {
+		return Choice{}
+	}
+	score := func(c Candidate) (float64, bool) {
+		if p.StaleAfter > 0 && now.Sub(c.Stats.Updated) > p.StaleAfter {
+			return 0, false
+		}
+		return c.Stats.Score()
+	}
+	best, bestScore := -1, 0.0
+	curIdx, curScore, curOK := -1, 0.0, false
+	for i, c := range cands {
+		s, ok := score(c)
+		if c.ID == cur.ID {
+			curIdx, curScore, curOK = i, s, ok
+		}
+		if ok && (best < 0 || s < bestScore) {
+			best, bestScore = i, s
+		}
+	}
+	move := func(i int) Choice {
+		if cands[i].ID == cur.ID {
+			return cur
+		}
+		return Choice{ID: cands[i].ID, Since: now}
+	}
+	switch {
+	case best < 0 && curIdx >= 0:
+		return cur // nothing measured: stay
+	case best < 0:
+		return move(0)
+	case curIdx < 0 || !curOK:
+		return move(best)
+	case best == curIdx || bestScore == curScore:
+		return cur
+	case cands[curIdx].Stats.Loss >= failing:
+		return move(best)
+	case now.Sub(cur.Since) < p.Hold:
+		return cur
+	case bestScore < curScore*(1-p.Margin):
+		return move(best)
+	}
+	return cur
+}
+
+// Rank orders nodes by their rendezvous weight for key (highest random
+// weight hashing, as Varnish's shard director): every caller with the
+// same set ranks them alike, and removing a node moves only the keys it
+// owned, each to the node ranked next.
+func Rank(key string, nodes []string) []string {
+	type w struct {
+		n string
+		h uint64
+	}
+	ws := make([]w, len(nodes))
+	kh := hash(key, 0)
+	for i, n := range nodes {
+		ws[i] = w{n, mix(hash(n, kh))}
+	}
+	// Few nodes: insertion sort, by weight then name.
+	for i := 1; i < len(ws); i++ {
+		for j := i; j > 0 && (ws[j].h > ws[j-1].h || ws[j].h == ws[j-1].h && ws[j].n < ws[j-1].n); j-- {
+			ws[j], ws[j-1] = ws[j-1], ws[j]
+		}
+	}
+	out := make([]string, len(ws))
+	for i := range ws {
+		out[i] = ws[i].n
+	}
+	return out
+}
+
+// hash is FNV-1a (64 bit) of s, continuing from seed when not 0; stable
+// across processes and releases, as every edge must agree.
+func hash(s string, seed uint64) uint64 {
+	const offset64, prime64 = 14695981039346656037, 1099511628211
+	h := uint64(offset64) ^ seed
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= prime64
+	}
+	return h
+}
+
+// mix is splitmix64's finaliser: FNV's low bits alone are poorly spread.
+func mix(z uint64) uint64 {
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
