@@ -75,6 +75,7 @@ type Edge struct {
 	pool       *clientPool
 	members    *memberIDs
 	health     *health
+	paths      *pathManager // path measurements and choice (tiers.go)
 	flight     singleflight.Group
 	purgeGen   atomic.Uint64
 	markerGen  atomic.Uint64
@@ -132,6 +133,12 @@ func New(o Options) (*Edge, error) {
 	e.metrics = m
 	if e.diskMetrics, err = registerDiskMetrics(o.Registry, e); err != nil {
 		m.unregister()
+		st.Close()
+		return nil, fmt.Errorf("edge metrics: %w", err)
+	}
+	if e.paths, err = newPathManager(o.Registry, e.log, func() time.Time { return e.now() }); err != nil {
+		m.unregister()
+		e.diskMetrics.Unregister()
 		st.Close()
 		return nil, fmt.Errorf("edge metrics: %w", err)
 	}
@@ -254,6 +261,7 @@ func (c *edgeChange) Commit() {
 		e.diskCfg = t.cache.Disk
 	}
 	e.table.Store(t)
+	e.paths.configure(pathSpecs(t))
 	if e.accessLog && e.node != "" {
 		e.closeAccessLog(e.alog.Swap(c.alog))
 	}
@@ -419,6 +427,7 @@ func (e *Edge) Close(ctx context.Context) error {
 	if err := e.alog.Swap(nil).Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	e.paths.close()
 	e.pool.closeIdle()
 	e.metrics.unregister()
 	e.diskMetrics.Unregister()

@@ -66,9 +66,12 @@ func (st *Stats) Observe(s Sample, now time.Time) {
 	if s.Failed {
 		return
 	}
-	if st.TTFB == 0 {
+	switch {
+	case s.TTFB <= 0:
+		// A body's throughput, or a success that timed nothing.
+	case st.TTFB == 0:
 		st.TTFB = s.TTFB
-	} else {
+	default:
 		st.TTFB += time.Duration(Alpha * float64(s.TTFB-st.TTFB))
 	}
 	if s.Bytes >= MinThroughputBytes && s.Duration > 0 {
@@ -84,9 +87,9 @@ func (st *Stats) Observe(s Sample, now time.Time) {
 // Score is the expected cost of a fetch over the path in seconds (lower
 // is better): time to first byte, inflated by loss, plus the time to
 // move a reference object at the measured throughput. ok is false when
-// the path has no usable measurement.
+// the path has no usable measurement (no latency seen yet).
 func (st Stats) Score() (float64, bool) {
-	if st.Samples == 0 || (st.TTFB == 0 && st.Loss >= 1) {
+	if st.Samples == 0 || st.TTFB == 0 {
 		return 0, false
 	}
 	if st.Loss >= 1 {

@@ -40,6 +40,7 @@ func TestChoose(t *testing.T) {
 		{"stale current, fresh other: move", []Candidate{{"direct", m(10*ms, 0, time.Minute)}, {"parent:a", m(50*ms, 0, 0)}}, Choice{"direct", old}, "parent:a", true},
 		{"stale other ignored", []Candidate{{"direct", m(50*ms, 0, 0)}, {"parent:a", m(5*ms, 0, time.Minute)}}, Choice{"direct", old}, "direct", false},
 		{"all stale: stay", []Candidate{{"direct", m(50*ms, 0, time.Minute)}, {"parent:a", m(5*ms, 0, time.Minute)}}, Choice{"direct", old}, "direct", false},
+		{"successes without latency are no measurement", []Candidate{{"direct", m(50*ms, 0, 0)}, {"parent:a", Stats{Samples: 9, Updated: now}}}, Choice{"direct", old}, "direct", false},
 		{"current gone", []Candidate{{"direct", m(50*ms, 0, 0)}, {"parent:b", m(30*ms, 0, 0)}}, Choice{"parent:a", old}, "parent:b", true},
 		{"three paths: the best", []Candidate{{"direct", m(150*ms, 0.02, 0)}, {"parent:a", m(40*ms, 0, 0)}, {"parent:b", m(30*ms, 0, 0)}}, Choice{"direct", old}, "parent:b", true},
 		{"throughput counts", []Candidate{{"direct", Stats{TTFB: 10 * ms, Throughput: 1 << 20, Samples: 5, Updated: now}}, {"parent:a", Stats{TTFB: 20 * ms, Throughput: 100 << 20, Samples: 5, Updated: now}}}, Choice{"direct", old}, "parent:a", true},
