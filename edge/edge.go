@@ -76,6 +76,7 @@ type Edge struct {
 	members    *memberIDs
 	health     *health
 	paths      *pathManager // path measurements and choice (tiers.go)
+	rtt        *clientRTT   // RTT towards client networks (clientrtt.go)
 	flight     singleflight.Group
 	purgeGen   atomic.Uint64
 	markerGen  atomic.Uint64
@@ -136,6 +137,7 @@ func New(o Options) (*Edge, error) {
 		st.Close()
 		return nil, fmt.Errorf("edge metrics: %w", err)
 	}
+	e.rtt = newClientRTT()
 	if e.paths, err = newPathManager(o.Registry, e.log, func() time.Time { return e.now() }); err != nil {
 		m.unregister()
 		e.diskMetrics.Unregister()
@@ -320,6 +322,7 @@ func (e *Edge) bind(k string) (*listen.Listener, error) {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+		ConnContext:       e.rtt.connContext,
 		OnError: func(err error) {
 			e.log.Error("listener stopped", "error", err)
 			err = fmt.Errorf("edge: %w", err)
@@ -428,6 +431,7 @@ func (e *Edge) Close(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	e.paths.close()
+	e.rtt.close()
 	e.pool.closeIdle()
 	e.metrics.unregister()
 	e.diskMetrics.Unregister()
@@ -449,6 +453,8 @@ func (e *Edge) Report(into *status.RoleReport) {
 	into.Errors5xx = e.errors5xx.Load()
 	into.OriginFetches, into.OriginErrors = e.originFetches.Load(), e.originErrors.Load()
 	into.Degraded = e.Degraded()
+	into.ClientRTT = e.rtt.report()
+	into.Paths = e.paths.report()
 }
 
 // Degraded says why the disk tier takes no new objects (a full or

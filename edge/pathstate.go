@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/intercloud/intercloud/edge/paths"
 	"github.com/intercloud/intercloud/internal/promreg"
+	"github.com/intercloud/intercloud/status"
 )
 
 // pathManager measures the candidate paths of every origin reached
@@ -404,4 +406,18 @@ func probeHTTP(ctx context.Context, c *http.Client, url, host string, h http.Hea
 		return paths.Sample{Failed: true}
 	}
 	return paths.Sample{TTFB: ttfb}
+}
+
+// report is the published view in the node's status (status.RoleReport).
+func (m *pathManager) report() []status.OriginPaths {
+	var out []status.OriginPaths
+	for _, o := range m.snapshot("", "") {
+		r := status.OriginPaths{Distribution: o.Distribution, Origin: o.Origin, Chosen: o.Chosen.ID}
+		for _, p := range o.Paths {
+			r.Paths = append(r.Paths, status.PathInfo{ID: p.ID, TTFB: p.TTFB.Round(10 * time.Microsecond),
+				Loss: math.Round(p.Loss*1000) / 1000, Throughput: math.Round(p.Throughput)})
+		}
+		out = append(out, r)
+	}
+	return out
 }
