@@ -49,8 +49,13 @@ type pathMsg struct {
 type originSpec struct {
 	key, dist, origin string
 	cands             []string // preference order: direct first
-	policy            paths.Policy
-	every             time.Duration
+	// choose: misses take the chosen path (fastest mode). Otherwise the
+	// paths are only measured: shield mode ranks parents per object,
+	// and fastest mode with choice off keeps the configured order.
+	choose bool
+	mode   string
+	policy paths.Policy
+	every  time.Duration
 	// probe measures one path once; run off the owner goroutine.
 	probe func(ctx context.Context, path string) paths.Sample
 }
@@ -63,10 +68,12 @@ type pathView struct {
 // OriginPaths is one origin's candidate paths as an edge sees them
 // (GET /v1/edge/paths).
 type OriginPaths struct {
-	Distribution string       `json:"distribution"`
-	Origin       string       `json:"origin"`
-	Chosen       paths.Choice `json:"chosen"`
-	Paths        []PathRow    `json:"paths"`
+	Distribution string `json:"distribution"`
+	Origin       string `json:"origin"`
+	// Mode is the tiers' mode: shield, fastest, or fastest (choice off).
+	Mode   string       `json:"mode"`
+	Chosen paths.Choice `json:"chosen"` // zero unless misses follow it
+	Paths  []PathRow    `json:"paths"`
 	// order is the paths to try: the chosen one, then by score.
 	order []string
 }
@@ -288,6 +295,9 @@ func (m *pathManager) maybeProbe(ctx context.Context, o *originState, now time.T
 
 // choose applies paths.Choose; true when the choice changed.
 func (m *pathManager) choose(o *originState, now time.Time) bool {
+	if !o.spec.choose {
+		return false
+	}
 	cands := make([]paths.Candidate, len(o.spec.cands))
 	for i, c := range o.spec.cands {
 		cands[i] = paths.Candidate{ID: c, Stats: *o.stats[c]}
@@ -296,7 +306,7 @@ func (m *pathManager) choose(o *originState, now time.Time) bool {
 	if next == o.choice {
 		return false
 	}
-	if o.choice.ID != "" {
+	if next.ID != o.choice.ID && o.choice.ID != "" {
 		m.switches.WithLabelValues(o.spec.dist, o.spec.origin).Inc()
 		m.log.Info("path changed", "distribution", o.spec.dist, "origin", o.spec.origin, "from", o.choice.ID, "to", next.ID)
 	}
@@ -311,7 +321,7 @@ func (m *pathManager) publish(origins map[string]*originState) {
 	m.throughput.Reset()
 	m.chosen.Reset()
 	for k, o := range origins {
-		op := &OriginPaths{Distribution: o.spec.dist, Origin: o.spec.origin, Chosen: o.choice}
+		op := &OriginPaths{Distribution: o.spec.dist, Origin: o.spec.origin, Mode: o.spec.mode, Chosen: o.choice}
 		for _, c := range o.spec.cands {
 			st := *o.stats[c]
 			score, _ := st.Score()
@@ -412,7 +422,7 @@ func probeHTTP(ctx context.Context, c *http.Client, url, host string, h http.Hea
 func (m *pathManager) report() []status.OriginPaths {
 	var out []status.OriginPaths
 	for _, o := range m.snapshot("", "") {
-		r := status.OriginPaths{Distribution: o.Distribution, Origin: o.Origin, Chosen: o.Chosen.ID}
+		r := status.OriginPaths{Distribution: o.Distribution, Origin: o.Origin, Mode: o.Mode, Chosen: o.Chosen.ID}
 		for _, p := range o.Paths {
 			r.Paths = append(r.Paths, status.PathInfo{ID: p.ID, TTFB: p.TTFB.Round(10 * time.Microsecond),
 				Loss: math.Round(p.Loss*1000) / 1000, Throughput: math.Round(p.Throughput)})

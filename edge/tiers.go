@@ -416,18 +416,22 @@ func pathSpecs(t *table) []originSpec {
 					continue
 				}
 				seen[o.key] = true
-				out = append(out, originSpecOf(d, o, p, b.pathPolicy))
+				out = append(out, originSpecOf(d, o, p, b.pathPolicy, p.mode == config.TierFastest && p.choose))
 			}
 		}
 	}
 	return out
 }
 
-func originSpecOf(d *dist, o *originRef, p *tierPlan, pol pathPolicy) originSpec {
+func originSpecOf(d *dist, o *originRef, p *tierPlan, pol pathPolicy, choose bool) originSpec {
 	cands := append([]string{pathDirect}, parentIDs(p.parents)...)
 	host := d.host
+	mode := p.mode
+	if mode == config.TierFastest && !choose {
+		mode += " (choice off)"
+	}
 	return originSpec{
-		key: o.key, dist: d.name, origin: o.name, cands: cands,
+		key: o.key, dist: d.name, origin: o.name, cands: cands, choose: choose, mode: mode,
 		policy: pol.Policy, every: pol.every,
 		probe: func(ctx context.Context, path string) paths.Sample {
 			if path == pathDirect {
@@ -443,6 +447,10 @@ func originSpecOf(d *dist, o *originRef, p *tierPlan, pol pathPolicy) originSpec
 	}
 }
 
+// pathMinGain: differences of a few milliseconds between paths are
+// jitter on a busy host, not a reason to leave the direct path.
+const pathMinGain = 10 * time.Millisecond
+
 // probeVia is the Via of a probe, as of any request an edge forwards.
 const probeVia = "1.1 intercloud-edge"
 
@@ -454,7 +462,8 @@ type pathPolicy struct {
 
 func pathPolicyOf(p *config.PathPolicy) pathPolicy {
 	out := pathPolicy{Policy: paths.Policy{Margin: config.DefaultPathMargin, Hold: config.DefaultPathHold.D(),
-		StaleAfter: config.DefaultPathStaleAfter.D()}, every: config.DefaultPathProbe.D()}
+		StaleAfter: config.DefaultPathStaleAfter.D(), MinGain: pathMinGain}, every: config.DefaultPathProbe.D()}
+	out.Confirm = max(time.Second, 2*out.every)
 	if p == nil {
 		return out
 	}
@@ -470,6 +479,8 @@ func pathPolicyOf(p *config.PathPolicy) pathPolicy {
 	if p.StaleAfter > 0 {
 		out.StaleAfter = p.StaleAfter.D()
 	}
+	// Two probes of the other paths confirm that one stays better.
+	out.Confirm = max(time.Second, 2*out.every)
 	return out
 }
 

@@ -17,7 +17,8 @@ type NetRTT struct {
 type OriginPaths struct {
 	Distribution string     `json:"distribution"`
 	Origin       string     `json:"origin"`
-	Chosen       string     `json:"chosen"`
+	Mode         string     `json:"mode"`
+	Chosen       string     `json:"chosen,omitempty"`
 	Paths        []PathInfo `json:"paths"`
 }
 

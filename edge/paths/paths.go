@@ -38,6 +38,9 @@ const (
 	// Alpha weighs a new latency sample: after 3 samples of a new level the
 	// average has moved two thirds of the way.
 	Alpha = 0.3
+	// outlier: a latency sample counts for at most this many times the
+	// average.
+	outlier = 4
 	// LossAlpha weighs failures: one failure in ten fetches shows as 0.1.
 	LossAlpha = 0.1
 	// MinThroughputBytes: smaller bodies do not measure throughput.
@@ -72,7 +75,10 @@ func (st *Stats) Observe(s Sample, now time.Time) {
 	case st.TTFB == 0:
 		st.TTFB = s.TTFB
 	default:
-		st.TTFB += time.Duration(Alpha * float64(s.TTFB-st.TTFB))
+		// One sample moves the average at most by a factor of 1+3*Alpha
+		// up: a single stall on a busy host does not move traffic, while
+		// a path that really slowed down gets there in a few samples.
+		st.TTFB += time.Duration(Alpha * float64(min(s.TTFB, outlier*st.TTFB)-st.TTFB))
 	}
 	if s.Bytes >= MinThroughputBytes && s.Duration > 0 {
 		bps := float64(s.Bytes) / s.Duration.Seconds()
@@ -118,12 +124,23 @@ type Policy struct {
 	Hold time.Duration
 	// StaleAfter: measurements older than this are treated as missing.
 	StaleAfter time.Duration
+	// MinGain is the least absolute gain worth a move: below a few
+	// milliseconds the difference is noise, and the preferred path stays.
+	MinGain time.Duration
+	// Confirm is how long a better path must stay better before traffic
+	// moves to it: a stall of the host inflates the path in use (its
+	// every fetch is a sample) more than the ones only probed, and must
+	// not move traffic. Leaving a failing or vanished path is immediate.
+	Confirm time.Duration
 }
 
-// Choice is the path in use and since when.
+// Choice is the path in use and since when, and the path that looks
+// better, since when (waiting for Policy.Confirm).
 type Choice struct {
-	ID    string    `json:"id"`
-	Since time.Time `json:"since"`
+	ID           string    `json:"id"`
+	Since        time.Time `json:"since"`
+	Pending      string    `json:"pending,omitempty"`
+	PendingSince time.Time `json:"pendingSince,omitzero"`
 }
 
 // failing is the loss above which the current path is left without
@@ -131,10 +148,14 @@ type Choice struct {
 const failing = 0.5
 
 // Choose picks the path to use from cands (in preference order: on
-// missing data, and between equal scores, the earlier one wins) given
-// the current choice cur. The current path is kept unless another scores
-// better by more than p.Margin and cur was held for p.Hold, or the
-// current path is failing, gone, or has no fresh data while another has.
+// missing data, and between equal scores, the earlier one wins; the
+// first is the preferred path, the direct one) given the current choice
+// cur. The current path is kept unless another scores better by more
+// than p.Margin and p.MinGain and cur was held for p.Hold, or the current
+// path is failing, gone, or has no fresh data while another has. Away
+// from the preferred path, it is taken back once it is no worse than the
+// current one by p.Margin and p.MinGain: between the two thresholds
+// nothing moves, so two paths within the margin of each other never flap.
 func Choose(cands []Candidate, cur Choice, now time.Time, p Policy) Choice {
 	if len(cands) == 0 {
 		return Choice{}
@@ -162,23 +183,47 @@ func Choose(cands []Candidate, cur Choice, now time.Time, p Policy) Choice {
 		}
 		return Choice{ID: cands[i].ID, Since: now}
 	}
+	settled := cur
+	settled.Pending, settled.PendingSince = "", time.Time{}
+	// propose moves to cands[i] once it stayed better for p.Confirm.
+	propose := func(i int) Choice {
+		id := cands[i].ID
+		if cur.Pending != id {
+			if p.Confirm <= 0 {
+				return move(i)
+			}
+			c := settled
+			c.Pending, c.PendingSince = id, now
+			return c
+		}
+		if now.Sub(cur.PendingSince) >= p.Confirm {
+			return move(i)
+		}
+		return cur
+	}
+	prefOK := func() bool {
+		s, ok := score(cands[0])
+		return ok && cands[0].Stats.Loss < failing && s <= curScore*(1+p.Margin)+p.MinGain.Seconds()
+	}
 	switch {
 	case best < 0 && curIdx >= 0:
-		return cur // nothing measured: stay
+		return settled // nothing measured: stay
 	case best < 0:
 		return move(0)
 	case curIdx < 0 || !curOK:
 		return move(best)
-	case best == curIdx || bestScore == curScore:
-		return cur
-	case cands[curIdx].Stats.Loss >= failing:
+	case best != curIdx && cands[curIdx].Stats.Loss >= failing:
 		return move(best)
 	case now.Sub(cur.Since) < p.Hold:
-		return cur
-	case bestScore < curScore*(1-p.Margin):
-		return move(best)
+		return settled
+	case curIdx != 0 && prefOK():
+		return propose(0)
+	case best == curIdx || bestScore == curScore:
+		return settled
+	case bestScore < curScore*(1-p.Margin)-p.MinGain.Seconds():
+		return propose(best)
 	}
-	return cur
+	return settled
 }
 
 // Rank orders nodes by their rendezvous weight for key (highest random
