@@ -269,7 +269,9 @@ func equalStrings(a, b []string) bool {
 // not replayed. The member cond was produced by gets cond's header, the
 // others h.
 func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http.Header, cond revalidation, body io.ReadCloser, length int64) (*http.Response, *originRef, error) {
-	if method == http.MethodGet && body == http.NoBody && x.b.tier != nil {
+	if method == http.MethodGet && body == http.NoBody && x.b.tier != nil && x.b.cache {
+		// Misses of cached behaviors go through the tiers; what a
+		// behavior never caches goes to the origin, as without tiers.
 		return e.roundTripTiers(ctx, x, h, cond)
 	}
 	return e.roundTripDirect(ctx, x, method, h, cond, body, length)
