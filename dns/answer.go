@@ -14,6 +14,8 @@ type outcome struct {
 	place   int32 // where the client was placed (-1 unknown)
 	ecsUsed bool
 	scope   uint8
+	// byLatency: the pool is the cloud measured closest (latency.go).
+	byLatency bool
 }
 
 // respond answers one request into b (which it may grow) and returns the
@@ -242,6 +244,7 @@ func (st *state) answerDist(q *query, src netip.Addr, e *entry, qtype uint16, pt
 	}
 	switch {
 	case p != nil:
+		o.byLatency = true
 	case qtype == typeA:
 		p = e.group.pick(o.place, false)
 	case qtype == typeAAAA:

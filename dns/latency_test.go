@@ -3,8 +3,11 @@ package dns
 import (
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	mdns "github.com/miekg/dns"
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/status"
@@ -36,6 +39,10 @@ func TestLatencyPolicy(t *testing.T) {
 	s.SetNodes(measured(map[string]time.Duration{"seoul-edge-1": 40 * time.Millisecond, "tokyo-edge-1": 3 * time.Millisecond}))
 	if got := answer(); !slices.Equal(got, shopJP) {
 		t.Fatalf("tokyo measured closer: got %v, want tokyo", got)
+	}
+	x, err := s.Explain(shop, mdns.TypeA, netip.MustParseAddr("127.0.0.1"), netip.Prefix{})
+	if err != nil || !x.ByLatency || x.Pool != "tokyo" || len(x.Measured) != 2 || !strings.Contains(x.Measured[0], "3ms from cloud tokyo") {
+		t.Fatalf("explanation %+v (%v)", x, err)
 	}
 	// Tokyo's edge dead: the next measured cloud, seoul.
 	live := measured(map[string]time.Duration{"seoul-edge-1": 40 * time.Millisecond, "tokyo-edge-1": 3 * time.Millisecond})
