@@ -284,6 +284,7 @@ func (tp *topo) get(node, host, path string) (int, string, error) {
 type loadResult struct {
 	lat    []time.Duration
 	failed int
+	parent int // answers with Cache-Status fwd=parent
 }
 
 func (r loadResult) pct(p float64) time.Duration {
@@ -318,6 +319,9 @@ func (tp *topo) load(nodes []string, host, prefix string, workers int, gap, d ti
 					tp.t.Errorf("%s: GET /%s/%d/%d from %s: %d %v (Cache-Status %q)", host, prefix, w, i, node, code, err, cs)
 				} else {
 					res.lat = append(res.lat, el)
+					if strings.Contains(cs, "fwd=parent") {
+						res.parent++
+					}
 				}
 				mu.Unlock()
 				time.Sleep(gap)
@@ -459,6 +463,11 @@ func TestPaths(t *testing.T) {
 					t.Errorf("%d requests failed", r.failed)
 				}
 			}
+			if d == "fast" && ph.during.parent == 0 {
+				t.Errorf("no miss during the impairment was answered through a parent (Cache-Status fwd=parent)")
+			}
+			t.Logf("FIGURE %s: answered through a parent: %d of %d before, %d of %d during, %d of %d after",
+				d, ph.before.parent, len(ph.before.lat), ph.during.parent, len(ph.during.lat), ph.after.parent, len(ph.after.lat))
 			t.Logf("FIGURE %s (path choice %s): miss latency p50/p99 before %v/%v, during %v/%v, after %v/%v (%d/%d/%d requests)",
 				d, map[string]string{"fast": "on", "fastoff": "off"}[d],
 				ph.before.pct(.5).Round(10*time.Microsecond), ph.before.pct(.99).Round(10*time.Microsecond),
