@@ -77,6 +77,9 @@ type Edge struct {
 	health     *health
 	paths      *pathManager // path measurements and choice (tiers.go)
 	rtt        *clientRTT   // RTT towards client networks (clientrtt.go)
+	// live is the edges the agent last saw live and healthy (nil: not
+	// known yet, all are); tiers skip the others (tiers.go).
+	live atomic.Pointer[map[string]bool]
 	flight     singleflight.Group
 	purgeGen   atomic.Uint64
 	markerGen  atomic.Uint64

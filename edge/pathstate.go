@@ -418,10 +418,15 @@ func probeHTTP(ctx context.Context, c *http.Client, url, host string, h http.Hea
 	return paths.Sample{TTFB: ttfb}
 }
 
+// maxReportedOrigins bounds what a node's status carries (one etcd value
+// rewritten every few seconds); GET /v1/edge/paths has them all.
+const maxReportedOrigins = 64
+
 // report is the published view in the node's status (status.RoleReport).
 func (m *pathManager) report() []status.OriginPaths {
 	var out []status.OriginPaths
-	for _, o := range m.snapshot("", "") {
+	all := m.snapshot("", "")
+	for _, o := range all[:min(len(all), maxReportedOrigins)] {
 		r := status.OriginPaths{Distribution: o.Distribution, Origin: o.Origin, Mode: o.Mode, Chosen: o.Chosen.ID}
 		for _, p := range o.Paths {
 			r.Paths = append(r.Paths, status.PathInfo{ID: p.ID, TTFB: p.TTFB.Round(10 * time.Microsecond),

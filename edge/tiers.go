@@ -17,6 +17,7 @@ import (
 	"github.com/intercloud/intercloud/edge/httpcache"
 	"github.com/intercloud/intercloud/edge/paths"
 	"github.com/intercloud/intercloud/internal/httpsem"
+	"github.com/intercloud/intercloud/status"
 )
 
 // Tiered caching: a miss may go to the edge of this cloud that owns the
@@ -154,7 +155,7 @@ func (x *exchange) upstreams() []hop {
 			if n == e.node {
 				break // this edge owns it
 			}
-			if pr := p.peers[n]; e.health.healthy(pr.key) {
+			if pr := p.peers[n]; e.peerUp(pr) {
 				out = append(out, hop{peer: pr, tier: tierPeer, path: "peer:" + n})
 				break
 			}
@@ -169,7 +170,7 @@ func (x *exchange) upstreams() []hop {
 		for _, n := range ranked {
 			pr := p.peers[n]
 			h := hop{peer: pr, tier: tierParent, path: "parent:" + n}
-			if e.health.healthy(pr.key) {
+			if e.peerUp(pr) {
 				out = append(out, h)
 			} else {
 				down = append(down, h)
@@ -193,7 +194,7 @@ func (x *exchange) upstreams() []hop {
 		}
 		if pr := p.peers[strings.TrimPrefix(id, "parent:")]; pr != nil {
 			h := hop{peer: pr, tier: tierParent, path: id}
-			if e.health.healthy(pr.key) {
+			if e.peerUp(pr) {
 				out = append(out, h)
 			} else {
 				down = append(down, h)
@@ -201,6 +202,27 @@ func (x *exchange) upstreams() []hop {
 		}
 	}
 	return append(out, down...)
+}
+
+// peerUp: the other edge is live as far as this one knows (its lease,
+// its own report, the controller's probes; tried last otherwise) and has
+// not failed here lately.
+func (e *Edge) peerUp(pr *peerRef) bool {
+	if live := e.live.Load(); live != nil && !(*live)[pr.name] {
+		return false
+	}
+	return e.health.healthy(pr.key)
+}
+
+// SetNodes takes the live nodes (role.NodeWatcher): tiers send nothing
+// to an edge whose lease expired or that reports itself unhealthy,
+// unless no other candidate is left.
+func (e *Edge) SetNodes(live map[string]status.NodeStatus) {
+	m := make(map[string]bool, len(live))
+	for n, st := range live {
+		m[n] = st.Healthy
+	}
+	e.live.Store(&m)
 }
 
 func parentIDs(ns []string) []string {

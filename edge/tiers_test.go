@@ -18,6 +18,7 @@ import (
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/internal/storetest"
 	"github.com/intercloud/intercloud/role"
+	"github.com/intercloud/intercloud/status"
 )
 
 // fleet is several edges of one site, each a real Edge with its own
@@ -310,4 +311,32 @@ func TestTiersFastestPath(t *testing.T) {
 	}
 	slowDirect.Store(false)
 	waitFor(pathDirect)
+}
+
+// A parent the agent reports dead (no lease) is not tried: its objects
+// go to the next ranked parent at once.
+func TestTiersSkipDeadParent(t *testing.T) {
+	f := newFleet(t, &config.Tiers{Parents: config.TierParents{Cloud: "seoul"}}, nil)
+	live := map[string]status.NodeStatus{}
+	for _, n := range fleetNodes {
+		if n.name != "seoul-edge-1" {
+			live[n.name] = status.NodeStatus{Name: n.name, Healthy: true}
+		}
+	}
+	for _, e := range f.edges {
+		e.SetNodes(live)
+	}
+	before := f.edges["seoul-edge-1"].requests.Load()
+	for i := range 20 {
+		p := fmt.Sprintf("/skip/%d", i)
+		for _, n := range []string{"tokyo-edge-1", "osaka-edge-2"} {
+			f.mustGet(n, p)
+		}
+		if got := f.origin.count(p); got != 1 {
+			t.Fatalf("%s fetched %d times", p, got)
+		}
+	}
+	if got := f.edges["seoul-edge-1"].requests.Load(); got != before {
+		t.Fatalf("the dead parent got %d requests", got-before)
+	}
 }
