@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -25,5 +29,33 @@ func TestPrintPaths(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// intercloud edge paths asks the node for one distribution's paths and
+// says so when the edge measures none.
+func TestRunEdgePaths(t *testing.T) {
+	var asked string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = r.URL.RequestURI()
+		if r.URL.Query().Get("distribution") == "none" {
+			io.WriteString(w, "[]")
+			return
+		}
+		io.WriteString(w, `[{"distribution":"shop","origin":"blue","mode":"fastest","chosen":{"id":"direct"},"paths":[{"id":"direct","ttfb":1000000,"samples":3,"chosen":true}]}]`)
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	if err := runEdge(ctx, []string{"paths", "shop", "blue", "--node", srv.URL, "-j"}); err != nil {
+		t.Fatal(err)
+	}
+	if asked != "/v1/edge/paths?distribution=shop&origin=blue" {
+		t.Fatalf("asked %q", asked)
+	}
+	if err := runEdge(ctx, []string{"paths", "none", "--node", srv.URL}); err == nil || !strings.Contains(err.Error(), "measures no path of distribution none") {
+		t.Fatalf("no paths: %v", err)
+	}
+	if err := runEdge(ctx, []string{"routes"}); err != errUsage {
+		t.Fatalf("bad verb: %v", err)
 	}
 }
