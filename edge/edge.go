@@ -67,19 +67,14 @@ type Edge struct {
 	accessLog bool
 	metrics   *metrics
 
-	table   atomic.Pointer[table]
-	alog    atomic.Pointer[accesslog.Log] // nil: off
-	store   cacheStore
-	tier    *tiered  // store, with its disk tier
-	filling sync.Map // flight key → *fillResult of a streaming fill
-	pool    *clientPool
-	members *memberIDs
-	health  *health
-	paths   *pathManager // path measurements and choice (tiers.go)
-	rtt     *clientRTT   // RTT towards client networks (clientrtt.go)
-	// live is the edges the agent last saw live and healthy (nil: not
-	// known yet, all are); tiers skip the others (tiers.go).
-	live       atomic.Pointer[map[string]bool]
+	table      atomic.Pointer[table]
+	alog       atomic.Pointer[accesslog.Log] // nil: off
+	store      cacheStore
+	tier       *tiered  // store, with its disk tier
+	filling    sync.Map // flight key → *fillResult of a streaming fill
+	pool       *clientPool
+	members    *memberIDs
+	health     *health
 	flight     singleflight.Group
 	purgeGen   atomic.Uint64
 	markerGen  atomic.Uint64
@@ -95,6 +90,12 @@ type Edge struct {
 
 	requests, hits, errors5xx   atomic.Int64
 	originFetches, originErrors atomic.Int64
+
+	paths *pathManager // path measurements and choice (tiers.go)
+	rtt   *clientRTT   // RTT towards client networks (clientrtt.go)
+	// live is the edges the agent last saw live and healthy (nil: not
+	// known yet, all are); tiers skip the others (tiers.go).
+	live atomic.Pointer[map[string]bool]
 
 	mu          sync.Mutex // Apply and Close
 	servers     []*listen.Listener
