@@ -141,13 +141,13 @@ func New(o Options) (*Edge, error) {
 		st.Close()
 		return nil, fmt.Errorf("edge metrics: %w", err)
 	}
-	e.rtt = newClientRTT()
 	if e.paths, err = newPathManager(o.Registry, e.log, func() time.Time { return e.now() }); err != nil {
 		m.unregister()
 		e.diskMetrics.Unregister()
 		st.Close()
 		return nil, fmt.Errorf("edge metrics: %w", err)
 	}
+	e.rtt = newClientRTT()
 	if o.Mux != nil {
 		e.mountRoutes(o.Mux)
 	}

@@ -62,9 +62,10 @@ type behavior struct {
 	cacheSetCookie bool
 	redirectHTTPS  bool
 	compress       bool
-	httpsPort      string    // appended to redirects when not 443
-	tier           *tierPlan // nil: misses go to the origin (tiers.go)
-	pathPolicy     pathPolicy
+	httpsPort      string // appended to redirects when not 443
+
+	tier       *tierPlan // nil: misses go to the origin (tiers.go)
+	pathPolicy pathPolicy
 }
 
 // target is an origin group (a lone origin is a group of one).
