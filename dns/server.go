@@ -60,10 +60,11 @@ type Server struct {
 	noted   bool
 	warned  map[string]bool
 	rrl     *rrl // kept across states while the rate stays
+	ln      *listeners
+	closed  bool
+
 	// lat is what edges measured towards client networks (latency.go).
-	lat    atomic.Pointer[latTable]
-	ln     *listeners
-	closed bool
+	lat atomic.Pointer[latTable]
 }
 
 // New makes a server; it listens once its first revision is committed.

@@ -30,17 +30,18 @@ const (
 // entry is one name of the zone.
 type entry struct {
 	kind  nameKind
-	group *group // kindDist
-	cname []byte // kindAlias: the packed CNAME record after its owner
-	tgt   *entry // kindAlias: the distribution it points to
-	host4 *pool  // kindHost
-	host6 *pool  // kindHost
-	dist  string // kindDist, kindAlias: the distribution, for explanations
+	group *group   // kindDist
+	cname []byte   // kindAlias: the packed CNAME record after its owner
+	tgt   *entry   // kindAlias: the distribution it points to
+	host4 *pool    // kindHost
+	host6 *pool    // kindHost
+	dist  string   // kindDist, kindAlias: the distribution, for explanations
+	wire  []byte   // the name, lowercased wire format
+	ns    [][]byte // kindApex: NS records after the owner
+	glue  []*entry // kindApex: the in-zone host of each NS record, or nil
+
 	// latency: answer by measured latency where known (latency.go).
 	latency bool
-	wire    []byte   // the name, lowercased wire format
-	ns      [][]byte // kindApex: NS records after the owner
-	glue    []*entry // kindApex: the in-zone host of each NS record, or nil
 }
 
 // group is the answer table shared by distributions with the same edges.
