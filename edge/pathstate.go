@@ -33,6 +33,7 @@ type pathManager struct {
 	group                          *promreg.Group
 	ttfb, loss, throughput, chosen *prometheus.GaugeVec
 	switches                       *prometheus.CounterVec
+	series                         map[[3]string]bool // labels published (owner goroutine)
 	probes                         *prometheus.CounterVec
 }
 
@@ -316,10 +317,7 @@ func (m *pathManager) choose(o *originState, now time.Time) bool {
 
 func (m *pathManager) publish(origins map[string]*originState) {
 	v := &pathView{origins: make(map[string]*OriginPaths, len(origins))}
-	m.ttfb.Reset()
-	m.loss.Reset()
-	m.throughput.Reset()
-	m.chosen.Reset()
+	seen := map[[3]string]bool{}
 	for k, o := range origins {
 		op := &OriginPaths{Distribution: o.spec.dist, Origin: o.spec.origin, Mode: o.spec.mode, Chosen: o.choice}
 		for _, c := range o.spec.cands {
@@ -328,6 +326,7 @@ func (m *pathManager) publish(origins map[string]*originState) {
 			row := PathRow{ID: c, Stats: st, Score: score, Chosen: c == o.choice.ID}
 			op.Paths = append(op.Paths, row)
 			l := []string{o.spec.dist, o.spec.origin, c}
+			seen[[3]string(l)] = true
 			m.ttfb.WithLabelValues(l...).Set(st.TTFB.Seconds())
 			m.loss.WithLabelValues(l...).Set(st.Loss)
 			m.throughput.WithLabelValues(l...).Set(st.Throughput)
@@ -355,6 +354,16 @@ func (m *pathManager) publish(origins map[string]*originState) {
 		}
 		v.origins[k] = op
 	}
+	// Series of paths no longer configured go; the others are replaced
+	// in place, so that a scrape never sees them missing.
+	for l := range m.series {
+		if !seen[l] {
+			for _, g := range []*prometheus.GaugeVec{m.ttfb, m.loss, m.throughput, m.chosen} {
+				g.DeleteLabelValues(l[:]...)
+			}
+		}
+	}
+	m.series = seen
 	m.view.Store(v)
 }
 

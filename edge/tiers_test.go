@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/internal/storetest"
@@ -308,6 +309,14 @@ func TestTiersFastestPath(t *testing.T) {
 	r := f.mustGet("tokyo-edge-1", "/f/through-parent")
 	if !strings.Contains(r.cs(), "fwd=parent") {
 		t.Fatalf("a miss on the parent path: Cache-Status %q", r.cs())
+	}
+	pm := f.edges["tokyo-edge-1"].paths
+	// publish sets the gauges before it swaps the view chosen() reads.
+	if c := chosen(); testutil.ToFloat64(pm.chosen.WithLabelValues("shop", "o", c)) != 1 ||
+		testutil.ToFloat64(pm.chosen.WithLabelValues("shop", "o", pathDirect)) != 0 ||
+		testutil.ToFloat64(pm.switches.WithLabelValues("shop", "o")) < 1 ||
+		testutil.ToFloat64(pm.ttfb.WithLabelValues("shop", "o", pathDirect)) < 0.01 {
+		t.Fatalf("path metrics do not show the move to %s", c)
 	}
 	slowDirect.Store(false)
 	waitFor(pathDirect)
