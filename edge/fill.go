@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/intercloud/intercloud/edge/httpcache"
@@ -296,10 +297,14 @@ func (e *Edge) roundTripDirect(ctx context.Context, x *exchange, method string, 
 		if cond.h != nil && o.id == cond.producer {
 			hdr = cond.h
 		}
+		rctx, rtt := ctx, (*atomic.Int64)(nil)
+		if x.b.tier != nil && o == x.member {
+			rctx, rtt = traceRTT(ctx) // a measured path (tiers.go)
+		}
 		req := (&http.Request{
 			Method: method, URL: originURL(o, x.r, x.query), Header: hdr, Host: o.host,
 			Body: body, ContentLength: length, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		}).WithContext(ctx)
+		}).WithContext(rctx)
 		if body == http.NoBody {
 			req.Body = nil
 		}
@@ -307,8 +312,8 @@ func (e *Edge) roundTripDirect(ctx context.Context, x *exchange, method string, 
 		resp, err := o.client.Do(req)
 		ttfb := time.Since(start)
 		e.metrics.originSeconds.WithLabelValues(x.d.name, o.name).Observe(ttfb.Seconds())
-		if x.b.tier != nil && o == x.member && (err == nil || ctx.Err() == nil) {
-			e.observeDirect(x, o, resp, err, ttfb)
+		if rtt != nil && (err == nil || ctx.Err() == nil) {
+			e.observeDirect(o, resp, err, ttfb, time.Duration(rtt.Load()))
 		}
 		if err != nil {
 			if ctx.Err() != nil {

@@ -405,6 +405,7 @@ func (b *meteredBody) Read(p []byte) (int, error) {
 // probeHTTP sends one HEAD and times its answer; a 5xx or no answer is a
 // failure.
 func probeHTTP(ctx context.Context, c *http.Client, url, host string, h http.Header) paths.Sample {
+	ctx, rtt := traceRTT(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
 	if err != nil {
 		return paths.Sample{Failed: true}
@@ -424,7 +425,7 @@ func probeHTTP(ctx context.Context, c *http.Client, url, host string, h http.Hea
 	if resp.StatusCode >= 500 {
 		return paths.Sample{Failed: true}
 	}
-	return paths.Sample{TTFB: ttfb}
+	return paths.Sample{TTFB: ttfb, RTT: time.Duration(rtt.Load())}
 }
 
 // maxReportedOrigins bounds what a node's status carries (one etcd value
@@ -438,7 +439,7 @@ func (m *pathManager) report() []status.OriginPaths {
 	for _, o := range all[:min(len(all), maxReportedOrigins)] {
 		r := status.OriginPaths{Distribution: o.Distribution, Origin: o.Origin, Mode: o.Mode, Chosen: o.Chosen.ID}
 		for _, p := range o.Paths {
-			r.Paths = append(r.Paths, status.PathInfo{ID: p.ID, TTFB: p.TTFB.Round(10 * time.Microsecond),
+			r.Paths = append(r.Paths, status.PathInfo{ID: p.ID, TTFB: p.TTFB.Round(10 * time.Microsecond), RTT: p.RTT.Round(10 * time.Microsecond),
 				Loss: math.Round(p.Loss*1000) / 1000, Throughput: math.Round(p.Throughput)})
 		}
 		out = append(out, r)

@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/intercloud/intercloud/config"
@@ -266,6 +268,8 @@ func (e *Edge) viaPeer(ctx context.Context, x *exchange, hp hop, h http.Header) 
 		return nil, err
 	}
 	req.Header, req.Host = ph, x.r.Host
+	rctx, rtt := traceRTT(ctx)
+	req = req.WithContext(rctx)
 	start := time.Now()
 	resp, err := hp.peer.client.Do(req)
 	ttfb := time.Since(start)
@@ -286,7 +290,7 @@ func (e *Edge) viaPeer(ctx context.Context, x *exchange, hp hop, h http.Header) 
 		// A parent's hit says nothing of the path to the origin.
 		e.paths.observe(x.member.key, hp.path, paths.Sample{})
 	} else {
-		e.paths.observe(x.member.key, hp.path, paths.Sample{TTFB: ttfb})
+		e.paths.observe(x.member.key, hp.path, paths.Sample{TTFB: ttfb, RTT: time.Duration(rtt.Load())})
 		resp.Body = e.paths.meter(resp.Body, x.member.key, hp.path)
 	}
 	return resp, nil
@@ -376,13 +380,24 @@ func (e *Edge) roundTripTiers(ctx context.Context, x *exchange, h http.Header, c
 	return nil, nil, fmt.Errorf("%w: %w", errOrigin, errors.Join(errs...))
 }
 
+// traceRTT adds to ctx a trace that keeps the RTT of the connection the
+// request gets (the kernel's, read once).
+func traceRTT(ctx context.Context) (context.Context, *atomic.Int64) {
+	rtt := new(atomic.Int64)
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if d, ok := connRTT(i.Conn); ok {
+			rtt.Store(int64(d))
+		}
+	}}), rtt
+}
+
 // observeDirect hands a fetch from the origin to the path measurements.
-func (e *Edge) observeDirect(x *exchange, o *originRef, resp *http.Response, err error, ttfb time.Duration) {
+func (e *Edge) observeDirect(o *originRef, resp *http.Response, err error, ttfb, rtt time.Duration) {
 	if err != nil || resp.StatusCode >= 500 {
 		e.paths.observe(o.key, pathDirect, paths.Sample{Failed: true})
 		return
 	}
-	e.paths.observe(o.key, pathDirect, paths.Sample{TTFB: ttfb})
+	e.paths.observe(o.key, pathDirect, paths.Sample{TTFB: ttfb, RTT: rtt})
 	resp.Body = e.paths.meter(resp.Body, o.key, pathDirect)
 }
 

@@ -26,6 +26,7 @@ type OriginPaths struct {
 type PathInfo struct {
 	ID         string        `json:"id"`
 	TTFB       time.Duration `json:"ttfb"`
+	RTT        time.Duration `json:"rtt"` // of the first hop's connection
 	Loss       float64       `json:"loss"`
 	Throughput float64       `json:"throughput"`
 }

@@ -53,10 +53,13 @@ func runEdge(ctx context.Context, args []string) error {
 // printPaths writes each origin's candidate paths, the chosen one marked.
 func printPaths(w io.Writer, ps []edge.OriginPaths, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ORIGIN\tMODE\tPATH\tTTFB\tLOSS\tTHROUGHPUT\tSAMPLES\tMEASURED\tCHOSEN")
+	fmt.Fprintln(tw, "ORIGIN\tMODE\tPATH\tRTT\tTTFB\tLOSS\tTHROUGHPUT\tSAMPLES\tMEASURED\tCHOSEN")
 	for _, o := range ps {
 		for _, p := range o.Paths {
-			ttfb, tput, seen, chosen := "-", "-", "never", ""
+			rtt, ttfb, tput, seen, chosen := "-", "-", "-", "never", ""
+			if p.RTT > 0 {
+				rtt = p.RTT.Round(10 * time.Microsecond).String()
+			}
 			if p.TTFB > 0 {
 				ttfb = p.TTFB.Round(100 * time.Microsecond).String()
 			}
@@ -69,7 +72,7 @@ func printPaths(w io.Writer, ps []edge.OriginPaths, now time.Time) {
 			if p.Chosen {
 				chosen = "yes, since " + o.Chosen.Since.Format(time.RFC3339) + " (" + now.Sub(o.Chosen.Since).Round(time.Second).String() + ")"
 			}
-			fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%.1f%%\t%s\t%d\t%s\t%s\n", o.Distribution, o.Origin, o.Mode, p.ID, ttfb, 100*p.Loss, tput, p.Samples, seen, chosen)
+			fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\t%.1f%%\t%s\t%d\t%s\t%s\n", o.Distribution, o.Origin, o.Mode, p.ID, rtt, ttfb, 100*p.Loss, tput, p.Samples, seen, chosen)
 		}
 	}
 	tw.Flush()

@@ -14,6 +14,9 @@ type Stats struct {
 	// TTFB is the time to the response's first byte (headers), smoothed;
 	// on a fresh connection it includes the connection's RTT.
 	TTFB time.Duration `json:"ttfb"`
+	// RTT is the kernel's smoothed round-trip time of the connections
+	// the fetches used (0: unknown); shown, not scored: TTFB contains it.
+	RTT time.Duration `json:"rtt"`
 	// Throughput in bytes/s of bodies large enough to tell (0: unknown).
 	Throughput float64 `json:"throughput"`
 	// Loss is the smoothed share of fetches and probes that failed
@@ -28,6 +31,7 @@ type Stats struct {
 type Sample struct {
 	Failed bool
 	TTFB   time.Duration
+	RTT    time.Duration // of the connection, when known
 	// Bytes read in Duration, for throughput; bodies below MinThroughputBytes
 	// say more about the round trip than about the path's bandwidth.
 	Bytes    int64
@@ -79,6 +83,13 @@ func (st *Stats) Observe(s Sample, now time.Time) {
 		// up: a single stall on a busy host does not move traffic, while
 		// a path that really slowed down gets there in a few samples.
 		st.TTFB += time.Duration(Alpha * float64(min(s.TTFB, outlier*st.TTFB)-st.TTFB))
+	}
+	if s.RTT > 0 {
+		if st.RTT == 0 {
+			st.RTT = s.RTT
+		} else {
+			st.RTT += time.Duration(Alpha * float64(s.RTT-st.RTT))
+		}
 	}
 	if s.Bytes >= MinThroughputBytes && s.Duration > 0 {
 		bps := float64(s.Bytes) / s.Duration.Seconds()

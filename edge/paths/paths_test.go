@@ -109,8 +109,8 @@ func TestChooseConfirm(t *testing.T) {
 func TestObserve(t *testing.T) {
 	now := time.Unix(1e9, 0)
 	var st Stats
-	st.Observe(Sample{TTFB: 100 * time.Millisecond}, now)
-	if st.TTFB != 100*time.Millisecond || st.Loss != 0 || st.Samples != 1 {
+	st.Observe(Sample{TTFB: 100 * time.Millisecond, RTT: 40 * time.Millisecond}, now)
+	if st.TTFB != 100*time.Millisecond || st.RTT != 40*time.Millisecond || st.Loss != 0 || st.Samples != 1 {
 		t.Fatalf("first sample: %+v", st)
 	}
 	st.Observe(Sample{TTFB: 200 * time.Millisecond, Bytes: 1 << 20, Duration: time.Second}, now)

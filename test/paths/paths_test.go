@@ -421,6 +421,12 @@ func TestPaths(t *testing.T) {
 			ph.during = tp.load(tokyo, d, d+"-during", workers, gap, 8*time.Second)
 			close(stop)
 			<-done
+			if ps, err := tp.paths(tokyo[0], d); err == nil && len(ps) > 0 {
+				for _, p := range ps[0].Paths {
+					t.Logf("FIGURE %s during the impairment, %s sees %s: rtt %v ttfb %v loss %.1f%% (%d samples), chosen %v",
+						d, tokyo[0], p.ID, p.RTT, p.TTFB.Round(10*time.Microsecond), 100*p.Loss, p.Samples, p.Chosen)
+				}
+			}
 			repair()
 			t1 := time.Now()
 			if d == "fast" {
