@@ -10,7 +10,6 @@ import (
 	"net/textproto"
 	"net/url"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/intercloud/intercloud/edge/httpcache"
@@ -297,9 +296,9 @@ func (e *Edge) roundTripDirect(ctx context.Context, x *exchange, method string, 
 		if cond.h != nil && o.id == cond.producer {
 			hdr = cond.h
 		}
-		rctx, rtt := ctx, (*atomic.Int64)(nil)
+		rctx, ct := ctx, (*connTrace)(nil)
 		if x.b.tier != nil && o == x.member {
-			rctx, rtt = traceRTT(ctx) // a measured path (tiers.go)
+			rctx, ct = traceConn(ctx) // a measured path (tiers.go)
 		}
 		req := (&http.Request{
 			Method: method, URL: originURL(o, x.r, x.query), Header: hdr, Host: o.host,
@@ -312,8 +311,8 @@ func (e *Edge) roundTripDirect(ctx context.Context, x *exchange, method string, 
 		resp, err := o.client.Do(req)
 		ttfb := time.Since(start)
 		e.metrics.originSeconds.WithLabelValues(x.d.name, o.name).Observe(ttfb.Seconds())
-		if rtt != nil && (err == nil || ctx.Err() == nil) {
-			e.observeDirect(o, resp, err, ttfb, time.Duration(rtt.Load()))
+		if ct != nil && (err == nil || ctx.Err() == nil) {
+			e.observeDirect(o, resp, err, ttfb, ct)
 		}
 		if err != nil {
 			if ctx.Err() != nil {

@@ -405,7 +405,7 @@ func (b *meteredBody) Read(p []byte) (int, error) {
 // probeHTTP sends one HEAD and times its answer; a 5xx or no answer is a
 // failure.
 func probeHTTP(ctx context.Context, c *http.Client, url, host string, h http.Header) paths.Sample {
-	ctx, rtt := traceRTT(ctx)
+	ctx, ct := traceConn(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
 	if err != nil {
 		return paths.Sample{Failed: true}
@@ -425,7 +425,9 @@ func probeHTTP(ctx context.Context, c *http.Client, url, host string, h http.Hea
 	if resp.StatusCode >= 500 {
 		return paths.Sample{Failed: true}
 	}
-	return paths.Sample{TTFB: ttfb, RTT: time.Duration(rtt.Load())}
+	s := paths.Sample{TTFB: ttfb}
+	ct.fill(&s)
+	return s
 }
 
 // maxReportedOrigins bounds what a node's status carries (one etcd value

@@ -12,7 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/intercloud/intercloud/config"
@@ -268,7 +268,7 @@ func (e *Edge) viaPeer(ctx context.Context, x *exchange, hp hop, h http.Header) 
 		return nil, err
 	}
 	req.Header, req.Host = ph, x.r.Host
-	rctx, rtt := traceRTT(ctx)
+	rctx, ct := traceConn(ctx)
 	req = req.WithContext(rctx)
 	start := time.Now()
 	resp, err := hp.peer.client.Do(req)
@@ -290,7 +290,9 @@ func (e *Edge) viaPeer(ctx context.Context, x *exchange, hp hop, h http.Header) 
 		// A parent's hit says nothing of the path to the origin.
 		e.paths.observe(x.member.key, hp.path, paths.Sample{})
 	} else {
-		e.paths.observe(x.member.key, hp.path, paths.Sample{TTFB: ttfb, RTT: time.Duration(rtt.Load())})
+		s := paths.Sample{TTFB: ttfb}
+		ct.fill(&s)
+		e.paths.observe(x.member.key, hp.path, s)
 		resp.Body = e.paths.meter(resp.Body, x.member.key, hp.path)
 	}
 	return resp, nil
@@ -380,24 +382,56 @@ func (e *Edge) roundTripTiers(ctx context.Context, x *exchange, h http.Header, c
 	return nil, nil, fmt.Errorf("%w: %w", errOrigin, errors.Join(errs...))
 }
 
-// traceRTT adds to ctx a trace that keeps the RTT of the connection the
-// request gets (the kernel's, read once).
-func traceRTT(ctx context.Context) (context.Context, *atomic.Int64) {
-	rtt := new(atomic.Int64)
+// connTrace keeps the connection a request got and its kernel counters
+// then, so that the fetch's RTT and retransmissions can be told after.
+type connTrace struct {
+	mu    sync.Mutex
+	conn  net.Conn
+	start tcpCounters
+}
+
+// traceConn adds a connTrace to ctx.
+func traceConn(ctx context.Context) (context.Context, *connTrace) {
+	t := &connTrace{}
 	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
-		if d, ok := connRTT(i.Conn); ok {
-			rtt.Store(int64(d))
+		if c, ok := connInfo(i.Conn); ok {
+			t.mu.Lock()
+			t.conn, t.start = i.Conn, c
+			t.mu.Unlock()
 		}
-	}}), rtt
+	}}), t
+}
+
+// fill adds to s the connection's RTT and the share of this request's
+// data segments that had to be sent again (the edge sees its own
+// direction only: what it sent and retransmitted).
+func (t *connTrace) fill(s *paths.Sample) {
+	t.mu.Lock()
+	conn, start := t.conn, t.start
+	t.mu.Unlock()
+	if conn == nil {
+		return
+	}
+	now, ok := connInfo(conn)
+	if !ok {
+		return
+	}
+	s.RTT = now.rtt
+	re, out := now.retrans-start.retrans, now.dataOut-start.dataOut
+	if out > re {
+		s.Lost = float64(re) / float64(out-re)
+	}
 }
 
 // observeDirect hands a fetch from the origin to the path measurements.
-func (e *Edge) observeDirect(o *originRef, resp *http.Response, err error, ttfb, rtt time.Duration) {
+func (e *Edge) observeDirect(o *originRef, resp *http.Response, err error, ttfb time.Duration, ct *connTrace) {
 	if err != nil || resp.StatusCode >= 500 {
 		e.paths.observe(o.key, pathDirect, paths.Sample{Failed: true})
 		return
 	}
-	e.paths.observe(o.key, pathDirect, paths.Sample{TTFB: ttfb, RTT: rtt})
+	s := paths.Sample{TTFB: ttfb}
+	ct.fill(&s)
+	e.paths.observe(o.key, pathDirect, s)
 	resp.Body = e.paths.meter(resp.Body, o.key, pathDirect)
 }
 

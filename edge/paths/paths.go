@@ -19,8 +19,9 @@ type Stats struct {
 	RTT time.Duration `json:"rtt"`
 	// Throughput in bytes/s of bodies large enough to tell (0: unknown).
 	Throughput float64 `json:"throughput"`
-	// Loss is the smoothed share of fetches and probes that failed
-	// (connection refused or reset, timeout, gateway error).
+	// Loss is the smoothed share of packets lost: a fetch or probe that
+	// failed (connection refused or reset, timeout, gateway error) counts
+	// as 1, another as the share of its data segments retransmitted.
 	Loss float64 `json:"loss"`
 	// Samples counts what was observed; Updated is the last observation.
 	Samples int       `json:"samples"`
@@ -32,6 +33,9 @@ type Sample struct {
 	Failed bool
 	TTFB   time.Duration
 	RTT    time.Duration // of the connection, when known
+	// Lost is the share of the fetch's packets that were lost (sent
+	// again), when known; a failed fetch counts as all lost.
+	Lost float64
 	// Bytes read in Duration, for throughput; bodies below MinThroughputBytes
 	// say more about the round trip than about the path's bandwidth.
 	Bytes    int64
@@ -61,7 +65,7 @@ func (st *Stats) Observe(s Sample, now time.Time) {
 	first := st.Samples == 0
 	st.Samples++
 	st.Updated = now
-	fail := 0.0
+	fail := min(max(s.Lost, 0), 1)
 	if s.Failed {
 		fail = 1
 	}

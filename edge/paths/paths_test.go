@@ -130,6 +130,13 @@ func TestObserve(t *testing.T) {
 	if st.Throughput != 1<<20 {
 		t.Fatalf("a small body changed throughput: %+v", st)
 	}
+	// Retransmitted packets count as the share lost.
+	var l Stats
+	l.Observe(Sample{TTFB: time.Millisecond}, now)
+	l.Observe(Sample{TTFB: time.Millisecond, Lost: 0.5}, now)
+	if l.Loss < 0.049 || l.Loss > 0.051 {
+		t.Fatalf("half the packets of one fetch in two lost: loss %v", l.Loss)
+	}
 	var f Stats
 	f.Observe(Sample{Failed: true}, now)
 	if _, ok := f.Score(); ok {

@@ -371,11 +371,16 @@ func TestPaths(t *testing.T) {
 	impair := func() {
 		tp.toxi(http.MethodPost, "/proxies/origin/toxics", fmt.Sprintf(`{"name":"delay","type":"latency","stream":"downstream","toxicity":1,"attributes":{"latency":%d,"jitter":0}}`, delayMS))
 		tp.nft("tokyo", fmt.Sprintf(`table ip loss {
-	chain out { type filter hook output priority 0; ip daddr %[1]s tcp dport %[2]s numgen random mod 100 < %[3]d drop; }
-	chain in { type filter hook input priority 0; ip saddr %[1]s tcp sport %[2]s numgen random mod 100 < %[3]d drop; }
+	chain out { type filter hook output priority 0; ip daddr %[1]s tcp dport %[2]s numgen random mod 100 < %[3]d counter drop; }
+	chain in { type filter hook input priority 0; ip saddr %[1]s tcp sport %[2]s numgen random mod 100 < %[3]d counter drop; }
 }`, proxyIP, proxyPort, lossPct))
 	}
 	repair := func() {
+		for _, l := range strings.Split(tp.ns["tokyo"].MustRun("nft", "list", "table", "ip", "loss"), "\n") {
+			if strings.Contains(l, "counter") {
+				t.Logf("FIGURE loss rule: %s", strings.TrimSpace(l))
+			}
+		}
 		tp.toxi(http.MethodDelete, "/proxies/origin/toxics/delay", "")
 		tp.ns["tokyo"].MustRun("nft", "delete", "table", "ip", "loss")
 	}
@@ -423,7 +428,7 @@ func TestPaths(t *testing.T) {
 			<-done
 			if ps, err := tp.paths(tokyo[0], d); err == nil && len(ps) > 0 {
 				for _, p := range ps[0].Paths {
-					t.Logf("FIGURE %s during the impairment, %s sees %s: rtt %v ttfb %v loss %.1f%% (%d samples), chosen %v",
+					t.Logf("FIGURE %s during the impairment, %s sees %s: rtt %v ttfb %v loss %.2f%% (%d samples), chosen %v",
 						d, tokyo[0], p.ID, p.RTT, p.TTFB.Round(10*time.Microsecond), 100*p.Loss, p.Samples, p.Chosen)
 				}
 			}
