@@ -23,6 +23,8 @@ type Stats struct {
 	// failed (connection refused or reset, timeout, gateway error) counts
 	// as 1, another as the share of its data segments retransmitted.
 	Loss float64 `json:"loss"`
+	// Fails counts the failures since the last success.
+	Fails int `json:"fails,omitempty"`
 	// Samples counts what was observed; Updated is the last observation.
 	Samples int       `json:"samples"`
 	Updated time.Time `json:"updated"`
@@ -49,8 +51,10 @@ const (
 	// outlier: a latency sample counts for at most this many times the
 	// average.
 	outlier = 4
-	// LossAlpha weighs failures: one failure in ten fetches shows as 0.1.
-	LossAlpha = 0.1
+	// LossAlpha weighs loss: a memory of some 50 fetches, long enough
+	// that a 2 % loss shows as about 2 %. A path that fails is told by
+	// its consecutive failures (Stats.Fails), not by this average.
+	LossAlpha = 0.02
 	// MinThroughputBytes: smaller bodies do not measure throughput.
 	MinThroughputBytes = 64 << 10
 	// refBytes is the object size a path's score prices its throughput at.
@@ -75,8 +79,10 @@ func (st *Stats) Observe(s Sample, now time.Time) {
 		st.Loss += LossAlpha * (fail - st.Loss)
 	}
 	if s.Failed {
+		st.Fails++
 		return
 	}
+	st.Fails = 0
 	switch {
 	case s.TTFB <= 0:
 		// A body's throughput, or a success that timed nothing.
@@ -113,8 +119,8 @@ func (st Stats) Score() (float64, bool) {
 	if st.Samples == 0 || st.TTFB == 0 {
 		return 0, false
 	}
-	if st.Loss >= 1 {
-		return math.Inf(1), true
+	if st.Loss >= 1 || st.Fails >= failedRun {
+		return math.Inf(1), true // failing now, whatever it measured before
 	}
 	s := st.TTFB.Seconds() * (1 + lossWeight*st.Loss)
 	if st.Throughput > 0 {
@@ -158,9 +164,14 @@ type Choice struct {
 	PendingSince time.Time `json:"pendingSince,omitzero"`
 }
 
-// failing is the loss above which the current path is left without
-// waiting for Hold.
-const failing = 0.5
+// failing is the loss above which, and failedRun the failures in a row
+// after which, a path is left without waiting for Hold or Confirm.
+const (
+	failing   = 0.5
+	failedRun = 3
+)
+
+func (st Stats) failing() bool { return st.Loss >= failing || st.Fails >= failedRun }
 
 // Choose picks the path to use from cands (in preference order: on
 // missing data, and between equal scores, the earlier one wins; the
@@ -218,7 +229,7 @@ func Choose(cands []Candidate, cur Choice, now time.Time, p Policy) Choice {
 	}
 	prefOK := func() bool {
 		s, ok := score(cands[0])
-		return ok && cands[0].Stats.Loss < failing && s <= curScore*(1+p.Margin)+p.MinGain.Seconds()
+		return ok && !cands[0].Stats.failing() && s <= curScore*(1+p.Margin)+p.MinGain.Seconds()
 	}
 	switch {
 	case best < 0 && curIdx >= 0:
@@ -227,7 +238,7 @@ func Choose(cands []Candidate, cur Choice, now time.Time, p Policy) Choice {
 		return move(0)
 	case curIdx < 0 || !curOK:
 		return move(best)
-	case best != curIdx && cands[curIdx].Stats.Loss >= failing:
+	case best != curIdx && cands[curIdx].Stats.failing():
 		return move(best)
 	case now.Sub(cur.Since) < p.Hold:
 		return settled

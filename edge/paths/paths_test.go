@@ -40,6 +40,7 @@ func TestChoose(t *testing.T) {
 		{"within the margin: no flap", []Candidate{{"direct", m(100*ms, 0, 0)}, {"parent:a", m(81*ms, 0, 0)}}, Choice{ID: "direct", Since: old}, "direct", false},
 		{"better beyond the margin: move", []Candidate{{"direct", m(100*ms, 0, 0)}, {"parent:a", m(77*ms, 0, 0)}}, Choice{ID: "direct", Since: old}, "parent:a", true},
 		{"better but held too briefly: stay", []Candidate{{"direct", m(100*ms, 0, 0)}, {"parent:a", m(10*ms, 0, 0)}}, Choice{ID: "direct", Since: now.Add(-time.Second)}, "direct", false},
+		{"three failures in a row: left at once", []Candidate{{"direct", Stats{TTFB: 10 * ms, Loss: 0.06, Fails: 3, Samples: 50, Updated: now}}, {"parent:a", m(40*ms, 0, 0)}}, Choice{ID: "direct", Since: now}, "parent:a", true},
 		{"failing current left at once", []Candidate{{"direct", m(10*ms, 0.6, 0)}, {"parent:a", m(40*ms, 0, 0)}}, Choice{ID: "direct", Since: now}, "parent:a", true},
 		{"loss counts against a path", []Candidate{{"direct", m(20*ms, 0.1, 0)}, {"parent:a", m(25*ms, 0, 0)}}, Choice{ID: "direct", Since: old}, "parent:a", true},
 		{"all failed: stay", []Candidate{{"direct", Stats{Loss: 1, Samples: 3, Updated: now}}, {"parent:a", Stats{Loss: 1, Samples: 3, Updated: now}}}, Choice{ID: "direct", Since: old}, "direct", false},
@@ -123,7 +124,7 @@ func TestObserve(t *testing.T) {
 	}
 	st.TTFB = 130 * time.Millisecond
 	st.Observe(Sample{Failed: true}, now)
-	if st.TTFB != 130*time.Millisecond || st.Loss < 0.099 || st.Loss > 0.101 || st.Samples != 4 {
+	if st.TTFB != 130*time.Millisecond || st.Loss < 0.0199 || st.Loss > 0.0201 || st.Samples != 4 || st.Fails != 1 {
 		t.Fatalf("failure: %+v", st)
 	}
 	st.Observe(Sample{TTFB: time.Millisecond, Bytes: 100, Duration: time.Millisecond}, now)
@@ -134,7 +135,7 @@ func TestObserve(t *testing.T) {
 	var l Stats
 	l.Observe(Sample{TTFB: time.Millisecond}, now)
 	l.Observe(Sample{TTFB: time.Millisecond, Lost: 0.5}, now)
-	if l.Loss < 0.049 || l.Loss > 0.051 {
+	if l.Loss < 0.0099 || l.Loss > 0.0101 {
 		t.Fatalf("half the packets of one fetch in two lost: loss %v", l.Loss)
 	}
 	var f Stats
