@@ -31,7 +31,7 @@ func TestMain(m *testing.M) { netns.Main(m) }
 
 const (
 	originIP  = "10.60.0.1"
-	proxyIP   = "10.59.0.1" // toxiproxy, in the wan namespace
+	proxyIP   = "10.59.0.1" // toxiproxy, in its namespace behind the wan router
 	proxyPort = "8001"
 	originURL = "http://" + originIP + ":8000"
 	delayMS   = 150
@@ -44,7 +44,7 @@ var clouds = []struct{ name, net string }{{"seoul", "10.61.0"}, {"tokyo", "10.62
 type topo struct {
 	t      *testing.T
 	h      *netns.Harness
-	ns     map[string]*netns.Namespace
+	ns     map[string]*netns.Namespace // by name; "wan" is the router
 	edges  map[string]*netns.Proc
 	ips    map[string]string // edge node → address
 	cloud  map[string]string // edge node → cloud
@@ -101,8 +101,7 @@ func setup(t *testing.T) *topo {
 		ips: map[string]string{}, cloud: map[string]string{}, client: map[string]*http.Client{}}
 	wan := h.Namespace("wan")
 	wan.Forwarding()
-	wan.Up("lo")
-	wan.Addr("lo", proxyIP+"/32")
+	tp.ns["wan"] = wan
 	link := func(name, subnet string, addrs ...string) *netns.Namespace {
 		ns := h.Namespace(name)
 		h.Veth(wan, "w-"+name, ns, "eth0")
@@ -116,6 +115,9 @@ func setup(t *testing.T) *topo {
 		return ns
 	}
 	on := link("origin", "10.60.0", originIP)
+	// The proxy sits behind the router, so that the loss the router
+	// inflicts is the network's, not a local drop either TCP stack sees.
+	proxy := link("proxy", "10.59.0", proxyIP)
 	site := config.Site{Name: "paths", DNS: config.DNS{Zone: "cdn.test."}}
 	for i, c := range clouds {
 		ns := link(c.name, c.net, c.net+".1", c.net+".2")
@@ -157,7 +159,7 @@ func setup(t *testing.T) *topo {
 	t.Cleanup(func() { srv.Close() })
 
 	// Toxiproxy in the wan namespace, a proxy to the origin without toxics.
-	wan.StartHelper("paths-toxiproxy", proxyIP, "8474")
+	proxy.StartHelper("paths-toxiproxy", proxyIP, "8474")
 	tp.toxi(http.MethodPost, "/proxies", fmt.Sprintf(`{"name":"origin","listen":"%s:%s","upstream":"%s:8000","enabled":true}`, proxyIP, proxyPort, originIP))
 
 	shield := &config.Tiers{Parents: config.TierParents{Cloud: "seoul"}}
@@ -370,19 +372,24 @@ func TestPaths(t *testing.T) {
 	tokyo := []string{"tokyo-edge-1", "tokyo-edge-2"}
 	impair := func() {
 		tp.toxi(http.MethodPost, "/proxies/origin/toxics", fmt.Sprintf(`{"name":"delay","type":"latency","stream":"downstream","toxicity":1,"attributes":{"latency":%d,"jitter":0}}`, delayMS))
-		tp.nft("tokyo", fmt.Sprintf(`table ip loss {
-	chain out { type filter hook output priority 0; ip daddr %[1]s tcp dport %[2]s numgen random mod 100 < %[3]d counter drop; }
-	chain in { type filter hook input priority 0; ip saddr %[1]s tcp sport %[2]s numgen random mod 100 < %[3]d counter drop; }
+		// Both directions of tokyo's direct path lose 2 % of their
+		// packets in the router.
+		tp.nft("wan", fmt.Sprintf(`table ip loss {
+	chain lossy {
+		type filter hook forward priority 0;
+		ip saddr 10.62.0.0/24 ip daddr %[1]s tcp dport %[2]s numgen random mod 100 < %[3]d counter drop
+		ip saddr %[1]s tcp sport %[2]s ip daddr 10.62.0.0/24 numgen random mod 100 < %[3]d counter drop
+	}
 }`, proxyIP, proxyPort, lossPct))
 	}
 	repair := func() {
-		for _, l := range strings.Split(tp.ns["tokyo"].MustRun("nft", "list", "table", "ip", "loss"), "\n") {
+		for _, l := range strings.Split(tp.ns["wan"].MustRun("nft", "list", "table", "ip", "loss"), "\n") {
 			if strings.Contains(l, "counter") {
 				t.Logf("FIGURE loss rule: %s", strings.TrimSpace(l))
 			}
 		}
 		tp.toxi(http.MethodDelete, "/proxies/origin/toxics/delay", "")
-		tp.ns["tokyo"].MustRun("nft", "delete", "table", "ip", "loss")
+		tp.ns["wan"].MustRun("nft", "delete", "table", "ip", "loss")
 	}
 	const workers, gap = 4, 20 * time.Millisecond
 	type phases struct{ before, during, after loadResult }
