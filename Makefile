@@ -27,6 +27,9 @@ build:
 run: build
 	$(BIN) up -f examples/quickstart
 
+# test/paths impairs a path with packet loss (nftables' numgen).
+TOOLS += nft:nftables
+
 # deploy/'s tests: promtool checks the alerting rules, systemd-analyze the units.
 TOOLS += promtool:prometheus systemd-analyze:systemd
 

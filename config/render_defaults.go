@@ -263,6 +263,7 @@ func setDistributionDefaults(d *Distribution) {
 		// A behavior's own TTL fields stay nil where unset: nil means
 		// "inherit the distribution's", which the edge resolves.
 	}
+	setTiersDefaults(sp)
 	for i := range sp.ErrorPages {
 		e := &sp.ErrorPages[i]
 		dflt(&e.TTL, DefaultErrorPageTTL)

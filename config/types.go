@@ -358,6 +358,13 @@ type Spec struct {
 	Edges []string `yaml:"edges" json:"edges,omitempty"`
 	// Enabled false keeps the distribution in config but serves nothing.
 	Disabled bool `yaml:"disabled" json:"disabled,omitempty"`
+	// Tiers sends misses through parent edges and shares objects among
+	// the edges of a cloud (tiers.go).
+	Tiers *Tiers `yaml:"tiers" json:"tiers,omitempty"`
+	// Paths tunes how edges measure and choose the path of a miss.
+	Paths *PathPolicy `yaml:"paths" json:"paths,omitempty"`
+	// DNS is the distribution's answer policy (geo by default).
+	DNS *DistributionDNS `yaml:"dns" json:"dns,omitempty"`
 }
 
 // TTL bounds and defaults freshness, CloudFront style.
@@ -429,6 +436,8 @@ type Behavior struct {
 	Compress bool `yaml:"compress" json:"compress,omitempty"`
 	// RedirectHTTPS answers plain-HTTP requests with a 301 to https.
 	RedirectHTTPS bool `yaml:"redirectHTTPS" json:"redirectHTTPS,omitempty"`
+	// Tiers replaces the distribution's tiers for this behavior.
+	Tiers *Tiers `yaml:"tiers" json:"tiers,omitempty"`
 }
 
 // Forward says which parts of the request reach the origin (and the cache key).

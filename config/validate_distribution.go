@@ -57,6 +57,7 @@ func (c *checker) distributions(s *Snapshot) {
 			seen[la] = true
 		}
 		c.spec(o, s, d)
+		c.tiers(o, s, d)
 	}
 }
 

@@ -14,6 +14,8 @@ type outcome struct {
 	place   int32 // where the client was placed (-1 unknown)
 	ecsUsed bool
 	scope   uint8
+	// byLatency: the pool is the cloud measured closest (latency.go).
+	byLatency bool
 }
 
 // respond answers one request into b (which it may grow) and returns the
@@ -227,12 +229,27 @@ func (st *state) answerDist(q *query, src netip.Addr, e *entry, qtype uint16, pt
 	}
 	st.locate(q, src, o)
 	var p *pool
-	switch qtype {
-	case typeA:
+	if e.latency {
+		addr := src
+		if o.ecsUsed {
+			addr = q.ecsAddr
+			o.scope = min(o.scope, uint8(clientNetwork(addr).Bits()))
+		}
+		switch qtype {
+		case typeA, typeANY:
+			p = latencyPool(st.lat, e.group, addr, false)
+		case typeAAAA:
+			p = latencyPool(st.lat, e.group, addr, true)
+		}
+	}
+	switch {
+	case p != nil:
+		o.byLatency = true
+	case qtype == typeA:
 		p = e.group.pick(o.place, false)
-	case typeAAAA:
+	case qtype == typeAAAA:
 		p = e.group.pick(o.place, true)
-	case typeANY:
+	case qtype == typeANY:
 		if p = e.group.pick(o.place, false); p == nil {
 			p = e.group.pick(o.place, true)
 		}

@@ -22,11 +22,16 @@ type Explanation struct {
 	ECSUsed bool `json:"ecsUsed"`
 	// Located is the record that placed the client: "network 10.1.0.0/16",
 	// "geoip KR", or "" when the client's location is unknown.
-	Located   string   `json:"located,omitempty"`
-	Country   string   `json:"country,omitempty"`
-	Continent string   `json:"continent,omitempty"`
-	Scope     int      `json:"scope"`
-	Pool      string   `json:"pool,omitempty"` // the cloud answered from, "all" or "fail-open"
+	Located   string `json:"located,omitempty"`
+	Country   string `json:"country,omitempty"`
+	Continent string `json:"continent,omitempty"`
+	Scope     int    `json:"scope"`
+	Pool      string `json:"pool,omitempty"` // the cloud answered from, "all" or "fail-open"
+	// ByLatency: the distribution's dns.policy is latency and the pool is
+	// the cloud whose edges measured the lowest RTT towards Measured's
+	// network (listed best first), not the nearest one.
+	ByLatency bool     `json:"byLatency,omitempty"`
+	Measured  []string `json:"measured,omitempty"`
 	Rcode     string   `json:"rcode"`
 	Answer    []string `json:"answer"`
 	Authority []string `json:"authority,omitempty"`
@@ -90,6 +95,17 @@ func (s *Server) Explain(name string, qtype uint16, client netip.Addr, ecs netip
 	}
 	if o.pool != nil {
 		x.Pool = o.pool.label
+	}
+	x.ByLatency = o.byLatency
+	if o.byLatency && st.lat != nil {
+		addr := client
+		if o.ecsUsed {
+			addr = ecs.Addr()
+		}
+		n := clientNetwork(addr)
+		for _, c := range st.lat.Load().nets[n] {
+			x.Measured = append(x.Measured, fmt.Sprintf("%s: %s from cloud %s", n, c.rtt, c.cloud))
+		}
 	}
 	var here *place
 	if o.place >= 0 && st.loc != nil && int(o.place) < len(st.loc.places) {

@@ -73,7 +73,7 @@ func buildFrom(prev *state, in buildInput, liveKey string) *state {
 		if err != nil || st.names[string(w)] != nil {
 			return nil // the whole build reports it
 		}
-		de := &entry{kind: kindDist, group: all, dist: d.Name, wire: w}
+		de := &entry{kind: kindDist, group: all, dist: d.Name, wire: w, latency: latencyPolicy(d)}
 		st.names[string(w)] = de
 		if all.failOpen[0] || all.failOpen[1] {
 			st.failOpen = append(st.failOpen, d.Name)

@@ -62,6 +62,9 @@ type Server struct {
 	rrl     *rrl // kept across states while the rate stays
 	ln      *listeners
 	closed  bool
+
+	// lat is what edges measured towards client networks (latency.go).
+	lat atomic.Pointer[latTable]
 }
 
 // New makes a server; it listens once its first revision is committed.
@@ -177,6 +180,9 @@ func (s *Server) SetNodes(live map[string]status.NodeStatus) {
 	if live == nil {
 		live = map[string]status.NodeStatus{}
 	}
+	if s.snap != nil {
+		s.lat.Store(buildLatency(s.snap, live))
+	}
 	if s.snap != nil && s.live != nil && liveKey(s.snap, live) == liveKey(s.snap, s.live) {
 		s.live = live
 		return // agents report often; rebuild only when what DNS uses changed
@@ -253,6 +259,8 @@ func (s *Server) build(snap *config.Snapshot, live map[string]status.NodeStatus,
 	}
 	st.locs = s.m.locCounters(st.labels)
 	st.rrl = r
+	st.lat = &s.lat
+	s.lat.Store(buildLatency(snap, live))
 	st.liveKey = liveKey(snap, live)
 	return st, nil
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -38,6 +39,9 @@ type entry struct {
 	wire  []byte   // the name, lowercased wire format
 	ns    [][]byte // kindApex: NS records after the owner
 	glue  []*entry // kindApex: the in-zone host of each NS record, or nil
+
+	// latency: answer by measured latency where known (latency.go).
+	latency bool
 }
 
 // group is the answer table shared by distributions with the same edges.
@@ -47,6 +51,7 @@ type group struct {
 	byPlace4, byPlace6 []*pool // indexed by place; nil: no answer
 	unknown4, unknown6 *pool   // client location unknown
 	failOpen           [2]bool
+	clouds             map[string]*cloud // by name, for the latency policy
 }
 
 // state is one immutable, fully compiled revision. Queries load it once
@@ -66,6 +71,8 @@ type state struct {
 	edges     int                  // edge nodes in the site
 	liveEdges int                  // of which DNS hands out
 	liveKey   string               // the liveness it was built with (see liveKey)
+	// lat is the server's latency table, replaced as edges report.
+	lat *atomic.Pointer[latTable]
 }
 
 // buildInput is everything a state is made of.
@@ -272,7 +279,7 @@ func build(in buildInput) (*state, error) {
 		if old := st.names[string(w)]; old != nil && old.kind != kindEmpty {
 			return nil, fmt.Errorf("distribution %s: name %s is already used", d.Name, d.Domain(zoneName))
 		}
-		de := &entry{kind: kindDist, group: g, dist: d.Name, wire: w}
+		de := &entry{kind: kindDist, group: g, dist: d.Name, wire: w, latency: latencyPolicy(d)}
 		st.names[string(w)] = de
 		for _, a := range d.Spec.Aliases {
 			aw, err := fqdnWire(a)
@@ -364,7 +371,7 @@ type cloud struct {
 // coordinates) every live edge; with no live edge at all, every edge
 // (fail open: a possibly dead edge beats no answer).
 func buildGroup(key string, members []*edge, loc *locator, ttl uint32, maxAnswers int, labels map[string]int) *group {
-	g := &group{key: key, members: members}
+	g := &group{key: key, members: members, clouds: map[string]*cloud{}}
 	labelIdx := func(l string) int {
 		i, ok := labels[l]
 		if !ok {
@@ -381,6 +388,7 @@ func buildGroup(key string, members []*edge, loc *locator, ttl uint32, maxAnswer
 		if c == nil {
 			c = &cloud{name: e.cloud}
 			byName[e.cloud] = c
+			g.clouds[e.cloud] = c
 			clouds = append(clouds, c)
 		}
 		f := 0

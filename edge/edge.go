@@ -91,6 +91,12 @@ type Edge struct {
 	requests, hits, errors5xx   atomic.Int64
 	originFetches, originErrors atomic.Int64
 
+	paths *pathManager // path measurements and choice (tiers.go)
+	rtt   *clientRTT   // RTT towards client networks (clientrtt.go)
+	// live is the edges the agent last saw live and healthy (nil: not
+	// known yet, all are); tiers skip the others (tiers.go).
+	live atomic.Pointer[map[string]bool]
+
 	mu          sync.Mutex // Apply and Close
 	servers     []*listen.Listener
 	closed      bool
@@ -135,6 +141,13 @@ func New(o Options) (*Edge, error) {
 		st.Close()
 		return nil, fmt.Errorf("edge metrics: %w", err)
 	}
+	if e.paths, err = newPathManager(o.Registry, e.log, func() time.Time { return e.now() }); err != nil {
+		m.unregister()
+		e.diskMetrics.Unregister()
+		st.Close()
+		return nil, fmt.Errorf("edge metrics: %w", err)
+	}
+	e.rtt = newClientRTT()
 	if o.Mux != nil {
 		e.mountRoutes(o.Mux)
 	}
@@ -254,6 +267,7 @@ func (c *edgeChange) Commit() {
 		e.diskCfg = t.cache.Disk
 	}
 	e.table.Store(t)
+	e.paths.configure(pathSpecs(t))
 	if e.accessLog && e.node != "" {
 		e.closeAccessLog(e.alog.Swap(c.alog))
 	}
@@ -312,6 +326,7 @@ func (e *Edge) bind(k string) (*listen.Listener, error) {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+		ConnContext:       e.rtt.connContext,
 		OnError: func(err error) {
 			e.log.Error("listener stopped", "error", err)
 			err = fmt.Errorf("edge: %w", err)
@@ -419,6 +434,8 @@ func (e *Edge) Close(ctx context.Context) error {
 	if err := e.alog.Swap(nil).Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	e.paths.close()
+	e.rtt.close()
 	e.pool.closeIdle()
 	e.metrics.unregister()
 	e.diskMetrics.Unregister()
@@ -440,6 +457,8 @@ func (e *Edge) Report(into *status.RoleReport) {
 	into.Errors5xx = e.errors5xx.Load()
 	into.OriginFetches, into.OriginErrors = e.originFetches.Load(), e.originErrors.Load()
 	into.Degraded = e.Degraded()
+	into.ClientRTT = e.rtt.report()
+	into.Paths = e.paths.report()
 }
 
 // Degraded says why the disk tier takes no new objects (a full or

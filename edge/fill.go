@@ -39,6 +39,7 @@ type fillResult struct {
 	reason    string // why it was not stored
 	fwdStatus int
 	origin    string
+	via       string // the tier that answered: tierPeer, tierParent or ""
 	err       error
 	// own, when set, is the leader's answer: the entry before the fields
 	// of qualified private / no-cache were removed for storing.
@@ -93,7 +94,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		}
 		return &fillResult{err: err, mustRevalidate: stale != nil}
 	}
-	res := &fillResult{fwdStatus: resp.StatusCode, origin: o.name}
+	res := &fillResult{fwdStatus: resp.StatusCode, origin: o.name, via: x.via}
 	removeHopByHop(resp.Header)
 	if _, err := http.ParseTime(resp.Header.Get("Date")); err != nil {
 		// A missing or invalid Date is replaced by the time the response
@@ -268,6 +269,16 @@ func equalStrings(a, b []string) bool {
 // not replayed. The member cond was produced by gets cond's header, the
 // others h.
 func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http.Header, cond revalidation, body io.ReadCloser, length int64) (*http.Response, *originRef, error) {
+	if method == http.MethodGet && body == http.NoBody && x.b.tier != nil && x.b.cache {
+		// Misses of cached behaviors go through the tiers; what a
+		// behavior never caches goes to the origin, as without tiers.
+		return e.roundTripTiers(ctx, x, h, cond)
+	}
+	return e.roundTripDirect(ctx, x, method, h, cond, body, length)
+}
+
+// roundTripDirect is roundTrip to the origin group itself.
+func (e *Edge) roundTripDirect(ctx context.Context, x *exchange, method string, h http.Header, cond revalidation, body io.ReadCloser, length int64) (*http.Response, *originRef, error) {
 	tg := x.b.target
 	members := tg.order(x.member, e.health)
 	if x.w != nil && x.r.ProtoAtLeast(1, 1) {
@@ -285,16 +296,24 @@ func (e *Edge) roundTrip(ctx context.Context, x *exchange, method string, h http
 		if cond.h != nil && o.id == cond.producer {
 			hdr = cond.h
 		}
+		rctx, ct := ctx, (*connTrace)(nil)
+		if x.b.tier != nil && o == x.member {
+			rctx, ct = traceConn(ctx) // a measured path (tiers.go)
+		}
 		req := (&http.Request{
 			Method: method, URL: originURL(o, x.r, x.query), Header: hdr, Host: o.host,
 			Body: body, ContentLength: length, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		}).WithContext(ctx)
+		}).WithContext(rctx)
 		if body == http.NoBody {
 			req.Body = nil
 		}
 		start := time.Now()
 		resp, err := o.client.Do(req)
-		e.metrics.originSeconds.WithLabelValues(x.d.name, o.name).Observe(time.Since(start).Seconds())
+		ttfb := time.Since(start)
+		e.metrics.originSeconds.WithLabelValues(x.d.name, o.name).Observe(ttfb.Seconds())
+		if ct != nil && (err == nil || ctx.Err() == nil) {
+			e.observeDirect(o, resp, err, ttfb, ct)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				// The client left or the fill timed out: not the origin's

@@ -51,6 +51,10 @@ func (b *behavior) forwardedHeader(r *http.Request, clientIP string) http.Header
 		out.Del("X-Forwarded-For")
 		out.Del("Forwarded")
 		out.Del("Via")
+		// Between edges only (tiers.go).
+		delete(out, hdrHops)
+		delete(out, hdrTier)
+		delete(out, hdrProbe)
 	} else {
 		for _, k := range b.headers {
 			if v, ok := r.Header[k]; ok {

@@ -32,6 +32,11 @@ func FuzzHandler(f *testing.F) {
 	f.Add(304, "no-store", "Accept", "Expires", "0", "Cache-Control", "only-if-cached")
 	f.Add(500, `no-cache="set-cookie"`, "", "Age", "-1", "If-Modified-Since", "garbage")
 	f.Add(200, "max-age=1, stale-while-revalidate=9", "", "Last-Modified", "Mon, 02 Jan 2006 15:04:05 GMT", "Pragma", "no-cache")
+	// Between edges (tiers.go): hop counts in and out of range.
+	f.Add(200, "max-age=60", "", "", "", "X-Intercloud-Hops", "3")
+	f.Add(200, "max-age=60", "", "", "", "X-Intercloud-Hops", "99999999999999999999")
+	f.Add(200, "max-age=60", "", "", "", "X-Intercloud-Hops", " -1")
+	f.Add(200, "max-age=60", "", "", "", "X-Intercloud-Tier", "parent")
 
 	var cur atomic.Pointer[fuzzResp]
 	o := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -43,6 +43,12 @@ type exchange struct {
 	// member or, for its share of clients, the canary).
 	member *originRef
 
+	// hops is how many edges the request crossed before this one; level
+	// the tier it was sent to (0 a client's, 1 a cloud peer's, 2 a
+	// parent's); via the path the fill took ("" for the origin).
+	hops, level int
+	via         string
+
 	class  string // metrics label: hit, miss, stale, revalidated, bypass, error
 	origin string
 	// abort: the response was cut short; the connection (or stream) is
@@ -119,6 +125,13 @@ func (x *exchange) serve() {
 		target += r.URL.RequestURI()
 		x.w.Header().Set("Location", target)
 		x.plain(http.StatusMovedPermanently, "intercloud-edge: this path is served over HTTPS: "+target+"\n")
+		return
+	}
+	if !x.readHops() {
+		return
+	}
+	if _, ok := r.Header[hdrProbe]; ok && x.level == 2 {
+		x.answerProbe()
 		return
 	}
 	x.clientIP = clientIP(r)

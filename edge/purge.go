@@ -56,6 +56,7 @@ func pathMatches(paths []string, p string) bool {
 // mountRoutes mounts GET /v1/edge/cache (store stats) and POST
 // /v1/edge/purge?distribution=D&path=P... on the node admin mux.
 func (e *Edge) mountRoutes(mux *http.ServeMux) {
+	e.mountPathRoutes(mux)
 	mux.HandleFunc("GET /v1/edge/cache", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		t := e.table.Load()

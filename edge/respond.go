@@ -20,6 +20,11 @@ func (x *exchange) finish(res *fillResult, reason string, collapsed bool) {
 	if res.origin != "" {
 		x.origin = res.origin
 	}
+	if res.via != "" {
+		// Cache-Status names the tier that answered (fwd=parent).
+		reason = res.via
+		x.origin = res.via + ":" + res.origin
+	}
 	switch {
 	case res.stale:
 		x.class = "stale"

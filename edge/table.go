@@ -28,6 +28,9 @@ type table struct {
 	cache    config.Cache
 	// accessLog is the node's, as rendered; nil for an edge without node.
 	accessLog *config.AccessLog
+	// site and node place this edge among the others for tiers.
+	site *config.Site
+	node string
 }
 
 type dist struct {
@@ -41,6 +44,8 @@ type dist struct {
 	// counters are the distribution's request and byte counters by
 	// class, resolved on its first request.
 	counters atomic.Pointer[distCounters]
+	// host is the name other edges are asked for it by (tiers.go).
+	host string
 }
 
 type behavior struct {
@@ -58,6 +63,9 @@ type behavior struct {
 	redirectHTTPS  bool
 	compress       bool
 	httpsPort      string // appended to redirects when not 443
+
+	tier       *tierPlan // nil: misses go to the origin (tiers.go)
+	pathPolicy pathPolicy
 }
 
 // target is an origin group (a lone origin is a group of one).
@@ -80,6 +88,8 @@ type originRef struct {
 	base   *url.URL
 	host   string // Host header sent to the origin
 	client *http.Client
+	// probePath is what path probes ask for: the health check's path.
+	probePath string
 }
 
 // buildTable validates and compiles a snapshot for node; it never
@@ -88,7 +98,7 @@ func buildTable(snap *config.Snapshot, node string, pool *clientPool, ids *membe
 	if snap == nil {
 		return nil, errors.New("nil snapshot")
 	}
-	t := &table{revision: snap.Revision, hosts: map[string]*dist{}, certs: map[string]*certFile{}}
+	t := &table{revision: snap.Revision, hosts: map[string]*dist{}, certs: map[string]*certFile{}, site: &snap.Site, node: node}
 	if n := snap.Site.Node(node); n != nil {
 		t.listen, t.cache, t.accessLog = n.Listen, n.Cache, n.AccessLog
 		// Rendering fills both; a zero here would silently make every
@@ -127,7 +137,7 @@ func buildTableFrom(prev *table, snap *config.Snapshot, pool *clientPool, ids *m
 	for _, n := range dl.Removed {
 		gone[n] = true
 	}
-	t := &table{revision: snap.Revision, listen: prev.listen, cache: prev.cache, accessLog: prev.accessLog,
+	t := &table{revision: snap.Revision, listen: prev.listen, cache: prev.cache, accessLog: prev.accessLog, site: &snap.Site, node: prev.node,
 		hosts: make(map[string]*dist, len(prev.hosts)), certs: make(map[string]*certFile, len(prev.certs))}
 	for h, d := range prev.hosts {
 		if gone[d.name] {
@@ -171,6 +181,19 @@ func (t *table) add(dd *config.Distribution, zone string, pool *clientPool, ids 
 	names := dd.Spec.Aliases
 	if zone != "" {
 		names = append([]string{dd.Domain(zone)}, names...)
+	}
+	if len(names) > 0 {
+		d.host = names[0]
+	}
+	if t.site != nil {
+		for i, b := range d.behaviors {
+			tr := dd.Spec.Behaviors[i].Tiers
+			if tr == nil {
+				tr = dd.Spec.Tiers
+			}
+			b.tier = compileTiers(tr, t.site, t.node, &dd.Spec, pool)
+			b.pathPolicy = pathPolicyOf(dd.Spec.Paths)
+		}
 	}
 	var cert *certFile
 	if dd.Spec.TLS.CertFile != "" || dd.Spec.TLS.KeyFile != "" {
@@ -226,7 +249,10 @@ func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redire
 			host = o.HostHeader
 		}
 		origins[n] = &originRef{name: n, key: dd.Name + "/" + n, id: ids.id(dd.Name, n, u.String(), host),
-			base: u, host: host, client: pool.client(o)}
+			base: u, host: host, client: pool.client(o), probePath: "/"}
+		if o.Health != nil && strings.HasPrefix(o.Health.Path, "/") {
+			origins[n].probePath = o.Health.Path
+		}
 	}
 	targets := map[string]*target{}
 	for n, o := range origins {

@@ -53,6 +53,10 @@ type RoleReport struct {
 	Sessions []PeerState   `json:"sessions,omitempty"`
 	Tunnels  []TunnelState `json:"tunnels,omitempty"`
 	Routes   int           `json:"routes,omitempty"` // routes installed in the kernel
+	// Edge: RTT towards client networks (for the DNS latency policy) and
+	// the measured paths to origins (status/paths.go).
+	ClientRTT []NetRTT      `json:"clientRTT,omitempty"`
+	Paths     []OriginPaths `json:"paths,omitempty"`
 }
 
 // PeerState is one BGP session.

@@ -59,6 +59,9 @@ func runDNS(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(w, "located by:\t%s %s %s\n", located, x.Country, x.Continent)
 	fmt.Fprintf(w, "answered from:\t%s\nrcode:\t%s\n", x.Pool, x.Rcode)
+	for _, m := range x.Measured {
+		fmt.Fprintf(w, "by latency:\t%s\n", m)
+	}
 	for _, a := range x.Answer {
 		fmt.Fprintf(w, "answer:\t%s\n", a)
 	}

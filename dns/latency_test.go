@@ -1,0 +1,60 @@
+package dns
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	mdns "github.com/miekg/dns"
+
+	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/status"
+)
+
+// A distribution with dns.policy latency sends a client to the cloud
+// whose edges measured the lowest RTT towards its network, and by
+// geography when no edge measured it.
+func TestLatencyPolicy(t *testing.T) {
+	snap := testSnapshot("")
+	snap.Distributions[0].Spec.DNS = &config.DistributionDNS{Policy: config.DNSPolicyLatency}
+	s, addr := startServer(t, snap)
+	shop := "shop." + zone
+	answer := func() []string { return rrStrings(exchange(t, addr, "udp", qA(shop)).Answer) }
+	if got := answer(); !slices.Equal(got, shopKR) {
+		t.Fatalf("nothing measured: got %v, want seoul (geography)", got)
+	}
+	client := netip.MustParsePrefix("127.0.0.0/24")
+	measured := func(rtts map[string]time.Duration) map[string]status.NodeStatus {
+		live := liveAll(snap)
+		for n, rtt := range rtts {
+			st := live[n]
+			st.Report.ClientRTT = []status.NetRTT{{Network: client, RTT: rtt, Samples: 10}}
+			live[n] = st
+		}
+		return live
+	}
+	// Tokyo's edge measured the client's network closer than seoul's.
+	s.SetNodes(measured(map[string]time.Duration{"seoul-edge-1": 40 * time.Millisecond, "tokyo-edge-1": 3 * time.Millisecond}))
+	if got := answer(); !slices.Equal(got, shopJP) {
+		t.Fatalf("tokyo measured closer: got %v, want tokyo", got)
+	}
+	x, err := s.Explain(shop, mdns.TypeA, netip.MustParseAddr("127.0.0.1"), netip.Prefix{})
+	if err != nil || !x.ByLatency || x.Pool != "tokyo" || len(x.Measured) != 2 || !strings.Contains(x.Measured[0], "3ms from cloud tokyo") {
+		t.Fatalf("explanation %+v (%v)", x, err)
+	}
+	// Tokyo's edge dead: the next measured cloud, seoul.
+	live := measured(map[string]time.Duration{"seoul-edge-1": 40 * time.Millisecond, "tokyo-edge-1": 3 * time.Millisecond})
+	delete(live, "tokyo-edge-1")
+	s.SetNodes(live)
+	if got := answer(); !slices.Equal(got, shopKR) {
+		t.Fatalf("tokyo dead: got %v, want seoul", got)
+	}
+	// Measurements of another network do not count: geography again.
+	client = netip.MustParsePrefix("10.9.9.0/24")
+	s.SetNodes(measured(map[string]time.Duration{"tokyo-edge-1": time.Millisecond}))
+	if got := answer(); !slices.Equal(got, shopKR) {
+		t.Fatalf("another network measured: got %v, want seoul", got)
+	}
+}
