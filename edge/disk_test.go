@@ -411,8 +411,13 @@ func TestDegradedReport(t *testing.T) {
 	if r := h.get("/x"); r.status != 200 || len(r.body) != 400<<10 {
 		t.Fatalf("%d, %d bytes", r.status, len(r.body))
 	}
+	// The write that fails runs behind the request.
 	var rep status.RoleReport
-	h.e.Report(&rep)
+	eventually(t, "the failed write seen", func() bool {
+		rep = status.RoleReport{}
+		h.e.Report(&rep)
+		return rep.Degraded != ""
+	})
 	if h.e.Ready() != nil || !strings.Contains(rep.Degraded, "disk tier") {
 		t.Errorf("Ready %v, report degraded %q: want ready and degraded", h.e.Ready(), rep.Degraded)
 	}
