@@ -359,7 +359,12 @@ func BenchmarkCacheFillRSS(b *testing.B) {
 	for _, p := range peers {
 		waitHit(b, p, "/1KiB")
 		fill(b, p)
+		// Right after the fill (the garbage of the last fills not yet
+		// collected), and settled two seconds later, every peer alike.
+		peak := rssMiB(p.pids())
+		time.Sleep(2 * time.Second)
 		rss := rssMiB(p.pids())
+		b.ReportMetric(peak, p.name+"_rss_after_fill_MiB")
 		b.ReportMetric(rss, p.name+"_rss_MiB")
 		if p.name == "edge" && rss > float64(cacheSize>>20)+64 {
 			b.Logf("edge RSS %.0f MiB is above the target of %d MiB", rss, cacheSize>>20+64)
