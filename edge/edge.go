@@ -51,7 +51,7 @@ type Options struct {
 	// edge logs no requests.
 	AccessLog bool
 	// LimitMemory sets the process's Go memory limit to the cache size
-	// plus 48 MiB (unless GOMEMLIMIT is set), which keeps RSS within the
+	// plus 24 MiB (unless GOMEMLIMIT is set), which keeps RSS within the
 	// cache size + 64 MiB. Only for a process that is mostly this cache:
 	// the limit is process-wide.
 	// The garbage collector then runs by that limit alone (GOGC off)
