@@ -9,10 +9,10 @@ TOOLS := bird:bird2 birdc:bird2 ip:iproute2 wg:wireguard-tools dig:dnsutils \
 	kdig:knot-dnsutils ping:iputils-ping curl:curl nsenter:util-linux \
 	nginx:nginx-light wrk:wrk pkill:procps \
 	varnishd:varnish gdnsd:gdnsd dnsperf:dnsperf chromium:chromium \
-	wireguard-go:wireguard-go iperf3:iperf3 dot:graphviz
+	wireguard-go:wireguard-go iperf3:iperf3 dot:graphviz nft:nftables
 GEOIP := /usr/share/tor/geoip
 
-.PHONY: all build run test unit tools lint bench demo clean fuzz
+.PHONY: all build run test unit tools lint bench demo clean fuzz soak
 
 all: build
 
@@ -59,6 +59,17 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+# soak runs the whole system under load with faults on a seeded schedule
+# (root): a fault-free phase of SOAK, then a phase of SOAK with faults;
+# the report (report.txt, timeline.png, run.json) goes to bench/soak.
+# make test runs a 60 s version that asserts the invariants only.
+SOAK ?= 10m
+SOAK_SEED ?= 4
+SOAK_IDLE ?= 10000
+soak: tools
+	SOAK=$(SOAK) SOAK_SEED=$(SOAK_SEED) SOAK_IDLE=$(SOAK_IDLE) SOAK_BASELINE=1 SOAK_OUT=$(CURDIR)/bench/soak \
+		$(GO) test -count=1 -run '^TestSoak$$' -timeout 0 -v ./test/soak/
 
 # demo builds the multi-cloud story in network namespaces (root), runs it
 # step by step and keeps it up until Ctrl-C, then removes everything.

@@ -211,7 +211,9 @@ func (t *Topology) lockInterfaces() {
 	if err != nil {
 		t.tb.Fatalf("multicloud: lock %s: %v", path, err)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
+	// Long enough for the other run of one `go test ./...` (TestMultiCloud
+	// and test/soak's TestSoak build this topology) to finish.
+	deadline := time.Now().Add(15 * time.Minute)
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {

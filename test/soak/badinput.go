@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,7 +46,7 @@ var smuggle = []struct{ name, req string }{
 	{"chunk size zz", "POST / HTTP/1.1\r\nHost: %h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\nGET %s HTTP/1.1\r\nHost: %h\r\n\r\n"},
 	{"chunk size overflow", "POST / HTTP/1.1\r\nHost: %h\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff1\r\nabc\r\n0\r\n\r\n"},
 	{"chunk size negative", "POST / HTTP/1.1\r\nHost: %h\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\nabc\r\n0\r\n\r\n"},
-	{"bare LF", "GET / HTTP/1.1\nHost: %h\nContent-Length: 30\n\nGET %s HTTP/1.1\nHost: %h\n\n"},
+	{"bare LF", "GET / HTTP/1.1\nHost: %h\n\n"},
 	{"oversized header", "GET / HTTP/1.1\r\nHost: %h\r\nX-Big: " + strings.Repeat("a", 128<<10) + "\r\n\r\n"},
 	{"oversized URI", "GET /" + strings.Repeat("u", 64<<10) + " HTTP/1.1\r\nHost: %h\r\n\r\n"},
 	{"garbage", "\x00\x01\x02\xff GARBAGE\r\n\r\n"},
@@ -115,8 +116,8 @@ func runBad(args []string) int {
 			}
 			if answers > 1 {
 				c.Smuggled++
-				if len(c.Unexpected) < 10 {
-					c.Unexpected = append(c.Unexpected, fmt.Sprintf("%s: %d responses on one connection", sh.name, answers))
+				if u := sh.name + ": answered twice on one connection (the smuggled request too)"; !slices.Contains(c.Unexpected, u) {
+					c.Unexpected = append(c.Unexpected, u)
 				}
 			}
 			mu.Unlock()

@@ -52,7 +52,7 @@ var Kinds = []kind{
 // first warmup or so late that it could not heal before the end.
 func Schedule(seed int64, d time.Duration) []Planned {
 	rng := rand.New(rand.NewPCG(uint64(seed), uint64(seed)>>1|1))
-	const warmup, recovery = 5 * time.Second, 15 * time.Second
+	const warmup, recovery = 5 * time.Second, 10 * time.Second
 	var out []Planned
 	at := warmup
 	for {

@@ -20,7 +20,9 @@ const sliceLen = 2 * time.Second
 // line: requests, the failures wrk counts, cache hits, the maximum and the
 // latency percentiles 1..100 (microseconds).
 const wrkScript = `
-local n, hits, bad = 0, 0, 0
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+n, hits = 0, 0
 request = function()
   n = n + 1
   local k = n % 10
@@ -39,15 +41,17 @@ response = function(status, headers, body)
 end
 delay = function() return 10 end
 done = function(summary, latency, requests)
+  local hits = 0
+  for _, t in ipairs(threads) do hits = hits + (t:get("hits") or 0) end
   local e = summary.errors
-  io.write(string.format("SOAK %d %d %d %d %d %d %d", summary.requests, e.connect, e.read, e.write, e.status, e.timeout, latency.max))
+  io.write(string.format("SOAK %d %d %d %d %d %d %d %d", summary.requests, e.connect, e.read, e.write, e.status, e.timeout, hits, latency.max))
   for p = 1, 100 do io.write(string.format(" %d", latency:percentile(p))) end
   io.write("\n")
 end
 `
 
-// wrk's done() runs in each thread's copy of the script; hits are counted
-// per thread too, so one thread (-t1) keeps them in one place.
+// done() runs in the main script state: the hits each thread counted are
+// read from the threads setup() kept.
 
 // wrkLoop runs wrk slices against one edge until ctx ends.
 func (r *runner) wrkLoop(ctx context.Context, ns, edge string) []Slice {
@@ -76,10 +80,10 @@ func (r *runner) wrkLoop(ctx context.Context, ns, edge string) []Slice {
 func parseWrk(out string, s *Slice) error {
 	for _, l := range strings.Split(out, "\n") {
 		f := strings.Fields(l)
-		if len(f) < 8+100 || f[0] != "SOAK" {
+		if len(f) < 9+100 || f[0] != "SOAK" {
 			continue
 		}
-		var v [7]int64
+		var v [8]int64
 		for i := range v {
 			n, err := strconv.ParseInt(f[1+i], 10, 64)
 			if err != nil {
@@ -90,10 +94,11 @@ func parseWrk(out string, s *Slice) error {
 		failed := v[1] + v[2] + v[3] + v[4] + v[5]
 		s.Failed = failed
 		s.OK = max(v[0]-v[4], 0) // status errors are among the requests
-		s.Max = float64(v[6]) / 1000
+		s.Hits = v[6]
+		s.Max = float64(v[7]) / 1000
 		s.Pct = make([]float64, 100)
 		for i := range 100 {
-			n, err := strconv.ParseFloat(f[8+i], 64)
+			n, err := strconv.ParseFloat(f[9+i], 64)
 			if err != nil {
 				return fmt.Errorf("wrk: %q: %w", l, err)
 			}

@@ -49,7 +49,7 @@ func repoRoot() string {
 // fault-free phase first), SOAK_IDLE (idle connections), SOAK_OUT (where
 // the report goes; a temporary directory unless set).
 func env(t *testing.T) Options {
-	o := Options{Binary: binary, Repo: repoRoot(), Duration: 60 * time.Second, Seed: 1, IdleConns: 200}
+	o := Options{Binary: binary, Repo: repoRoot(), Duration: 60 * time.Second, Seed: 4, IdleConns: 200}
 	if v := os.Getenv("SOAK"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -215,10 +215,10 @@ func TestParsers(t *testing.T) {
 		pct[i] = strconv.Itoa((i + 1) * 100)
 	}
 	var s Slice
-	if err := parseWrk("Running 2s test\nSOAK 500 3 1 0 4 2 90000 "+strings.Join(pct, " ")+"\n", &s); err != nil {
+	if err := parseWrk("Running 2s test\nSOAK 500 3 1 0 4 2 120 90000 "+strings.Join(pct, " ")+"\n", &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.OK != 496 || s.Failed != 10 || s.Max != 90 || s.Pct[49] != 5 || s.Pct[98] != 9.9 {
+	if s.OK != 496 || s.Failed != 10 || s.Hits != 120 || s.Max != 90 || s.Pct[49] != 5 || s.Pct[98] != 9.9 {
 		t.Errorf("wrk: %+v", s)
 	}
 	if err := parseWrk("unable to connect to 10.1.0.10:80 Connection refused\n", &Slice{}); err == nil {
