@@ -341,12 +341,21 @@ func (t *Topology) network() {
 
 	// Separate store members beside it, routed the same way.
 	for i := 1; i <= t.opts.StoreMembers; i++ {
-		m := t.namespace(StoreMemberNS(i))
-		t.port(inet, "br", StoreMemberNS(i), m, "inet")
-		m.Addr("inet", StoreMemberAddr(i)+"/24")
-		m.Route("10.1.0.0/16", "172.30.0.1", "")
-		m.Route("10.2.0.0/16", "172.30.0.2", "")
+		t.InetHost(StoreMemberNS(i), StoreMemberAddr(i))
 	}
+}
+
+// InetHost makes a namespace called name on the internet segment with
+// addr/24, routed into both clouds through their gateways like the
+// control namespace (for peers a run adds: a hostile BGP speaker).
+func (t *Topology) InetHost(name, addr string) *netns.Namespace {
+	t.tb.Helper()
+	n := t.namespace(name)
+	t.port(t.NS(NSInet), "br", name, n, "inet")
+	n.Addr("inet", addr+"/24")
+	n.Route("10.1.0.0/16", "172.30.0.1", "")
+	n.Route("10.2.0.0/16", "172.30.0.2", "")
+	return n
 }
 
 // StoreMemberNS is the namespace of store member i (1-based).

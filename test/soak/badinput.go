@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/intercloud/intercloud/bgp/bgptest"
 	"github.com/intercloud/intercloud/test/multicloud"
 	"github.com/intercloud/intercloud/test/netns"
 )
@@ -30,7 +33,74 @@ const canary = "/soak-smuggled-canary"
 // a client's namespace until SIGTERM, then prints its counts as JSON.
 const badHelper = "soak-bad-input"
 
-func init() { netns.RegisterHelper(badHelper, runBad) }
+// bgpHelper is the helper process that plays a hostile BGP speaker:
+// `bgp GATEWAY SOURCE` opens sessions to the gateway from SOURCE and sends
+// one malformed message of bgptest.Hostile in each, until SIGTERM; then it
+// prints its counts.
+const bgpHelper = "soak-bgp-hostile"
+
+// Where the hostile speaker lives: on the internet segment, a neighbor of
+// tokyo-gw in the soak's site.
+const (
+	hostileNS   = "bgp-hostile"
+	hostileAddr = "172.30.0.20"
+)
+
+func init() {
+	netns.RegisterHelper(badHelper, runBad)
+	netns.RegisterHelper(bgpHelper, runHostileBGP)
+}
+
+// bgpCounts is what the hostile speaker prints when it stops.
+type bgpCounts struct {
+	Sessions int64 `json:"sessions"` // established, one message each
+	Reset    int64 `json:"reset"`    // of them, closed by the gateway after the message
+	Refused  int64 `json:"refused"`  // attempts the gateway did not establish
+}
+
+func runHostileBGP(args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: bgp GATEWAY SOURCE")
+		return 2
+	}
+	src := netip.MustParseAddr(args[1])
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	var c bgpCounts
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			b, _ := json.Marshal(c)
+			fmt.Printf("BGP %s\n", b)
+			return 0
+		default:
+		}
+		d := net.Dialer{Timeout: 2 * time.Second, LocalAddr: &net.TCPAddr{IP: src.AsSlice()}}
+		conn, err := d.Dial("tcp", args[0]+":179")
+		if err == nil {
+			err = bgptest.Establish(conn, 65090, src)
+		}
+		if err != nil {
+			c.Refused++
+			if conn != nil {
+				conn.Close()
+			}
+			time.Sleep(time.Second)
+			continue
+		}
+		c.Sessions++
+		msg := bgptest.Hostile[i%len(bgptest.Hostile)].Msg
+		_, _ = conn.Write(msg)
+		// The gateway answers with a NOTIFICATION and a close, or keeps
+		// the session (treat-as-withdraw): either way this one ends here.
+		conn.SetDeadline(time.Now().Add(time.Second))
+		if _, err := io.Copy(io.Discard, conn); err == nil {
+			c.Reset++
+		}
+		conn.Close()
+		time.Sleep(500 * time.Millisecond)
+	}
+}
 
 // smuggle are the request-smuggling and malformed shapes, each sent on a
 // connection of its own. %s is the canary path, %h the host.
@@ -103,7 +173,8 @@ func runBad(args []string) int {
 		for i := 0; !stopped(); i++ {
 			sh := smuggle[i%len(smuggle)]
 			req := strings.ReplaceAll(strings.ReplaceAll(sh.req, "%s", canary), "%h", multicloud.ShopDomain)
-			refused, answers, err := sendShape(targets[i%len(targets)], req)
+			refused, statuses, err := sendShape(targets[i%len(targets)], req)
+			answers := len(statuses)
 			mu.Lock()
 			v := c.Shapes[sh.name]
 			v[0]++
@@ -116,7 +187,7 @@ func runBad(args []string) int {
 			}
 			if answers > 1 {
 				c.Smuggled++
-				if u := sh.name + ": answered twice on one connection (the smuggled request too)"; !slices.Contains(c.Unexpected, u) {
+				if u := fmt.Sprintf("%s: answered %v on one connection (the smuggled request too)", sh.name, statuses); !slices.Contains(c.Unexpected, u) {
 					c.Unexpected = append(c.Unexpected, u)
 				}
 			}
@@ -225,32 +296,30 @@ func runBad(args []string) int {
 
 // sendShape sends one malformed request and reads what comes back until
 // the edge closes or two seconds pass. refused: an error status or a
-// close without an answer; answers: how many responses came.
-func sendShape(addr, req string) (refused bool, answers int, err error) {
+// close without an answer; statuses: the status of each response.
+func sendShape(addr, req string) (refused bool, statuses []int, err error) {
 	conn, err := net.DialTimeout("tcp", addr+":80", 2*time.Second)
 	if err != nil {
-		return true, 0, err
+		return true, nil, err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
 	if _, err := conn.Write([]byte(req)); err != nil {
-		return true, 0, nil // closed while we wrote: refused
+		return true, nil, nil // closed while we wrote: refused
 	}
 	br := bufio.NewReader(conn)
-	first := 0
 	for {
 		l, err := br.ReadString('\n')
 		if strings.HasPrefix(l, "HTTP/1.") {
-			answers++
-			if answers == 1 {
-				fmt.Sscanf(l, "HTTP/1.%d %d", new(int), &first)
-			}
+			var st int
+			fmt.Sscanf(l, "HTTP/1.%d %d", new(int), &st)
+			statuses = append(statuses, st)
 		}
 		if err != nil {
 			break
 		}
 	}
-	return answers == 0 || first >= 400, answers, nil
+	return len(statuses) == 0 || statuses[0] >= 400, statuses, nil
 }
 
 // badDNS makes malformed DNS messages of a few shapes: random bytes, a
@@ -291,6 +360,7 @@ func raiseNoFile() {
 type badInput struct {
 	r       *runner
 	senders []*netns.Proc
+	bgp     *netns.Proc
 	wg      *netns.Proc
 	wgIf    string
 }
@@ -304,6 +374,7 @@ func (r *runner) startBadInput(ctx context.Context) *badInput {
 	} {
 		b.senders = append(b.senders, r.topo.NS(s.ns).StartHelper(badHelper, "-http", s.edges, "-dns", s.dns, "-idle", fmt.Sprint(idle)))
 	}
+	b.bgp = r.hostile.StartHelper(bgpHelper, "172.30.0.2", hostileAddr)
 	b.startWrongKeyPeer(ctx)
 	return b
 }
@@ -376,6 +447,22 @@ func (b *badInput) stop(ctx context.Context) (out []BadInput, notes, violations 
 		}
 		if c.Smuggled > 0 {
 			violations = append(violations, fmt.Sprintf("bad input from %s: %d smuggled requests were answered as requests of their own", from, c.Smuggled))
+		}
+	}
+	if b.bgp != nil {
+		b.bgp.Stop()
+		var c bgpCounts
+		line := ""
+		for _, l := range strings.Split(b.bgp.Output(), "\n") {
+			if v, ok := strings.CutPrefix(l, "BGP "); ok {
+				line = v
+			}
+		}
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			notes = append(notes, "hostile BGP speaker: no counts: "+tailLines(b.bgp.Output(), 5))
+		} else {
+			out = append(out, BadInput{Kind: "malformed BGP UPDATEs", Target: "tokyo-gw", Sent: c.Sessions, Refused: c.Reset,
+				Note: fmt.Sprintf("one of %d shapes per established session; %d attempts not established (the gateway's idle hold after a reset)", len(bgptest.Hostile), c.Refused)})
 		}
 	}
 	if b.wg != nil {

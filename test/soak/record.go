@@ -57,7 +57,10 @@ type Slice struct {
 	// for DNS).
 	OK     int64 `json:"ok"`
 	Failed int64 `json:"failed"`
-	Hits   int64 `json:"hits,omitempty"`
+	// Refused are the failures that were connections refused: wrk
+	// retries a dead edge at once, so they count attempts, not requests.
+	Refused int64 `json:"refused,omitempty"`
+	Hits    int64 `json:"hits,omitempty"`
 	// Pct are the latency percentiles 1..100 in milliseconds (wrk);
 	// dnsperf gives only the mean, kept in Mean.
 	Pct  []float64 `json:"pct,omitempty"`

@@ -219,7 +219,12 @@ func (r *Recording) Report(w io.Writer, cacheBytes map[string]int64) {
 		pr("")
 		pr("== phase %s: %s → %s (%.0fs)", p.Name, p.Start.UTC().Format(time.TimeOnly), p.End.UTC().Format(time.TimeOnly), p.End.Sub(p.Start).Seconds())
 		ok, failed, hits := Counts(p.HTTP)
+		var refused int64
+		for _, s := range p.HTTP {
+			refused += s.Refused
+		}
 		pr("HTTP (wrk, hits/misses/ranges/uncacheable): %d answered, %d failed (%s), %s of answers were cache hits", ok, failed, pct(failed, ok+failed), pct(hits, ok))
+		pr("  of the failures, %d were connections refused by a dead edge (wrk retries at once: attempts, not requests)", refused)
 		l := p.HTTPLatency()
 		pr("  latency: p50 %.2f ms, p99 %.2f ms, max %.1f ms", l.P50, l.P99, l.Max)
 		dok, dfailed, _ := Counts(p.DNS)

@@ -70,8 +70,10 @@ type runner struct {
 	opts Options
 	topo *multicloud.Topology
 	toxi *netns.Proc
-	logf func(string, ...any)
-	rec  *Recording
+	// hostile is the namespace of the hostile BGP speaker.
+	hostile *netns.Namespace
+	logf    func(string, ...any)
+	rec     *Recording
 
 	mu   sync.Mutex
 	dead map[string]time.Time // killed namespaces, since when
@@ -99,6 +101,7 @@ func Run(tb testing.TB, opts Options) *Recording {
 		rec: &Recording{Seed: opts.Seed, Duration: opts.Duration, LeaseTTL: topo.Site.Site.Store.LeaseTTL.D(), Slack: opts.Slack}}
 	// The toxiproxy before blue, in its origin's namespace.
 	r.toxi = topo.NS("seoul-origin").StartHelper(toxiHelper, "10.1.0.20:9101", "10.1.0.20:9001")
+	r.hostile = topo.InetHost(hostileNS, hostileAddr)
 
 	ctx := context.Background()
 	begin := time.Now()

@@ -218,7 +218,7 @@ func TestParsers(t *testing.T) {
 	if err := parseWrk("Running 2s test\nSOAK 500 3 1 0 4 2 120 90000 "+strings.Join(pct, " ")+"\n", &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.OK != 496 || s.Failed != 10 || s.Hits != 120 || s.Max != 90 || s.Pct[49] != 5 || s.Pct[98] != 9.9 {
+	if s.OK != 496 || s.Failed != 10 || s.Refused != 3 || s.Hits != 120 || s.Max != 90 || s.Pct[49] != 5 || s.Pct[98] != 9.9 {
 		t.Errorf("wrk: %+v", s)
 	}
 	if err := parseWrk("unable to connect to 10.1.0.10:80 Connection refused\n", &Slice{}); err == nil {
