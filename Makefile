@@ -62,7 +62,7 @@ fuzz:
 
 # soak runs the whole system under load with faults on a seeded schedule
 # (root): a fault-free phase of SOAK, then a phase of SOAK with faults;
-# the report (report.txt, timeline.png, run.json) goes to bench/soak.
+# the report (report.txt, timeline.png, run.json.gz) goes to bench/soak.
 # make test runs a 60 s version that asserts the invariants only.
 SOAK ?= 10m
 SOAK_SEED ?= 4

@@ -95,6 +95,9 @@ type Options struct {
 	// BirdConf is the on-premises BIRD config (absolute, or relative to
 	// the run directory); empty is ExampleDir/onprem/bird.conf.
 	BirdConf string
+	// Prepare, when set, is called once the network is up and before any
+	// daemon starts (to make what the daemons expect in the run directory).
+	Prepare func(t *Topology)
 }
 
 // ExtraNode is a node of Options.Extra: a namespace on cloud's LAN
@@ -161,6 +164,9 @@ func Build(tb testing.TB, h *netns.Harness, opts Options) *Topology {
 	}
 	t.lockInterfaces()
 	t.network()
+	if opts.Prepare != nil {
+		opts.Prepare(t)
+	}
 	t.startDaemons()
 	return t
 }

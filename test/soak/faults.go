@@ -168,10 +168,7 @@ func (r *runner) make(ctx context.Context, p Planned) (func() error, string, err
 		}
 		return func() error { return r.toxi.Signal(syscall.SIGUSR2) }, fmt.Sprintf("toxiproxy before blue: +%dms±%dms, %d KB/s", toxicLatency, toxicJitter, toxicRate), nil
 	case "disk-full":
-		// The disk tier (cache.disk.path) is not in this build: there is
-		// no cache directory to fill. The fault is kept in the schedule so
-		// that seeds stay comparable once it is.
-		return nil, "disk tier not configured (no cache.disk.path in this build): nothing filled", nil
+		return r.fillDisk(p.Target)
 	}
 	return nil, "", fmt.Errorf("unknown fault kind %q", p.Kind)
 }

@@ -114,10 +114,11 @@ func parseWrk(out string, s *Slice) error {
 }
 
 // dnsperfLoop runs dnsperf slices against one DNS server until ctx ends;
-// ecs, when set, is sent as EDNS Client Subnet.
+// ecs, when set, is sent as EDNS Client Subnet. A query unanswered after
+// 3 s is lost (dig's own wait is 5 s).
 func (r *runner) dnsperfLoop(ctx context.Context, ns, server, name, ecs string) []Slice {
 	var out []Slice
-	args := []string{"-s", server, "-d", r.topo.Dir + "/queries.txt", "-l", strconv.Itoa(int(sliceLen.Seconds())), "-Q", "100", "-c", "1", "-t", "1"}
+	args := []string{"-s", server, "-d", r.topo.Dir + "/queries.txt", "-l", strconv.Itoa(int(sliceLen.Seconds())), "-Q", "100", "-c", "1", "-t", "3"}
 	target := name
 	if ecs != "" {
 		args = append(args, "-E", "8:"+ecsOption(ecs))

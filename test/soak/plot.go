@@ -14,11 +14,12 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// bucket is one second of a phase: HTTP answers and failures, and the
-// worst p99 of the slices that ended in it.
+// bucket is one second of a phase: HTTP and DNS answers and failures,
+// and the worst HTTP p99 of the slices that ended in it.
 type bucket struct {
-	ok, failed int64
-	p99        float64
+	ok, failed       int64
+	dnsOK, dnsFailed int64
+	p99              float64
 }
 
 // seconds spreads the HTTP slices of a phase over one-second buckets (a
@@ -40,6 +41,12 @@ func (p *Phase) seconds() []bucket {
 			bs[i].p99 = math.Max(bs[i].p99, s.Pct[98])
 		}
 	}
+	for _, s := range p.DNS {
+		if i := int(s.End.Sub(p.Start).Seconds()); i >= 0 && i < n {
+			bs[i].dnsOK += s.OK
+			bs[i].dnsFailed += s.Failed
+		}
+	}
 	return bs
 }
 
@@ -48,25 +55,29 @@ func (p *Phase) seconds() []bucket {
 // p99 latency, second by second.
 func (r *Recording) Plot(p *Phase, path string) error {
 	bs := p.seconds()
-	var errPts, latPts plotter.XYs
+	var errPts, dnsPts, latPts plotter.XYs
 	maxErr, maxLat := 1.0, 1.0
 	for i, b := range bs {
-		if b.ok+b.failed == 0 {
-			continue
+		if b.ok+b.failed > 0 {
+			e := 100 * float64(b.failed) / float64(b.ok+b.failed)
+			errPts = append(errPts, plotter.XY{X: float64(i), Y: e})
+			maxErr = math.Max(maxErr, e)
 		}
-		e := 100 * float64(b.failed) / float64(b.ok+b.failed)
-		errPts = append(errPts, plotter.XY{X: float64(i), Y: e})
-		maxErr = math.Max(maxErr, e)
+		if b.dnsOK+b.dnsFailed > 0 {
+			e := 100 * float64(b.dnsFailed) / float64(b.dnsOK+b.dnsFailed)
+			dnsPts = append(dnsPts, plotter.XY{X: float64(i), Y: e})
+			maxErr = math.Max(maxErr, e)
+		}
 		if b.p99 > 0 {
 			latPts = append(latPts, plotter.XY{X: float64(i), Y: b.p99})
 			maxLat = math.Max(maxLat, b.p99)
 		}
 	}
-	errPlot, err := r.panel(p, "HTTP error rate (%)", errPts, maxErr, color.RGBA{R: 200, A: 255}, true)
+	errPlot, err := r.panel(p, "error rate (%)", []series{{"HTTP", errPts, color.NRGBA{R: 200, A: 255}}, {"DNS", dnsPts, color.NRGBA{G: 140, A: 255}}}, maxErr, true)
 	if err != nil {
 		return err
 	}
-	latPlot, err := r.panel(p, "HTTP p99 latency (ms)", latPts, maxLat, color.RGBA{B: 180, A: 255}, false)
+	latPlot, err := r.panel(p, "HTTP p99 latency (ms)", []series{{"HTTP p99", latPts, color.NRGBA{B: 180, A: 255}}}, maxLat, false)
 	if err != nil {
 		return err
 	}
@@ -94,12 +105,19 @@ func (r *Recording) Plot(p *Phase, path string) error {
 }
 
 // faultColors gives each fault kind its shade, the same in both panels.
-var faultColors = []color.RGBA{
+var faultColors = []color.NRGBA{
 	{R: 255, G: 170, B: 0, A: 70}, {R: 0, G: 170, B: 255, A: 70}, {R: 120, G: 200, B: 0, A: 70},
 	{R: 200, G: 0, B: 200, A: 70}, {R: 255, G: 60, B: 60, A: 70}, {R: 100, G: 100, B: 100, A: 70},
 }
 
-func (r *Recording) panel(p *Phase, ylabel string, pts plotter.XYs, ymax float64, c color.Color, labels bool) (*plot.Plot, error) {
+// series is one line of a panel.
+type series struct {
+	name string
+	pts  plotter.XYs
+	c    color.Color
+}
+
+func (r *Recording) panel(p *Phase, ylabel string, lines []series, ymax float64, labels bool) (*plot.Plot, error) {
 	pl := plot.New()
 	pl.Y.Label.Text = ylabel
 	pl.X.Min, pl.X.Max = 0, p.End.Sub(p.Start).Seconds()
@@ -123,18 +141,24 @@ func (r *Recording) panel(p *Phase, ylabel string, pts plotter.XYs, ymax float64
 		}
 		poly.Color = faultColors[kinds[f.Kind]%len(faultColors)]
 		poly.LineStyle.Width = 0
+		poly.LineStyle.Color = color.Transparent
 		pl.Add(poly)
 		lbl.XYs = append(lbl.XYs, plotter.XY{X: x0, Y: ymax * (1.02 + 0.04*float64(len(lbl.XYs)%3))})
 		lbl.Labels = append(lbl.Labels, f.Kind)
 	}
-	if len(pts) > 0 {
-		line, err := plotter.NewLine(pts)
+	for _, l := range lines {
+		if len(l.pts) == 0 {
+			continue
+		}
+		line, err := plotter.NewLine(l.pts)
 		if err != nil {
 			return nil, fmt.Errorf("soak: plot: %w", err)
 		}
-		line.Color = c
+		line.Color = l.c
 		pl.Add(line)
+		pl.Legend.Add(l.name, line)
 	}
+	pl.Legend.Top = true
 	if labels && len(lbl.XYs) > 0 {
 		l, err := plotter.NewLabels(lbl)
 		if err != nil {

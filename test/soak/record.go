@@ -1,13 +1,15 @@
 package soak
 
 import (
+	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 )
 
-// Recording is everything one soak run observed, as written to run.json;
+// Recording is everything one soak run observed, as written to run.json.gz;
 // the report (Report, Plot) is computed from it alone.
 type Recording struct {
 	Seed     int64         `json:"seed"`
@@ -146,26 +148,37 @@ type BadInput struct {
 	Note    string `json:"note,omitempty"`
 }
 
-// Save writes the recording as JSON.
+// Save writes the recording as gzipped JSON (a 10-minute run records
+// megabytes of slices and checks).
 func (r *Recording) Save(path string) error {
-	b, err := json.MarshalIndent(r, "", " ")
+	f, err := os.Create(path)
 	if err != nil {
+		return fmt.Errorf("soak: write recording: %w", err)
+	}
+	zw := gzip.NewWriter(f)
+	if err := json.NewEncoder(zw).Encode(r); err != nil {
+		f.Close()
 		return fmt.Errorf("soak: encode recording: %w", err)
 	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		return fmt.Errorf("soak: write recording: %w", err)
+	if err := errors.Join(zw.Close(), f.Close()); err != nil {
+		return fmt.Errorf("soak: write recording %s: %w", path, err)
 	}
 	return nil
 }
 
 // Load reads a recording written by Save.
 func Load(path string) (*Recording, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("soak: read recording: %w", err)
 	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("soak: read recording %s: %w", path, err)
+	}
 	var r Recording
-	if err := json.Unmarshal(b, &r); err != nil {
+	if err := json.NewDecoder(zr).Decode(&r); err != nil {
 		return nil, fmt.Errorf("soak: decode recording %s: %w", path, err)
 	}
 	return &r, nil

@@ -75,6 +75,9 @@ type runner struct {
 	logf    func(string, ...any)
 	rec     *Recording
 
+	// disks are the edges' disk-tier mounts by node (disk.go).
+	disks map[string]string
+
 	mu   sync.Mutex
 	dead map[string]time.Time // killed namespaces, since when
 }
@@ -95,10 +98,11 @@ func Run(tb testing.TB, opts Options) *Recording {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	r := &runner{tb: tb, opts: opts, logf: tb.Logf, dead: map[string]time.Time{}}
 	topo := multicloud.Build(tb, h, multicloud.Options{Binary: opts.Binary, Repo: opts.Repo,
-		SiteDir: SiteDir, Extra: extra, StoreMembers: 3, BirdConf: bird})
-	r := &runner{tb: tb, opts: opts, topo: topo, logf: tb.Logf, dead: map[string]time.Time{},
-		rec: &Recording{Seed: opts.Seed, Duration: opts.Duration, LeaseTTL: topo.Site.Site.Store.LeaseTTL.D(), Slack: opts.Slack}}
+		SiteDir: SiteDir, Extra: extra, StoreMembers: 3, BirdConf: bird, Prepare: r.mountDisks})
+	r.topo = topo
+	r.rec = &Recording{Seed: opts.Seed, Duration: opts.Duration, LeaseTTL: topo.Site.Site.Store.LeaseTTL.D(), Slack: opts.Slack}
 	// The toxiproxy before blue, in its origin's namespace.
 	r.toxi = topo.NS("seoul-origin").StartHelper(toxiHelper, "10.1.0.20:9101", "10.1.0.20:9001")
 	r.hostile = topo.InetHost(hostileNS, hostileAddr)
@@ -234,13 +238,13 @@ func (r *runner) phase(ctx context.Context, name string, plan []Planned) *Phase 
 	return p
 }
 
-// Output writes run.json, report.txt and timeline.png (of the faults
+// Output writes run.json.gz, report.txt and timeline.png (of the faults
 // phase) into dir.
 func (rec *Recording) Output(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("soak: %w", err)
 	}
-	if err := rec.Save(filepath.Join(dir, "run.json")); err != nil {
+	if err := rec.Save(filepath.Join(dir, "run.json.gz")); err != nil {
 		return err
 	}
 	var b strings.Builder

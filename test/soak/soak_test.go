@@ -3,15 +3,19 @@ package soak
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/test/multicloud"
 	"github.com/intercloud/intercloud/test/netns"
+	"github.com/intercloud/intercloud/test/testenv"
 )
 
 var binary string
@@ -315,11 +319,45 @@ func TestReportAndPlotFromRecording(t *testing.T) {
 	if err != nil || len(png) < 1000 || string(png[1:4]) != "PNG" {
 		t.Errorf("timeline.png: %d bytes, %v", len(png), err)
 	}
-	again, err := Load(filepath.Join(dir, "run.json"))
+	again, err := Load(filepath.Join(dir, "run.json.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(again.Phases) != 2 || again.Phases[1].Faults[0].Kind != "kill-edge" {
 		t.Errorf("run.json round trip: %+v", again)
+	}
+}
+
+// The disk-full fault fills the edge's own tmpfs and the heal empties it;
+// without a disk tier it does nothing and says so.
+func TestFillDisk(t *testing.T) {
+	testenv.NeedRoot(t)
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+	}
+	defer exec.Command("umount", "-l", dir).Run()
+	r := &runner{disks: map[string]string{"seoul-edge-1": dir}}
+	heal, note, err := r.fillDisk("seoul-edge-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil || st.Bavail != 0 {
+		t.Fatalf("after the fill: %d blocks available (%v); %s", st.Bavail, err, note)
+	}
+	if err := heal(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Statfs(dir, &st); err != nil || st.Bavail == 0 {
+		t.Fatalf("after the heal: %d blocks available (%v)", st.Bavail, err)
+	}
+	heal, note, err = r.fillDisk("tokyo-edge-1")
+	if heal != nil || err != nil || !strings.Contains(note, "disk tier not configured") {
+		t.Errorf("no disk tier: heal %v, err %v, note %q", heal != nil, err, note)
+	}
+	site := &config.Site{Nodes: []config.Node{{Name: "e", Cache: config.Cache{Memory: 1 << 20}}}}
+	if got := diskTiers(site); len(got) != 0 {
+		t.Errorf("disk tiers of a memory-only site: %v", got)
 	}
 }
