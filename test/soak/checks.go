@@ -131,6 +131,59 @@ func (r *Recording) MissingRoutes(p *Phase) []string {
 	return bad
 }
 
+// storeChecker asks every store member for its /health (etcd's: a
+// leader and a working raft) every five seconds.
+func (r *runner) storeChecker(ctx context.Context) []StoreSample {
+	var out []StoreSample
+	for ctx.Err() == nil {
+		for i := 1; i <= 3; i++ {
+			s := StoreSample{Member: multicloud.StoreMemberNS(i), Time: time.Now()}
+			o, err := r.topo.Run(ctx, multicloud.NSControl, "curl", "-sS", "--max-time", "3", "http://"+multicloud.StoreMemberAddr(i)+":2379/health")
+			if ctx.Err() != nil {
+				return out
+			}
+			s.Health = firstLine(o)
+			s.OK = err == nil && strings.Contains(o, `"health":"true"`)
+			out = append(out, s)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return out
+}
+
+// watchExits records, until ctx ends, every watched process that exits
+// while no kill fault is on it.
+func (r *runner) watchExits(ctx context.Context) []Exit {
+	var out []Exit
+	for ctx.Err() == nil {
+		for _, ns := range r.procNames() {
+			r.mu.Lock()
+			p := r.topo.Proc(ns)
+			_, killed := r.dead[ns]
+			ended := false
+			if p != nil && !killed && !r.exited[p] {
+				select {
+				case <-p.Done():
+					ended, r.exited[p] = true, true
+				default:
+				}
+			}
+			r.mu.Unlock()
+			if ended {
+				out = append(out, Exit{Name: ns, Time: time.Now(), Err: fmt.Sprint(p.Err()), Tail: tailLines(p.Output(), 5)})
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return out
+}
+
 // procNames are the namespaces whose process the soak watches.
 func (r *runner) procNames() []string {
 	ns := append(r.topo.Nodes(), multicloud.NSControl, multicloud.NSOnPrem)
@@ -179,14 +232,8 @@ func (r *runner) endChecks(ctx context.Context, p *Phase) []string {
 	var bad []string
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	for _, ns := range r.procNames() {
-		if pr := r.topo.Proc(ns); pr != nil {
-			select {
-			case <-pr.Done():
-				bad = append(bad, fmt.Sprintf("%s exited outside a kill fault: %v\n%s", ns, pr.Err(), tailLines(pr.Output(), 20)))
-			default:
-			}
-		}
+	for _, e := range p.Exits {
+		bad = append(bad, fmt.Sprintf("%s exited by itself at +%.1fs (%s): %s", e.Name, e.Time.Sub(p.Start).Seconds(), e.Err, strings.ReplaceAll(e.Tail, "\n", " | ")))
 	}
 	final := fmt.Sprintf("final-%d", time.Now().Unix())
 	out, err := r.topo.CLI(ctx, "apply", "--param", "shop.stamp="+final)

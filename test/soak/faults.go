@@ -123,10 +123,20 @@ func (r *runner) inject(ctx context.Context, start time.Time, plan []Planned) []
 // make starts one fault and returns what heals it.
 func (r *runner) make(ctx context.Context, p Planned) (func() error, string, error) {
 	t := r.topo
+	// The topology's process table is written here and read by
+	// watchExits: both under r.mu.
 	restart := func(ns string, start func()) func() error {
+		r.mu.Lock()
 		t.KillNode(ns)
-		r.killed(ns)
-		return func() error { start(); r.restarted(ns); return nil }
+		r.dead[ns] = time.Now()
+		r.mu.Unlock()
+		return func() error {
+			r.mu.Lock()
+			start()
+			delete(r.dead, ns)
+			r.mu.Unlock()
+			return nil
+		}
 	}
 	switch p.Kind {
 	case "kill-edge", "kill-dns", "kill-gateway", "kill-origin":

@@ -40,6 +40,11 @@ type Phase struct {
 	ProcsStart []ProcStat `json:"procsStart"`
 	ProcsEnd   []ProcStat `json:"procsEnd"`
 	BadInput   []BadInput `json:"badInput"`
+	// Exits are the processes that ended during the phase other than by
+	// a kill fault.
+	Exits []Exit `json:"exits,omitempty"`
+	// Store is each member's /health, every five seconds.
+	Store []StoreSample `json:"store"`
 	// Violations are the invariants broken, found while running or at
 	// the end (those of the failures are computed: see Attribute).
 	Violations []string `json:"violations"`
@@ -146,6 +151,22 @@ type BadInput struct {
 	Sent    int64  `json:"sent"`
 	Refused int64  `json:"refused"` // answered with an error status or closed
 	Note    string `json:"note,omitempty"`
+}
+
+// Exit is a process that ended by itself.
+type Exit struct {
+	Name string    `json:"name"`
+	Time time.Time `json:"time"`
+	Err  string    `json:"err"`
+	Tail string    `json:"tail"`
+}
+
+// StoreSample is one look at a store member's /health.
+type StoreSample struct {
+	Member string    `json:"member"`
+	Time   time.Time `json:"time"`
+	Health string    `json:"health"` // etcd's answer, or why there was none
+	OK     bool      `json:"ok"`
 }
 
 // Save writes the recording as gzipped JSON (a 10-minute run records

@@ -291,6 +291,13 @@ func (r *Recording) Report(w io.Writer, cacheBytes map[string]int64) {
 			}
 		}
 		pr("DNS lease checks (no answer names an edge dead longer than the lease TTL): %d queries, %d unanswered", len(p.DNSAnswers), unanswered)
+		var storeBad []string
+		for _, st := range p.Store {
+			if !st.OK {
+				storeBad = append(storeBad, fmt.Sprintf("+%.0fs %s", st.Time.Sub(p.Start).Seconds(), st.Member))
+			}
+		}
+		pr("Store members' /health: %d looks, %d unhealthy or unanswered%s", len(p.Store), len(storeBad), listSome(storeBad, 12))
 		var rs, missing int
 		for _, s := range p.Routes {
 			rs++
@@ -339,6 +346,18 @@ func (r *Recording) Report(w io.Writer, cacheBytes map[string]int64) {
 		pr("")
 		pr("Added HTTP latency under faults (faults − baseline): p50 %+.2f ms, p99 %+.2f ms, max %+.1f ms", lr.P50-lb.P50, lr.P99-lb.P99, lr.Max-lb.Max)
 	}
+}
+
+// listSome shows up to n items after a colon.
+func listSome(items []string, n int) string {
+	if len(items) == 0 {
+		return ""
+	}
+	more := ""
+	if len(items) > n {
+		items, more = items[:n], fmt.Sprintf(" and %d more", len(items)-n)
+	}
+	return ": " + strings.Join(items, ", ") + more
 }
 
 func pct(n, of int64) string {

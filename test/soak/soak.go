@@ -78,8 +78,9 @@ type runner struct {
 	// disks are the edges' disk-tier mounts by node (disk.go).
 	disks map[string]string
 
-	mu   sync.Mutex
-	dead map[string]time.Time // killed namespaces, since when
+	mu     sync.Mutex
+	dead   map[string]time.Time // killed namespaces, since when
+	exited map[*netns.Proc]bool // processes watchExits has seen end
 }
 
 // Run builds the topology, runs the phases and returns the recording. It
@@ -98,7 +99,7 @@ func Run(tb testing.TB, opts Options) *Recording {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r := &runner{tb: tb, opts: opts, logf: tb.Logf, dead: map[string]time.Time{}}
+	r := &runner{tb: tb, opts: opts, logf: tb.Logf, dead: map[string]time.Time{}, exited: map[*netns.Proc]bool{}}
 	topo := multicloud.Build(tb, h, multicloud.Options{Binary: opts.Binary, Repo: opts.Repo,
 		SiteDir: SiteDir, Extra: extra, StoreMembers: 3, BirdConf: bird, Prepare: r.mountDisks})
 	r.topo = topo
@@ -121,19 +122,6 @@ func Run(tb testing.TB, opts Options) *Recording {
 	}
 	r.rec.Phases = append(r.rec.Phases, r.phase(ctx, "faults", Schedule(opts.Seed, opts.Duration)))
 	return r.rec
-}
-
-// killed and restarted keep the time each namespace's process died.
-func (r *runner) killed(ns string) {
-	r.mu.Lock()
-	r.dead[ns] = time.Now()
-	r.mu.Unlock()
-}
-
-func (r *runner) restarted(ns string) {
-	r.mu.Lock()
-	delete(r.dead, ns)
-	r.mu.Unlock()
 }
 
 // prepare writes the load generators' inputs into the run directory.
@@ -204,6 +192,18 @@ func (r *runner) phase(ctx context.Context, name string, plan []Planned) *Phase 
 		rs := r.routeChecker(ctx)
 		mu.Lock()
 		p.Routes = rs
+		mu.Unlock()
+	})
+	spawn(func(ctx context.Context) {
+		ss := r.storeChecker(ctx)
+		mu.Lock()
+		p.Store = ss
+		mu.Unlock()
+	})
+	spawn(func(ctx context.Context) {
+		es := r.watchExits(ctx)
+		mu.Lock()
+		p.Exits = es
 		mu.Unlock()
 	})
 	var bad *badInput
