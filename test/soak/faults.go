@@ -93,7 +93,7 @@ func (r *runner) inject(ctx context.Context, start time.Time, plan []Planned) []
 		heal, note, err := r.make(ctx, p)
 		f.Note = note
 		if err != nil {
-			f.Note = err.Error()
+			f.NotMade = firstLine(err.Error())
 		}
 		until := f.Start.Add(p.For)
 		if p.Kind == "cut-line" {
@@ -170,7 +170,7 @@ func (r *runner) make(ctx context.Context, p Planned) (func() error, string, err
 	case "loss":
 		// 20% of what seoul's LAN sends through its gateway.
 		return r.nft(ctx, "seoul-gw", `table inet soak {
-	chain fwd { type filter hook forward priority 0; iifname "lan" numgen random mod 100 < 20 drop; }
+	chain soakloss { type filter hook forward priority 0; iifname "lan" numgen random mod 100 < 20 drop; }
 }`, "20% of seoul's forwarded packets dropped (nft numgen)")
 	case "slow-origin":
 		if err := r.toxi.Signal(syscall.SIGUSR1); err != nil {

@@ -172,6 +172,7 @@ func parseDNSPerf(out string, s *Slice) error {
 	}
 	s.OK = noerr
 	s.Failed = lost + completed - noerr
+	s.Lost = lost
 	if m := dnsLatency.FindStringSubmatch(out); m != nil {
 		mean, _ := strconv.ParseFloat(m[1], 64)
 		mx, _ := strconv.ParseFloat(m[2], 64)

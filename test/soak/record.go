@@ -64,6 +64,9 @@ type Slice struct {
 	// for DNS).
 	OK     int64 `json:"ok"`
 	Failed int64 `json:"failed"`
+	// Lost are the DNS failures that were queries never answered (the
+	// rest of Failed answered with an error code).
+	Lost int64 `json:"lost,omitempty"`
 	// Refused are the failures that were connections refused: wrk
 	// retries a dead edge at once, so they count attempts, not requests.
 	Refused int64 `json:"refused,omitempty"`
@@ -96,6 +99,9 @@ type Fault struct {
 	// Reroute is, for a cut, how long until the routes went around it.
 	Reroute time.Duration `json:"reroute,omitempty"`
 	Note    string        `json:"note,omitempty"`
+	// NotMade is why the fault could not be made (a broken invariant of
+	// the soak itself: the schedule did not run as drawn).
+	NotMade string `json:"notMade,omitempty"`
 }
 
 // Window is the stretch a fault may be blamed for.

@@ -183,10 +183,14 @@ func cacheNote(n int64) string {
 
 func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
-// unrecovered lists the faults of the phase that never recovered.
+// unrecovered lists the faults of the phase that never recovered or
+// could not be made.
 func (p *Phase) unrecovered() []string {
 	var bad []string
 	for _, f := range p.Faults {
+		if f.NotMade != "" {
+			bad = append(bad, fmt.Sprintf("%s %s at +%.1fs could not be made: %s", f.Kind, f.Target, f.Start.Sub(p.Start).Seconds(), f.NotMade))
+		}
 		if f.Recovered.IsZero() {
 			bad = append(bad, fmt.Sprintf("%s %s at +%.1fs: never recovered (%s)", f.Kind, f.Target, f.Start.Sub(p.Start).Seconds(), f.Note))
 		}
@@ -228,8 +232,12 @@ func (r *Recording) Report(w io.Writer, cacheBytes map[string]int64) {
 		l := p.HTTPLatency()
 		pr("  latency: p50 %.2f ms, p99 %.2f ms, max %.1f ms", l.P50, l.P99, l.Max)
 		dok, dfailed, _ := Counts(p.DNS)
+		var dlost int64
+		for _, s := range p.DNS {
+			dlost += s.Lost
+		}
 		mean, max := dnsMeanMax(p.DNS)
-		pr("DNS (dnsperf, plain and ECS): %d answered, %d lost or failed (%s); mean %.3f ms, max %.1f ms", dok, dfailed, pct(dfailed, dok+dfailed), mean, max)
+		pr("DNS (dnsperf, plain and ECS): %d answered, %d failed (%s: %d lost, %d with an error code); mean %.3f ms, max %.1f ms", dok, dfailed, pct(dfailed, dok+dfailed), dlost, dfailed-dlost, mean, max)
 		var pok, plost int64
 		for _, pg := range p.Ping {
 			if pg.OK {
@@ -250,6 +258,9 @@ func (r *Recording) Report(w io.Writer, cacheBytes map[string]int64) {
 					rec = fmt.Sprintf("+%.1fs", f.Recovered.Sub(f.Healed).Seconds())
 				}
 				note := f.Note
+				if f.NotMade != "" {
+					note = "NOT MADE: " + f.NotMade
+				}
 				if f.Reroute > 0 {
 					note = strings.TrimSpace(fmt.Sprintf("rerouted in %.1fs %s", f.Reroute.Seconds(), note))
 				}

@@ -246,7 +246,7 @@ func TestParsers(t *testing.T) {
 	if err := parseDNSPerf(dnsperf, &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.OK != 195 || s.Failed != 5 || s.Mean != 0.25 || s.Max != 4 {
+	if s.OK != 195 || s.Failed != 5 || s.Lost != 3 || s.Mean != 0.25 || s.Max != 4 {
 		t.Errorf("dnsperf: %+v", s)
 	}
 
