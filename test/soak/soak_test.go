@@ -361,3 +361,23 @@ func TestFillDisk(t *testing.T) {
 		t.Errorf("disk tiers of a memory-only site: %v", got)
 	}
 }
+
+// The soak's BIRD config is the demo's with the bulk prefixes and a short
+// error wait, and BIRD itself accepts it.
+func TestBirdConf(t *testing.T) {
+	path, err := writeBirdConf(t.TempDir(), filepath.Join(repoRoot(), multicloud.ExampleDir, "onprem", "bird.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "/24 unreachable;"); n != BulkPrefixes {
+		t.Errorf("%d bulk routes, want %d", n, BulkPrefixes)
+	}
+	testenv.NeedTool(t, "bird", "bird2")
+	if out, err := exec.Command("bird", "-p", "-c", path).CombinedOutput(); err != nil {
+		t.Fatalf("bird -p: %v: %s", err, out)
+	}
+}
