@@ -12,10 +12,16 @@ TOOLS := bird:bird2 birdc:bird2 ip:iproute2 wg:wireguard-tools dig:dnsutils \
 	wireguard-go:wireguard-go iperf3:iperf3 dot:graphviz strace:strace mount:mount unshare:util-linux
 GEOIP := /usr/share/tor/geoip
 
-.PHONY: all build run test unit tools lint bench demo clean fuzz install
+.PHONY: all build run test unit tools lint bench demo clean fuzz install soak
 
 # ss kills listening sockets in the drift tests.
 TOOLS += ss:iproute2
+
+# test/paths impairs a path with packet loss (nftables' numgen).
+TOOLS += nft:nftables
+
+# deploy/'s tests: promtool checks the alerting rules, systemd-analyze the units.
+TOOLS += promtool:prometheus systemd-analyze:systemd
 
 all: build
 
@@ -26,12 +32,6 @@ build:
 
 run: build
 	$(BIN) up -f examples/quickstart
-
-# test/paths impairs a path with packet loss (nftables' numgen).
-TOOLS += nft:nftables
-
-# deploy/'s tests: promtool checks the alerting rules, systemd-analyze the units.
-TOOLS += promtool:prometheus systemd-analyze:systemd
 
 # tools installs what the tests need when it is missing (Debian, as root).
 tools:
@@ -70,6 +70,17 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+# soak runs the whole system under load with faults on a seeded schedule
+# (root): a fault-free phase of SOAK, then a phase of SOAK with faults;
+# the report (report.txt, timeline.png, run.json.gz) goes to bench/soak.
+# make test runs a 60 s version that asserts the invariants only.
+SOAK ?= 10m
+SOAK_SEED ?= 8
+SOAK_IDLE ?= 10000
+soak: tools
+	SOAK=$(SOAK) SOAK_SEED=$(SOAK_SEED) SOAK_IDLE=$(SOAK_IDLE) SOAK_BASELINE=1 SOAK_OUT=$(CURDIR)/bench/soak \
+		$(GO) test -count=1 -run '^TestSoak$$' -timeout 0 -v ./test/soak/
 
 # demo builds the multi-cloud story in network namespaces (root), runs it
 # step by step and keeps it up until Ctrl-C, then removes everything.

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	gobgp "github.com/osrg/gobgp/v4/pkg/packet/bgp"
+
+	"github.com/intercloud/intercloud/bgp/bgptest"
 )
 
 // FuzzParseMessage feeds arbitrary bytes to the BGP message parser that
@@ -13,11 +15,11 @@ import (
 //
 //	go test -run '^$' -fuzz FuzzParseMessage ./bgp/
 func FuzzParseMessage(f *testing.F) {
-	f.Add(update(nil, goodAttrs, []byte{16, 10, 30}))
-	f.Add(openMsg(65090, 30, hostileAddr(0)))
-	f.Add(keepalive)
-	for _, m := range hostileMsg {
-		f.Add(m.msg)
+	f.Add(bgptest.Update(nil, bgptest.GoodAttrs, []byte{16, 10, 30}))
+	f.Add(bgptest.Open(65090, 30, hostileAddr(0)))
+	f.Add(bgptest.Keepalive)
+	for _, m := range bgptest.Hostile {
+		f.Add(m.Msg)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// Both 2- and 4-byte AS encodings are negotiated in practice.

@@ -658,8 +658,8 @@ func (t *Topology) AllCurrent(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !st.Converged || len(st.Nodes) != len(Nodes) {
-		return fmt.Errorf("status: converged %v with %d nodes, want %d", st.Converged, len(st.Nodes), len(Nodes))
+	if !st.Converged || len(st.Nodes) != len(t.Nodes()) {
+		return fmt.Errorf("status: converged %v with %d nodes, want %d", st.Converged, len(st.Nodes), len(t.Nodes()))
 	}
 	var bad []string
 	for _, n := range st.Nodes {

@@ -77,7 +77,38 @@ type Options struct {
 	Binary string
 	// Repo is the repository root (where examples/ lives).
 	Repo string
+
+	// The fields below grow the layout for bigger runs (test/soak); left
+	// zero, Build makes exactly the layout of ExampleDir.
+
+	// SiteDir is the config directory to run instead of ExampleDir
+	// (absolute, or relative to Repo). Its site must keep the layout's
+	// addresses and name a node for every namespace.
+	SiteDir string
+	// Extra are more nodes on the clouds' LANs, each in its own namespace.
+	Extra []ExtraNode
+	// StoreMembers, when above zero, runs the store as that many separate
+	// members (`intercloud store`) in namespaces store-1..N on the
+	// internet segment at StoreMemberAddr(i); the site must list their
+	// client URLs in store.endpoints.
+	StoreMembers int
+	// BirdConf is the on-premises BIRD config (absolute, or relative to
+	// the run directory); empty is ExampleDir/onprem/bird.conf.
+	BirdConf string
+	// Prepare, when set, is called once the network is up and before any
+	// daemon starts (to make what the daemons expect in the run directory).
+	Prepare func(t *Topology)
 }
+
+// ExtraNode is a node of Options.Extra: a namespace on cloud's LAN
+// ("seoul" or "tokyo") with Addr/16, routed through the cloud's gateway.
+type ExtraNode struct {
+	Name, Cloud, Addr string
+}
+
+// StoreMemberAddr is the internet-segment address of store member i
+// (1-based) of Options.StoreMembers.
+func StoreMemberAddr(i int) string { return fmt.Sprintf("172.30.0.%d", 10+i) }
 
 // Topology is the built topology with its daemons running.
 type Topology struct {
@@ -92,6 +123,8 @@ type Topology struct {
 	ns   map[string]*netns.Namespace
 	// procs are the running daemons by namespace (bird in onprem).
 	procs map[string]*netns.Proc
+	// siteDir is the config directory the controller and the CLI run.
+	siteDir string
 }
 
 // Build checks the prerequisites, makes every namespace and link of the
@@ -103,38 +136,55 @@ func Build(tb testing.TB, h *netns.Harness, opts Options) *Topology {
 		testenv.NeedTool(tb, tool[0], tool[1])
 	}
 	testenv.NeedFile(tb, "/dev/net/tun", "a kernel with TUN support (modprobe tun)")
-	b, err := config.Load(filepath.Join(opts.Repo, ExampleDir))
+	// The daemons run ExampleDir through the run directory's link to
+	// examples/; another site by its absolute path.
+	siteDir, load := ExampleDir, filepath.Join(opts.Repo, ExampleDir)
+	if opts.SiteDir != "" {
+		siteDir = opts.SiteDir
+		if !filepath.IsAbs(siteDir) {
+			siteDir = filepath.Join(opts.Repo, siteDir)
+		}
+		load = siteDir
+	}
+	b, err := config.Load(load)
 	if err != nil {
-		tb.Fatalf("multicloud: load %s: %v", ExampleDir, err)
+		tb.Fatalf("multicloud: load %s: %v", siteDir, err)
 	}
 	snap, err := b.Render(nil)
 	if err != nil {
-		tb.Fatalf("multicloud: render %s: %v", ExampleDir, err)
+		tb.Fatalf("multicloud: render %s: %v", siteDir, err)
 	}
-	if err := checkSite(snap); err != nil {
-		tb.Fatalf("multicloud: %s does not match the layout this package builds: %v", ExampleDir, err)
-	}
-	t := &Topology{tb: tb, h: h, opts: opts, Dir: tb.TempDir(), Site: snap,
+	t := &Topology{tb: tb, h: h, opts: opts, Dir: tb.TempDir(), Site: snap, siteDir: siteDir,
 		ns: map[string]*netns.Namespace{}, procs: map[string]*netns.Proc{}}
+	if err := t.checkSite(snap); err != nil {
+		tb.Fatalf("multicloud: %s does not match the layout this package builds: %v", siteDir, err)
+	}
 	if err := os.Symlink(filepath.Join(opts.Repo, "examples"), filepath.Join(t.Dir, "examples")); err != nil {
 		tb.Fatalf("multicloud: link examples: %v", err)
 	}
 	t.lockInterfaces()
 	t.network()
+	if opts.Prepare != nil {
+		opts.Prepare(t)
+	}
 	t.startDaemons()
 	return t
 }
 
 // checkSite compares the addresses the site refers to with the layout, so
 // that an edit of one without the other fails here and not as a timeout.
-func checkSite(s *config.Snapshot) error {
+func (t *Topology) checkSite(s *config.Snapshot) error {
 	var errs []error
 	want := func(what, got, exp string) {
 		if got != exp {
 			errs = append(errs, fmt.Errorf("%s is %q, the layout has %q", what, got, exp))
 		}
 	}
-	want("store.listen", "http://"+s.Site.Store.Listen, StoreURL)
+	if t.opts.StoreMembers > 0 {
+		want("store.endpoints", strings.Join(s.Site.Store.Endpoints, ","), t.StoreURLs())
+	} else {
+		want("store.listen", "http://"+s.Site.Store.Listen, StoreURL)
+	}
 	want("controller.admin", "http://"+s.Site.Controller.Admin, ControllerURL)
 	for _, n := range []struct{ name, addr string }{{"seoul-edge-1", SeoulEdge}, {"tokyo-edge-1", TokyoEdge}} {
 		if node := s.Site.Node(n.name); node == nil {
@@ -147,8 +197,8 @@ func checkSite(s *config.Snapshot) error {
 	for _, n := range s.Site.Nodes {
 		names = append(names, n.Name)
 	}
-	if !slices.Equal(slices.Sorted(slices.Values(names)), slices.Sorted(slices.Values(Nodes))) {
-		errs = append(errs, fmt.Errorf("nodes %v, the layout has a namespace for each of %v", names, Nodes))
+	if !slices.Equal(slices.Sorted(slices.Values(names)), slices.Sorted(slices.Values(t.Nodes()))) {
+		errs = append(errs, fmt.Errorf("nodes %v, the layout has a namespace for each of %v", names, t.Nodes()))
 	}
 	if s.Site.Store.LeaseTTL <= 0 {
 		errs = append(errs, errors.New("store.leaseTTL must be set (the edge-death step waits for it)"))
@@ -167,7 +217,9 @@ func (t *Topology) lockInterfaces() {
 	if err != nil {
 		t.tb.Fatalf("multicloud: lock %s: %v", path, err)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
+	// Long enough for the other run of one `go test ./...` (TestMultiCloud
+	// and test/soak's TestSoak build this topology) to finish.
+	deadline := time.Now().Add(15 * time.Minute)
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if err == nil {
@@ -256,6 +308,16 @@ func (t *Topology) network() {
 			n.Route("default", c.net+".0.1", "")
 		}
 	}
+	for i, x := range t.opts.Extra {
+		net := map[string]string{"seoul": "10.1", "tokyo": "10.2"}[x.Cloud]
+		if net == "" {
+			t.tb.Fatalf("multicloud: extra node %s: unknown cloud %q", x.Name, x.Cloud)
+		}
+		n := t.namespace(x.Name)
+		t.port(t.NS(x.Cloud+"-gw"), "lan", fmt.Sprintf("x%d", i), n, "lan")
+		n.Addr("lan", x.Addr+"/16")
+		n.Route("default", net+".0.1", "")
+	}
 	seoul, tokyo := t.NS("seoul-gw"), t.NS("tokyo-gw")
 
 	// The dedicated line.
@@ -282,6 +344,50 @@ func (t *Topology) network() {
 	ctl.Addr("inet", "172.30.0.5/24")
 	ctl.Route("10.1.0.0/16", "172.30.0.1", "")
 	ctl.Route("10.2.0.0/16", "172.30.0.2", "")
+
+	// Separate store members beside it, routed the same way.
+	for i := 1; i <= t.opts.StoreMembers; i++ {
+		t.InetHost(StoreMemberNS(i), StoreMemberAddr(i))
+	}
+}
+
+// InetHost makes a namespace called name on the internet segment with
+// addr/24, routed into both clouds through their gateways like the
+// control namespace (for peers a run adds: a hostile BGP speaker).
+func (t *Topology) InetHost(name, addr string) *netns.Namespace {
+	t.tb.Helper()
+	n := t.namespace(name)
+	t.port(t.NS(NSInet), "br", name, n, "inet")
+	n.Addr("inet", addr+"/24")
+	n.Route("10.1.0.0/16", "172.30.0.1", "")
+	n.Route("10.2.0.0/16", "172.30.0.2", "")
+	return n
+}
+
+// StoreMemberNS is the namespace of store member i (1-based).
+func StoreMemberNS(i int) string { return fmt.Sprintf("store-%d", i) }
+
+// Nodes are the names of the site's nodes this topology runs: Nodes and
+// Options.Extra.
+func (t *Topology) Nodes() []string {
+	ns := slices.Clone(Nodes)
+	for _, x := range t.opts.Extra {
+		ns = append(ns, x.Name)
+	}
+	return ns
+}
+
+// StoreURLs is the store's client URLs, comma-separated, as agents and
+// the controller are given them.
+func (t *Topology) StoreURLs() string {
+	if t.opts.StoreMembers == 0 {
+		return StoreURL
+	}
+	var us []string
+	for i := 1; i <= t.opts.StoreMembers; i++ {
+		us = append(us, "http://"+StoreMemberAddr(i)+":2379")
+	}
+	return strings.Join(us, ",")
 }
 
 // daemon starts the intercloud binary (or another program) in ns with the
@@ -292,24 +398,59 @@ func (t *Topology) daemon(ns *netns.Namespace, prog string, args ...string) *net
 
 func (t *Topology) startDaemons() {
 	t.tb.Helper()
-	bird := t.daemon(t.NS(NSOnPrem), "bird", "-f", "-c", ExampleDir+"/onprem/bird.conf", "-s", filepath.Join(t.Dir, "bird.ctl"))
+	conf := t.opts.BirdConf
+	if conf == "" {
+		conf = ExampleDir + "/onprem/bird.conf"
+	}
+	bird := t.daemon(t.NS(NSOnPrem), "bird", "-f", "-c", conf, "-s", filepath.Join(t.Dir, "bird.ctl"))
 	t.procs[NSOnPrem] = bird
-	t.procs[NSControl] = t.daemon(t.NS(NSControl), t.opts.Binary, "controller", "-f", ExampleDir)
+	for i := 1; i <= t.opts.StoreMembers; i++ {
+		t.StartStoreMember(i)
+	}
+	t.StartController()
 	if err := t.waitHTTP(NSControl, ControllerURL+"/readyz", 30*time.Second); err != nil {
 		t.tb.Fatalf("multicloud: controller: %v", err)
 	}
-	for _, n := range Nodes {
+	for _, n := range t.Nodes() {
 		t.StartNode(n)
 	}
+}
+
+// StartController starts the controller in the control namespace (again,
+// after KillNode(NSControl)); it runs the store itself unless the
+// topology has separate members.
+func (t *Topology) StartController() {
+	args := []string{"controller", "-f", t.siteDir}
+	if t.opts.StoreMembers > 0 {
+		args = append(args, "--store", t.StoreURLs())
+	}
+	t.procs[NSControl] = t.daemon(t.NS(NSControl), t.opts.Binary, args...)
+}
+
+// StartStoreMember starts store member i (1-based; again, after
+// KillNode(StoreMemberNS(i))) with its data under the run directory.
+func (t *Topology) StartStoreMember(i int) {
+	var initial []string
+	for j := 1; j <= t.opts.StoreMembers; j++ {
+		initial = append(initial, fmt.Sprintf("m%d=http://%s:2380", j, StoreMemberAddr(j)))
+	}
+	a := StoreMemberAddr(i)
+	t.procs[StoreMemberNS(i)] = t.daemon(t.NS(StoreMemberNS(i)), t.opts.Binary, "store",
+		"--name", fmt.Sprintf("m%d", i), "--data-dir", filepath.Join("store", StoreMemberNS(i)),
+		"--listen", a+":2379", "--peer", a+":2380", "--initial-cluster", strings.Join(initial, ","))
 }
 
 // StartNode starts the agent of node in its namespace (again, after
 // StopNode or KillNode). Its last known good snapshot is kept in
 // state/<node> under the run directory.
 func (t *Topology) StartNode(node string) {
-	t.procs[node] = t.daemon(t.NS(node), t.opts.Binary, "node", "--name", node, "--store", StoreURL,
+	t.procs[node] = t.daemon(t.NS(node), t.opts.Binary, "node", "--name", node, "--store", t.StoreURLs(),
 		"--state-dir", filepath.Join("state", node))
 }
+
+// Proc is the running process of a namespace (a node's agent, the
+// controller in NSControl, BIRD in NSOnPrem, a store member), or nil.
+func (t *Topology) Proc(ns string) *netns.Proc { return t.procs[ns] }
 
 // KillNode kills a node's agent at once (a crash: its lease is not revoked).
 func (t *Topology) KillNode(node string) {
@@ -351,7 +492,7 @@ func (t *Topology) Run(ctx context.Context, ns, prog string, args ...string) (st
 // CLI runs `intercloud CMD -f examples/multicloud ARGS` in the control
 // namespace, where the controller's API and token are.
 func (t *Topology) CLI(ctx context.Context, args ...string) (string, error) {
-	full := append([]string{args[0], "-f", ExampleDir}, args[1:]...)
+	full := append([]string{args[0], "-f", t.siteDir}, args[1:]...)
 	return t.Run(ctx, NSControl, t.opts.Binary, full...)
 }
 
@@ -385,6 +526,9 @@ func Eventually(ctx context.Context, interval time.Duration, fn func() error) er
 		}
 	}
 }
+
+// Harness is the netns harness the topology was built with.
+func (t *Topology) Harness() *netns.Harness { return t.h }
 
 // Build the intercloud binary into dir (for the test's TestMain).
 func BuildBinary(repo, dir string) (string, error) {
