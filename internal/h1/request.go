@@ -16,6 +16,12 @@ import (
 // the connection.
 var errHandOff = errors.New("h1: hand off to net/http")
 
+// errSmuggling: the header block has a shape that lets a request hide
+// another (RFC 9112 §6.1, §5.2, §11.2): Content-Length beside
+// Transfer-Encoding, or an obsolete folded line. It is answered 400 and
+// the connection closed, as nginx does, never handed on.
+var errSmuggling = errors.New("h1: ambiguous message framing")
+
 // readRequest parses the next request out of the read buffer without
 // consuming it, and returns the request and the length of its header
 // block. Requests outside the fast path's subset return errHandOff.
@@ -107,23 +113,31 @@ func parseRequest(block []byte, req *http.Request) error {
 	h := make(http.Header, lines)
 	// The value slices share one backing array, as in net/textproto.
 	vals := make([]string, lines)
+	var handOff, length, chunked bool
 	for {
 		line, rest = nextLine(rest)
 		if len(line) == 0 {
 			break
 		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return errSmuggling // obs-fold
+		}
 		k, v, ok := splitHeader(line)
 		if !ok {
-			return errHandOff
+			handOff = true
+			continue
 		}
 		key := canonicalKey(k)
 		switch key {
 		case "Content-Length":
+			length = true
 			if string(v) != "0" {
-				return errHandOff
+				handOff = true
 			}
-		case "Transfer-Encoding", "Expect", "Upgrade", "Trailer", "Te":
-			return errHandOff
+		case "Transfer-Encoding":
+			chunked, handOff = true, true
+		case "Expect", "Upgrade", "Trailer", "Te":
+			handOff = true
 		}
 		if vv, ok := h[key]; ok || len(vals) == 0 {
 			h[key] = append(vv, sub(v))
@@ -132,6 +146,12 @@ func parseRequest(block []byte, req *http.Request) error {
 			h[key] = vals[:1:1]
 			vals = vals[1:]
 		}
+	}
+	if length && chunked {
+		return errSmuggling
+	}
+	if handOff {
+		return errHandOff
 	}
 	hosts := h["Host"]
 	switch {

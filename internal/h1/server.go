@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -60,7 +61,7 @@ func (s *Server) init() {
 	s.conns = map[*conn]struct{}{}
 	s.handoff = newChanListener()
 	s.fallback = &http.Server{
-		Handler:           s.Handler,
+		Handler:           CloseAfterTransferEncoding(s.Handler),
 		ReadHeaderTimeout: s.readHeaderTimeout(),
 		IdleTimeout:       s.idleTimeout(),
 		MaxHeaderBytes:    s.MaxHeaderBytes,
@@ -295,8 +296,12 @@ func (c *conn) serve() {
 		}
 		req, n, err := c.readRequest()
 		if err != nil {
-			if errors.Is(err, errHandOff) {
+			switch {
+			case errors.Is(err, errHandOff):
 				handedOff = c.handOff()
+			case errors.Is(err, errSmuggling):
+				c.rwc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				io.WriteString(c.rwc, "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: 35\r\n\r\n400 Bad Request: ambiguous framing\n")
 			}
 			return
 		}
@@ -361,4 +366,18 @@ func (c *conn) serveOne(req *http.Request) bool {
 // unsafeBytes views s as bytes for a write that only copies from it.
 func unsafeBytes(s string) []byte {
 	return unsafe.Slice(unsafe.StringData(s), len(s))
+}
+
+// CloseAfterTransferEncoding closes an HTTP/1 connection after answering a
+// request that came with Transfer-Encoding: net/http reads such a request
+// by its chunks alone even beside a Content-Length, and keeps the
+// connection, where RFC 9112 §6.1 has the server close it, so that what
+// an intermediary read by the length cannot become a request of its own.
+func CloseAfterTransferEncoding(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }

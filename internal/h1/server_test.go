@@ -131,7 +131,9 @@ func exchange(t *testing.T, addr, raw string, n int, method string) ([]*http.Res
 
 func TestRequestsAsNetHTTPSeesThem(t *testing.T) {
 	_, fast := start(t, http.HandlerFunc(echo))
-	ref := &http.Server{Handler: http.HandlerFunc(echo)}
+	// net/http as the fallback runs it: closing after a request that came
+	// with Transfer-Encoding (RFC 9112 §6.1).
+	ref := &http.Server{Handler: CloseAfterTransferEncoding(http.HandlerFunc(echo))}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +155,6 @@ func TestRequestsAsNetHTTPSeesThem(t *testing.T) {
 		{"POST body (handed off)", "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello"},
 		{"chunked body (handed off)", "PUT /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
 		{"absolute form (handed off)", "GET http://other.test/abs HTTP/1.1\r\nHost: h\r\n\r\n"},
-		{"obs-fold (handed off)", "GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n  2\r\n\r\n"},
 		{"missing host (handed off)", "GET / HTTP/1.1\r\nAccept: x\r\n\r\n"},
 		{"two hosts (handed off)", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
 		{"bad host (handed off)", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n"},
@@ -183,6 +184,56 @@ func TestRequestsAsNetHTTPSeesThem(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSmugglingShapes: a header block that frames its body two ways, or
+// folds a line, is refused with 400 and the connection closed, so no
+// bytes after it are read as a request (RFC 9112 §6.1, §5.2, §11.2); a
+// chunked request handed to net/http (here with a header block too large
+// for the fast path) closes the connection after its answer.
+func TestSmugglingShapes(t *testing.T) {
+	_, addr := start(t, http.HandlerFunc(echo))
+	hidden := "GET /smuggled HTTP/1.1\r\nHost: h\r\n\r\n"
+	cases := []struct{ name, raw string }{
+		{"CL.TE", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+		{"TE.CL", "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n"},
+		{"CL 0 and TE", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+		{"folded TE", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n"},
+		{"folded header", "GET / HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\t2\r\n\r\n"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := send(t, addr, tc.raw+hidden)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != 400 || !resp.Close {
+				t.Fatalf("status %d, close %v; want 400 and the connection closed", resp.StatusCode, resp.Close)
+			}
+			if rest, _ := io.ReadAll(br); len(rest) > 0 {
+				t.Fatalf("more answered after the refusal: %q", rest)
+			}
+		})
+	}
+	t.Run("chunked through net/http", func(t *testing.T) {
+		big := "X-Big: " + strings.Repeat("v", 6000) + "\r\n"
+		c := send(t, addr, "PUT /p HTTP/1.1\r\nHost: h\r\n"+big+"Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"+hidden)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 200 || !resp.Close {
+			t.Fatalf("status %d, close %v; want 200 and the connection closed", resp.StatusCode, resp.Close)
+		}
+		if rest, _ := io.ReadAll(br); len(rest) > 0 {
+			t.Fatalf("a request after the chunked one was answered: %q", rest)
+		}
+	})
 }
 
 func TestFramingAndKeepAlive(t *testing.T) {

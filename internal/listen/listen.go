@@ -76,7 +76,7 @@ func Bind(cfg Config) (*Listener, error) {
 			MaxHeaderBytes: cfg.MaxHeaderBytes, ConnContext: cfg.ConnContext, ErrorLog: cfg.ErrorLog}
 		return l, nil
 	}
-	hs := &http.Server{Handler: cfg.Handler, ReadHeaderTimeout: cfg.ReadHeaderTimeout, IdleTimeout: cfg.IdleTimeout,
+	hs := &http.Server{Handler: h1.CloseAfterTransferEncoding(cfg.Handler), ReadHeaderTimeout: cfg.ReadHeaderTimeout, IdleTimeout: cfg.IdleTimeout,
 		MaxHeaderBytes: cfg.MaxHeaderBytes, ConnContext: cfg.ConnContext, ErrorLog: cfg.ErrorLog, TLSConfig: cfg.TLS}
 	l.srv = hs
 	if cfg.TLS != nil {
