@@ -12,6 +12,7 @@ import (
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/intercloud/intercloud/config"
 )
@@ -78,8 +79,9 @@ func StartMember(ctx context.Context, mc MemberConfig) (*Member, error) {
 		cfg.ClusterState = embed.ClusterStateFlagExisting
 	}
 	cfg.InitialClusterToken = "intercloud"
-	// etcd's own zap logging would drown ours; its failures reach us as errors.
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	// etcd's own logging at info would drown ours; its warnings and
+	// errors go to stderr (JSON), so that why a member stopped is known.
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(warnLogger(mc.Name))
 	// History does not need etcd's old versions (revisions are rebuilt
 	// from their undo, see README.md); the controller compacts when it
 	// prunes, and this bounds node status churn when no controller runs.
@@ -112,6 +114,9 @@ func (m *Member) Endpoints() []string { return m.endpoints }
 // Err reports a fatal error of the running member.
 func (m *Member) Err() <-chan error { return m.etcd.Err() }
 
+// Stopped is closed when the member's etcd server has stopped.
+func (m *Member) Stopped() <-chan struct{} { return m.etcd.Server.StopNotify() }
+
 // Close stops the member; it may be called more than once.
 func (m *Member) Close() { m.closeOnce.Do(m.etcd.Close) }
 
@@ -129,4 +134,13 @@ func ParseEndpoints(s string) []string {
 		out = append(out, e)
 	}
 	return out
+}
+
+// warnLogger is etcd's logger: warnings and errors, as JSON lines on
+// stderr, named after the member.
+func warnLogger(name string) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(os.Stderr), zap.WarnLevel)
+	return zap.New(core).Named("etcd").With(zap.String("member", name))
 }

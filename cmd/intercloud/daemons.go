@@ -374,11 +374,18 @@ func runStoreMember(ctx context.Context, args []string) error {
 	// peers are gone.
 	sd.run(ctx, httpAlive(m.Endpoints()[0]+"/version"))
 	sd.ready("store member " + *name + " serving clients on " + *listen)
+	// A member that stops on its own (a fatal error, removed from the
+	// cluster) fails the process, saying why, so a supervisor restarts it.
 	select {
 	case <-ctx.Done():
 		return nil
 	case err := <-m.Err():
-		return err
+		if err == nil {
+			err = errors.New("etcd reported its end without an error")
+		}
+		return fmt.Errorf("store member %s stopped: %w", *name, err)
+	case <-m.Stopped():
+		return fmt.Errorf("store member %s stopped: etcd server ended (see its warnings above)", *name)
 	}
 }
 
