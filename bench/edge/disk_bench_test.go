@@ -138,27 +138,18 @@ func startEdgeDisk(b *testing.B, originAddr string, diskSize int64) diskPeer {
 }
 
 func startNginxDisk(b *testing.B, originAddr string, diskSize int64) (diskPeer, bool) {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		testenv.NeedTool(b, "nginx", "nginx-light")
-		return diskPeer{}, false
-	}
-	dir := worldDir(b)
-	port := freePort(b)
 	// A cold object's concurrent clients wait on the lock for up to a
 	// minute (the default 5 s would send them all to the origin).
-	conf := nginxConf(dir, originAddr, diskSize, port, "proxy_cache_lock_timeout 60s;")
-	cf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
-		b.Fatal(err)
+	n, ok := launchNginx(b, originAddr, diskSize, "proxy_cache_lock_timeout 60s;")
+	if !ok {
+		return diskPeer{}, false
 	}
-	cmd := startProcess(b, bin, "-p", dir, "-c", cf, "-g", "daemon off;")
-	p := diskPeer{peer: peer{"nginx", fmt.Sprintf("http://127.0.0.1:%d", port), nil}}
-	p.pids = func() []int { return processTree(cmd.Process.Pid) }
+	p := diskPeer{peer: peer{"nginx", n.url, nil}}
+	p.pids = func() []int { return processTree(n.cmd.Process.Pid) }
 	p.restart = func() {
-		killTree(cmd)
-		waitPortFree(b, port)
-		cmd = startProcess(b, bin, "-p", dir, "-c", cf, "-g", "daemon off;")
+		killTree(n.cmd)
+		waitPortFree(b, n.port)
+		n.cmd = n.start()
 	}
 	return p, true
 }

@@ -132,20 +132,37 @@ func startProcess(b *testing.B, name string, args ...string) *exec.Cmd {
 }
 
 func startNginx(b *testing.B, originAddr string) (peer, bool) {
+	n, ok := launchNginx(b, originAddr, cacheSize, "")
+	if !ok {
+		return peer{}, false
+	}
+	return peer{"nginx", n.url, func() []int { return processTree(n.cmd.Process.Pid) }}, true
+}
+
+// nginxProc is a running nginx of nginxConf; start runs it (again).
+type nginxProc struct {
+	url   string
+	port  int
+	cmd   *exec.Cmd
+	start func() *exec.Cmd
+}
+
+func launchNginx(b *testing.B, originAddr string, size int64, extra string) (*nginxProc, bool) {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		testenv.NeedTool(b, "nginx", "nginx-light")
-		return peer{}, false
+		return nil, false
 	}
 	dir := worldDir(b)
 	port := freePort(b)
-	conf := nginxConf(dir, originAddr, cacheSize, port, "")
 	cf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(cf, []byte(nginxConf(dir, originAddr, size, port, extra)), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	cmd := startProcess(b, bin, "-p", dir, "-c", cf, "-g", "daemon off;")
-	return peer{"nginx", fmt.Sprintf("http://127.0.0.1:%d", port), func() []int { return processTree(cmd.Process.Pid) }}, true
+	n := &nginxProc{url: fmt.Sprintf("http://127.0.0.1:%d", port), port: port}
+	n.start = func() *exec.Cmd { return startProcess(b, bin, "-p", dir, "-c", cf, "-g", "daemon off;") }
+	n.cmd = n.start()
+	return n, true
 }
 
 // nginxConf is nginx as Debian ships it (sendfile, tcp_nopush) with a
