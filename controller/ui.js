@@ -57,10 +57,24 @@
     }
   }
 
+  // refresh re-renders one part of the page, keeping what the operator
+  // has typed or chosen in its fields (a revision landing re-renders the
+  // controls while someone may be filling them in).
   async function refresh(part) {
     const resp = await fetch("/ui/fragment/" + part, { cache: "no-store" });
     if (!resp.ok) return;
-    $(part).innerHTML = await resp.text();
+    const el = $(part);
+    const kept = {};
+    el.querySelectorAll("input[id], select[id]").forEach((x) => {
+      kept[x.id] = x.type === "checkbox" ? x.checked : x.value;
+    });
+    el.innerHTML = await resp.text();
+    for (const [id, v] of Object.entries(kept)) {
+      const x = document.getElementById(id);
+      if (!x || !el.contains(x)) continue;
+      if (x.type === "checkbox") x.checked = v;
+      else if (x.tagName !== "SELECT" || [...x.options].some((o) => o.value === v)) x.value = v;
+    }
   }
 
   async function tick() {

@@ -456,8 +456,17 @@ func TestConsoleInChromium(t *testing.T) {
 	if cur := current(t, c); cur.Reason != "rollback to revision 1" {
 		t.Errorf("after the rollback from the row: %q", cur.Reason)
 	}
-	b.do(t, "invalidate", chromedp.SetValue(chromedp.CSS(`#invalidate-paths`), "/p1 /p2"), chromedp.Click(chromedp.CSS(`#invalidate`)),
-		waitText(`#inv-text`, "Completed · 2/2 edges"))
+	// A revision landing re-renders the controls: what the operator typed
+	// into them stays.
+	b.do(t, "type the paths", chromedp.WaitVisible(chromedp.CSS(`#rev-5`)), chromedp.SetValue(chromedp.CSS(`#invalidate-paths`), "/p1 /p2"))
+	if _, err := c.ctl.Rollback(context.Background(), 4, false); err != nil {
+		t.Fatal(err)
+	}
+	b.do(t, "revision 6 lands on the page", chromedp.WaitVisible(chromedp.CSS(`#rev-6`)))
+	if got := eval[string](t, b, `document.getElementById("invalidate-paths").value`); got != "/p1 /p2" {
+		t.Errorf("the typed paths after the controls were re-rendered: %q", got)
+	}
+	b.do(t, "invalidate", chromedp.Click(chromedp.CSS(`#invalidate`)), waitText(`#inv-text`, "Completed · 2/2 edges"))
 	invs, err := c.ctl.Invalidations(context.Background())
 	if err != nil || len(invs) != 1 || invs[0].Status != "Completed" || strings.Join(invs[0].Paths, " ") != "/p1 /p2" {
 		t.Errorf("invalidations: %+v %v", invs, err)
