@@ -217,24 +217,8 @@ func TestRoleContract(t *testing.T) {
 func runContract(t *testing.T, c contractCase) {
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
 	defer upstream.Close()
-	root := filepath.Join(t.TempDir(), "root")
-	src := t.TempDir()
-	os.WriteFile(filepath.Join(src, "index.html"), []byte("hi"), 0o644)
-	if _, err := origin.Deploy(root, src, "v1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := origin.Activate(root, "v1"); err != nil {
-		t.Fatal(err)
-	}
-
-	member := storetest.Start(t)
-	st := storetest.Open(t, member.Endpoints())
-	ctx, cancel := context.WithCancel(context.Background())
-	adminAddr := storetest.FreeAddr(t)
-	a := New(Options{Node: "n1", Store: st, StateDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), Admin: adminAddr})
-	done := make(chan struct{})
-	go func() { defer close(done); _ = a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	root, st, adminAddr := startOriginNode(t)
+	ctx := t.Context()
 
 	base := siteParams{HTTP: storetest.FreeAddr(t), DNS: storetest.FreeAddr(t), OriginListen: storetest.FreeAddr(t),
 		Root: root, Upstream: upstream.URL}
@@ -447,4 +431,29 @@ func TestNodeFollowsARebuiltStore(t *testing.T) {
 	if id := nodeStore(); id == "" || id == firstID {
 		t.Fatalf("/v1/node names store %q, the first store was %q", id, firstID)
 	}
+}
+
+// startOriginNode deploys and activates an origin root with one file,
+// starts a store member and agent n1 on it (stopped when the test ends),
+// and returns the root, the store and the agent's admin address.
+func startOriginNode(t *testing.T) (root string, st *store.Store, adminAddr string) {
+	t.Helper()
+	root = filepath.Join(t.TempDir(), "root")
+	src := t.TempDir()
+	os.WriteFile(filepath.Join(src, "index.html"), []byte("hi"), 0o644)
+	if _, err := origin.Deploy(root, src, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := origin.Activate(root, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	member := storetest.Start(t)
+	st = storetest.Open(t, member.Endpoints())
+	ctx, cancel := context.WithCancel(context.Background())
+	adminAddr = storetest.FreeAddr(t)
+	a := New(Options{Node: "n1", Store: st, StateDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), Admin: adminAddr})
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return root, st, adminAddr
 }

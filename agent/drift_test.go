@@ -1,9 +1,7 @@
 package agent
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/internal/storetest"
-	"github.com/intercloud/intercloud/origin"
 	"github.com/intercloud/intercloud/status"
 )
 
@@ -85,23 +82,8 @@ func checkDriftNow(t *testing.T, admin string) status.DriftReport {
 // files and records the heal, and stops after maxHeals when something
 // keeps changing it (a fight), saying so in its status.
 func TestDriftOriginFileHealAndFight(t *testing.T) {
-	root := filepath.Join(t.TempDir(), "root")
-	src := t.TempDir()
-	os.WriteFile(filepath.Join(src, "index.html"), []byte("hi"), 0o644)
-	if _, err := origin.Deploy(root, src, "v1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := origin.Activate(root, "v1"); err != nil {
-		t.Fatal(err)
-	}
-	member := storetest.Start(t)
-	st := storetest.Open(t, member.Endpoints())
-	ctx, cancel := context.WithCancel(context.Background())
-	adminAddr := storetest.FreeAddr(t)
-	a := New(Options{Node: "n1", Store: st, StateDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), Admin: adminAddr})
-	done := make(chan struct{})
-	go func() { defer close(done); _ = a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	root, st, adminAddr := startOriginNode(t)
+	ctx := t.Context()
 
 	// The periodic check is an hour away: every check here is on demand.
 	p := siteParams{Rev: 1, Roles: "origin", Origin: true, Root: root, OriginListen: storetest.FreeAddr(t),
