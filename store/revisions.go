@@ -601,7 +601,10 @@ func (s *Store) Commit(ctx context.Context, snap *config.Snapshot, expectMod int
 func asRead(snap *config.Snapshot) *config.Snapshot {
 	r := &config.Snapshot{Revision: snap.Revision, Hash: snap.Hash, Time: snap.Time, Reason: snap.Reason, Site: snap.Site,
 		Stacks: snap.Stacks, Distributions: slices.Clone(snap.Distributions)}
-	slices.SortFunc(r.Distributions, func(a, b config.Distribution) int { return strings.Compare(a.Name, b.Name) })
+	byName := func(a, b config.Distribution) int { return strings.Compare(a.Name, b.Name) }
+	if !slices.IsSortedFunc(r.Distributions, byName) { // the controller sorts what it is given
+		slices.SortFunc(r.Distributions, byName)
+	}
 	r.Outputs = outputsOf(r.Distributions)
 	return r
 }
