@@ -114,29 +114,17 @@ const (
 	dnsClients = 4
 )
 
-// dnsClouds are the edges of the DNS comparison, as in bench/dns.
-var dnsClouds = []struct {
-	name     string
-	lat, lon float64
-	addrs    []string
-}{
-	{"seoul", 37.56, 126.97, []string{"127.0.1.1", "127.0.1.2"}},
-	{"tokyo", 35.68, 139.69, []string{"127.0.2.1"}},
-	{"virginia", 38.9, -77.0, []string{"127.0.3.1"}},
-	{"frankfurt", 50.11, 8.68, []string{"127.0.4.1"}},
-}
-
 func dnsSnapshot(mmdb string, n int) (*config.Snapshot, map[string]status.NodeStatus) {
 	s := &config.Snapshot{Revision: 42, Site: config.Site{
 		DNS:   config.DNS{Zone: zone, TTL: config.Duration(30 * time.Second), NegativeTTL: config.Duration(5 * time.Second), GeoIP: mmdb},
 		Nodes: []config.Node{{Name: "ns", Roles: []config.Role{config.RoleDNS}, Address: "127.0.0.53"}},
 	}}
 	live := map[string]status.NodeStatus{}
-	for _, c := range dnsClouds {
-		for i, a := range c.addrs {
-			name := fmt.Sprintf("%s-%d", c.name, i)
-			s.Site.Nodes = append(s.Site.Nodes, config.Node{Name: name, Cloud: c.name,
-				Roles: []config.Role{config.RoleEdge}, Address: a, Location: config.Location{Lat: c.lat, Lon: c.lon}})
+	for _, c := range dnspeer.Clouds {
+		for i, a := range c.Addrs {
+			name := fmt.Sprintf("%s-%d", c.Name, i)
+			s.Site.Nodes = append(s.Site.Nodes, config.Node{Name: name, Cloud: c.Name,
+				Roles: []config.Role{config.RoleEdge}, Address: a, Location: config.Location{Lat: c.Lat, Lon: c.Lon}})
 			live[name] = status.NodeStatus{Name: name, Roles: []config.Role{config.RoleEdge}, Healthy: true}
 		}
 	}
@@ -151,42 +139,10 @@ func dnsSnapshot(mmdb string, n int) (*config.Snapshot, map[string]status.NodeSt
 	return s, live
 }
 
+// gdnsdConfig is the 10,000-name zone for gdnsd: every other name a
+// static record, the rest a geoip resource, as dnsSnapshot pins them.
 func gdnsdConfig(dir, mmdb string, port, n int) error {
-	var coords, dcmap, names strings.Builder
-	for _, c := range dnsClouds {
-		names.WriteString(c.name + ", ")
-		fmt.Fprintf(&coords, "        %s => [%g, %g]\n", c.name, c.lat, c.lon)
-		fmt.Fprintf(&dcmap, "        %s => [%s]\n", c.name, strings.Join(c.addrs, ", "))
-	}
-	cfg := fmt.Sprintf(`options => {
-  listen => [ "127.0.0.1:%d" ]
-  run_dir => %s/run
-  state_dir => %s/state
-  udp_threads => 2
-  tcp_threads => 1
-  zones_default_ttl => 30
-}
-plugins => { geoip => {
-  maps => {
-    geo => {
-      geoip2_db => %s
-      datacenters => [%s]
-      auto_dc_coords => {
-%s      }
-      auto_dc_limit => 1
-    }
-  }
-  resources => {
-    edges => {
-      map => geo
-      dcmap => {
-%s      }
-    }
-  }
-}}
-`, port, dir, dir, mmdb, strings.TrimSuffix(names.String(), ", "), coords.String(), dcmap.String())
 	var z strings.Builder
-	z.WriteString("$TTL 30\n@ SOA ns1 hostmaster 42 3600 600 604800 5\n@ NS ns1\nns1 A 127.0.0.53\n")
 	for i := range n {
 		if i%2 == 0 {
 			fmt.Fprintf(&z, "%s A 127.0.1.1\n", distName(i))
@@ -194,13 +150,7 @@ plugins => { geoip => {
 			fmt.Fprintf(&z, "%s DYNA geoip!edges\n", distName(i))
 		}
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "zones"), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "zones", strings.TrimSuffix(zone, ".")), []byte(z.String()), 0o644)
+	return dnspeer.WriteGdnsdConfig(dir, mmdb, port, "edges", zone, z.String())
 }
 
 // BenchmarkDNSVsGdnsd10k: queries per second of our DNS server and of

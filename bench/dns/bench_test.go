@@ -28,18 +28,6 @@ const (
 	clients = 4     // dnsperf sockets, so SO_REUSEPORT spreads the load
 )
 
-// clouds are the four sites of the geo split, shared by both servers.
-var clouds = []struct {
-	name     string
-	lat, lon float64
-	addrs    []string
-}{
-	{"seoul", 37.56, 126.97, []string{"127.0.1.1", "127.0.1.2"}},
-	{"tokyo", 35.68, 139.69, []string{"127.0.2.1"}},
-	{"virginia", 38.9, -77.0, []string{"127.0.3.1"}},
-	{"frankfurt", 50.11, 8.68, []string{"127.0.4.1"}},
-}
-
 func writeMMDB(b *testing.B, dir string) string {
 	p := filepath.Join(dir, "city.mmdb")
 	err := dnstest.WriteMMDB(p, []dnstest.Entry{
@@ -61,10 +49,10 @@ func snapshot(mmdb string) *config.Snapshot {
 		DNS:   config.DNS{Zone: zone, TTL: config.Duration(30 * time.Second), NegativeTTL: config.Duration(5 * time.Second), GeoIP: mmdb},
 		Nodes: []config.Node{{Name: "ns", Roles: []config.Role{config.RoleDNS}, Address: "127.0.0.53"}},
 	}}
-	for _, c := range clouds {
-		for i, a := range c.addrs {
-			s.Site.Nodes = append(s.Site.Nodes, config.Node{Name: fmt.Sprintf("%s-%d", c.name, i), Cloud: c.name,
-				Roles: []config.Role{config.RoleEdge}, Address: a, Location: config.Location{Lat: c.lat, Lon: c.lon}})
+	for _, c := range dnspeer.Clouds {
+		for i, a := range c.Addrs {
+			s.Site.Nodes = append(s.Site.Nodes, config.Node{Name: fmt.Sprintf("%s-%d", c.Name, i), Cloud: c.Name,
+				Roles: []config.Role{config.RoleEdge}, Address: a, Location: config.Location{Lat: c.Lat, Lon: c.Lon}})
 		}
 	}
 	s.Distributions = []config.Distribution{
@@ -79,53 +67,7 @@ func snapshot(mmdb string) *config.Snapshot {
 // and a geoip resource in city auto mode (nearest datacenter by the
 // record's coordinates) for "shop".
 func gdnsdConfig(dir, mmdb string, port int) error {
-	var coords, dcmap, names strings.Builder
-	for _, c := range clouds {
-		names.WriteString(c.name + ", ")
-		fmt.Fprintf(&coords, "        %s => [%g, %g]\n", c.name, c.lat, c.lon)
-		fmt.Fprintf(&dcmap, "        %s => [%s]\n", c.name, strings.Join(c.addrs, ", "))
-	}
-	cfg := fmt.Sprintf(`options => {
-  listen => [ "127.0.0.1:%d" ]
-  run_dir => %s/run
-  state_dir => %s/state
-  udp_threads => 2
-  tcp_threads => 1
-  zones_default_ttl => 30
-}
-plugins => { geoip => {
-  maps => {
-    geo => {
-      geoip2_db => %s
-      datacenters => [%s]
-      auto_dc_coords => {
-%s      }
-      auto_dc_limit => 1
-    }
-  }
-  resources => {
-    shop => {
-      map => geo
-      dcmap => {
-%s      }
-    }
-  }
-}}
-`, port, dir, dir, mmdb, strings.TrimSuffix(names.String(), ", "), coords.String(), dcmap.String())
-	zoneFile := `$TTL 30
-@ SOA ns1 hostmaster 42 3600 600 604800 5
-@ NS ns1
-ns1 A 127.0.0.53
-plain A 127.0.1.1
-shop DYNA geoip!shop
-`
-	if err := os.MkdirAll(filepath.Join(dir, "zones"), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "zones", strings.TrimSuffix(zone, ".")), []byte(zoneFile), 0o644)
+	return dnspeer.WriteGdnsdConfig(dir, mmdb, port, "shop", zone, "plain A 127.0.1.1\nshop DYNA geoip!shop\n")
 }
 
 // BenchmarkVsGdnsd loads both servers with dnsperf, one after the other in

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -179,4 +180,68 @@ func lookup(port int, name, ecs string) (string, error) {
 	}
 	slices.Sort(got)
 	return strings.Join(got, ","), nil
+}
+
+// Cloud is a site of the geo split: where it is and its edges' addresses.
+type Cloud struct {
+	Name     string
+	Lat, Lon float64
+	Addrs    []string
+}
+
+// Clouds are the four sites both servers of the DNS comparisons split by.
+var Clouds = []Cloud{
+	{"seoul", 37.56, 126.97, []string{"127.0.1.1", "127.0.1.2"}},
+	{"tokyo", 35.68, 139.69, []string{"127.0.2.1"}},
+	{"virginia", 38.9, -77.0, []string{"127.0.3.1"}},
+	{"frankfurt", 50.11, 8.68, []string{"127.0.4.1"}},
+}
+
+// WriteGdnsdConfig writes gdnsd's configuration in dir: a listener on
+// port, Clouds as the datacenters of a geoip map in city auto mode (the
+// nearest by the records' coordinates, from the mmdb), one resource of
+// that map named resource, and zone's file: an SOA, its NS at 127.0.0.53
+// and records.
+func WriteGdnsdConfig(dir, mmdb string, port int, resource, zone, records string) error {
+	var coords, dcmap, names strings.Builder
+	for _, c := range Clouds {
+		names.WriteString(c.Name + ", ")
+		fmt.Fprintf(&coords, "        %s => [%g, %g]\n", c.Name, c.Lat, c.Lon)
+		fmt.Fprintf(&dcmap, "        %s => [%s]\n", c.Name, strings.Join(c.Addrs, ", "))
+	}
+	cfg := fmt.Sprintf(`options => {
+  listen => [ "127.0.0.1:%d" ]
+  run_dir => %s/run
+  state_dir => %s/state
+  udp_threads => 2
+  tcp_threads => 1
+  zones_default_ttl => 30
+}
+plugins => { geoip => {
+  maps => {
+    geo => {
+      geoip2_db => %s
+      datacenters => [%s]
+      auto_dc_coords => {
+%s      }
+      auto_dc_limit => 1
+    }
+  }
+  resources => {
+    %s => {
+      map => geo
+      dcmap => {
+%s      }
+    }
+  }
+}}
+`, port, dir, dir, mmdb, strings.TrimSuffix(names.String(), ", "), coords.String(), resource, dcmap.String())
+	zoneFile := "$TTL 30\n@ SOA ns1 hostmaster 42 3600 600 604800 5\n@ NS ns1\nns1 A 127.0.0.53\n" + records
+	if err := os.MkdirAll(filepath.Join(dir, "zones"), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "zones", strings.TrimSuffix(zone, ".")), []byte(zoneFile), 0o644)
 }
