@@ -79,9 +79,10 @@ func StartMember(ctx context.Context, mc MemberConfig) (*Member, error) {
 		cfg.ClusterState = embed.ClusterStateFlagExisting
 	}
 	cfg.InitialClusterToken = "intercloud"
-	// etcd's own logging at info would drown ours; its warnings and
-	// errors go to stderr (JSON), so that why a member stopped is known.
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(warnLogger(mc.Name))
+	// etcd's own logging would drown ours (its warnings too: a simple-token
+	// notice at every start, slow disks under load); its errors go to
+	// stderr (JSON), so that why a member stopped is known.
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(errorLogger(mc.Name))
 	// History does not need etcd's old versions (revisions are rebuilt
 	// from their undo, see README.md); the controller compacts when it
 	// prunes, and this bounds node status churn when no controller runs.
@@ -136,11 +137,11 @@ func ParseEndpoints(s string) []string {
 	return out
 }
 
-// warnLogger is etcd's logger: warnings and errors, as JSON lines on
-// stderr, named after the member.
-func warnLogger(name string) *zap.Logger {
+// errorLogger is etcd's logger: errors, as JSON lines on stderr, named
+// after the member.
+func errorLogger(name string) *zap.Logger {
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(os.Stderr), zap.WarnLevel)
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(os.Stderr), zap.ErrorLevel)
 	return zap.New(core).Named("etcd").With(zap.String("member", name))
 }
