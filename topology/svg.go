@@ -196,7 +196,7 @@ func drawNode(s *svgWriter, n Node, b box) {
 		if n.DriftedResources > 0 {
 			text = fmt.Sprintf("drifted: %d", n.DriftedResources)
 		}
-		badge("drifted", colWarn, text)
+		badge(text, colWarn, "drifted")
 	}
 	s.f(`<text x="%d" y="%d" font-size="11" fill="%s">%s</text>`, b.x+10, b.y+36, colMuted, esc(strings.Join(n.Roles, " · ")))
 	var detail []string

@@ -230,6 +230,12 @@ func TestSVGWellFormed(t *testing.T) {
 			t.Errorf("SVG lacks id %q", id)
 		}
 	}
+	// The drifted badges: a node on another hash, and one whose resources drifted.
+	for _, want := range []string{`<g class="badge drifted">`, `>drifted</text>`, `>drifted: 2</text>`} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("SVG lacks %s", want)
+		}
+	}
 }
 
 // Graphviz accepts the DOT output.
