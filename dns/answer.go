@@ -233,7 +233,8 @@ func (st *state) answerDist(q *query, src netip.Addr, e *entry, qtype uint16, pt
 		addr := src
 		if o.ecsUsed {
 			addr = q.ecsAddr
-			o.scope = min(o.scope, uint8(clientNetwork(addr).Bits()))
+			// The answer holds for the measured network, no wider.
+			o.scope = max(o.scope, uint8(clientNetwork(addr).Bits()))
 		}
 		switch qtype {
 		case typeA, typeANY:
