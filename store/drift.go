@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -21,7 +22,9 @@ const keyDriftEvents = prefix + "events/drift/"
 var driftEventsKept = 1000
 
 func driftEventKey(ev status.DriftEvent) string {
-	return fmt.Sprintf("%s%019d/%s", keyDriftEvents, ev.Time.UnixNano(), ev.Node)
+	// One check heals several resources at the same time: kind and id
+	// keep their records apart.
+	return fmt.Sprintf("%s%019d/%s/%s/%s", keyDriftEvents, ev.Time.UnixNano(), ev.Node, ev.Kind, url.PathEscape(ev.ID))
 }
 
 // PutDriftEvent records a heal (or a heal suspended) of ev.Node's and drops
