@@ -63,6 +63,9 @@ type lkgIndex struct {
 	Changed map[string]int64             `json:"changed,omitempty"`
 	Removed []string                     `json:"removed,omitempty"`
 	Outputs map[string]map[string]string `json:"outputs,omitempty"`
+	// Stacks are the revision's, whole: few and small, and a Delta does
+	// not say whether they changed.
+	Stacks []config.Stack `json:"stacks,omitempty"`
 }
 
 func baseFile(rev int64) string { return "base-" + strconv.FormatInt(rev, 10) + ".json" }
@@ -165,7 +168,8 @@ func writeLastKnownGood(dir string, on *lkgIndex, w lkgWrite) (*lkgIndex, error)
 		return nil, err
 	}
 	s, d := w.lkg.Snapshot, w.delta
-	idx := &lkgIndex{Cluster: w.lkg.Cluster, Revision: s.Revision, Hash: s.Hash, Time: s.Time, Reason: s.Reason, Outputs: s.Outputs}
+	idx := &lkgIndex{Cluster: w.lkg.Cluster, Revision: s.Revision, Hash: s.Hash, Time: s.Time, Reason: s.Reason, Outputs: s.Outputs,
+		Stacks: s.Stacks}
 	incremental := on != nil && d != nil && on.Cluster == w.lkg.Cluster && on.Revision == d.Base &&
 		len(on.Changed)+len(on.Removed)+len(d.Changed)+len(d.Removed) < max(len(s.Distributions)/4, 16)
 	if !incremental {
@@ -293,7 +297,7 @@ func readLastKnownGood(stateDir string) (lastKnownGood, error) {
 	}
 	slices.SortFunc(dists, func(a, b config.Distribution) int { return strings.Compare(a.Name, b.Name) })
 	s.Distributions = dists
-	s.Revision, s.Hash, s.Time, s.Reason, s.Outputs = idx.Revision, idx.Hash, idx.Time, idx.Reason, idx.Outputs
+	s.Revision, s.Hash, s.Time, s.Reason, s.Outputs, s.Stacks = idx.Revision, idx.Hash, idx.Time, idx.Reason, idx.Outputs, idx.Stacks
 	return lastKnownGood{Cluster: idx.Cluster, Snapshot: s}, nil
 }
 

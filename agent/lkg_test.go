@@ -94,25 +94,30 @@ func TestLastKnownGoodLog(t *testing.T) {
 		{"remove and add", func(p *config.Snapshot) *config.Snapshot {
 			return next(p, 4, nil, []int{0}, []string{"d100/x"}, "")
 		}, []string{"base-1.json", "dist-3-d005.json", "dist-4-d100%2Fx.json", "manifest.json"}},
-		{"site", func(p *config.Snapshot) *config.Snapshot { return next(p, 5, nil, nil, nil, "renamed") },
-			[]string{"base-1.json", "dist-3-d005.json", "dist-4-d100%2Fx.json", "manifest.json", "site-5.json"}},
+		{"stacks only (a delta that names nothing)", func(p *config.Snapshot) *config.Snapshot {
+			s := next(p, 5, nil, nil, nil, "")
+			s.Stacks = []config.Stack{{Name: "shared", Outputs: map[string]config.Output{"url": {Type: config.OutputURL, Value: "http://127.0.0.1:9"}}}}
+			return s
+		}, []string{"base-1.json", "dist-3-d005.json", "dist-4-d100%2Fx.json", "manifest.json"}},
+		{"site", func(p *config.Snapshot) *config.Snapshot { return next(p, 6, nil, nil, nil, "renamed") },
+			[]string{"base-1.json", "dist-3-d005.json", "dist-4-d100%2Fx.json", "manifest.json", "site-6.json"}},
 		{"a quarter of the site: new base", func(p *config.Snapshot) *config.Snapshot {
 			ch := map[int]string{}
 			for i := range 30 {
 				ch[i] = "z"
 			}
-			return next(p, 6, ch, nil, nil, "")
-		}, []string{"base-6.json", "manifest.json"}},
+			return next(p, 7, ch, nil, nil, "")
+		}, []string{"base-7.json", "manifest.json"}},
 		{"no delta: whole", func(p *config.Snapshot) *config.Snapshot {
-			s := next(p, 7, map[int]string{1: "q"}, nil, nil, "")
+			s := next(p, 8, map[int]string{1: "q"}, nil, nil, "")
 			s.Delta = nil
 			return s
-		}, []string{"base-7.json", "manifest.json"}},
+		}, []string{"base-8.json", "manifest.json"}},
 		{"delta from another base: whole", func(p *config.Snapshot) *config.Snapshot {
-			s := next(p, 9, map[int]string{1: "r"}, nil, nil, "")
-			s.Delta.Base = 8
+			s := next(p, 10, map[int]string{1: "r"}, nil, nil, "")
+			s.Delta.Base = 9
 			return s
-		}, []string{"base-9.json", "manifest.json"}},
+		}, []string{"base-10.json", "manifest.json"}},
 	}
 	var on *lkgIndex
 	var prev *config.Snapshot
