@@ -334,7 +334,7 @@ func TestFillDisk(t *testing.T) {
 	testenv.NeedRoot(t)
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+		testenv.Missing(t, fmt.Sprintf("a tmpfs mount (%v: %s)", err, out), "util-linux (mount) and root")
 	}
 	defer exec.Command("umount", "-l", dir).Run()
 	r := &runner{disks: map[string]string{"seoul-edge-1": dir}}
