@@ -52,7 +52,10 @@ func (s *Server) Drift(ctx context.Context) ([]Diff, error) {
 			out = append(out, Diff{What: "neighbor " + a.String(), Expected: "absent", Actual: peers[a]})
 		}
 	}
-	if cfg := s.cfg.Load(); cfg != nil && s.assigned {
+	// Compared whenever a config was applied, not only while the
+	// assignments are known to be set: after a failed Apply or Heal they
+	// may not be, and that is drift to show, not a reason to stop looking.
+	if cfg := s.cfg.Load(); cfg != nil {
 		pd, err := s.policyDrift(ctx, cfg)
 		if err != nil {
 			return out, err
@@ -235,13 +238,18 @@ func (s *Server) Heal(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("bgp: heal: add neighbor %s (%v): %w", n.Name, a, err))
 		}
 	}
-	if cfg := s.cfg.Load(); cfg != nil && s.assigned {
+	if cfg := s.cfg.Load(); cfg != nil {
 		pd, err := s.policyDrift(ctx, cfg)
 		if err != nil {
 			errs = append(errs, err)
 		} else if len(pd) > 0 {
+			// An assignment may be what drifted: set them again too.
 			s.assigned = false
 			if err := s.setPolicies(ctx, cfg); err != nil {
+				// GoBGP holds neither the old policies nor the new ones
+				// for sure: forget what Apply set, so that the next Apply
+				// sets them again even with an unchanged config.
+				s.policyKey = ""
 				errs = append(errs, fmt.Errorf("bgp: heal: %w", err))
 			}
 			for a := range s.peers {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -89,4 +90,69 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A Heal whose SetPolicies fails must leave the policies watched: the next
+// Drift still shows what differs, and the next Heal or an Apply of the
+// same config puts them back. (Before, the failed Heal left the
+// assignments marked unset, so Drift stopped comparing policies and an
+// unchanged Apply skipped them, for good.)
+func TestHealPolicyFailureKeepsDriftWatched(t *testing.T) {
+	cases := []struct {
+		name    string
+		recover func(t *testing.T, s *Server, cfg Config)
+	}{
+		{"next heal", func(t *testing.T, s *Server, _ Config) { must(t, s.Heal(t.Context())) }},
+		{"apply of the same config", func(t *testing.T, s *Server, cfg Config) { must(t, s.Apply(t.Context(), cfg)) }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := New(Options{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close(context.Background())
+			ctx := t.Context()
+			cfg := Config{ASN: 65001, RouterID: netip.MustParseAddr("10.0.0.1"), ListenPort: -1,
+				Announce: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")},
+				Neighbors: []Neighbor{{Name: "b", Kind: KindVPN, ASN: 65002, Address: netip.MustParseAddr("127.0.0.2"), Port: 1,
+					Allowed: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/16")}}}}
+			must(t, s.Apply(ctx, cfg))
+			must(t, s.srv.DeletePolicyAssignment(ctx, &api.DeletePolicyAssignmentRequest{Assignment: assignments()[0], All: true}))
+
+			// GoBGP refuses a neighbor set without a valid address, so
+			// the heal's SetPolicies fails in GoBGP itself. Apply's
+			// validation never lets such a config through; it stands in
+			// here for any SetPolicies failure.
+			bad := cfg
+			bad.Neighbors = append(slices.Clone(cfg.Neighbors), Neighbor{Name: "bad", Kind: KindVPN, ASN: 65009})
+			s.cfg.Store(&bad)
+			if err := s.Heal(ctx); err == nil || !strings.Contains(err.Error(), "set policies") {
+				t.Fatalf("heal with a config GoBGP refuses: %v, want a set policies error", err)
+			}
+			good := cfg
+			s.cfg.Store(&good)
+
+			d, err := s.Drift(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !hasDiff(d, "assignment global import") {
+				t.Fatalf("drift after the failed heal: %+v, want the import assignment", d)
+			}
+			c.recover(t, s, cfg)
+			if d, err := s.Drift(ctx); err != nil || len(d) != 0 {
+				t.Fatalf("after %s: %+v, %v", c.name, d, err)
+			}
+		})
+	}
+}
+
+func hasDiff(d []Diff, what string) bool {
+	for _, x := range d {
+		if x.What == what {
+			return true
+		}
+	}
+	return false
 }
