@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -113,8 +112,8 @@ func samePrefixes(a, b []netip.Prefix) bool {
 }
 
 // Drift compares every tunnel with what was applied to it. A tunnel in
-// the middle of a key rotation is skipped: two peers and moving AllowedIPs
-// are what a rotation looks like.
+// the middle of a rotation of the peer's key is skipped: two peers and
+// moving AllowedIPs are what such a rotation looks like.
 func (m *Manager) Drift() ([]Diff, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -243,9 +242,8 @@ func (m *Manager) Heal(_ context.Context, name string) error {
 		}
 	}
 	if readd || got.public != want.public {
-		t.rekeyAt = time.Now()
-		t.nextPush = t.rekeyAt.Add(pushEvery + rand.N(pushEvery))
-		t.kick()
+		// As after a key change in update: the session is new.
+		t.newSession()
 	}
 	t.log.Info("tunnel healed", "peer_readded", readd, "key", got.public != want.public, "mtu", got.mtu != want.mtu)
 	return nil

@@ -51,13 +51,17 @@ func TestDriftAndHealTunnel(t *testing.T) {
 		name string
 		cmd  []string
 		what string
+		// newSession: the heal starts a new session (peer re-added or
+		// our key re-set), so the peer's health starts again and is
+		// reported anew.
+		newSession bool
 	}{
-		{"peer removed", []string{"wg", "set", ifA, "peer", peer, "remove"}, "peer " + peer},
-		{"allowed-ips", []string{"wg", "set", ifA, "peer", peer, "allowed-ips", "100.64.0.2/32"}, "peer " + peer + " allowed-ips"},
-		{"foreign peer", []string{"wg", "set", ifA, "peer", otherPub, "allowed-ips", "10.99.0.0/16"}, "peer " + otherPub},
-		{"private key", []string{"wg", "set", ifA, "private-key", other}, "private key"},
-		{"listen port", []string{"wg", "set", ifA, "listen-port", "51999"}, "listen port"},
-		{"mtu", []string{"ip", "link", "set", "dev", ifA, "mtu", "1280"}, "mtu"},
+		{"peer removed", []string{"wg", "set", ifA, "peer", peer, "remove"}, "peer " + peer, true},
+		{"allowed-ips", []string{"wg", "set", ifA, "peer", peer, "allowed-ips", "100.64.0.2/32"}, "peer " + peer + " allowed-ips", false},
+		{"foreign peer", []string{"wg", "set", ifA, "peer", otherPub, "allowed-ips", "10.99.0.0/16"}, "peer " + otherPub, false},
+		{"private key", []string{"wg", "set", ifA, "private-key", other}, "private key", true},
+		{"listen port", []string{"wg", "set", ifA, "listen-port", "51999"}, "listen port", false},
+		{"mtu", []string{"ip", "link", "set", "dev", ifA, "mtu", "1280"}, "mtu", false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -73,9 +77,13 @@ func TestDriftAndHealTunnel(t *testing.T) {
 			if d[0].Interface != ifA || d[0].Expected == d[0].Actual {
 				t.Fatalf("diff %+v", d[0])
 			}
+			before := len(da.events())
 			da.heal(ifA)
 			if d := da.drift(); len(d) != 0 {
 				t.Fatalf("after heal: %+v", d)
+			}
+			if c.newSession {
+				da.waitEvent(before, ifA, true, 15*time.Second)
 			}
 			// The peer handshakes again (the heal pushes it) and carries
 			// traffic.
@@ -89,5 +97,24 @@ func TestDriftAndHealTunnel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// waitEvent waits for an OnPeerState call after the first `after` ones
+// that says the peer of iface is up (or down).
+func (d *daemon) waitEvent(after int, iface string, up bool, within time.Duration) {
+	d.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ev := d.events()
+		for _, e := range ev[min(after, len(ev)):] {
+			if e.Interface == iface && e.Up == up {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("no peer state up=%v for %s after the first %d: %+v", up, iface, after, ev)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -142,8 +142,9 @@ func (m *Manager) Close(ctx context.Context) error {
 	return nil
 }
 
-// rotatingPoll is the poll interval while a key rotation waits for its
-// handshake: the switch to the new key follows the handshake this closely.
+// rotatingPoll is the poll interval while a key change, a heal or a key
+// rotation waits for its handshake: the switch to the new key (and the
+// peer's health) follows the handshake this closely.
 const rotatingPoll = 2 * time.Millisecond
 
 func (m *Manager) monitor() {
@@ -165,8 +166,8 @@ func (m *Manager) monitor() {
 }
 
 // poll reads every tunnel's peer and reports the changes. It returns
-// whether a key rotation is under way.
-func (m *Manager) poll(now time.Time) (rotating bool) {
+// whether a tunnel waits for a handshake or a key rotation (tunnel.pollFast).
+func (m *Manager) poll(now time.Time) (fast bool) {
 	var changed []PeerState
 	m.mu.Lock()
 	if m.closed {
@@ -200,11 +201,11 @@ func (m *Manager) poll(now time.Time) (rotating bool) {
 		} else {
 			m.states[name] = m.peerState(t, p)
 		}
-		rotating = rotating || t.rotating()
+		fast = fast || t.pollFast()
 	}
 	m.mu.Unlock()
 	m.notify(changed)
-	return rotating
+	return fast
 }
 
 // findPeer returns the peer with key k; a peer someone removed through the

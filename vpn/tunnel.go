@@ -33,7 +33,7 @@ type tunnel struct {
 	health   tracker
 	rekeyAt  time.Time // last key change not yet followed by a handshake
 	nextPush time.Time
-	fastPoll bool // poll at rotatingPoll while rekeyAt is set (key changes, not start)
+	fastPoll bool // poll at rotatingPoll while rekeyAt is set (key changes and heals, not start)
 	// oldPeer is the peer's previous public key while a rotation of it is
 	// pending: it still holds the AllowedIPs.
 	oldPeer Key
@@ -233,11 +233,7 @@ func (t *tunnel) update(ctx context.Context, h *netlink.Handle, cfg Tunnel, key 
 	t.cfg.Listen, t.cfg.Peer, t.cfg.Endpoint = cfg.Listen, cfg.Peer, cfg.Endpoint
 	t.cfg.Keepalive, t.cfg.AllowedIPs, t.cfg.KeyFile, t.cfg.Link = cfg.Keepalive, cfg.AllowedIPs, cfg.KeyFile, cfg.Link
 	if rekey {
-		t.health.reset()
-		t.rekeyAt = time.Now()
-		t.nextPush = t.rekeyAt.Add(pushEvery + rand.N(pushEvery))
-		t.fastPoll = true
-		t.kick()
+		t.newSession()
 		t.log.Info("tunnel keys changed; handshaking", "public_key", mustPublic(key), "peer_key", cfg.Peer.String())
 	}
 
@@ -263,6 +259,18 @@ func (t *tunnel) update(ctx context.Context, h *netlink.Handle, cfg Tunnel, key 
 		t.cfg.Address = cfg.Address
 	}
 	return nil
+}
+
+// newSession follows a change that ends the peer's session (a key
+// change, or the peer re-added by a heal): the health seen so far belongs
+// to the old session, so it starts again, and handshakes are pushed with
+// the monitor polling fast until one completes.
+func (t *tunnel) newSession() {
+	t.health.reset()
+	t.rekeyAt = time.Now()
+	t.nextPush = t.rekeyAt.Add(pushEvery + rand.N(pushEvery))
+	t.fastPoll = true
+	t.kick()
 }
 
 // kick sends a keepalive, which starts a handshake when there is no session,
@@ -353,9 +361,18 @@ func (t *tunnel) carrying(k Key) bool {
 	return rx() != before
 }
 
-// rotating reports whether a key change still waits for its handshake.
+// pollFast reports whether a key change or a heal still waits for its
+// handshake, or a rotation of the peer's key for its end.
+func (t *tunnel) pollFast() bool {
+	return (t.fastPoll && !t.rekeyAt.IsZero()) || t.rotating()
+}
+
+// rotating reports whether a rotation of the peer's key is under way: the
+// old key still holds the AllowedIPs beside the new one, which Drift would
+// read as a foreign peer. A change of our own key awaiting its handshake is
+// not one: the device already holds what was applied.
 func (t *tunnel) rotating() bool {
-	return (t.fastPoll && !t.rekeyAt.IsZero()) || !t.oldPeer.IsZero()
+	return !t.oldPeer.IsZero()
 }
 
 func (t *tunnel) get() (uapiDevice, error) {
