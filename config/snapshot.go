@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"net"
+	"time"
+)
 
 // Snapshot is one revision of desired state: the site and every distribution
 // with parameters substituted. It is what the controller stores and what the
@@ -56,6 +59,28 @@ func (n *Node) HasRole(r Role) bool {
 		}
 	}
 	return false
+}
+
+// AdminURL is the base URL of the node's admin API ("http://host:port",
+// no trailing slash), or "" when the node has no admin address. An admin
+// address that names no host, or an unspecified one (":9180",
+// "0.0.0.0:9180"), is reached on the node's address, else on 127.0.0.1.
+func (n *Node) AdminURL() string {
+	if n.Listen.Admin == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(n.Listen.Admin)
+	if err != nil {
+		// Validation refuses such an address; the URL shows what was given.
+		return "http://" + n.Listen.Admin
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = n.Address
+		if host == "" {
+			host = "127.0.0.1"
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // EdgeWeight is the DNS weight of the node (default 100).

@@ -146,7 +146,7 @@ func (c *Controller) CheckDrift(ctx context.Context, node string) (*Drift, error
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			rep, err := checkNode(ctx, n.Listen.Admin)
+			rep, err := checkNode(ctx, n.AdminURL())
 			if err != nil {
 				dn.Error = err.Error()
 				return
@@ -166,9 +166,9 @@ func (c *Controller) CheckDrift(ctx context.Context, node string) (*Drift, error
 	return d, nil
 }
 
-// checkNode is POST /v1/drift/check on one node's admin address.
+// checkNode is POST /v1/drift/check on one node's admin API (base URL).
 func checkNode(ctx context.Context, admin string) (*status.DriftReport, error) {
-	u := "http://" + admin + "/v1/drift/check"
+	u := admin + "/v1/drift/check"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,10 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -75,5 +78,62 @@ func TestDriftEndpoint(t *testing.T) {
 	st, err := c.Status(ctx)
 	if err != nil || st.Nodes[0].Name != "n1" || st.Nodes[0].Drifted != 1 || st.Nodes[1].Drifted != 0 {
 		t.Fatalf("status carries the drift count: %+v, %v", st, err)
+	}
+}
+
+// A node whose admin address names no host (":port") is asked for its
+// drift check, and health-checked, on its own address: the URL comes from
+// config.Node.AdminURL, not "http://" + the listen address.
+func TestHostlessAdminAddress(t *testing.T) {
+	// On 127.0.0.2: "http://:port" would reach 127.0.0.1 (Go dials
+	// localhost for an empty host), which hides the missing host.
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/drift/check" {
+			http.NotFound(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(status.DriftReport{Resources: []status.DriftResource{
+			{Kind: status.DriftRoute, ID: "10.2.0.0/16", State: status.DriftSuspended}}})
+	}))
+	node.Listener.Close()
+	node.Listener = ln
+	node.Start()
+	defer node.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+
+	c, _ := newController(t)
+	ctx := t.Context()
+	snap := bigSite(t, 1)
+	snap.Site.Nodes[0].Roles = append(snap.Site.Nodes[0].Roles, config.RoleEdge)
+	snap.Site.Nodes[0].Address = "127.0.0.2"
+	snap.Site.Nodes[0].Listen.Admin = ":" + port
+	snap.Site.Nodes[0].Listen.HTTP = "127.0.0.1:18080"
+	res, err := c.Apply(ctx, snap, "hostless admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	regCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	c.store.Register(regCtx, status.NodeStatus{Name: "n1", Roles: snap.Site.Nodes[0].Roles, Revision: res.Revision, Hash: res.Hash, Healthy: true}, 30*time.Second, quiet)
+	storetest.Eventually(t, 10*time.Second, "n1 registered", func() bool {
+		n, _ := c.store.Nodes(ctx)
+		return len(n) == 1
+	})
+	d, err := c.CheckDrift(ctx, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Nodes) != 1 || d.Nodes[0].Error != "" || d.Nodes[0].Drifted != 1 {
+		t.Fatalf("check of a node with admin %q: %+v", snap.Site.Nodes[0].Listen.Admin, d.Nodes)
+	}
+	want := "http://127.0.0.2:" + port + "/healthz"
+	for _, tg := range targetsOf(snap) {
+		if tg.dist == status.EdgeHealthDistribution && tg.url != want {
+			t.Fatalf("edge health target %q, want %q", tg.url, want)
+		}
 	}
 }

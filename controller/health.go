@@ -63,7 +63,7 @@ func targetsOf(s *config.Snapshot) []target {
 		}
 		out = append(out, target{
 			dist: status.EdgeHealthDistribution, name: n.Name,
-			url:        "http://" + n.Listen.Admin + "/healthz",
+			url:        n.AdminURL() + "/healthz",
 			interval:   s.Site.Health.EdgeInterval.D(),
 			timeout:    s.Site.Health.EdgeTimeout.D(),
 			healthyN:   1,

@@ -6,7 +6,6 @@ import (
 	"io"
 	"maps"
 	"math"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -17,7 +16,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/status"
 )
 
@@ -403,7 +401,7 @@ func (c *Controller) scrapeRound(ctx context.Context, client *http.Client) round
 			continue
 		}
 		wg.Go(func() {
-			s, err := scrapeNode(ctx, client, adminURL(n))
+			s, err := scrapeNode(ctx, client, n.AdminURL()+"/metrics")
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -422,22 +420,6 @@ func (c *Controller) scrapeRound(ctx context.Context, client *http.Client) round
 // than in /metrics.
 func fillFromReport(s *scrape, reg status.NodeStatus) {
 	s.started = reg.Started
-}
-
-// adminURL is where a node's /metrics is: its admin address, on the node's
-// address when the admin address names no host.
-func adminURL(n *config.Node) string {
-	host, port, err := net.SplitHostPort(n.Listen.Admin)
-	if err != nil {
-		return "http://" + n.Listen.Admin + "/metrics"
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = n.Address
-		if host == "" {
-			host = "127.0.0.1"
-		}
-	}
-	return "http://" + net.JoinHostPort(host, port) + "/metrics"
 }
 
 func scrapeNode(ctx context.Context, client *http.Client, url string) (*scrape, error) {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/internal/storetest"
 )
 
@@ -150,22 +149,6 @@ func TestRingKeepsTheLastSamples(t *testing.T) {
 	pts := ch.Charts[0].Series[0].Points
 	if len(pts) != 3 || pts[0].V != 2 || pts[2].V != 4 {
 		t.Errorf("points %+v, want 2, 3, 4", pts)
-	}
-}
-
-func TestAdminURL(t *testing.T) {
-	for _, c := range []struct {
-		admin, address, want string
-	}{
-		{"127.0.0.2:9180", "", "http://127.0.0.2:9180/metrics"},
-		{":9180", "127.0.0.3", "http://127.0.0.3:9180/metrics"},
-		{"0.0.0.0:9180", "", "http://127.0.0.1:9180/metrics"},
-		{"[::]:9180", "::1", "http://[::1]:9180/metrics"},
-	} {
-		n := &config.Node{Address: c.address, Listen: config.Listen{Admin: c.admin}}
-		if got := adminURL(n); got != c.want {
-			t.Errorf("admin %q address %q: %s, want %s", c.admin, c.address, got, c.want)
-		}
 	}
 }
 
