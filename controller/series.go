@@ -370,8 +370,13 @@ type round struct {
 	failed  map[string]string
 }
 
+// scrapeConcurrency bounds the nodes a round scrapes at once: a site of
+// thousands of nodes must not open thousands of connections (and
+// goroutines) every interval.
+const scrapeConcurrency = 16
+
 // scrapeRound scrapes every live node of the current revision that has an
-// admin address, at once.
+// admin address, scrapeConcurrency at a time.
 func (c *Controller) scrapeRound(ctx context.Context, client *http.Client) round {
 	rd := round{scrapes: map[string]*scrape{}, failed: map[string]string{}}
 	// The revision's nodes come from the snapshot status pages keep: a
@@ -395,12 +400,15 @@ func (c *Controller) scrapeRound(ctx context.Context, client *http.Client) round
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	sem := make(chan struct{}, scrapeConcurrency)
 	for _, n := range nodes {
 		reg, live := regs[n.Name]
 		if !live || n.Listen.Admin == "" {
 			continue
 		}
+		sem <- struct{}{} // taken before the goroutine starts: at most scrapeConcurrency exist
 		wg.Go(func() {
+			defer func() { <-sem }()
 			s, err := scrapeNode(ctx, client, n.AdminURL()+"/metrics")
 			mu.Lock()
 			defer mu.Unlock()

@@ -8,10 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/intercloud/intercloud/internal/storetest"
+	"github.com/intercloud/intercloud/status"
+	"github.com/intercloud/intercloud/store"
 )
 
 // An exposition as an edge+dns node and a gateway serve it (abridged).
@@ -214,4 +217,65 @@ func TestCollectorLifecycle(t *testing.T) {
 	if _, ok := c.Series(context.Background()); ok {
 		t.Error("Series answers after the collector stopped")
 	}
+}
+
+// A round over 1,000 live nodes, each with its own admin listener, reads
+// every one and never more than scrapeConcurrency at once.
+func TestScrapeRoundIsBounded(t *testing.T) {
+	const nodes = 1000
+	c, _ := newController(t)
+	ctx := t.Context()
+	snap := bigSite(t, nodes)
+
+	var inFlight, most, hits atomic.Int64
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for m := most.Load(); now > m && !most.CompareAndSwap(m, now); m = most.Load() {
+		}
+		hits.Add(1)
+		// Long enough for unbounded scrapes to pile up past the bound.
+		time.Sleep(2 * time.Millisecond)
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		io.WriteString(w, "intercloud_dns_queries_total 1\n")
+	})
+	for i := range snap.Site.Nodes {
+		srv := httptest.NewServer(metrics)
+		t.Cleanup(srv.Close)
+		snap.Site.Nodes[i].Listen.Admin = srv.Listener.Addr().String()
+	}
+	res, err := c.Apply(ctx, snap, "a thousand nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	regCtx, stop := context.WithCancel(context.Background())
+	var regs []*store.Registration
+	for _, n := range snap.Site.Nodes {
+		regs = append(regs, c.store.Register(regCtx, status.NodeStatus{Name: n.Name, Roles: n.Roles, Revision: res.Revision, Hash: res.Hash, Healthy: true}, 30*time.Second, quiet))
+	}
+	t.Cleanup(func() {
+		stop()
+		for _, r := range regs {
+			<-r.Done()
+		}
+	})
+	storetest.Eventually(t, 60*time.Second, "every registration written", func() bool {
+		got, _, err := c.store.NodesPage(ctx, "", 0)
+		return err == nil && len(got) == nodes
+	})
+
+	rd := c.scrapeRound(ctx, &http.Client{Timeout: 30 * time.Second})
+	if len(rd.scrapes) != nodes || len(rd.failed) != 0 || hits.Load() != nodes {
+		t.Fatalf("scraped %d nodes (%d requests), %d failed (%v), want %d", len(rd.scrapes), hits.Load(), len(rd.failed), firstOf(rd.failed), nodes)
+	}
+	if m := most.Load(); m > scrapeConcurrency {
+		t.Fatalf("%d scrapes at once, want at most %d", m, scrapeConcurrency)
+	}
+}
+
+func firstOf(m map[string]string) string {
+	for k, v := range m {
+		return k + ": " + v
+	}
+	return ""
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/store"
 	"github.com/intercloud/intercloud/topology"
 )
@@ -58,22 +60,27 @@ type promoteTarget struct {
 	Weight                      int
 }
 
-// uiParts names the fragments /ui/fragment/{part} serves.
+// uiParts names the fragments /ui/fragments serves.
 var uiParts = []string{"header", "topology", "charts", "history", "controls"}
 
+// uiPage gathers what the parts asked for (every part when none is named).
+// Status and the current revision are read once for all of them: the
+// header, the controls and the picture show the same moment.
 func (c *Controller) uiPage(ctx context.Context, parts ...string) (*uiPage, error) {
 	p := &uiPage{Rendered: time.Now().UTC(), Script: template.JS(uiJS)}
 	want := func(part string) bool { return len(parts) == 0 || slices.Contains(parts, part) }
-	if want("header") || want("controls") {
+	var cur *config.Snapshot
+	if want("header") || want("controls") || want("topology") {
 		st, err := c.Status(ctx)
 		if err != nil {
 			return nil, err
 		}
 		p.Status = st
-		cur, err := c.cachedCurrent(ctx)
-		if err != nil {
+		if cur, err = c.cachedCurrent(ctx); err != nil {
 			return nil, err
 		}
+	}
+	if want("header") || want("controls") {
 		if cur != nil {
 			p.Site = cur.Site.Name
 			for _, d := range cur.Distributions {
@@ -93,7 +100,7 @@ func (c *Controller) uiPage(ctx context.Context, parts ...string) (*uiPage, erro
 		}
 	}
 	if want("topology") {
-		g, err := c.Topology(ctx)
+		g, err := c.topologyOf(ctx, cur, p.Status)
 		if err != nil {
 			return nil, err
 		}
@@ -149,30 +156,60 @@ func (c *Controller) getUI(w http.ResponseWriter, r *http.Request) {
 	c.render(w, "page", p)
 }
 
-func (c *Controller) getUIFragment(w http.ResponseWriter, r *http.Request) {
-	part := r.PathValue("part")
-	if !slices.Contains(uiParts, part) {
-		http.Error(w, fmt.Sprintf("no part %q of the console", part), http.StatusNotFound)
+// getUIFragments renders the parts named by ?part= (one or more) from one
+// gathering, as a JSON object of part name to HTML: one request and one
+// status read per refresh of the page.
+func (c *Controller) getUIFragments(w http.ResponseWriter, r *http.Request) {
+	parts := r.URL.Query()["part"]
+	if len(parts) == 0 {
+		http.Error(w, "name the parts of the console: ?part=header&part=...", http.StatusBadRequest)
 		return
 	}
-	p, err := c.uiPage(r.Context(), part)
+	for _, part := range parts {
+		if !slices.Contains(uiParts, part) {
+			http.Error(w, fmt.Sprintf("no part %q of the console", part), http.StatusNotFound)
+			return
+		}
+	}
+	p, err := c.uiPage(r.Context(), parts...)
 	if err != nil {
 		http.Error(w, "store unavailable: "+c.store.NoQuorum(err).Error(), http.StatusServiceUnavailable)
 		return
 	}
-	c.render(w, part, p)
+	out := make(map[string]string, len(parts))
+	for _, part := range parts {
+		var b bytes.Buffer
+		if !c.execute(w, &b, part, p) {
+			return
+		}
+		out[part] = b.String()
+	}
+	uiHeaders(w, "application/json")
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 func (c *Controller) render(w http.ResponseWriter, name string, p *uiPage) {
 	var b bytes.Buffer
-	if err := uiTemplate.ExecuteTemplate(&b, name, p); err != nil {
-		c.log.Warn("ui render", "part", name, "err", err)
-		http.Error(w, "render: "+err.Error(), http.StatusInternalServerError)
+	if !c.execute(w, &b, name, p) {
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	uiHeaders(w, "text/html; charset=utf-8")
+	_, _ = w.Write(b.Bytes())
+}
+
+// execute renders template name into b, or answers the error and says so.
+func (c *Controller) execute(w http.ResponseWriter, b *bytes.Buffer, name string, p *uiPage) bool {
+	if err := uiTemplate.ExecuteTemplate(b, name, p); err != nil {
+		c.log.Warn("ui render", "part", name, "err", err)
+		http.Error(w, "render: "+err.Error(), http.StatusInternalServerError)
+		return false
+	}
+	return true
+}
+
+func uiHeaders(w http.ResponseWriter, ctype string) {
+	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Content-Security-Policy", uiCSP)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(b.Bytes())
 }

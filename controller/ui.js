@@ -57,18 +57,26 @@
     }
   }
 
-  // refresh re-renders one part of the page, keeping what the operator
-  // has typed or chosen in its fields (a revision landing re-renders the
+  // refresh re-renders parts of the page from one request (the server
+  // reads the status once for all of them), keeping what the operator has
+  // typed or chosen in their fields (a revision landing re-renders the
   // controls while someone may be filling them in).
-  async function refresh(part) {
-    const resp = await fetch("/ui/fragment/" + part, { cache: "no-store" });
+  async function refresh(parts) {
+    const resp = await fetch("/ui/fragments?" + parts.map((p) => "part=" + p).join("&"), { cache: "no-store" });
     if (!resp.ok) return;
+    const frags = await resp.json();
+    for (const part of parts) {
+      if (typeof frags[part] === "string") replace(part, frags[part]);
+    }
+  }
+
+  function replace(part, html) {
     const el = $(part);
     const kept = {};
     el.querySelectorAll("input[id], select[id]").forEach((x) => {
       kept[x.id] = x.type === "checkbox" ? x.checked : x.value;
     });
-    el.innerHTML = await resp.text();
+    el.innerHTML = html;
     for (const [id, v] of Object.entries(kept)) {
       const x = document.getElementById(id);
       if (!x || !el.contains(x)) continue;
@@ -77,18 +85,40 @@
     }
   }
 
-  async function tick() {
+  async function refreshAll() {
     try {
-      await Promise.all([refresh("header"), refresh("topology"), refresh("charts")]);
+      await refresh(["header", "topology", "charts"]);
       const rev = currentRevision();
       if (rev !== revision) {
         revision = rev;
-        await Promise.all([refresh("history"), refresh("controls")]);
+        await refresh(["history", "controls"]);
         setUnlocked(unlocked);
       }
     } catch (e) {
       // The controller may be restarting: the next tick tries again.
     }
+  }
+
+  // tick refreshes the page, one refresh at a time: asked while one runs
+  // (an action landing during the timer's), it runs once more after it
+  // rather than beside it.
+  let running = null, queued = null;
+  function tick() {
+    if (!running) {
+      running = refreshAll().finally(() => { running = null; });
+      return running;
+    }
+    if (!queued) queued = running.then(() => { queued = null; return tick(); });
+    return queued;
+  }
+
+  // One timer, re-armed when its tick is done: a slow controller slows the
+  // refreshes instead of stacking them.
+  function every() {
+    setTimeout(async () => {
+      await tick();
+      every();
+    }, 5000);
   }
 
   function diffText(d) {
@@ -102,10 +132,13 @@
     return lines.join("\n");
   }
 
-  async function action(what, call) {
+  // action makes one call and refreshes the page once after it; a call
+  // that commits a revision re-renders the history and the controls too.
+  async function action(what, call, commits) {
     show(what + "…", false);
     try {
       const res = await call();
+      if (commits) revision = "";
       await tick();
       return res;
     } catch (e) {
@@ -117,8 +150,6 @@
   function applied(what, res) {
     if (!res) return;
     show(res.changed ? what + ": revision " + res.revision + " committed" : what + ": nothing to change (revision " + res.revision + ")", false);
-    revision = "";
-    tick();
   }
 
   async function followInvalidation(id) {
@@ -154,7 +185,7 @@
       const weight = parseInt($("promote-weight").value, 10) || 100;
       const keepCache = $("promote-keep").checked;
       const what = weight < 100 ? "canary " + weight + "% to " + origin : "promote " + origin;
-      applied(what, await action(what, () => api("POST", "/v1/promote", { distribution, group, origin, weight, keepCache })));
+      applied(what, await action(what, () => api("POST", "/v1/promote", { distribution, group, origin, weight, keepCache }), true));
     } else if (f.id === "invalidate-form") {
       const paths = $("invalidate-paths").value.split(/\s+/).filter((p) => p);
       const res = await action("invalidate", () => api("POST", "/v1/invalidations", { distribution: $("invalidate-dist").value, paths }));
@@ -163,7 +194,7 @@
         followInvalidation(res.id);
       }
     } else if (f.id === "rollback-form") {
-      applied("rollback", await action("rollback", () => api("POST", "/v1/rollback", { revision: 0 })));
+      applied("rollback", await action("rollback", () => api("POST", "/v1/rollback", { revision: 0 }), true));
     }
   });
 
@@ -171,7 +202,7 @@
     const b = ev.target.closest("button.rollback-to");
     if (!b) return;
     const n = parseInt(b.dataset.revision, 10);
-    applied("rollback to " + n, await action("rollback to " + n, () => api("POST", "/v1/rollback", { revision: n })));
+    applied("rollback to " + n, await action("rollback to " + n, () => api("POST", "/v1/rollback", { revision: n }), true));
   });
 
   // <details> toggles do not bubble: listen while capturing.
@@ -190,5 +221,5 @@
   setUnlocked(false);
   const saved = sessionStorage.getItem(key);
   if (saved) useToken(saved, true);
-  setInterval(tick, 5000);
+  every();
 })();

@@ -20,7 +20,7 @@ func (c *Controller) uiRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/revisions/{n}/diff", c.bounded(c.getRevisionDiff))
 	mux.HandleFunc("GET /v1/metrics/series", c.getSeries)
 	mux.HandleFunc("GET /v1/auth", c.auth(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
-	mux.HandleFunc("GET /ui/fragment/{part}", c.bounded(c.getUIFragment))
+	mux.HandleFunc("GET /ui/fragments", c.bounded(c.getUIFragments))
 }
 
 // Topology is the site as it runs now: registrations and their reports,
@@ -35,6 +35,12 @@ func (c *Controller) Topology(ctx context.Context) (*topology.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.topologyOf(ctx, cur, st)
+}
+
+// topologyOf builds the graph from a status already read (the console
+// reads it once for its header and its picture).
+func (c *Controller) topologyOf(ctx context.Context, cur *config.Snapshot, st *Status) (*topology.Graph, error) {
 	regs, err := c.store.Nodes(ctx)
 	if err != nil {
 		return nil, err

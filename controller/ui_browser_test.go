@@ -348,6 +348,17 @@ func TestConsoleInChromium(t *testing.T) {
 
 	// The views.
 	b.do(t, "open /ui", chromedp.Navigate(c.url+"/ui"), chromedp.WaitVisible(chromedp.CSS(`#node-seoul-edge-1`)))
+	// Every refresh of the page from here on is counted: one request of
+	// fragments at a time, whatever the timer and the actions ask.
+	eval[bool](t, b, `(() => {
+		const f = window.fetch, c = window.fragmentFetches = {now: 0, most: 0, n: 0};
+		window.fetch = async (...a) => {
+			if (!String(a[0]).startsWith("/ui/fragments")) return f(...a);
+			c.n++; c.most = Math.max(c.most, ++c.now);
+			try { return await f(...a); } finally { c.now--; }
+		};
+		return true;
+	})()`)
 	for sel, want := range map[string]int{
 		`svg.topology #cloud-seoul`:     1,
 		`svg.topology #cloud-tokyo`:     1,
@@ -475,6 +486,10 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("with the token some action control stays disabled")
 	}
 	b.screenshot(t, "console-actions")
+	type fetches struct{ Most, N int }
+	if f := eval[fetches](t, b, `window.fragmentFetches`); f.N == 0 || f.Most != 1 {
+		t.Errorf("fragment requests: %d, at most %d at once; want some, one at a time", f.N, f.Most)
+	}
 	if errs := b.errors(); len(errs) > 0 {
 		t.Errorf("the page reported errors:\n%s", strings.Join(errs, "\n"))
 	}

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/internal/storetest"
 	"github.com/intercloud/intercloud/status"
@@ -79,13 +81,36 @@ func TestConsoleHTTP(t *testing.T) {
 			}
 		}
 	}
+	// Every part at once from one status read (one registration read for
+	// the one node: the header and the picture share it), and each part
+	// alone.
+	all := srv.URL + "/ui/fragments?part=" + strings.Join(uiParts, "&part=")
+	before := testutil.ToFloat64(c.metrics.statusRegistrations)
+	resp, body := get(t, all)
+	if read := testutil.ToFloat64(c.metrics.statusRegistrations) - before; read != 1 {
+		t.Errorf("the parts together read %v registrations for status, want 1 (one status read)", read)
+	}
+	var frags map[string]string
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &frags) != nil || len(frags) != len(uiParts) {
+		t.Fatalf("fragments: %s %q", resp.Status, body)
+	}
 	for _, part := range uiParts {
-		if resp, body := get(t, srv.URL+"/ui/fragment/"+part); resp.StatusCode != http.StatusOK || body == "" {
-			t.Errorf("fragment %s: %s %q", part, resp.Status, body)
+		if frags[part] == "" {
+			t.Errorf("fragment %s is empty", part)
+		}
+		var one map[string]string
+		if resp, body := get(t, srv.URL+"/ui/fragments?part="+part); resp.StatusCode != http.StatusOK ||
+			json.Unmarshal([]byte(body), &one) != nil || len(one) != 1 || one[part] == "" {
+			t.Errorf("fragment %s alone: %s %q", part, resp.Status, body)
 		}
 	}
-	if resp, _ := get(t, srv.URL+"/ui/fragment/nope"); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("unknown fragment: %s", resp.Status)
+	if !strings.Contains(frags["header"], `data-revision="2"`) || !strings.Contains(frags["topology"], `id="node-e1"`) {
+		t.Errorf("header %q / topology %.300q", frags["header"], frags["topology"])
+	}
+	for q, code := range map[string]int{"?part=nope": http.StatusNotFound, "?part=header&part=nope": http.StatusNotFound, "": http.StatusBadRequest} {
+		if resp, _ := get(t, srv.URL+"/ui/fragments"+q); resp.StatusCode != code {
+			t.Errorf("fragments%s: %s, want %d", q, resp.Status, code)
+		}
 	}
 
 	if resp, _ := get(t, srv.URL+"/v1/auth"); resp.StatusCode != http.StatusUnauthorized {
@@ -98,7 +123,7 @@ func TestConsoleHTTP(t *testing.T) {
 		t.Errorf("/v1/auth with the token: %s", resp.Status)
 	}
 
-	resp, body := get(t, srv.URL+"/v1/revisions/2/diff")
+	resp, body = get(t, srv.URL+"/v1/revisions/2/diff")
 	var d RevisionDiff
 	if err := json.Unmarshal([]byte(body), &d); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("diff: %s %v\n%s", resp.Status, err, body)
@@ -141,7 +166,10 @@ func TestConsoleHTTP(t *testing.T) {
 		ch, _ := c.Series(ctx)
 		return ch != nil && ch.Failed["e1"] != ""
 	})
-	if _, frag := get(t, srv.URL+"/ui/fragment/charts"); !strings.Contains(frag, `id="chart-bgp"`) || !strings.Contains(frag, `<b>e1</b> (Get`) {
+	_, body = get(t, srv.URL+"/ui/fragments?part=charts")
+	var charts map[string]string
+	_ = json.Unmarshal([]byte(body), &charts)
+	if frag := charts["charts"]; !strings.Contains(frag, `id="chart-bgp"`) || !strings.Contains(frag, `<b>e1</b> (Get`) {
 		t.Errorf("charts fragment: %.2000q", frag)
 	}
 }
