@@ -58,3 +58,59 @@ func TestLatencyPolicy(t *testing.T) {
 		t.Fatalf("another network measured: got %v, want seoul", got)
 	}
 }
+
+// The latency table belongs to the committed revision: a Prepare of a
+// revision that moves tokyo's edge to another cloud leaves the running
+// answers (by tokyo's measurement) alone, Abort keeps them, and Commit
+// rebuilds the table from the new site.
+func TestLatencyTableFollowsCommit(t *testing.T) {
+	snap := testSnapshot("")
+	snap.Distributions[0].Spec.DNS = &config.DistributionDNS{Policy: config.DNSPolicyLatency}
+	s, _ := startServer(t, snap)
+	live := liveAll(snap)
+	for n, rtt := range map[string]time.Duration{"seoul-edge-1": 40 * time.Millisecond, "tokyo-edge-1": 3 * time.Millisecond} {
+		st := live[n]
+		st.Report.ClientRTT = []status.NetRTT{{Network: netip.MustParsePrefix("127.0.0.0/24"), RTT: rtt, Samples: 10}}
+		live[n] = st
+	}
+	s.SetNodes(live)
+	pool := func() string {
+		x, err := s.Explain("shop."+zone, mdns.TypeA, netip.MustParseAddr("127.0.0.1"), netip.Prefix{})
+		if err != nil || !x.ByLatency {
+			t.Fatalf("explain: %+v, %v", x, err)
+		}
+		return x.Pool
+	}
+	if got := pool(); got != "tokyo" {
+		t.Fatalf("tokyo measured closer: pool %q", got)
+	}
+
+	next := *snap
+	next.Revision++
+	next.Site.Nodes = slices.Clone(snap.Site.Nodes)
+	for i := range next.Site.Nodes {
+		if next.Site.Nodes[i].Name == "tokyo-edge-1" {
+			next.Site.Nodes[i].Cloud = "virginia"
+		}
+	}
+	for _, end := range []string{"abort", "commit"} {
+		c, err := s.Prepare(t.Context(), &next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pool(); got != "tokyo" {
+			t.Fatalf("prepared, before %s: pool %q; want the running table's tokyo", end, got)
+		}
+		if end == "abort" {
+			c.Abort()
+			if got := pool(); got != "tokyo" {
+				t.Fatalf("aborted: pool %q, want tokyo", got)
+			}
+			continue
+		}
+		c.Commit()
+		if got := pool(); got != "virginia" {
+			t.Fatalf("committed with tokyo's edge in virginia: pool %q, want virginia", got)
+		}
+	}
+}

@@ -144,6 +144,9 @@ func (c *dnsChange) Commit() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.geo, s.rrl, s.snap = c.geo, c.rrl, c.snap
+	// The latency table follows the committed site (which nodes are edges,
+	// in which cloud) and the liveness known now.
+	s.lat.Store(buildLatency(c.snap, s.live))
 	st := c.st
 	if liveKey(c.snap, c.live) != liveKey(c.snap, s.live) {
 		// Liveness moved since Prepare; the snapshot compiled then, so
@@ -259,8 +262,9 @@ func (s *Server) build(snap *config.Snapshot, live map[string]status.NodeStatus,
 	}
 	st.locs = s.m.locCounters(st.labels)
 	st.rrl = r
+	// The state reads the server's latency table; Commit and SetNodes
+	// replace it (build also runs in Prepare, which must change nothing).
 	st.lat = &s.lat
-	s.lat.Store(buildLatency(snap, live))
 	st.liveKey = liveKey(snap, live)
 	return st, nil
 }
