@@ -14,7 +14,6 @@ import (
 
 	"github.com/intercloud/intercloud/internal/storetest"
 	"github.com/intercloud/intercloud/status"
-	"github.com/intercloud/intercloud/store"
 )
 
 // An exposition as an edge+dns node and a gateway serve it (abridged).
@@ -248,21 +247,11 @@ func TestScrapeRoundIsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	regCtx, stop := context.WithCancel(context.Background())
-	var regs []*store.Registration
+	var regs []status.NodeStatus
 	for _, n := range snap.Site.Nodes {
-		regs = append(regs, c.store.Register(regCtx, status.NodeStatus{Name: n.Name, Roles: n.Roles, Revision: res.Revision, Hash: res.Hash, Healthy: true}, 30*time.Second, quiet))
+		regs = append(regs, status.NodeStatus{Name: n.Name, Roles: n.Roles, Revision: res.Revision, Hash: res.Hash, Healthy: true})
 	}
-	t.Cleanup(func() {
-		stop()
-		for _, r := range regs {
-			<-r.Done()
-		}
-	})
-	storetest.Eventually(t, 60*time.Second, "every registration written", func() bool {
-		got, _, err := c.store.NodesPage(ctx, "", 0)
-		return err == nil && len(got) == nodes
-	})
+	registerAll(t, c, regs)
 
 	rd := c.scrapeRound(ctx, &http.Client{Timeout: 30 * time.Second})
 	if len(rd.scrapes) != nodes || len(rd.failed) != 0 || hits.Load() != nodes {

@@ -36,6 +36,27 @@ func bigSite(t *testing.T, n int) *config.Snapshot {
 	return snap
 }
 
+// registerAll registers every status on its lease, as agents do, and
+// waits until the store holds them all; the leases end with the test.
+func registerAll(t *testing.T, c *Controller, sts []status.NodeStatus) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	var regs []*store.Registration
+	for _, st := range sts {
+		regs = append(regs, c.store.Register(ctx, st, 30*time.Second, quiet))
+	}
+	t.Cleanup(func() {
+		stop()
+		for _, r := range regs {
+			<-r.Done()
+		}
+	})
+	storetest.Eventually(t, 60*time.Second, "every registration written", func() bool {
+		got, _, err := c.store.NodesPage(t.Context(), "", 0)
+		return err == nil && len(got) == len(sts)
+	})
+}
+
 // 1,000 nodes registered in a real etcd, walked page by page through the
 // API: every node once, in name order, each page reading about its own
 // size of registrations.
@@ -51,9 +72,8 @@ func TestStatusPagesThroughAThousandNodes(t *testing.T) {
 	// Every node registers on its lease, as an agent does, except every
 	// hundredth (down); n7 runs an older revision; a node the site does
 	// not declare registers too and must not show.
-	regCtx, stop := context.WithCancel(context.Background())
-	var regs []*store.Registration
-	register := func(st status.NodeStatus) { regs = append(regs, c.store.Register(regCtx, st, 30*time.Second, quiet)) }
+	var regs []status.NodeStatus
+	register := func(st status.NodeStatus) { regs = append(regs, st) }
 	var want []string
 	for _, n := range snap.Site.Nodes {
 		want = append(want, n.Name)
@@ -72,16 +92,7 @@ func TestStatusPagesThroughAThousandNodes(t *testing.T) {
 		register(st)
 	}
 	register(status.NodeStatus{Name: "n5x", Revision: res.Revision, Hash: res.Hash})
-	t.Cleanup(func() {
-		stop()
-		for _, r := range regs {
-			<-r.Done()
-		}
-	})
-	storetest.Eventually(t, 60*time.Second, "every registration written", func() bool {
-		got, _, err := c.store.NodesPage(ctx, "", 0)
-		return err == nil && len(got) == len(regs)
-	})
+	registerAll(t, c, regs)
 
 	cli := NewClient(srv.URL, "")
 	for _, limit := range []int{1, 7, 100, 500, 1000} {
