@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/intercloud/intercloud/bench/internal/nodeproc"
 	"github.com/intercloud/intercloud/origin"
 	"github.com/intercloud/intercloud/test/testenv"
 )
@@ -75,10 +76,7 @@ func setup(b *testing.B) *fixture {
 
 	// Our side as operators run it: an `intercloud origin` process. Like
 	// the nginx beside it, it logs no line per request.
-	bin := filepath.Join(dir, "intercloud")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/intercloud/intercloud/cmd/intercloud").CombinedOutput(); err != nil {
-		b.Fatalf("build intercloud: %v\n%s", err, out)
-	}
+	bin := nodeproc.Binary(b)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -317,7 +315,8 @@ func median(xs []float64) float64 {
 // CPU-second of its own process(es) with that ratio too. For scale it also
 // reports what a bare net/http handler serving the bytes from memory gets
 // against nginx (nethttp_floor_ratio). The measurement is wrk's, 2 s per
-// run whatever b.N is.
+// run: the rounds run once whatever b.N is (make bench passes -benchtime
+// 1x, as for the other side-by-side benchmarks).
 func BenchmarkOriginVsNginx(b *testing.B) {
 	f := setup(b)
 	const d = 2 * time.Second
@@ -327,22 +326,19 @@ func BenchmarkOriginVsNginx(b *testing.B) {
 			runWrk(b, f.originURL+path, time.Second) // warm-up: ETag computed, pages cached
 			runWrk(b, f.nginxURL+path, time.Second)
 			var o, n, ratio, cpuRatio, floor []float64
-			for i := 0; i < b.N; i++ {
-				o, n, ratio, cpuRatio, floor = nil, nil, nil, nil, nil
-				for r := 0; r < rounds; r++ {
-					c0 := cpuSeconds(f.originPID)
-					or := runWrk(b, f.originURL+path, d)
-					oc := cpuSeconds(f.originPID) - c0
-					c0 = cpuSeconds(f.nginxPID)
-					nr := runWrk(b, f.nginxURL+path, d)
-					nc := cpuSeconds(f.nginxPID) - c0
-					fr := runWrk(b, f.floorURL+path, d)
-					o, n = append(o, or), append(n, nr)
-					ratio = append(ratio, or/nr)
-					floor = append(floor, fr/nr)
-					if oc > 0 && nc > 0 {
-						cpuRatio = append(cpuRatio, (or/oc)/(nr/nc))
-					}
+			for r := 0; r < rounds; r++ {
+				c0 := cpuSeconds(f.originPID)
+				or := runWrk(b, f.originURL+path, d)
+				oc := cpuSeconds(f.originPID) - c0
+				c0 = cpuSeconds(f.nginxPID)
+				nr := runWrk(b, f.nginxURL+path, d)
+				nc := cpuSeconds(f.nginxPID) - c0
+				fr := runWrk(b, f.floorURL+path, d)
+				o, n = append(o, or), append(n, nr)
+				ratio = append(ratio, or/nr)
+				floor = append(floor, fr/nr)
+				if oc > 0 && nc > 0 {
+					cpuRatio = append(cpuRatio, (or/oc)/(nr/nc))
 				}
 			}
 			b.ReportMetric(median(o), "origin_req/s")

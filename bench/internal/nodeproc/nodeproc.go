@@ -6,18 +6,21 @@ package nodeproc
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/internal/storetest"
 	"github.com/intercloud/intercloud/status"
 	"github.com/intercloud/intercloud/store"
 )
@@ -57,10 +60,7 @@ func Start(tb testing.TB, snap *config.Snapshot, name string, live ...status.Nod
 	for _, n := range live {
 		st.Register(lctx, n, time.Minute, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}
-	bin := filepath.Join(dir, "intercloud")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/intercloud/intercloud/cmd/intercloud").CombinedOutput(); err != nil {
-		tb.Fatalf("build intercloud: %v\n%s", err, out)
-	}
+	bin := Binary(tb)
 	logPath := filepath.Join(dir, "node.log")
 	log, err := os.Create(logPath)
 	if err != nil {
@@ -85,13 +85,57 @@ func Start(tb testing.TB, snap *config.Snapshot, name string, live ...status.Nod
 	return Node{Pid: cmd.Process.Pid, Log: logPath}
 }
 
-// FreeAddr is a loopback address whose port was free a moment ago, for a
-// snapshot's listeners.
+// FreeAddr is a loopback address whose port was free a moment ago and that
+// no earlier call in this process returned, for a snapshot's listeners
+// (storetest's, so that the two never hand out the same port).
 func FreeAddr(tb testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	tb.Helper()
+	return storetest.FreeAddr(tb)
+}
+
+// binDirPrefix names the directories Binary builds into; the process id
+// follows it, so that a later run can tell whose directory is left over.
+const binDirPrefix = "intercloud-nodeproc-"
+
+var build struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// Binary is the intercloud binary, built once per test binary (the
+// benchmarks of a package share it). It lives in a directory named after
+// this process; without a TestMain to remove it, each build first removes
+// the directories of processes that are gone.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	build.once.Do(func() {
+		sweepBinDirs()
+		dir := filepath.Join(os.TempDir(), binDirPrefix+strconv.Itoa(os.Getpid()))
+		if build.err = os.MkdirAll(dir, 0o755); build.err != nil {
+			return
+		}
+		build.bin = filepath.Join(dir, "intercloud")
+		if out, err := exec.Command("go", "build", "-o", build.bin, "github.com/intercloud/intercloud/cmd/intercloud").CombinedOutput(); err != nil {
+			build.err = fmt.Errorf("build intercloud: %w\n%s", err, out)
+		}
+	})
+	if build.err != nil {
+		tb.Fatal(build.err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return build.bin
+}
+
+// sweepBinDirs removes the build directories of processes no longer running.
+func sweepBinDirs() {
+	ents, _ := os.ReadDir(os.TempDir())
+	for _, e := range ents {
+		pid, err := strconv.Atoi(strings.TrimPrefix(e.Name(), binDirPrefix))
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), binDirPrefix) || err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.RemoveAll(filepath.Join(os.TempDir(), e.Name()))
+		}
+	}
 }
