@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/intercloud/intercloud/internal/fsutil"
 	"github.com/intercloud/intercloud/status"
 )
 
@@ -98,7 +99,7 @@ func writeManifest(root string, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(manifestPath(root, m.Version), b)
+	return fsutil.WriteFile(manifestPath(root, m.Version), b, 0o644)
 }
 
 // storeObject copies the file at p into the object store under its
@@ -135,18 +136,6 @@ func fileSum(p string) (string, error) {
 		return "", fmt.Errorf("hash %s: %w", p, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func writeAtomic(p string, b []byte) error {
-	tmp := p + ".tmp-" + randHex(4)
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(p))
 }
 
 // ReadManifest reads what activation recorded for version.
@@ -291,7 +280,7 @@ func HealFile(root, version, rel string) error {
 		os.Remove(tmp)
 		return fmt.Errorf("heal %s/%s: %w", version, rel, err)
 	}
-	return syncDir(filepath.Dir(p))
+	return fsutil.SyncDir(filepath.Dir(p))
 }
 
 // Drift checks the content listener (still our socket on its port) and

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/intercloud/intercloud/internal/fsutil"
 )
 
 // CurrentLink is the name of the pointer to the active version inside the
@@ -114,7 +116,7 @@ func Activate(root, version string) error {
 		os.Remove(tmp)
 		return fmt.Errorf("activate %s: %w", version, err)
 	}
-	return syncDir(root)
+	return fsutil.SyncDir(root)
 }
 
 // DeployResult says what Deploy did.
@@ -248,7 +250,7 @@ func Deploy(root, src, version string) (DeployResult, error) {
 		return res, fmt.Errorf("deploy %s: %w", version, err)
 	}
 	ok = true
-	return res, syncDir(root)
+	return res, fsutil.SyncDir(root)
 }
 
 // copyFile writes src to dst (new), fsyncs it and returns its length and
@@ -285,22 +287,10 @@ func syncTree(dir string) error {
 			return err
 		}
 		if d.IsDir() {
-			return syncDir(p)
+			return fsutil.SyncDir(p)
 		}
 		return nil
 	})
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
 }
 
 func within(base, p string) bool {

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/intercloud/intercloud/internal/fsutil"
 )
 
 // KeyLen is the size of a Curve25519 key.
@@ -87,26 +89,16 @@ func ReadKeyFile(path string) (Key, error) {
 
 // WriteKeyFile writes k in base64 to path with mode 0600. It refuses to
 // overwrite an existing file unless overwrite is set; the file is written
-// beside the target and renamed, so a reader never sees half a key.
+// beside the target and renamed (fsutil.WriteFile), so a reader never sees
+// half a key.
 func WriteKeyFile(path string, k Key, overwrite bool) error {
 	if !overwrite {
 		if _, err := os.Lstat(path); err == nil {
 			return fmt.Errorf("vpn: %s exists (refusing to overwrite a key)", path)
 		}
 	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("vpn: create key file: %w", err)
-	}
-	_, werr := f.WriteString(k.String() + "\n")
-	if err := errors.Join(werr, f.Sync(), f.Close()); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("vpn: write key file: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("vpn: write key file: %w", err)
+	if err := fsutil.WriteFile(path, []byte(k.String()+"\n"), 0o600); err != nil {
+		return fmt.Errorf("vpn: key file: %w", err)
 	}
 	return nil
 }
