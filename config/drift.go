@@ -7,11 +7,21 @@ import (
 )
 
 // DriftKind is a kind of resource a node's roles own outside the process
-// and check against desired state (status.Drift* name the same).
+// and check against desired state. These constants are the one list:
+// status.Drift* (the kinds in drift reports) are defined from them.
 type DriftKind string
 
+const (
+	DriftRoute       DriftKind = "route"       // a kernel route of our protocol
+	DriftWireguard   DriftKind = "wireguard"   // a tunnel's peer, key, endpoint, AllowedIPs, port or MTU
+	DriftBGP         DriftKind = "bgp"         // a neighbor, policy, defined set or assignment of the speaker
+	DriftListener    DriftKind = "listener"    // a socket a role serves on
+	DriftCertificate DriftKind = "certificate" // the leaf served for an SNI name
+	DriftFile        DriftKind = "file"        // a file of an origin's active version
+)
+
 // DriftKinds lists every kind, in display order.
-var DriftKinds = []DriftKind{"route", "wireguard", "bgp", "listener", "certificate", "file"}
+var DriftKinds = []DriftKind{DriftRoute, DriftWireguard, DriftBGP, DriftListener, DriftCertificate, DriftFile}
 
 // DriftPolicy is how nodes watch what their roles own: kernel routes,
 // tunnels, sockets, certificates served, origin files. Every kind is

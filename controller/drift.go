@@ -152,11 +152,7 @@ func (c *Controller) CheckDrift(ctx context.Context, node string) (*Drift, error
 				return
 			}
 			dn.Checked, dn.Resources, dn.Error = rep.Checked, rep.Resources, rep.Error
-			for _, r := range rep.Resources {
-				if r.State != status.DriftHealed {
-					dn.Drifted++
-				}
-			}
+			dn.Drifted = rep.Unresolved()
 		}()
 	}
 	wg.Wait()

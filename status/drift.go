@@ -1,16 +1,21 @@
 package status
 
-import "time"
+import (
+	"time"
 
-// Drift kinds: what a node's roles own and check against desired state.
-// The site's drift policy names them (config.DriftKinds lists the same).
+	"github.com/intercloud/intercloud/config"
+)
+
+// Drift kinds: what a node's roles own and check against desired state,
+// as DriftResource.Kind carries them. config.DriftKinds is the list (the
+// site's drift policy names them); these are its values as strings.
 const (
-	DriftRoute       = "route"       // a kernel route of our protocol
-	DriftWireguard   = "wireguard"   // a tunnel's peer, key, endpoint, AllowedIPs, port or MTU
-	DriftBGP         = "bgp"         // a neighbor, policy, defined set or assignment of the speaker
-	DriftListener    = "listener"    // a socket a role serves on
-	DriftCertificate = "certificate" // the leaf served for an SNI name
-	DriftFile        = "file"        // a file of an origin's active version
+	DriftRoute       = string(config.DriftRoute)
+	DriftWireguard   = string(config.DriftWireguard)
+	DriftBGP         = string(config.DriftBGP)
+	DriftListener    = string(config.DriftListener)
+	DriftCertificate = string(config.DriftCertificate)
+	DriftFile        = string(config.DriftFile)
 )
 
 // Drift states: what the node does about a resource that drifted.
@@ -49,6 +54,21 @@ type DriftReport struct {
 	More int `json:"more,omitempty"`
 	// Error is what a check could not read (a role that failed to look).
 	Error string `json:"error,omitempty"`
+}
+
+// Unresolved counts the resources of the report still drifted: every one
+// but those this check healed. It is NodeStatus.Drifted and what the
+// controller and the CLI show per node.
+func (r *DriftReport) Unresolved() int {
+	n := 0
+	if r != nil {
+		for _, x := range r.Resources {
+			if x.State != DriftHealed {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // DriftEvent records one heal (or a heal suspended) for the event log.

@@ -82,13 +82,8 @@ func runDrift(ctx context.Context, args []string) error {
 }
 
 func nodeOf(name string, rep status.DriftReport) controller.DriftNode {
-	n := controller.DriftNode{Name: name, Live: true, Checked: rep.Checked, Resources: rep.Resources, Error: rep.Error}
-	for _, r := range rep.Resources {
-		if r.State != status.DriftHealed {
-			n.Drifted++
-		}
-	}
-	return n
+	return controller.DriftNode{Name: name, Live: true, Checked: rep.Checked, Resources: rep.Resources, Error: rep.Error,
+		Drifted: rep.Unresolved()}
 }
 
 func printDrift(w io.Writer, d *controller.Drift, now time.Time) {
