@@ -39,16 +39,9 @@ func DOT(w io.Writer, g *Graph) error {
 			}
 			lines := []string{n.Name, strings.Join(n.Roles, " · ")}
 			if n.Live {
-				st := fmt.Sprintf("rev %d %s", n.Revision, n.State)
-				if n.HasRole("edge") {
-					st += fmt.Sprintf(" · hit %.1f%% of %d", n.HitRatio*100, n.Requests)
-				}
-				if n.HasRole("gateway") {
-					st += fmt.Sprintf(" · %d routes", n.Routes)
-				}
-				lines = append(lines, st)
+				lines = append(lines, n.detail())
 			} else {
-				lines = append(lines, "DOWN: not registered")
+				lines = append(lines, "DOWN: "+n.detail())
 			}
 			if n.Drifted {
 				if n.DriftedResources > 0 {

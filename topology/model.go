@@ -5,7 +5,11 @@
 // graph). See README.md.
 package topology
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Graph is the site as it runs at At. Its JSON is what GET /v1/topology
 // answers; every list is in a stable order so that drawings are
@@ -63,6 +67,23 @@ func (n *Node) HasRole(r string) bool {
 		}
 	}
 	return false
+}
+
+// detail is the line under a node's roles in both drawings: its revision
+// and state, an edge's hit ratio, a gateway's routes; or that it is not
+// registered.
+func (n *Node) detail() string {
+	if !n.Live {
+		return "not registered"
+	}
+	d := []string{fmt.Sprintf("rev %d %s", n.Revision, n.State)}
+	if n.HasRole("edge") {
+		d = append(d, fmt.Sprintf("hit %.1f%% of %d", n.HitRatio*100, n.Requests))
+	}
+	if n.HasRole("gateway") {
+		d = append(d, fmt.Sprintf("%d routes", n.Routes))
+	}
+	return strings.Join(d, " · ")
 }
 
 // Link states.

@@ -199,19 +199,7 @@ func drawNode(s *svgWriter, n Node, b box) {
 		badge(text, colWarn, "drifted")
 	}
 	s.f(`<text x="%d" y="%d" font-size="11" fill="%s">%s</text>`, b.x+10, b.y+36, colMuted, esc(strings.Join(n.Roles, " · ")))
-	var detail []string
-	if n.Live {
-		detail = append(detail, fmt.Sprintf("rev %d %s", n.Revision, n.State))
-		if n.HasRole("edge") {
-			detail = append(detail, fmt.Sprintf("hit %.1f%% of %d", n.HitRatio*100, n.Requests))
-		}
-		if n.HasRole("gateway") {
-			detail = append(detail, fmt.Sprintf("%d routes", n.Routes))
-		}
-	} else {
-		detail = append(detail, "not registered")
-	}
-	s.f(`<text x="%d" y="%d" font-size="11" fill="%s" class="detail">%s</text>`, b.x+10, b.y+53, colText, esc(strings.Join(detail, " · ")))
+	s.f(`<text x="%d" y="%d" font-size="11" fill="%s" class="detail">%s</text>`, b.x+10, b.y+53, colText, esc(n.detail()))
 	if n.Message != "" {
 		s.f(`<title>%s</title>`, esc(n.Message))
 	}
