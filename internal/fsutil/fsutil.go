@@ -26,12 +26,21 @@ func SyncDir(dir string) error {
 }
 
 // WriteFile replaces path with b, with mode perm, atomically and durably:
-// b goes to a hidden temporary file beside path (readers never see it
-// half-written), which is fsynced, renamed over path, and the directory
-// fsynced. On an error path is as it was and the temporary file is gone.
+// ReplaceFile, then the directory fsynced. On an error path is as it was.
 func WriteFile(path string, b []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err := ReplaceFile(path, b, perm); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// ReplaceFile replaces path with b, with mode perm, atomically: b goes to a
+// hidden temporary file beside path (readers never see it half-written),
+// which is fsynced and renamed over path. The rename is durable once the
+// caller fsyncs the directory (SyncDir): one fsync for a batch of files.
+// On an error path is as it was and the temporary file is gone.
+func ReplaceFile(path string, b []byte, perm fs.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -44,5 +53,5 @@ func WriteFile(path string, b []byte, perm fs.FileMode) error {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return SyncDir(dir)
+	return nil
 }

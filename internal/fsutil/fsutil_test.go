@@ -28,19 +28,24 @@ func TestWriteFile(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := WriteFile(p, []byte("new"), c.perm); err != nil {
-				t.Fatal(err)
-			}
-			b, err := os.ReadFile(p)
-			if err != nil || string(b) != "new" {
-				t.Fatalf("content %q, %v", b, err)
-			}
-			fi, err := os.Stat(p)
-			if err != nil || fi.Mode().Perm() != c.perm {
-				t.Fatalf("mode %v, want %v (%v)", fi.Mode().Perm(), c.perm, err)
-			}
-			if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-				t.Fatalf("left beside it: %v", ents)
+			for _, write := range []struct {
+				name string
+				f    func(string, []byte, fs.FileMode) error
+			}{{"WriteFile", WriteFile}, {"ReplaceFile", ReplaceFile}} {
+				if err := write.f(p, []byte("new "+write.name), c.perm); err != nil {
+					t.Fatal(err)
+				}
+				b, err := os.ReadFile(p)
+				if err != nil || string(b) != "new "+write.name {
+					t.Fatalf("%s: content %q, %v", write.name, b, err)
+				}
+				fi, err := os.Stat(p)
+				if err != nil || fi.Mode().Perm() != c.perm {
+					t.Fatalf("%s: mode %v, want %v (%v)", write.name, fi.Mode().Perm(), c.perm, err)
+				}
+				if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+					t.Fatalf("%s: left beside it: %v", write.name, ents)
+				}
 			}
 		})
 	}
