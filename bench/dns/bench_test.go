@@ -70,6 +70,9 @@ func gdnsdConfig(dir, mmdb string, port int) error {
 	return dnspeer.WriteGdnsdConfig(dir, mmdb, port, "shop", zone, "plain A 127.0.1.1\nshop DYNA geoip!shop\n")
 }
 
+// TestMain removes the intercloud binary built for the package at the end.
+func TestMain(m *testing.M) { nodeproc.Main(m) }
+
 // BenchmarkVsGdnsd loads both servers with dnsperf, one after the other in
 // alternating rounds, for plain A queries, geo queries placed by the
 // source address, and geo queries placed by ECS. It reports both servers'

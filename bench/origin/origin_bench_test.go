@@ -24,6 +24,9 @@ import (
 	"github.com/intercloud/intercloud/test/testenv"
 )
 
+// TestMain removes the intercloud binary built for the package at the end.
+func TestMain(m *testing.M) { nodeproc.Main(m) }
+
 // fixture is one content root deployed as a version, served by both peers.
 type fixture struct {
 	root      string

@@ -105,8 +105,8 @@ var build struct {
 
 // Binary is the intercloud binary, built once per test binary (the
 // benchmarks of a package share it). It lives in a directory named after
-// this process; without a TestMain to remove it, each build first removes
-// the directories of processes that are gone.
+// this process, which Main removes at the end; for packages without it,
+// each build first removes the directories of processes that are gone.
 func Binary(tb testing.TB) string {
 	tb.Helper()
 	build.once.Do(func() {
@@ -124,6 +124,17 @@ func Binary(tb testing.TB) string {
 		tb.Fatal(build.err)
 	}
 	return build.bin
+}
+
+// Main runs a package's tests and benchmarks (call it from TestMain) and
+// then removes the binary Binary built, rather than leaving it to the
+// next run's sweep.
+func Main(m *testing.M) {
+	code := m.Run()
+	if build.bin != "" {
+		os.RemoveAll(filepath.Dir(build.bin))
+	}
+	os.Exit(code)
 }
 
 // sweepBinDirs removes the build directories of processes no longer running.

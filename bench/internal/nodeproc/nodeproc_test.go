@@ -10,6 +10,8 @@ import (
 	"github.com/intercloud/intercloud/internal/storetest"
 )
 
+func TestMain(m *testing.M) { Main(m) }
+
 // Ports from nodeproc and from storetest come from one record: a
 // benchmark that takes some from each never gets the same one twice.
 func TestFreeAddrSharedWithStoretest(t *testing.T) {
