@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/intercloud/intercloud/internal/storetest"
 	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/status"
 )
@@ -125,7 +126,7 @@ func TestRoleDrift(t *testing.T) {
 	}
 	defer r.Close(context.Background())
 	ctx := context.Background()
-	addr := freeAddr(t)
+	addr := storetest.FreeAddr(t)
 	if err := role.Apply(ctx, r, originSnap(root, addr)); err != nil {
 		t.Fatal(err)
 	}

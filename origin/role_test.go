@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/internal/storetest"
 	"github.com/intercloud/intercloud/role"
 )
 
@@ -21,15 +21,6 @@ func originSnap(root, listen string, rules ...config.CacheRule) *config.Snapshot
 		Name: "o1", Roles: []config.Role{config.RoleOrigin},
 		Origin: &config.OriginRole{Root: root, Listen: listen, CacheRules: rules},
 	}}}}
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func TestOriginRole(t *testing.T) {
@@ -59,7 +50,7 @@ func TestOriginRole(t *testing.T) {
 		return resp.StatusCode, resp.Header.Get("Cache-Control")
 	}
 
-	a1 := freeAddr(t)
+	a1 := storetest.FreeAddr(t)
 	if err := role.Apply(ctx, r, originSnap(root, a1)); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +75,7 @@ func TestOriginRole(t *testing.T) {
 		t.Fatalf("after a refused apply: %d %q", code, cc)
 	}
 	// A new address is bound before the old one is let go.
-	a2 := freeAddr(t)
+	a2 := storetest.FreeAddr(t)
 	if err := role.Apply(ctx, r, originSnap(root, a2)); err != nil {
 		t.Fatal(err)
 	}
