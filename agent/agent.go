@@ -61,6 +61,7 @@ type Agent struct {
 	reg         *store.Registration
 	liveNodes   map[string]status.NodeStatus
 	health      map[string]status.OriginHealth
+	merged      map[string]status.NodeStatus // liveNodes with health's verdicts on edges; nil: to compute
 	doneInv     map[string]bool
 	desired     int64 // the revision the store's pointer says this node runs
 	servingDone bool
@@ -182,12 +183,12 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 			a.reload(ctx)
 		case <-a.nodesSeen.ready:
 			if m, ok := a.nodesSeen.take(); ok {
-				a.liveNodes = m
+				a.liveNodes, a.merged = m, nil
 				a.feedAll()
 			}
 		case <-a.healthSeen.ready:
 			if m, ok := a.healthSeen.take(); ok {
-				a.health = m
+				a.health, a.merged = m, nil
 				a.feedAll()
 			}
 		case <-a.invSeen.ready:

@@ -188,7 +188,10 @@ func (a *Agent) report() {
 // feed hands a role what is known about the site's nodes and health.
 func (a *Agent) feed(inst *instance) {
 	if w, ok := inst.role.(role.NodeWatcher); ok && a.liveNodes != nil {
-		w.SetNodes(mergeEdgeHealth(a.liveNodes, a.health))
+		if a.merged == nil { // once per change of either, for every role
+			a.merged = mergeEdgeHealth(a.liveNodes, a.health)
+		}
+		w.SetNodes(a.merged)
 	}
 	if w, ok := inst.role.(role.OriginHealthWatcher); ok && a.health != nil {
 		w.SetOriginHealth(a.health)

@@ -21,11 +21,16 @@ import (
 // load it once and finish on it even if a newer table is swapped in.
 type table struct {
 	revision int64
-	hosts    map[string]*dist
-	certs    map[string]*certFile
-	anyTLS   bool
-	listen   config.Listen
-	cache    config.Cache
+	// hosts, certs and byName (the distributions by name) are shared with
+	// the revisions built from this one (layered.go).
+	hosts  layered[*dist]
+	certs  layered[*certFile]
+	byName layered[*dist]
+	anyTLS bool
+	// tiered counts the distributions that send misses through parents.
+	tiered int
+	listen config.Listen
+	cache  config.Cache
 	// accessLog is the node's, as rendered; nil for an edge without node.
 	accessLog *config.AccessLog
 	// site and node place this edge among the others for tiers.
@@ -46,6 +51,10 @@ type dist struct {
 	counters atomic.Pointer[distCounters]
 	// host is the name other edges are asked for it by (tiers.go).
 	host string
+	// hostNames are the table's keys for it; tiered says a behavior
+	// sends misses through parents.
+	hostNames []string
+	tiered    bool
 }
 
 type behavior struct {
@@ -98,7 +107,8 @@ func buildTable(snap *config.Snapshot, node string, pool *clientPool, ids *membe
 	if snap == nil {
 		return nil, errors.New("nil snapshot")
 	}
-	t := &table{revision: snap.Revision, hosts: map[string]*dist{}, certs: map[string]*certFile{}, site: &snap.Site, node: node}
+	t := &table{revision: snap.Revision, hosts: newLayered[*dist](), certs: newLayered[*certFile](), byName: newLayered[*dist](),
+		site: &snap.Site, node: node}
 	if n := snap.Site.Node(node); n != nil {
 		t.listen, t.cache, t.accessLog = n.Listen, n.Cache, n.AccessLog
 		// Rendering fills both; a zero here would silently make every
@@ -130,32 +140,18 @@ func buildTableFrom(prev *table, snap *config.Snapshot, pool *clientPool, ids *m
 	if prev == nil || dl == nil || dl.Base != prev.revision || dl.Site {
 		return nil, nil
 	}
-	gone := make(map[string]bool, len(dl.Changed)+len(dl.Removed))
-	for _, n := range dl.Changed {
-		gone[n] = true
-	}
-	for _, n := range dl.Removed {
-		gone[n] = true
-	}
 	t := &table{revision: snap.Revision, listen: prev.listen, cache: prev.cache, accessLog: prev.accessLog, site: &snap.Site, node: prev.node,
-		hosts: make(map[string]*dist, len(prev.hosts)), certs: make(map[string]*certFile, len(prev.certs))}
-	for h, d := range prev.hosts {
-		if gone[d.name] {
-			continue
-		}
-		t.hosts[h] = d
-		if c, ok := prev.certs[h]; ok {
-			t.certs[h] = c
+		hosts: prev.hosts.next(), certs: prev.certs.next(), byName: prev.byName.next(), tiered: prev.tiered}
+	for _, names := range [][]string{dl.Changed, dl.Removed} {
+		for _, n := range names {
+			t.remove(n)
 		}
 	}
-	t.anyTLS = len(t.certs) > 0
-	byName := make(map[string]int, len(snap.Distributions))
-	for i := range snap.Distributions {
-		byName[snap.Distributions[i].Name] = i
-	}
+	t.anyTLS = t.certs.len() > 0
 	var errs []error
 	for _, n := range dl.Changed {
-		i, ok := byName[n]
+		// Snapshots keep their distributions sorted by name.
+		i, ok := slices.BinarySearchFunc(snap.Distributions, n, func(d config.Distribution, n string) int { return strings.Compare(d.Name, n) })
 		if !ok {
 			return nil, nil // not the snapshot its delta describes: build it whole
 		}
@@ -167,6 +163,22 @@ func buildTableFrom(prev *table, snap *config.Snapshot, pool *clientPool, ids *m
 		return nil, err
 	}
 	return t, nil
+}
+
+// remove takes distribution name out of t.
+func (t *table) remove(name string) {
+	d, ok := t.byName.get(name)
+	if !ok {
+		return // disabled, or new
+	}
+	for _, h := range d.hostNames {
+		t.hosts.del(h)
+		t.certs.del(h)
+	}
+	t.byName.del(name)
+	if d.tiered {
+		t.tiered--
+	}
 }
 
 // add compiles one distribution into t.
@@ -193,6 +205,9 @@ func (t *table) add(dd *config.Distribution, zone string, pool *clientPool, ids 
 			}
 			b.tier = compileTiers(tr, t.site, t.node, &dd.Spec, pool)
 			b.pathPolicy = pathPolicyOf(dd.Spec.Paths)
+			if p := b.tier; p != nil && len(p.parents) > 0 && !p.isParent {
+				d.tiered = true
+			}
 		}
 	}
 	var cert *certFile
@@ -206,14 +221,19 @@ func (t *table) add(dd *config.Distribution, zone string, pool *clientPool, ids 
 	var errs []error
 	for _, h := range names {
 		h = normalizeHost(h)
-		if other, ok := t.hosts[h]; ok {
+		if other, ok := t.hosts.get(h); ok {
 			errs = append(errs, fmt.Errorf("distribution %s: host %q is also served by %s", dd.Name, h, other.name))
 			continue
 		}
-		t.hosts[h] = d
+		t.hosts.set(h, d)
+		d.hostNames = append(d.hostNames, h)
 		if cert != nil {
-			t.certs[h] = cert
+			t.certs.set(h, cert)
 		}
+	}
+	t.byName.set(dd.Name, d)
+	if d.tiered {
+		t.tiered++
 	}
 	return errors.Join(errs...)
 }
@@ -391,4 +411,10 @@ func plainHost(h string) bool {
 		}
 	}
 	return true
+}
+
+// lookup is the distribution serving host, nil when none does.
+func (t *table) lookup(host string) *dist {
+	d, _ := t.hosts.get(host)
+	return d
 }

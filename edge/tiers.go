@@ -475,8 +475,11 @@ func probeURL(o *originRef) string {
 // of every behavior with parents.
 func pathSpecs(t *table) []originSpec {
 	var out []originSpec
+	if t.tiered == 0 {
+		return out // most sites: nothing to walk through 10,000 hosts for
+	}
 	seen := map[string]bool{}
-	for _, d := range t.hosts {
+	for _, d := range t.hosts.all() {
 		for _, b := range d.behaviors {
 			p := b.tier
 			if p == nil || len(p.parents) == 0 || p.isParent {
