@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -248,12 +249,19 @@ func httpsPort(addr string) string {
 }
 
 func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redirectPort string) (*dist, error) {
-	d := &dist{name: dd.Name, errorPages: map[int]config.ErrorPage{}, headers: dd.Spec.Headers,
-		reqSet: map[string]string{}, reqRemove: map[string]bool{}}
+	// Maps left empty stay nil: an edge holds thousands of distributions
+	// (and a benchmark process a hundred edges), and reads of nil maps work.
+	d := &dist{name: dd.Name, headers: dd.Spec.Headers}
 	for k, v := range dd.Spec.Headers.Request.Set {
+		if d.reqSet == nil {
+			d.reqSet = map[string]string{}
+		}
 		d.reqSet[http.CanonicalHeaderKey(k)] = v
 	}
 	for _, k := range dd.Spec.Headers.Request.Remove {
+		if d.reqRemove == nil {
+			d.reqRemove = map[string]bool{}
+		}
 		d.reqRemove[http.CanonicalHeaderKey(k)] = true
 	}
 	origins := map[string]*originRef{}
@@ -285,7 +293,7 @@ func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redire
 		if len(g.Members) == 0 {
 			return nil, fmt.Errorf("origin group %s has no members", gn)
 		}
-		tg := &target{name: gn, failoverOn: map[int]bool{}, keepCache: g.KeepCache}
+		tg := &target{name: gn, keepCache: g.KeepCache}
 		for i, m := range g.Members {
 			o, ok := origins[m]
 			if !ok {
@@ -300,6 +308,9 @@ func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redire
 			return nil, fmt.Errorf("origin group %s: active %q is not a member", gn, g.Active)
 		}
 		for _, s := range g.FailoverOn {
+			if tg.failoverOn == nil {
+				tg.failoverOn = map[int]bool{}
+			}
 			tg.failoverOn[s] = true
 		}
 		if g.Canary != nil && g.Canary.Weight > 0 {
@@ -326,7 +337,7 @@ func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redire
 			pattern: normalizePattern(b.Path), target: tg, cache: b.Cache == nil || *b.Cache,
 			ttl:   ttlPolicy(dd.Spec.TTL, b.TTL),
 			query: b.Forward.Query, cookies: b.Forward.Cookies, cacheSetCookie: b.CacheSetCookie,
-			methods: map[string]bool{}, redirectHTTPS: b.RedirectHTTPS, compress: b.Compress, httpsPort: redirectPort,
+			redirectHTTPS: b.RedirectHTTPS, compress: b.Compress, httpsPort: redirectPort,
 		}
 		for _, h := range b.Forward.Headers {
 			if h == "*" {
@@ -336,18 +347,7 @@ func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redire
 			cb.headers = append(cb.headers, http.CanonicalHeaderKey(h))
 		}
 		sort.Strings(cb.headers)
-		methods := b.Methods
-		if len(methods) == 0 {
-			methods = config.DefaultMethods
-		}
-		for _, m := range methods {
-			cb.methods[strings.ToUpper(m)] = true
-		}
-		if cb.methods[http.MethodGet] {
-			cb.methods[http.MethodHead] = true
-		}
-		allow := slices.Sorted(maps.Keys(cb.methods))
-		cb.allow = strings.Join(allow, ", ")
+		cb.methods, cb.allow = methodSet(b.Methods)
 		d.behaviors = append(d.behaviors, cb)
 	}
 	for _, ep := range dd.Spec.ErrorPages {
@@ -357,9 +357,41 @@ func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redire
 		if ep.ResponseCode < 100 || ep.ResponseCode > 599 {
 			return nil, fmt.Errorf("error page for %d: responseCode %d is not an HTTP status (config rendering fills it)", ep.Status, ep.ResponseCode)
 		}
+		if d.errorPages == nil {
+			d.errorPages = map[int]config.ErrorPage{}
+		}
 		d.errorPages[ep.Status] = ep
 	}
 	return d, nil
+}
+
+// methodSets interns the allowed-method sets by their Allow header: most
+// behaviors of most distributions allow the same few, and each set is
+// read-only once built.
+var methodSets sync.Map // allow → methodSetOf
+
+// methodSet is the methods a behavior allows (HEAD with GET) and its
+// Allow header.
+func methodSet(methods []string) (map[string]bool, string) {
+	if len(methods) == 0 {
+		methods = config.DefaultMethods
+	}
+	set := make(map[string]bool, len(methods)+1)
+	for _, m := range methods {
+		set[strings.ToUpper(m)] = true
+	}
+	if set[http.MethodGet] {
+		set[http.MethodHead] = true
+	}
+	allow := strings.Join(slices.Sorted(maps.Keys(set)), ", ")
+	shared, _ := methodSets.LoadOrStore(allow, methodSetOf{set, allow})
+	ms := shared.(methodSetOf)
+	return ms.set, ms.allow
+}
+
+type methodSetOf struct {
+	set   map[string]bool
+	allow string
 }
 
 // ttlPolicy merges a behavior's TTL over the distribution's.
