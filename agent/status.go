@@ -208,6 +208,16 @@ func (a *Agent) feedAll() {
 // it fails, even though the edge itself reports healthy: what clients
 // reach is what counts.
 func mergeEdgeHealth(nodes map[string]status.NodeStatus, health map[string]status.OriginHealth) map[string]status.NodeStatus {
+	down := false
+	for name, st := range nodes {
+		if h, ok := health[status.EdgeHealthDistribution+"/"+name]; ok && !h.Healthy && st.Healthy {
+			down = true
+			break
+		}
+	}
+	if !down {
+		return nodes // the usual case: nothing to mark, nothing to copy
+	}
 	out := make(map[string]status.NodeStatus, len(nodes))
 	for name, st := range nodes {
 		if h, ok := health[status.EdgeHealthDistribution+"/"+name]; ok && !h.Healthy {
