@@ -37,12 +37,16 @@ type Options struct {
 // mutable state; the watchers only send it events, and the admin handlers
 // read the view it publishes after each one.
 type Agent struct {
-	opt      Options
-	log      *slog.Logger
-	admin    *admin.Server
-	events   chan event
-	view     atomic.Pointer[view]
-	lkgQueue chan lkgWrite
+	opt    Options
+	log    *slog.Logger
+	admin  *admin.Server
+	events chan event
+	view   atomic.Pointer[view]
+	// What the store's watches last said (events.go).
+	nodesSeen  *latest[map[string]status.NodeStatus]
+	healthSeen *latest[map[string]status.OriginHealth]
+	invSeen    *latest[map[string]*store.InvalidationState]
+	lkgQueue   chan lkgWrite
 
 	// Owned by the loop.
 	roles       map[config.Role]*instance
@@ -57,6 +61,7 @@ type Agent struct {
 	reg         *store.Registration
 	liveNodes   map[string]status.NodeStatus
 	health      map[string]status.OriginHealth
+	merged      map[string]status.NodeStatus // liveNodes with health's verdicts on edges; nil: to compute
 	doneInv     map[string]bool
 	desired     int64 // the revision the store's pointer says this node runs
 	servingDone bool
@@ -72,7 +77,9 @@ func New(o Options) *Agent {
 		o.Logger = slog.Default()
 	}
 	a := &Agent{opt: o, log: o.Logger.With("node", o.Node), events: make(chan event, 16), lkgQueue: make(chan lkgWrite, 1),
-		roles: map[config.Role]*instance{}, doneInv: map[string]bool{}}
+		roles: map[config.Role]*instance{}, doneInv: map[string]bool{},
+		nodesSeen: newLatest[map[string]status.NodeStatus](), healthSeen: newLatest[map[string]status.OriginHealth](),
+		invSeen: newLatest[map[string]*store.InvalidationState]()}
 	a.serving = make(chan struct{})
 	a.view.Store(&view{})
 	a.admin = admin.New(a.ready)
@@ -129,15 +136,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.pingStore(ctx) }()
 	go func() {
 		defer wg.Done()
-		a.opt.Store.WatchNodes(ctx, func(m map[string]status.NodeStatus) { a.send(ctx, nodesEvent(m)) })
+		a.opt.Store.WatchNodes(ctx, a.nodesSeen.put)
 	}()
 	go func() {
 		defer wg.Done()
-		a.opt.Store.WatchHealth(ctx, func(m map[string]status.OriginHealth) { a.send(ctx, healthEvent(m)) })
+		a.opt.Store.WatchHealth(ctx, a.healthSeen.put)
 	}()
 	go func() {
 		defer wg.Done()
-		a.opt.Store.WatchInvalidations(ctx, func(m map[string]*store.InvalidationState) { a.send(ctx, invalidationsEvent(m)) })
+		a.opt.Store.WatchInvalidations(ctx, a.invSeen.put)
 	}()
 	return a.loop(ctx, &wg, rewatch)
 }
@@ -174,6 +181,20 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 		case <-a.opt.Reload:
 			a.log.Info("reload: re-reading desired state")
 			a.reload(ctx)
+		case <-a.nodesSeen.ready:
+			if m, ok := a.nodesSeen.take(); ok {
+				a.liveNodes, a.merged = m, nil
+				a.feedAll()
+			}
+		case <-a.healthSeen.ready:
+			if m, ok := a.healthSeen.take(); ok {
+				a.health, a.merged = m, nil
+				a.feedAll()
+			}
+		case <-a.invSeen.ready:
+			if m, ok := a.invSeen.take(); ok {
+				a.invalidate(ctx, m)
+			}
 		case ev := <-a.events:
 			switch ev := ev.(type) {
 			case pointerEvent:
@@ -196,14 +217,6 @@ func (a *Agent) loop(ctx context.Context, wg *sync.WaitGroup, rewatch chan<- str
 					default:
 					}
 				}
-			case nodesEvent:
-				a.liveNodes = ev
-				a.feedAll()
-			case healthEvent:
-				a.health = ev
-				a.feedAll()
-			case invalidationsEvent:
-				a.invalidate(ctx, ev)
 			case pingEvent:
 				close(ev.done)
 			case driftRequest:

@@ -188,7 +188,10 @@ func (a *Agent) report() {
 // feed hands a role what is known about the site's nodes and health.
 func (a *Agent) feed(inst *instance) {
 	if w, ok := inst.role.(role.NodeWatcher); ok && a.liveNodes != nil {
-		w.SetNodes(mergeEdgeHealth(a.liveNodes, a.health))
+		if a.merged == nil { // once per change of either, for every role
+			a.merged = mergeEdgeHealth(a.liveNodes, a.health)
+		}
+		w.SetNodes(a.merged)
 	}
 	if w, ok := inst.role.(role.OriginHealthWatcher); ok && a.health != nil {
 		w.SetOriginHealth(a.health)
@@ -205,6 +208,16 @@ func (a *Agent) feedAll() {
 // it fails, even though the edge itself reports healthy: what clients
 // reach is what counts.
 func mergeEdgeHealth(nodes map[string]status.NodeStatus, health map[string]status.OriginHealth) map[string]status.NodeStatus {
+	down := false
+	for name, st := range nodes {
+		if h, ok := health[status.EdgeHealthDistribution+"/"+name]; ok && !h.Healthy && st.Healthy {
+			down = true
+			break
+		}
+	}
+	if !down {
+		return nodes // the usual case: nothing to mark, nothing to copy
+	}
 	out := make(map[string]status.NodeStatus, len(nodes))
 	for name, st := range nodes {
 		if h, ok := health[status.EdgeHealthDistribution+"/"+name]; ok && !h.Healthy {

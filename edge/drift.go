@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"net"
 	"slices"
@@ -57,8 +58,7 @@ func (e *Edge) Drift(ctx context.Context) ([]status.DriftResource, error) {
 func (e *Edge) certDrift(ctx context.Context, l *listen.Listener, t *table) []status.DriftResource {
 	addr := loopback(l.Addr())
 	var out []status.DriftResource
-	for _, name := range slices.Sorted(maps.Keys(t.certs)) {
-		c := t.certs[name]
+	for name, c := range sortedCerts(t) {
 		want := "certificate files: "
 		if kp, err := tls.LoadX509KeyPair(c.certPath, c.keyPath); err != nil {
 			want += err.Error()
@@ -119,7 +119,7 @@ func (e *Edge) Heal(_ context.Context, r status.DriftResource) error {
 	case status.DriftCertificate:
 		var c *certFile
 		if t := e.table.Load(); t != nil {
-			c = t.certs[strings.TrimPrefix(r.ID, "edge sni ")]
+			c, _ = t.certs.get(strings.TrimPrefix(r.ID, "edge sni "))
 		}
 		if c == nil {
 			return fmt.Errorf("edge: heal %s: no certificate for it any more", r.ID)
@@ -157,4 +157,19 @@ func (e *Edge) rebind(key, was string) error {
 	}
 	e.log.Info("listener re-bound", "listener", key, "was", was)
 	return nil
+}
+
+// sortedCerts is t's certificates in the order of their host names.
+func sortedCerts(t *table) iter.Seq2[string, *certFile] {
+	byHost := map[string]*certFile{}
+	for h, c := range t.certs.all() {
+		byHost[h] = c
+	}
+	return func(yield func(string, *certFile) bool) {
+		for _, h := range slices.Sorted(maps.Keys(byHost)) {
+			if !yield(h, byHost[h]) {
+				return
+			}
+		}
+	}
 }

@@ -284,7 +284,7 @@ func (c *edgeChange) Commit() {
 		l.Stop(30 * time.Second)
 	}
 	e.servers = keep
-	e.log.Info("applied", "revision", t.revision, "hosts", len(t.hosts), "tls", t.anyTLS)
+	e.log.Info("applied", "revision", t.revision, "hosts", t.hosts.len(), "tls", t.anyTLS)
 }
 
 // Abort releases the listeners Prepare bound.
@@ -350,7 +350,7 @@ func (e *Edge) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
 	if t == nil {
 		return nil, errors.New("no configuration")
 	}
-	if c, ok := t.certs[normalizeHost(hello.ServerName)]; ok {
+	if c, ok := t.certs.get(normalizeHost(hello.ServerName)); ok {
 		return c.get(), nil
 	}
 	return nil, fmt.Errorf("no certificate for %q", hello.ServerName)

@@ -88,11 +88,11 @@ func (x *exchange) serve() {
 		return
 	}
 	host := normalizeHost(r.Host)
-	d := x.t.hosts[host]
+	d := x.t.lookup(host)
 	if r.TLS != nil && r.TLS.ServerName != "" {
 		// A connection opened for one distribution must not be used to
 		// reach another one (RFC 9110 §15.5.20).
-		if sni := normalizeHost(r.TLS.ServerName); sni != host && (d == nil || x.t.hosts[sni] != d) {
+		if sni := normalizeHost(r.TLS.ServerName); sni != host && (d == nil || x.t.lookup(sni) != d) {
 			x.class = "error"
 			x.plain(http.StatusMisdirectedRequest, "intercloud-edge: host "+quote(host)+" is not served on this TLS connection (SNI "+quote(sni)+")\n")
 			return

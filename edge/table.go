@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,11 +22,16 @@ import (
 // load it once and finish on it even if a newer table is swapped in.
 type table struct {
 	revision int64
-	hosts    map[string]*dist
-	certs    map[string]*certFile
-	anyTLS   bool
-	listen   config.Listen
-	cache    config.Cache
+	// hosts, certs and byName (the distributions by name) are shared with
+	// the revisions built from this one (layered.go).
+	hosts  layered[*dist]
+	certs  layered[*certFile]
+	byName layered[*dist]
+	anyTLS bool
+	// tiered counts the distributions that send misses through parents.
+	tiered int
+	listen config.Listen
+	cache  config.Cache
 	// accessLog is the node's, as rendered; nil for an edge without node.
 	accessLog *config.AccessLog
 	// site and node place this edge among the others for tiers.
@@ -46,6 +52,10 @@ type dist struct {
 	counters atomic.Pointer[distCounters]
 	// host is the name other edges are asked for it by (tiers.go).
 	host string
+	// hostNames are the table's keys for it; tiered says a behavior
+	// sends misses through parents.
+	hostNames []string
+	tiered    bool
 }
 
 type behavior struct {
@@ -98,7 +108,8 @@ func buildTable(snap *config.Snapshot, node string, pool *clientPool, ids *membe
 	if snap == nil {
 		return nil, errors.New("nil snapshot")
 	}
-	t := &table{revision: snap.Revision, hosts: map[string]*dist{}, certs: map[string]*certFile{}, site: &snap.Site, node: node}
+	t := &table{revision: snap.Revision, hosts: newLayered[*dist](), certs: newLayered[*certFile](), byName: newLayered[*dist](),
+		site: &snap.Site, node: node}
 	if n := snap.Site.Node(node); n != nil {
 		t.listen, t.cache, t.accessLog = n.Listen, n.Cache, n.AccessLog
 		// Rendering fills both; a zero here would silently make every
@@ -130,32 +141,18 @@ func buildTableFrom(prev *table, snap *config.Snapshot, pool *clientPool, ids *m
 	if prev == nil || dl == nil || dl.Base != prev.revision || dl.Site {
 		return nil, nil
 	}
-	gone := make(map[string]bool, len(dl.Changed)+len(dl.Removed))
-	for _, n := range dl.Changed {
-		gone[n] = true
-	}
-	for _, n := range dl.Removed {
-		gone[n] = true
-	}
 	t := &table{revision: snap.Revision, listen: prev.listen, cache: prev.cache, accessLog: prev.accessLog, site: &snap.Site, node: prev.node,
-		hosts: make(map[string]*dist, len(prev.hosts)), certs: make(map[string]*certFile, len(prev.certs))}
-	for h, d := range prev.hosts {
-		if gone[d.name] {
-			continue
-		}
-		t.hosts[h] = d
-		if c, ok := prev.certs[h]; ok {
-			t.certs[h] = c
+		hosts: prev.hosts.next(), certs: prev.certs.next(), byName: prev.byName.next(), tiered: prev.tiered}
+	for _, names := range [][]string{dl.Changed, dl.Removed} {
+		for _, n := range names {
+			t.remove(n)
 		}
 	}
-	t.anyTLS = len(t.certs) > 0
-	byName := make(map[string]int, len(snap.Distributions))
-	for i := range snap.Distributions {
-		byName[snap.Distributions[i].Name] = i
-	}
+	t.anyTLS = t.certs.len() > 0
 	var errs []error
 	for _, n := range dl.Changed {
-		i, ok := byName[n]
+		// Snapshots keep their distributions sorted by name.
+		i, ok := slices.BinarySearchFunc(snap.Distributions, n, func(d config.Distribution, n string) int { return strings.Compare(d.Name, n) })
 		if !ok {
 			return nil, nil // not the snapshot its delta describes: build it whole
 		}
@@ -167,6 +164,22 @@ func buildTableFrom(prev *table, snap *config.Snapshot, pool *clientPool, ids *m
 		return nil, err
 	}
 	return t, nil
+}
+
+// remove takes distribution name out of t.
+func (t *table) remove(name string) {
+	d, ok := t.byName.get(name)
+	if !ok {
+		return // disabled, or new
+	}
+	for _, h := range d.hostNames {
+		t.hosts.del(h)
+		t.certs.del(h)
+	}
+	t.byName.del(name)
+	if d.tiered {
+		t.tiered--
+	}
 }
 
 // add compiles one distribution into t.
@@ -193,6 +206,9 @@ func (t *table) add(dd *config.Distribution, zone string, pool *clientPool, ids 
 			}
 			b.tier = compileTiers(tr, t.site, t.node, &dd.Spec, pool)
 			b.pathPolicy = pathPolicyOf(dd.Spec.Paths)
+			if p := b.tier; p != nil && len(p.parents) > 0 && !p.isParent {
+				d.tiered = true
+			}
 		}
 	}
 	var cert *certFile
@@ -206,14 +222,19 @@ func (t *table) add(dd *config.Distribution, zone string, pool *clientPool, ids 
 	var errs []error
 	for _, h := range names {
 		h = normalizeHost(h)
-		if other, ok := t.hosts[h]; ok {
+		if other, ok := t.hosts.get(h); ok {
 			errs = append(errs, fmt.Errorf("distribution %s: host %q is also served by %s", dd.Name, h, other.name))
 			continue
 		}
-		t.hosts[h] = d
+		t.hosts.set(h, d)
+		d.hostNames = append(d.hostNames, h)
 		if cert != nil {
-			t.certs[h] = cert
+			t.certs.set(h, cert)
 		}
+	}
+	t.byName.set(dd.Name, d)
+	if d.tiered {
+		t.tiered++
 	}
 	return errors.Join(errs...)
 }
@@ -228,12 +249,19 @@ func httpsPort(addr string) string {
 }
 
 func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redirectPort string) (*dist, error) {
-	d := &dist{name: dd.Name, errorPages: map[int]config.ErrorPage{}, headers: dd.Spec.Headers,
-		reqSet: map[string]string{}, reqRemove: map[string]bool{}}
+	// Maps left empty stay nil: an edge holds thousands of distributions
+	// (and a benchmark process a hundred edges), and reads of nil maps work.
+	d := &dist{name: dd.Name, headers: dd.Spec.Headers}
 	for k, v := range dd.Spec.Headers.Request.Set {
+		if d.reqSet == nil {
+			d.reqSet = map[string]string{}
+		}
 		d.reqSet[http.CanonicalHeaderKey(k)] = v
 	}
 	for _, k := range dd.Spec.Headers.Request.Remove {
+		if d.reqRemove == nil {
+			d.reqRemove = map[string]bool{}
+		}
 		d.reqRemove[http.CanonicalHeaderKey(k)] = true
 	}
 	origins := map[string]*originRef{}
@@ -265,7 +293,7 @@ func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redire
 		if len(g.Members) == 0 {
 			return nil, fmt.Errorf("origin group %s has no members", gn)
 		}
-		tg := &target{name: gn, failoverOn: map[int]bool{}, keepCache: g.KeepCache}
+		tg := &target{name: gn, keepCache: g.KeepCache}
 		for i, m := range g.Members {
 			o, ok := origins[m]
 			if !ok {
@@ -280,6 +308,9 @@ func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redire
 			return nil, fmt.Errorf("origin group %s: active %q is not a member", gn, g.Active)
 		}
 		for _, s := range g.FailoverOn {
+			if tg.failoverOn == nil {
+				tg.failoverOn = map[int]bool{}
+			}
 			tg.failoverOn[s] = true
 		}
 		if g.Canary != nil && g.Canary.Weight > 0 {
@@ -306,7 +337,7 @@ func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redire
 			pattern: normalizePattern(b.Path), target: tg, cache: b.Cache == nil || *b.Cache,
 			ttl:   ttlPolicy(dd.Spec.TTL, b.TTL),
 			query: b.Forward.Query, cookies: b.Forward.Cookies, cacheSetCookie: b.CacheSetCookie,
-			methods: map[string]bool{}, redirectHTTPS: b.RedirectHTTPS, compress: b.Compress, httpsPort: redirectPort,
+			redirectHTTPS: b.RedirectHTTPS, compress: b.Compress, httpsPort: redirectPort,
 		}
 		for _, h := range b.Forward.Headers {
 			if h == "*" {
@@ -316,18 +347,7 @@ func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redire
 			cb.headers = append(cb.headers, http.CanonicalHeaderKey(h))
 		}
 		sort.Strings(cb.headers)
-		methods := b.Methods
-		if len(methods) == 0 {
-			methods = config.DefaultMethods
-		}
-		for _, m := range methods {
-			cb.methods[strings.ToUpper(m)] = true
-		}
-		if cb.methods[http.MethodGet] {
-			cb.methods[http.MethodHead] = true
-		}
-		allow := slices.Sorted(maps.Keys(cb.methods))
-		cb.allow = strings.Join(allow, ", ")
+		cb.methods, cb.allow = methodSet(b.Methods)
 		d.behaviors = append(d.behaviors, cb)
 	}
 	for _, ep := range dd.Spec.ErrorPages {
@@ -337,9 +357,41 @@ func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redire
 		if ep.ResponseCode < 100 || ep.ResponseCode > 599 {
 			return nil, fmt.Errorf("error page for %d: responseCode %d is not an HTTP status (config rendering fills it)", ep.Status, ep.ResponseCode)
 		}
+		if d.errorPages == nil {
+			d.errorPages = map[int]config.ErrorPage{}
+		}
 		d.errorPages[ep.Status] = ep
 	}
 	return d, nil
+}
+
+// methodSets interns the allowed-method sets by their Allow header: most
+// behaviors of most distributions allow the same few, and each set is
+// read-only once built.
+var methodSets sync.Map // allow → methodSetOf
+
+// methodSet is the methods a behavior allows (HEAD with GET) and its
+// Allow header.
+func methodSet(methods []string) (map[string]bool, string) {
+	if len(methods) == 0 {
+		methods = config.DefaultMethods
+	}
+	set := make(map[string]bool, len(methods)+1)
+	for _, m := range methods {
+		set[strings.ToUpper(m)] = true
+	}
+	if set[http.MethodGet] {
+		set[http.MethodHead] = true
+	}
+	allow := strings.Join(slices.Sorted(maps.Keys(set)), ", ")
+	shared, _ := methodSets.LoadOrStore(allow, methodSetOf{set, allow})
+	ms := shared.(methodSetOf)
+	return ms.set, ms.allow
+}
+
+type methodSetOf struct {
+	set   map[string]bool
+	allow string
 }
 
 // ttlPolicy merges a behavior's TTL over the distribution's.
@@ -391,4 +443,10 @@ func plainHost(h string) bool {
 		}
 	}
 	return true
+}
+
+// lookup is the distribution serving host, nil when none does.
+func (t *table) lookup(host string) *dist {
+	d, _ := t.hosts.get(host)
+	return d
 }

@@ -220,6 +220,18 @@ func (e *Edge) peerUp(pr *peerRef) bool {
 // to an edge whose lease expired or that reports itself unhealthy,
 // unless no other candidate is left.
 func (e *Edge) SetNodes(live map[string]status.NodeStatus) {
+	if cur := e.live.Load(); cur != nil && len(*cur) == len(live) {
+		same := true
+		for n, st := range live {
+			if h, ok := (*cur)[n]; !ok || h != st.Healthy {
+				same = false
+				break
+			}
+		}
+		if same {
+			return // statuses change every few seconds; liveness seldom
+		}
+	}
 	m := make(map[string]bool, len(live))
 	for n, st := range live {
 		m[n] = st.Healthy
@@ -475,8 +487,11 @@ func probeURL(o *originRef) string {
 // of every behavior with parents.
 func pathSpecs(t *table) []originSpec {
 	var out []originSpec
+	if t.tiered == 0 {
+		return out // most sites: nothing to walk through 10,000 hosts for
+	}
 	seen := map[string]bool{}
-	for _, d := range t.hosts {
+	for _, d := range t.hosts.all() {
 		for _, b := range d.behaviors {
 			p := b.tier
 			if p == nil || len(p.parents) == 0 || p.isParent {

@@ -135,7 +135,8 @@ func TestTLSBySNI(t *testing.T) {
 	// A renewed file is picked up without an Apply (checked every
 	// certCheckEvery; the test moves the last check back instead of waiting).
 	writeCert(t, dir, "shop", 9, "shop.cdn.test", "www.shop.test")
-	h.e.table.Load().certs["shop.cdn.test"].checked.Store(0)
+	c, _ := h.e.table.Load().certs.get("shop.cdn.test")
+	c.checked.Store(0)
 	b3, _ := os.ReadFile(shopCrt)
 	pool.AppendCertsFromPEM(b3)
 	conn2, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: pool, ServerName: "shop.cdn.test"})

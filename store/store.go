@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
@@ -43,6 +44,13 @@ type Store struct {
 	last   *committed
 	recent recentReads
 	flight singleflight.Group
+	// life ends with Close; the shared views of nodes, health and
+	// invalidations watch until then.
+	life          context.Context
+	end           context.CancelFunc
+	nodes         view[status.NodeStatus, map[string]status.NodeStatus]
+	health        view[status.OriginHealth, map[string]status.OriginHealth]
+	invalidations view[invalidationPart, map[string]*InvalidationState]
 }
 
 // Open connects to etcd. The connection is lazy: Open succeeds while the
@@ -61,11 +69,19 @@ func Open(endpoints []string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: connect %v: %w", endpoints, err)
 	}
-	return &Store{cli: cli, last: &committed{}}, nil
+	s := &Store{cli: cli, last: &committed{}}
+	s.life, s.end = context.WithCancel(context.Background())
+	s.nodes = view[status.NodeStatus, map[string]status.NodeStatus]{prefix: keyNodes, decode: decodeNode, build: nodesByName}
+	s.health = view[status.OriginHealth, map[string]status.OriginHealth]{prefix: keyHealth, decode: decodeHealth, build: healthByOrigin}
+	s.invalidations = view[invalidationPart, map[string]*InvalidationState]{prefix: keyInvalidations, decode: decodeInvalidation, build: invalidationStates}
+	return s, nil
 }
 
 // Close closes the client.
-func (s *Store) Close() error { return s.cli.Close() }
+func (s *Store) Close() error {
+	s.end()
+	return s.cli.Close()
+}
 
 // RevisionInfo is one entry of the history; the current one, in the
 // revision pointer, also carries the state of its rollout.
@@ -210,46 +226,32 @@ func (s *Store) Nodes(ctx context.Context) (map[string]status.NodeStatus, error)
 	if err != nil {
 		return nil, fmt.Errorf("store: read nodes: %w", err)
 	}
-	out := make(map[string]status.NodeStatus, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var st status.NodeStatus
-		if err := json.Unmarshal(kv.Value, &st); err != nil {
-			continue // a node writing garbage is not live for us
-		}
-		out[st.Name] = st
-	}
-	return out, nil
+	return nodesByName(decodeAll(resp.Kvs, decodeNode)), nil
 }
 
-// watchPrefix calls load after every change under one of the keyspace's
-// folders ("nodes", "health", "invalidations"), and once at start, so the
-// caller always sees a full, consistent view. It returns when ctx ends and
-// re-establishes the watch after store failures.
-func (s *Store) watchPrefix(ctx context.Context, key string, load func(ctx context.Context) error) {
-	for ctx.Err() == nil {
-		// The watch starts right after the revision read before the load,
-		// so a change made between the load and the watch is not missed
-		// (it only causes one more load).
-		head, err := s.cli.Get(ctx, key, clientv3.WithPrefix(), clientv3.WithCountOnly())
-		if err == nil {
-			err = load(ctx)
+// decodeAll decodes what a read returned as a view does.
+func decodeAll[E any](kvs []*mvccpb.KeyValue, decode func(key string, value []byte) (E, bool)) map[string]E {
+	out := make(map[string]E, len(kvs))
+	for _, kv := range kvs {
+		if e, ok := decode(string(kv.Key), kv.Value); ok {
+			out[string(kv.Key)] = e
 		}
-		if err != nil {
-			sleep(ctx, time.Second)
-			continue
-		}
-		wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithPrefix(), clientv3.WithRev(head.Header.Revision+1))
-		for wr := range wch {
-			if wr.Err() != nil {
-				break
-			}
-			// Coalesce bursts: one reload per batch of events.
-			if err := load(ctx); err != nil {
-				break
-			}
-		}
-		sleep(ctx, 200*time.Millisecond)
 	}
+	return out
+}
+
+// decodeNode drops a node writing garbage: it is not live for us.
+func decodeNode(_ string, value []byte) (status.NodeStatus, bool) {
+	var st status.NodeStatus
+	return st, json.Unmarshal(value, &st) == nil
+}
+
+func nodesByName(keys map[string]status.NodeStatus) map[string]status.NodeStatus {
+	out := make(map[string]status.NodeStatus, len(keys))
+	for _, st := range keys {
+		out[st.Name] = st
+	}
+	return out
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -261,16 +263,11 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// WatchNodes calls fn with the full set of live nodes after every change.
+// WatchNodes calls fn with the full set of live nodes now and after every
+// change, until ctx ends. The set is shared by every watcher of this Store:
+// fn must return quickly and must not modify it.
 func (s *Store) WatchNodes(ctx context.Context, fn func(map[string]status.NodeStatus)) {
-	s.watchPrefix(ctx, keyNodes, func(ctx context.Context) error {
-		nodes, err := s.Nodes(ctx)
-		if err != nil {
-			return err
-		}
-		fn(nodes)
-		return nil
-	})
+	s.nodes.subscribe(ctx, s, fn)
 }
 
 // PutHealth records the controller's verdict on an origin.
@@ -294,26 +291,27 @@ func (s *Store) Health(ctx context.Context) (map[string]status.OriginHealth, err
 	if err != nil {
 		return nil, fmt.Errorf("store: read health: %w", err)
 	}
-	out := make(map[string]status.OriginHealth, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		var h status.OriginHealth
-		if json.Unmarshal(kv.Value, &h) == nil {
-			out[h.Distribution+"/"+h.Origin] = h
-		}
-	}
-	return out, nil
+	return healthByOrigin(decodeAll(resp.Kvs, decodeHealth)), nil
 }
 
-// WatchHealth calls fn with every origin's health after every change.
+func decodeHealth(_ string, value []byte) (status.OriginHealth, bool) {
+	var h status.OriginHealth
+	return h, json.Unmarshal(value, &h) == nil
+}
+
+func healthByOrigin(keys map[string]status.OriginHealth) map[string]status.OriginHealth {
+	out := make(map[string]status.OriginHealth, len(keys))
+	for _, h := range keys {
+		out[h.Distribution+"/"+h.Origin] = h
+	}
+	return out
+}
+
+// WatchHealth calls fn with every origin's health now and after every
+// change, until ctx ends; fn must return quickly and must not modify what
+// it is given (every watcher of this Store shares it).
 func (s *Store) WatchHealth(ctx context.Context, fn func(map[string]status.OriginHealth)) {
-	s.watchPrefix(ctx, keyHealth, func(ctx context.Context) error {
-		h, err := s.Health(ctx)
-		if err != nil {
-			return err
-		}
-		fn(h)
-		return nil
-	})
+	s.health.subscribe(ctx, s, fn)
 }
 
 // InvalidationState is an invalidation with the nodes that completed it.
@@ -346,6 +344,33 @@ func (s *Store) Invalidations(ctx context.Context) (map[string]*InvalidationStat
 	if err != nil {
 		return nil, fmt.Errorf("store: read invalidations: %w", err)
 	}
+	return invalidationStates(decodeAll(resp.Kvs, decodeInvalidation)), nil
+}
+
+// invalidationPart is one key of an invalidation: the invalidation itself
+// or one node's completion of it.
+type invalidationPart struct {
+	id   string
+	inv  *status.Invalidation
+	node string
+	done time.Time
+}
+
+func decodeInvalidation(key string, value []byte) (invalidationPart, bool) {
+	rest := strings.TrimPrefix(key, keyInvalidations)
+	if id, node, ok := strings.Cut(rest, "/done/"); ok {
+		p := invalidationPart{id: id, node: node}
+		_ = p.done.UnmarshalText(value)
+		return p, true
+	}
+	var inv status.Invalidation
+	if json.Unmarshal(value, &inv) != nil {
+		return invalidationPart{}, false
+	}
+	return invalidationPart{id: rest, inv: &inv}, true
+}
+
+func invalidationStates(keys map[string]invalidationPart) map[string]*InvalidationState {
 	out := map[string]*InvalidationState{}
 	get := func(id string) *InvalidationState {
 		st := out[id]
@@ -355,17 +380,11 @@ func (s *Store) Invalidations(ctx context.Context) (map[string]*InvalidationStat
 		}
 		return st
 	}
-	for _, kv := range resp.Kvs {
-		rest := strings.TrimPrefix(string(kv.Key), keyInvalidations)
-		if id, node, ok := strings.Cut(rest, "/done/"); ok {
-			var t time.Time
-			_ = t.UnmarshalText(kv.Value)
-			get(id).Done[node] = t
-			continue
-		}
-		var inv status.Invalidation
-		if json.Unmarshal(kv.Value, &inv) == nil {
-			get(rest).Invalidation = inv
+	for _, p := range keys {
+		if p.inv != nil {
+			get(p.id).Invalidation = *p.inv
+		} else {
+			get(p.id).Done[p.node] = p.done
 		}
 	}
 	for id, st := range out {
@@ -373,19 +392,14 @@ func (s *Store) Invalidations(ctx context.Context) (map[string]*InvalidationStat
 			delete(out, id)
 		}
 	}
-	return out, nil
+	return out
 }
 
-// WatchInvalidations calls fn with every invalidation after every change.
+// WatchInvalidations calls fn with every invalidation now and after every
+// change, until ctx ends; fn must return quickly and must not modify what
+// it is given (every watcher of this Store shares it).
 func (s *Store) WatchInvalidations(ctx context.Context, fn func(map[string]*InvalidationState)) {
-	s.watchPrefix(ctx, keyInvalidations, func(ctx context.Context) error {
-		inv, err := s.Invalidations(ctx)
-		if err != nil {
-			return err
-		}
-		fn(inv)
-		return nil
-	})
+	s.invalidations.subscribe(ctx, s, fn)
 }
 
 // nodeKey is where a node registers.
