@@ -384,15 +384,3 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// unresolved counts the resources of rep still drifted (healed ones are not).
-func unresolved(rep *status.DriftReport) int {
-	n := 0
-	if rep != nil {
-		for _, r := range rep.Resources {
-			if r.State != status.DriftHealed {
-				n++
-			}
-		}
-	}
-	return n
-}

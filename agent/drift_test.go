@@ -201,8 +201,8 @@ func TestCappedReport(t *testing.T) {
 			t.Fatalf("unresolved resources left out: %+v", c.Resources[:6])
 		}
 	}
-	if unresolved(rep) != 5 {
-		t.Fatalf("unresolved %d", unresolved(rep))
+	if rep.Unresolved() != 5 {
+		t.Fatalf("unresolved %d", rep.Unresolved())
 	}
 	small := &status.DriftReport{Resources: rep.Resources[:3]}
 	if capped(small) != small {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/intercloud/intercloud/config"
+	"github.com/intercloud/intercloud/internal/fsutil"
 )
 
 // lastKnownGood is what a node serves from while the store is away. It
@@ -213,7 +214,7 @@ func writeLastKnownGood(dir string, on *lkgIndex, w lkgWrite) (*lkgIndex, error)
 	if err := writeFileSynced(dir, lkgManifest, idx); err != nil {
 		return nil, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsutil.SyncDir(dir); err != nil {
 		return nil, err
 	}
 	removeUnreferenced(dir, idx)
@@ -333,37 +334,13 @@ func readJSON(path string, v any) error {
 	return nil
 }
 
-// writeFileSynced writes v as JSON to dir/name atomically and durably: a
-// crash leaves the old file or the new one, never half of one.
+// writeFileSynced writes v as JSON to dir/name atomically: a crash leaves
+// the old file or the new one, never half of one. The batch's one
+// fsutil.SyncDir makes the renames durable.
 func writeFileSynced(dir, name string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return fsutil.ReplaceFile(filepath.Join(dir, name), b, 0o600)
 }

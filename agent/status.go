@@ -167,7 +167,7 @@ func (a *Agent) report() {
 	drift := a.drift.last
 	a.reg.Update(func(st *status.NodeStatus) {
 		// Drift is shown, not unreadiness: Healthy does not look at it.
-		st.Drift, st.Drifted = capped(drift), unresolved(drift)
+		st.Drift, st.Drifted = capped(drift), drift.Unresolved()
 		st.Report = rep
 		if st.Revision != snap.Revision {
 			st.Since = time.Now().UTC()
