@@ -383,4 +383,3 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
-
