@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -221,5 +222,30 @@ func TestLastKnownGoodCrashLeftovers(t *testing.T) {
 	}
 	if got, err := readLastKnownGood(legacy); err != nil || got.Cluster != "old" || got.Snapshot.Revision != 1 {
 		t.Errorf("legacy layout read %+v, %v", got, err)
+	}
+}
+
+// Nodes of one process handed the same snapshot share its encoding; any
+// other snapshot or cluster is encoded anew.
+func TestEncodeBaseSharesOnlyTheSameSnapshot(t *testing.T) {
+	s1 := &config.Snapshot{Revision: 1, Hash: "a"}
+	s2 := &config.Snapshot{Revision: 1, Hash: "a"} // equal, but another read
+	enc := func(lkg lastKnownGood) []byte {
+		b, err := encodeBase(lkg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	first := enc(lastKnownGood{Cluster: "c", Snapshot: s1})
+	if again := enc(lastKnownGood{Cluster: "c", Snapshot: s1}); &again[0] != &first[0] {
+		t.Error("the same snapshot was encoded twice")
+	}
+	for _, other := range []lastKnownGood{{Cluster: "c", Snapshot: s2}, {Cluster: "d", Snapshot: s1}} {
+		b := enc(other)
+		var back lastKnownGood
+		if err := json.Unmarshal(b, &back); err != nil || back.Cluster != other.Cluster {
+			t.Errorf("%+v: encoded as %s (%v)", other, b, err)
+		}
 	}
 }
