@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -264,5 +265,25 @@ func TestRedirectHTTPS(t *testing.T) {
 	expect(t, h.get("/open"), 200, "plain", "")
 	if o.count() != 1 {
 		t.Fatalf("origin requests %d, want 1", o.count())
+	}
+}
+
+func TestMethodSet(t *testing.T) {
+	for _, tc := range []struct {
+		methods []string
+		allow   string
+	}{
+		{nil, "GET, HEAD"},
+		{[]string{"get"}, "GET, HEAD"},
+		{[]string{"POST", "GET"}, "GET, HEAD, POST"},
+		{[]string{"M-SEARCH"}, "M-SEARCH"},
+	} {
+		set, allow := methodSet(tc.methods)
+		if allow != tc.allow || len(set) != len(strings.Split(tc.allow, ", ")) {
+			t.Errorf("%q: allow %q (%d methods), want %q", tc.methods, allow, len(set), tc.allow)
+		}
+		if again, _ := methodSet(tc.methods); reflect.ValueOf(again).Pointer() != reflect.ValueOf(set).Pointer() {
+			t.Errorf("%q: the set was built twice", tc.methods)
+		}
 	}
 }

@@ -365,14 +365,18 @@ func buildDist(dd *config.Distribution, pool *clientPool, ids *memberIDs, redire
 	return d, nil
 }
 
-// methodSets interns the allowed-method sets by their Allow header: most
-// behaviors of most distributions allow the same few, and each set is
-// read-only once built.
-var methodSets sync.Map // allow → methodSetOf
+// methodSets interns the allowed-method sets by the list a behavior
+// gives: most behaviors of most distributions allow the same few, and
+// each set is read-only once built.
+var methodSets sync.Map // the list, joined by "," → methodSetOf
 
 // methodSet is the methods a behavior allows (HEAD with GET) and its
 // Allow header.
 func methodSet(methods []string) (map[string]bool, string) {
+	key := strings.Join(methods, ",") // "" for the default: no allocation
+	if ms, ok := methodSets.Load(key); ok {
+		return ms.(methodSetOf).set, ms.(methodSetOf).allow
+	}
 	if len(methods) == 0 {
 		methods = config.DefaultMethods
 	}
@@ -384,9 +388,8 @@ func methodSet(methods []string) (map[string]bool, string) {
 		set[http.MethodHead] = true
 	}
 	allow := strings.Join(slices.Sorted(maps.Keys(set)), ", ")
-	shared, _ := methodSets.LoadOrStore(allow, methodSetOf{set, allow})
-	ms := shared.(methodSetOf)
-	return ms.set, ms.allow
+	ms, _ := methodSets.LoadOrStore(key, methodSetOf{set, allow})
+	return ms.(methodSetOf).set, ms.(methodSetOf).allow
 }
 
 type methodSetOf struct {
