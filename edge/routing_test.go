@@ -273,7 +273,7 @@ func TestMethodSet(t *testing.T) {
 		methods []string
 		allow   string
 	}{
-		{nil, "GET, HEAD"},
+		{nil, "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"}, // config.DefaultMethods
 		{[]string{"get"}, "GET, HEAD"},
 		{[]string{"POST", "GET"}, "GET, HEAD, POST"},
 		{[]string{"M-SEARCH"}, "M-SEARCH"},
