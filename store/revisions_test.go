@@ -368,3 +368,43 @@ func TestTooWideAChangeNamesTheLimit(t *testing.T) {
 		t.Fatalf("after the refused commit: %v, %v; want nothing", cur, err)
 	}
 }
+
+// A commit that writes an object again while prune collects the ones no
+// kept revision needs (its undo names the same content) keeps it: only
+// the version prune listed is deleted.
+func TestPruneSparesAnObjectWrittenAgainMeanwhile(t *testing.T) {
+	m := startMember(t)
+	s := openStore(t, m.Endpoints())
+	ctx := context.Background()
+	var mod int64
+	for rev := int64(1); rev <= 6; rev++ {
+		snap := site(rev, 4, "a")
+		snap.Distributions[0].Spec.Headers.Response.Set["X-Tag"] = fmt.Sprint(rev)
+		if err := s.Commit(ctx, rehash(snap, rev), mod); err != nil {
+			t.Fatal(err)
+		}
+		_, mod, _ = s.Current(ctx)
+	}
+	objs, err := s.cli.Get(ctx, keyObjects, clientv3.WithPrefix())
+	if err != nil || len(objs.Kvs) < 3 {
+		t.Fatalf("objects before prune: %d %v", len(objs.Kvs), err)
+	}
+	again := objs.Kvs[0] // the oldest revisions' undo: prune will drop it
+	afterObjectsListed = func() {
+		if _, err := s.cli.Put(ctx, string(again.Key), string(again.Value)); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { afterObjectsListed = nil }()
+	res, err := s.Prune(ctx, Retention{Keep: 1}, time.Now().Add(time.Hour))
+	if err != nil || res.Objects == 0 {
+		t.Fatalf("prune: %+v %v", res, err)
+	}
+	if got, err := s.cli.Get(ctx, string(again.Key)); err != nil || len(got.Kvs) != 1 {
+		t.Fatalf("the object written again during the collection was deleted (%v)", err)
+	}
+	left, _ := s.cli.Get(ctx, keyObjects, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if len(left.Kvs) != 1 {
+		t.Fatalf("%d objects left, want only the one written again", len(left.Kvs))
+	}
+}

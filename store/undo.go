@@ -247,7 +247,11 @@ func (s *Store) collectObjects(ctx context.Context, kept []*Manifest, head *Mani
 			need[id] = true
 		}
 	}
-	var drop []clientv3.Op
+	type object struct {
+		key string
+		rev int64
+	}
+	var drop []object
 	from, end := keyObjects, clientv3.GetPrefixRangeEnd(keyObjects)
 	for {
 		resp, err := s.cli.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(1000), clientv3.WithKeysOnly())
@@ -256,7 +260,7 @@ func (s *Store) collectObjects(ctx context.Context, kept []*Manifest, head *Mani
 		}
 		for _, kv := range resp.Kvs {
 			if !need[strings.TrimPrefix(string(kv.Key), keyObjects)] && kv.ModRevision <= head.etcdRev {
-				drop = append(drop, clientv3.OpDelete(string(kv.Key)))
+				drop = append(drop, object{string(kv.Key), kv.ModRevision})
 			}
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
@@ -264,10 +268,46 @@ func (s *Store) collectObjects(ctx context.Context, kept []*Manifest, head *Mani
 		}
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
+	if afterObjectsListed != nil {
+		afterObjectsListed()
+	}
+	// A commit racing with this one writes the objects its undo names
+	// again, with the same id when the content is the same: an object is
+	// deleted only if it is still the version listed.
+	deleted := 0
+	del := func(objs []object) (bool, error) {
+		var cmps []clientv3.Cmp
+		var ops []clientv3.Op
+		for _, o := range objs {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(o.key), "=", o.rev))
+			ops = append(ops, clientv3.OpDelete(o.key))
+		}
+		resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+		if err != nil {
+			return false, fmt.Errorf("store: delete history objects: %w", err)
+		}
+		if resp.Succeeded {
+			deleted += len(objs)
+		}
+		return resp.Succeeded, nil
+	}
 	for chunk := range slices.Chunk(drop, maxTxnOps) {
-		if _, err := s.cli.Txn(ctx).Then(chunk...).Commit(); err != nil {
-			return 0, fmt.Errorf("store: delete history objects: %w", err)
+		ok, err := del(chunk)
+		if err != nil {
+			return deleted, err
+		}
+		if ok {
+			continue
+		}
+		for _, o := range chunk { // one was written again: the others still go
+			if _, err := del([]object{o}); err != nil {
+				return deleted, err
+			}
 		}
 	}
-	return len(drop), nil
+	return deleted, nil
 }
+
+// afterObjectsListed runs between collectObjects' listing and its
+// deletions (tests: a commit racing with the collection).
+var afterObjectsListed func()
