@@ -21,7 +21,7 @@ import (
 
 // driftTimeout bounds one check (every role's Drift and the heals): it runs
 // on the loop, which must not wait on a stuck role for long.
-const driftTimeout = 20 * time.Second
+var driftTimeout = 20 * time.Second // a var: tests shorten it
 
 // A check can find thousands of resources (every route of a full table
 // deleted): the node's status carries the first statusResources (a store
@@ -130,6 +130,12 @@ func (a *Agent) checkDrift(ctx context.Context) status.DriftReport {
 		r.Since = a.drift.since[key]
 		if !policy.Heals(r.Kind) {
 			r.State = status.DriftReported
+			continue
+		}
+		if ctx.Err() != nil {
+			// The check's time is up: what is left is reported, and healed
+			// by the next check, instead of holding the node's loop.
+			r.State, r.Message = status.DriftHealError, fmt.Sprintf("not healed: the drift check ran out of its %v", driftTimeout)
 			continue
 		}
 		ok, until := a.drift.heals.allow(key, now, policy.MaxHeals, policy.Window.D())

@@ -1,7 +1,10 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/intercloud/intercloud/config"
 	"github.com/intercloud/intercloud/internal/storetest"
+	"github.com/intercloud/intercloud/role"
 	"github.com/intercloud/intercloud/status"
 )
 
@@ -207,5 +212,48 @@ func TestCappedReport(t *testing.T) {
 	small := &status.DriftReport{Resources: rep.Resources[:3]}
 	if capped(small) != small {
 		t.Fatal("a small report was copied")
+	}
+}
+
+// slowHealer drifts on two routes; healing the first takes until the
+// check's time is up.
+type slowHealer struct{ healed []string }
+
+func (*slowHealer) Prepare(context.Context, *config.Snapshot) (role.Change, error) {
+	return commitFunc(func() {}), nil
+}
+func (*slowHealer) Ready() error                { return nil }
+func (*slowHealer) Close(context.Context) error { return nil }
+func (*slowHealer) Drift(context.Context) ([]status.DriftResource, error) {
+	return []status.DriftResource{{Kind: string(config.DriftRoute), ID: "a"}, {Kind: string(config.DriftRoute), ID: "b"}}, nil
+}
+func (h *slowHealer) Heal(ctx context.Context, r status.DriftResource) error {
+	<-ctx.Done()
+	h.healed = append(h.healed, r.ID)
+	return ctx.Err()
+}
+
+// A heal that outlasts the drift check's time leaves the rest to the
+// next check instead of holding the node's loop for each of them.
+func TestHealsStopWhenTheCheckRunsOutOfTime(t *testing.T) {
+	defer func(d time.Duration) { driftTimeout = d }(driftTimeout)
+	driftTimeout = 100 * time.Millisecond
+	a := New(Options{Node: "n1", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h := &slowHealer{}
+	a.applied = snapshotFor(1, "n1")
+	a.applied.Site.Drift = config.DriftPolicy{Heal: []config.DriftKind{config.DriftRoute}, MaxHeals: 10, Window: config.Duration(time.Hour)}
+	a.roles = map[config.Role]*instance{roleRecorder: {kind: roleRecorder, role: h}}
+	a.publish()
+	rep := a.checkDrift(context.Background())
+	if len(h.healed) != 1 || len(rep.Resources) != 2 {
+		t.Fatalf("heals tried %v, report %+v; want one heal tried and both reported", h.healed, rep.Resources)
+	}
+	for _, r := range rep.Resources {
+		if r.State != status.DriftHealError {
+			t.Errorf("%s: state %s, want %s", r.ID, r.State, status.DriftHealError)
+		}
+	}
+	if msg := rep.Resources[1].Message; !strings.Contains(msg, "ran out") {
+		t.Errorf("the resource left unhealed says %q", msg)
 	}
 }
