@@ -10,11 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 
 	"net/http"
-	"os"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,7 +82,9 @@ type Edge struct {
 
 	maxObject     atomic.Int64
 	limitMem      bool
-	memLimit      int64 // the Go memory limit this edge set, if any
+	memLimit      int64 // the Go memory limit this edge set, if any (memlimit.go)
+	memCache      int64 // the cache size it was set for
+	memStop       chan struct{}
 	keepValidated time.Duration
 
 	requests, hits, errors5xx   atomic.Int64
@@ -116,7 +115,7 @@ func New(o Options) (*Edge, error) {
 	e := &Edge{
 		log: log.With("role", "edge"), node: o.Node, accessLog: o.AccessLog, limitMem: o.LimitMemory,
 		pool: newClientPool(), members: newMemberIDs(), health: newHealth(), now: time.Now,
-		keepValidated: keepValidated,
+		keepValidated: keepValidated, memStop: make(chan struct{}),
 	}
 	// Sized as config renders a node that says nothing, until a revision
 	// with this node's cache section (an edge with no node keeps it).
@@ -356,31 +355,6 @@ func (e *Edge) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error)
 	return nil, fmt.Errorf("no certificate for %q", hello.ServerName)
 }
 
-// memorySlack is what the Go heap may hold beyond the cache: the target is
-// RSS under the cache size + 64 MiB, and the binary's own pages (~35 MiB
-// of a node's RSS) are outside the Go memory limit.
-const memorySlack = 24 << 20
-
-// limitMemory sets a soft Go memory limit of the cache size plus slack,
-// unless the operator set one (GOMEMLIMIT): without it the garbage
-// collector lets a heap full of cached objects grow to twice their size.
-func (e *Edge) limitMemory(cache int64) {
-	cur := debug.SetMemoryLimit(-1)
-	if cur != math.MaxInt64 && cur != e.memLimit {
-		return // set by someone else
-	}
-	e.memLimit = cache + memorySlack
-	debug.SetMemoryLimit(e.memLimit)
-	// Under a limit, collecting at every doubling of the heap only adds
-	// pauses: while the cache is filling the live heap is a few MiB, and
-	// the default GOGC would collect tens of times a second under load.
-	// The limit alone decides when to collect, unless the operator set GOGC.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(-1)
-	}
-	e.log.Info("go memory limit set", "limit", e.memLimit, "gogc", os.Getenv("GOGC"))
-}
-
 // Addrs returns the bound listener addresses ("http"/"https" → host:port).
 func (e *Edge) Addrs() map[string]string {
 	e.mu.Lock()
@@ -415,6 +389,7 @@ func (e *Edge) Close(ctx context.Context) error {
 		return nil
 	}
 	e.closed = true
+	close(e.memStop)
 	servers := e.servers
 	e.servers = nil
 	e.mu.Unlock()
