@@ -243,7 +243,7 @@ func (m *Manager) Heal(_ context.Context, name string) error {
 		}
 	}
 	if readd || got.public != want.public {
-		t.rekeyAt = time.Now()
+		t.rekeyAt, t.rekeyBase = time.Now(), false
 		t.nextPush = t.rekeyAt.Add(pushEvery + rand.N(pushEvery))
 		t.kick()
 	}
