@@ -84,9 +84,10 @@ SOAK_SEED ?= 8
 SOAK_IDLE ?= 10000
 SOAK_CLOCK ?= 1
 SOAK_FAULTS ?=
+SOAK_OUT ?= $(CURDIR)/bench/soak
 soak: tools
 	SOAK=$(SOAK) SOAK_SEED=$(SOAK_SEED) SOAK_IDLE=$(SOAK_IDLE) SOAK_CLOCK=$(SOAK_CLOCK) SOAK_FAULTS=$(SOAK_FAULTS) \
-		SOAK_BASELINE=1 SOAK_OUT=$(CURDIR)/bench/soak \
+		SOAK_BASELINE=1 SOAK_OUT=$(SOAK_OUT) \
 		$(GO) test -count=1 -run '^TestSoak$$' -timeout 0 -v ./test/soak/
 
 # demo builds the multi-cloud story in network namespaces (root), runs it
