@@ -185,16 +185,15 @@ func (r *runner) stepClock(p Planned) (func() error, string, error) {
 			r.tb.Errorf("%v", err)
 		}
 	})
-	r.logf("clock: CLOCK_REALTIME stepped %+v for every process on the host", ClockStep)
+	r.logf("clock: CLOCK_REALTIME stepped %s ahead for every process on the host", ClockStep)
 	return func() error {
-			miss, err := s.restore()
-			if err != nil {
-				return err
-			}
-			r.logf("clock: CLOCK_REALTIME back where it would have been (%s off)", miss)
-			return nil
-		}, fmt.Sprintf("CLOCK_REALTIME of the whole host (every node, every process) %+v, then back by the same less nothing: "+
-			"the offset to CLOCK_MONOTONIC from before the step restored", ClockStep), nil
+		miss, err := s.restore()
+		if err != nil {
+			return err
+		}
+		r.logf("clock: CLOCK_REALTIME back where it would have been (%s off)", miss)
+		return nil
+	}, fmt.Sprintf("the whole host's CLOCK_REALTIME (every node, every process) %s ahead, then back to its offset from CLOCK_MONOTONIC before the step", ClockStep), nil
 }
 
 // unstepPings puts the ping stamps of the clock faults' windows back on

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -136,7 +137,13 @@ func (r *runner) inject(ctx context.Context, start time.Time, plan []Planned) []
 			}
 		}
 		f.Healed = now()
-		f.Recovered = r.waitRecovered(context.WithoutCancel(ctx), 2*time.Minute)
+		var slow error
+		f.Recovered, slow = r.waitRecoveredWhy(context.WithoutCancel(ctx), 2*time.Minute)
+		if !f.Recovered.IsZero() && f.Recovered.Sub(f.Healed) > slowRecovery && slow != nil {
+			// What recovery waited on longest is the first thing to know
+			// about a slow one.
+			f.Note += "; last still missing " + oneLine(slow.Error(), 400)
+		}
 		if f.Recovered.IsZero() {
 			f.Note += fmt.Sprintf("; not recovered: %v", r.recoveredErr(context.WithoutCancel(ctx)))
 		}
@@ -245,12 +252,38 @@ func (r *runner) waitReroute(ctx context.Context, until time.Time) time.Duration
 // waitRecovered waits for every node live, healthy and current, and every
 // gateway with its routes; it returns when, or zero after d.
 func (r *runner) waitRecovered(ctx context.Context, d time.Duration) time.Time {
+	t, _ := r.waitRecoveredWhy(ctx, d)
+	return t
+}
+
+// slowRecovery: a recovery slower than this says what it waited on.
+const slowRecovery = 5 * time.Second
+
+// waitRecoveredWhy is waitRecovered that also returns the last thing that
+// was not recovered before it was.
+func (r *runner) waitRecoveredWhy(ctx context.Context, d time.Duration) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	if multicloud.Eventually(ctx, time.Second, func() error { return r.recoveredErr(ctx) }) != nil {
-		return time.Time{}
+	var last error
+	if multicloud.Eventually(ctx, time.Second, func() error {
+		err := r.recoveredErr(ctx)
+		if err != nil {
+			last = err
+		}
+		return err
+	}) != nil {
+		return time.Time{}, last
 	}
-	return now()
+	return now(), last
+}
+
+// oneLine squeezes s onto one line of at most n bytes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
 }
 
 func (r *runner) recoveredErr(ctx context.Context) error {

@@ -95,6 +95,7 @@ func parseWrk(out string, s *Slice) error {
 		s.Failed = failed
 		s.OK = max(v[0]-v[4], 0) // status errors are among the requests
 		s.Refused = v[1]
+		s.Timeouts = v[5]
 		s.Hits = v[6]
 		s.Max = float64(v[7]) / 1000
 		s.Pct = make([]float64, 100)

@@ -239,7 +239,7 @@ func TestParsers(t *testing.T) {
 	if err := parseWrk("Running 2s test\nSOAK 500 3 1 0 4 2 120 90000 "+strings.Join(pct, " ")+"\n", &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.OK != 496 || s.Failed != 10 || s.Refused != 3 || s.Hits != 120 || s.Max != 90 || s.Pct[49] != 5 || s.Pct[98] != 9.9 {
+	if s.OK != 496 || s.Failed != 10 || s.Refused != 3 || s.Timeouts != 2 || s.Hits != 120 || s.Max != 90 || s.Pct[49] != 5 || s.Pct[98] != 9.9 {
 		t.Errorf("wrk: %+v", s)
 	}
 	if err := parseWrk("unable to connect to 10.1.0.10:80 Connection refused\n", &Slice{}); err == nil {
@@ -502,5 +502,31 @@ func TestStepClock(t *testing.T) {
 	}
 	if again, err := s.restore(); again != 0 || err != nil {
 		t.Errorf("a second restore: %s, %v", again, err)
+	}
+}
+
+// Failures in a clock step's window are blamed on it like any fault's;
+// those the load generators made on their own wall clock are counted
+// apart, and only there.
+func TestClockToolsBlame(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	p := &Phase{Start: t0, End: at(100), Faults: []Fault{
+		{Kind: ClockKind, Target: "host", Start: at(10), Healed: at(20), Recovered: at(21)},
+		{Kind: "kill-edge", Target: "seoul-edge-1", Start: at(50), Healed: at(60), Recovered: at(61)},
+	},
+		HTTP: []Slice{
+			{Tool: "wrk", Start: at(9), End: at(11), OK: 300, Failed: 2, Timeouts: 2},
+			{Tool: "wrk", Start: at(19), End: at(21), OK: 300, Failed: 1},
+			{Tool: "wrk", Start: at(55), End: at(57), OK: 30, Failed: 5, Timeouts: 2},
+		},
+		DNS: []Slice{{Tool: "dnsperf", Start: at(18), End: at(30), Failed: 1, Err: "signal: killed; dnsperf printed no statistics"}},
+	}
+	b := p.Attribute(3 * time.Second)
+	if b.ByKind[ClockKind] != 4 || b.ByKind["kill-edge"] != 5 || b.Outside != 0 {
+		t.Fatalf("blame: %+v", b)
+	}
+	if b.ClockTools != 3 {
+		t.Errorf("the load generators' own failures in the clock windows: %d, want 3 (2 wrk timeouts, 1 dnsperf slice)", b.ClockTools)
 	}
 }
