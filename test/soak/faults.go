@@ -142,7 +142,7 @@ func (r *runner) inject(ctx context.Context, start time.Time, plan []Planned) []
 		if !f.Recovered.IsZero() && f.Recovered.Sub(f.Healed) > slowRecovery && slow != nil {
 			// What recovery waited on longest is the first thing to know
 			// about a slow one.
-			f.Note += "; last still missing " + oneLine(slow.Error(), 400)
+			f.Note = strings.TrimPrefix(f.Note+"; last still missing "+oneLine(slow.Error(), 400), "; ")
 		}
 		if f.Recovered.IsZero() {
 			f.Note += fmt.Sprintf("; not recovered: %v", r.recoveredErr(context.WithoutCancel(ctx)))
