@@ -75,11 +75,19 @@ fuzz:
 # (root): a fault-free phase of SOAK, then a phase of SOAK with faults;
 # the report (report.txt, timeline.png, run.json.gz) goes to bench/soak.
 # make test runs a 60 s version that asserts the invariants only.
+# SOAK_CLOCK=1 lets the schedule draw the clock step, which steps the
+# host's wall clock under every process on the machine: make soak runs
+# this test alone and sets it; make test (other packages beside it) does
+# not. SOAK_FAULTS=clock-step,kill-edge narrows the kinds drawn.
 SOAK ?= 10m
 SOAK_SEED ?= 8
 SOAK_IDLE ?= 10000
+SOAK_CLOCK ?= 1
+SOAK_FAULTS ?=
+SOAK_OUT ?= $(CURDIR)/bench/soak
 soak: tools
-	SOAK=$(SOAK) SOAK_SEED=$(SOAK_SEED) SOAK_IDLE=$(SOAK_IDLE) SOAK_BASELINE=1 SOAK_OUT=$(CURDIR)/bench/soak \
+	SOAK=$(SOAK) SOAK_SEED=$(SOAK_SEED) SOAK_IDLE=$(SOAK_IDLE) SOAK_CLOCK=$(SOAK_CLOCK) SOAK_FAULTS=$(SOAK_FAULTS) \
+		SOAK_BASELINE=1 SOAK_OUT=$(SOAK_OUT) \
 		$(GO) test -count=1 -run '^TestSoak$$' -timeout 0 -v ./test/soak/
 
 # demo builds the multi-cloud story in network namespaces (root), runs it

@@ -55,6 +55,32 @@ type rolloutState struct {
 	// watch is the stage being judged: the live nodes at its start, what
 	// they reported then, and when all of them had applied.
 	watch *stageWatch
+	// set is the last stage this controller started itself, with when on
+	// its own clock: its apply timeout runs from there, not from the
+	// record's wall-clock StageStarted.
+	set stageMark
+}
+
+// stageMark is a stage start this controller wrote: the record's
+// StageStarted (wall clock) and the same moment on the controller's clock.
+type stageMark struct {
+	revision int64
+	stage    int
+	wall, at time.Time
+}
+
+// started notes that this controller starts stage of revision at now; it
+// returns the wall-clock time to record.
+func (s *rolloutState) started(revision int64, stage int, now time.Time) time.Time {
+	return s.startedAt(revision, stage, now, now.UTC())
+}
+
+// startedAt is started with the wall-clock reading apart (a test steps it).
+func (s *rolloutState) startedAt(revision int64, stage int, at, wall time.Time) time.Time {
+	s.mu.Lock()
+	s.set = stageMark{revision: revision, stage: stage, wall: wall, at: at}
+	s.mu.Unlock()
+	return wall
 }
 
 type sample struct {
@@ -68,7 +94,13 @@ type stageWatch struct {
 	started  map[string]time.Time // node → process start at stage start
 	applied  time.Time            // zero until every watched node applied
 	base     map[string]sample    // node → its report when the bake began
-	before   map[string]rates     // node → its rates before the rollout
+	// began is when the stage started on this controller's clock: when it
+	// started it itself, else its first sight less the record's age, taken
+	// once (a stage in the future by the wall clock starts at first sight).
+	// The apply timeout runs from it, so a step of the wall clock after
+	// that neither fails a stage early nor gives it more time.
+	began  time.Time
+	before map[string]rates // node → its rates before the rollout
 }
 
 func newRolloutState() *rolloutState {
@@ -89,7 +121,7 @@ func (c *Controller) startRollout(_ context.Context, cur, next *config.Snapshot)
 	if len(r.Stages) == 1 && r.Stages[0].Percent == 100 && r.Bake == 0 {
 		return nil
 	}
-	now := time.Now().UTC()
+	now := c.rollout.started(next.Revision, 0, time.Now())
 	return &store.Rollout{Revision: next.Revision, From: cur.Revision, Stage: 0, State: store.RolloutProgressing,
 		Nodes: stageNodes(&next.Site, 0), Started: now, StageStarted: now}
 }
@@ -201,7 +233,7 @@ func (c *Controller) stepRollout(ctx context.Context) error {
 	}
 	next := *ro
 	next.Stage++
-	next.StageStarted = now.UTC()
+	next.StageStarted = c.rollout.started(next.Revision, next.Stage, now)
 	if next.Stage >= len(r.Stages) {
 		next.State, next.Nodes = store.RolloutComplete, nil
 		c.log.Info("rollout complete", "revision", ro.Revision, "took", now.Sub(ro.Started).Round(time.Millisecond))
@@ -245,7 +277,7 @@ func (c *Controller) RolloutAction(ctx context.Context, action string) (*store.R
 		next.State = store.RolloutPaused
 	case action == "resume" && ro.State == store.RolloutPaused:
 		// The stage is judged afresh: its bake starts again.
-		next.State, next.StageStarted = store.RolloutProgressing, time.Now().UTC()
+		next.State, next.StageStarted = store.RolloutProgressing, c.rollout.started(ro.Revision, ro.Stage, time.Now())
 		c.rollout.mu.Lock()
 		c.rollout.watch = nil
 		c.rollout.mu.Unlock()
@@ -309,6 +341,11 @@ func (s *rolloutState) watchFor(ro *store.Rollout, live map[string]status.NodeSt
 	}
 	w := &stageWatch{revision: ro.Revision, stage: ro.Stage, started: map[string]time.Time{},
 		base: map[string]sample{}, before: map[string]rates{}}
+	if m := s.set; m.revision == ro.Revision && m.stage == ro.Stage && m.wall.Equal(ro.StageStarted) {
+		w.began = m.at
+	} else {
+		w.began = now.Add(-max(now.Sub(ro.StageStarted), 0))
+	}
 	for _, n := range ro.Nodes {
 		if st, ok := live[n]; ok {
 			w.started[n] = st.Started
@@ -416,7 +453,7 @@ func (s *rolloutState) judge(w *stageWatch, ro *store.Rollout, r *config.Rollout
 			for n := range w.started {
 				w.base[n] = sample{at: now, rep: live[n].Report}
 			}
-		} else if r.ApplyTimeout > 0 && now.Sub(ro.StageStarted) > r.ApplyTimeout.D() {
+		} else if r.ApplyTimeout > 0 && now.Sub(w.began) > r.ApplyTimeout.D() {
 			var late []string
 			for n := range w.started {
 				if st := live[n]; st.Revision != ro.Revision || !st.Healthy {

@@ -113,3 +113,53 @@ func TestStageApplyFailures(t *testing.T) {
 		t.Fatalf("a node past the apply timeout: %q", got)
 	}
 }
+
+// The apply timeout runs on the controller's clock from the stage's start:
+// a stage record whose wall-clock StageStarted is off by a step of the
+// wall clock neither fails early nor gets more time.
+func TestStageApplyTimeoutOnControllerClock(t *testing.T) {
+	r := &config.Rollout{ApplyTimeout: config.Duration(time.Minute)}
+	t0 := time.Now()
+	slow := map[string]status.NodeStatus{"e1": {Name: "e1", Revision: 6, Healthy: true, Started: t0}}
+	judgeAt := func(s *rolloutState, ro *store.Rollout, first time.Time, at ...time.Duration) []string {
+		w := s.watchFor(ro, slow, first)
+		var out []string
+		for _, d := range at {
+			out = append(out, s.judge(w, ro, r, slow, t0.Add(d)))
+		}
+		return out
+	}
+	t.Run("a stage this controller started", func(t *testing.T) {
+		s := newRolloutState()
+		// The wall clock stepped forward 30 s right after the start: the
+		// record's StageStarted reads 30 s before the start on the
+		// controller's clock. Only the controller's clock counts.
+		wall := s.startedAt(7, 0, t0, t0.Add(-30*time.Second).UTC())
+		ro := &store.Rollout{Revision: 7, From: 6, Nodes: []string{"e1"}, State: store.RolloutProgressing, StageStarted: wall}
+		got := judgeAt(s, ro, t0.Add(time.Second), 35*time.Second, 59*time.Second, 61*time.Second)
+		if got[0] != "" || got[1] != "" || !strings.Contains(got[2], "within 1m0s") {
+			t.Fatalf("at 35 s, 59 s and 61 s: %q", got)
+		}
+		// A record this controller did not write (another stage start):
+		// its wall-clock age at first sight counts.
+		ro.StageStarted = t0.Add(-10 * time.Second).UTC()
+		got = judgeAt(newRolloutState(), ro, t0, 49*time.Second, 51*time.Second)
+		if got[0] != "" || !strings.Contains(got[1], "within 1m0s") {
+			t.Fatalf("10 s old at first sight, judged 49 s and 51 s later: %q", got)
+		}
+	})
+	t.Run("a stage another controller started", func(t *testing.T) {
+		ro := &store.Rollout{Revision: 7, From: 6, Nodes: []string{"e1"}, State: store.RolloutProgressing, StageStarted: t0.Add(-20 * time.Second).UTC()}
+		got := judgeAt(newRolloutState(), ro, t0, 39*time.Second, 41*time.Second)
+		if got[0] != "" || !strings.Contains(got[1], "within 1m0s") {
+			t.Fatalf("20 s old at first sight, judged 39 s and 41 s later: %q", got)
+		}
+		// Stamped 30 s in the future (its writer's clock was ahead): it
+		// starts at first sight, not 30 s later.
+		ro.StageStarted = t0.Add(30 * time.Second).UTC()
+		got = judgeAt(newRolloutState(), ro, t0, 59*time.Second, 61*time.Second)
+		if got[0] != "" || !strings.Contains(got[1], "within 1m0s") {
+			t.Fatalf("in the future at first sight, judged 59 s and 61 s later: %q", got)
+		}
+	})
+}

@@ -148,7 +148,7 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, now time.Time)
 	key := objKey{version, r.URL.Path}
 	var stale *cachedObject
 	if s.objs.enabled() {
-		o, fresh := s.objs.get(key, now.UnixNano())
+		o, fresh := s.objs.get(key, now)
 		if fresh {
 			return s.writeObject(w, r, memBody(o.body), o.meta, version, now)
 		}
@@ -206,12 +206,12 @@ func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, now time.Time)
 	}
 	if s.objs.enabled() && m.size <= maxCachedObject {
 		if stale != nil && stale.meta == m {
-			s.objs.renew(stale, now.UnixNano())
+			s.objs.renew(stale, now)
 			return s.writeObject(w, r, memBody(stale.body), m, version, now)
 		}
 		body := make([]byte, m.size)
 		if n, err := preadFull(fd, body, 0); err == nil && int64(n) == m.size {
-			s.objs.put(key, m, body, now.UnixNano())
+			s.objs.put(key, m, body, now)
 			return s.writeObject(w, r, memBody(body), m, version, now)
 		}
 	}

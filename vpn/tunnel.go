@@ -32,8 +32,13 @@ type tunnel struct {
 	uapiDone chan struct{}
 	health   tracker
 	rekeyAt  time.Time // last key change not yet followed by a handshake
-	nextPush time.Time
-	fastPoll bool // poll at rotatingPoll while rekeyAt is set (key changes and heals, not start)
+	// rekeyHS is the peer's handshake (wireguard-go's wall-clock time) at
+	// the first poll after rekeyAt, once rekeyBase is set: a different one
+	// is a handshake since the key change, whatever the wall clock did.
+	rekeyHS   time.Time
+	rekeyBase bool
+	nextPush  time.Time
+	fastPoll  bool // poll at rotatingPoll while rekeyAt is set (key changes and heals, not start)
 	// oldPeer is the peer's previous public key while a rotation of it is
 	// pending: it still holds the AllowedIPs.
 	oldPeer Key
@@ -110,7 +115,7 @@ func openTunnel(ctx context.Context, h *netlink.Handle, cfg Tunnel, key Key, log
 	// Push the first handshake too: both ends of a link usually start
 	// together, and crossed first initiations would otherwise wait for
 	// wireguard-go's 5 s retry.
-	t.rekeyAt = time.Now()
+	t.rekeyAt, t.rekeyBase = time.Now(), false
 	t.nextPush = t.rekeyAt.Add(pushEvery + rand.N(pushEvery))
 	t.uapiDone = make(chan struct{})
 	go t.serveUAPI()
@@ -267,7 +272,7 @@ func (t *tunnel) update(ctx context.Context, h *netlink.Handle, cfg Tunnel, key 
 // the monitor polling fast until one completes.
 func (t *tunnel) newSession() {
 	t.health.reset()
-	t.rekeyAt = time.Now()
+	t.rekeyAt, t.rekeyBase = time.Now(), false
 	t.nextPush = t.rekeyAt.Add(pushEvery + rand.N(pushEvery))
 	t.fastPoll = true
 	t.kick()
@@ -298,7 +303,19 @@ func (t *tunnel) pushHandshake(now time.Time, p uapiPeer) {
 	if t.rekeyAt.IsZero() {
 		return
 	}
-	if p.LastHandshake.After(t.rekeyAt) || now.Sub(t.rekeyAt) > rekeyTimeout {
+	// Only the first poll after the change compares the wall clock with
+	// rekeyAt (a handshake between the change and that poll); later ones
+	// look for a handshake other than the one that poll saw, so a step of
+	// the wall clock neither ends the pushes early nor keeps expiring a
+	// fresh session until rekeyTimeout.
+	done := false
+	if !t.rekeyBase {
+		t.rekeyHS, t.rekeyBase = p.LastHandshake, true
+		done = p.LastHandshake.After(t.rekeyAt)
+	} else {
+		done = !p.LastHandshake.Equal(t.rekeyHS)
+	}
+	if done || now.Sub(t.rekeyAt) > rekeyTimeout {
 		t.rekeyAt, t.fastPoll = time.Time{}, false
 		return
 	}

@@ -24,7 +24,7 @@ func (r *runner) dnsChecker(ctx context.Context) []DNSAnswer {
 		for _, q := range []struct{ ns, server, name string }{
 			{multicloud.NSKR, SeoulDNS, "seoul-dns"}, {multicloud.NSJP, TokyoDNS, "tokyo-dns"},
 		} {
-			a := DNSAnswer{Server: q.name, Time: time.Now()}
+			a := DNSAnswer{Server: q.name, Time: now()}
 			got, _, err := r.topo.Dig(ctx, q.ns, q.server, multicloud.ShopDomain, "")
 			if ctx.Err() != nil {
 				return out
@@ -87,7 +87,7 @@ func (r *runner) routeChecker(ctx context.Context) []RouteSample {
 // routeSample lists what a gateway's kernel lacks of the routes a path
 // exists for: the other cloud, on-premises and its bulk /24s.
 func (r *runner) routeSample(ctx context.Context, gw string) RouteSample {
-	s := RouteSample{Gateway: gw, Time: time.Now()}
+	s := RouteSample{Gateway: gw, Time: now()}
 	out, err := r.topo.Run(ctx, gw, "ip", "-4", "route", "show", "proto", multicloud.Protocol)
 	if err != nil {
 		s.Missing = []string{"(ip route: " + firstLine(err.Error()) + ")"}
@@ -137,7 +137,7 @@ func (r *runner) storeChecker(ctx context.Context) []StoreSample {
 	var out []StoreSample
 	for ctx.Err() == nil {
 		for i := 1; i <= 3; i++ {
-			s := StoreSample{Member: multicloud.StoreMemberNS(i), Time: time.Now()}
+			s := StoreSample{Member: multicloud.StoreMemberNS(i), Time: now()}
 			o, err := r.topo.Run(ctx, multicloud.NSControl, "curl", "-sS", "--max-time", "3", "http://"+multicloud.StoreMemberAddr(i)+":2379/health")
 			if ctx.Err() != nil {
 				return out
@@ -173,7 +173,7 @@ func (r *runner) watchExits(ctx context.Context) []Exit {
 			}
 			r.mu.Unlock()
 			if ended {
-				out = append(out, Exit{Name: ns, Time: time.Now(), Err: fmt.Sprint(p.Err()), Tail: tailLines(p.Output(), 5)})
+				out = append(out, Exit{Name: ns, Time: now(), Err: fmt.Sprint(p.Err()), Tail: tailLines(p.Output(), 5)})
 			}
 		}
 		select {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,10 +29,13 @@ type kind struct {
 	min, max time.Duration
 }
 
-// Kinds are the faults the soak makes. The clock step of the issue is not
-// among them: no daemon takes a fake clock, and CLOCK_REALTIME cannot be
-// set for one namespace (time namespaces offset only the monotonic and
-// boot clocks), so stepping it would step the host's.
+// Kinds are the faults the soak makes. The clock step (last: schedules
+// drawn without it are the ones drawn before it existed) steps the host's
+// CLOCK_REALTIME, not one node's: CLOCK_REALTIME cannot be set for one
+// namespace (time namespaces offset only the monotonic and boot clocks)
+// and Go reads it through the vDSO, where no LD_PRELOAD faketime reaches.
+// Every process on the machine sees the step, so only a run alone on it
+// draws the kind (Options.Clock; clock.go).
 var Kinds = []kind{
 	{"kill-edge", []string{"seoul-edge-1", "seoul-edge-2", "tokyo-edge-1", "tokyo-edge-2"}, 5 * time.Second, 15 * time.Second},
 	{"kill-dns", []string{"seoul-dns", "tokyo-dns"}, 5 * time.Second, 15 * time.Second},
@@ -45,18 +49,41 @@ var Kinds = []kind{
 	{"slow-origin", []string{"blue"}, 8 * time.Second, 15 * time.Second},
 	{"quorum-lost", []string{"store-1+2"}, 20 * time.Second, 20 * time.Second},
 	{"disk-full", []string{"seoul-edge-1"}, 8 * time.Second, 12 * time.Second},
+	// At most 12 s: ping's wall-clock stamps of the window are told from
+	// those after it by their jump (unstepPings).
+	{ClockKind, []string{"host"}, 8 * time.Second, 12 * time.Second},
 }
 
-// Schedule draws the faults of a phase of length d from seed: one at a
-// time, each followed by a gap for its recovery, none starting in the
-// first warmup or so late that it could not heal before the end.
-func Schedule(seed int64, d time.Duration) []Planned {
+// ClockKind is the clock-step fault: every process on the host sees
+// CLOCK_REALTIME go ClockStep ahead for the window and back at its heal.
+const ClockKind = "clock-step"
+
+// kindsOf are the kinds named in only (all when empty), without the clock
+// step unless clock.
+func kindsOf(only []string, clock bool) []kind {
+	var out []kind
+	for _, k := range Kinds {
+		if (len(only) == 0 || slices.Contains(only, k.name)) && (clock || k.name != ClockKind) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// Schedule draws the faults of a phase of length d from seed and kinds
+// (Kinds when none): one at a time, each followed by a gap for its
+// recovery, none starting in the first warmup or so late that it could
+// not heal before the end.
+func Schedule(seed int64, d time.Duration, kinds ...kind) []Planned {
+	if len(kinds) == 0 {
+		kinds = Kinds
+	}
 	rng := rand.New(rand.NewPCG(uint64(seed), uint64(seed)>>1|1))
 	const warmup, recovery = 5 * time.Second, 10 * time.Second
 	var out []Planned
 	at := warmup
 	for {
-		k := Kinds[rng.IntN(len(Kinds))]
+		k := kinds[rng.IntN(len(kinds))]
 		dur := k.min
 		if k.max > k.min {
 			dur += time.Duration(rng.Int64N(int64(k.max - k.min)))
@@ -88,7 +115,7 @@ func (r *runner) inject(ctx context.Context, start time.Time, plan []Planned) []
 		if ctx.Err() != nil {
 			return out
 		}
-		f := Fault{Kind: p.Kind, Target: p.Target, Start: time.Now()}
+		f := Fault{Kind: p.Kind, Target: p.Target, Start: now()}
 		r.logf("fault +%.1fs: %s %s for %s", f.Start.Sub(start).Seconds(), p.Kind, p.Target, p.For)
 		heal, note, err := r.make(ctx, p)
 		f.Note = note
@@ -109,8 +136,14 @@ func (r *runner) inject(ctx context.Context, start time.Time, plan []Planned) []
 				f.Note = fmt.Sprintf("%s; heal: %v", f.Note, err)
 			}
 		}
-		f.Healed = time.Now()
-		f.Recovered = r.waitRecovered(context.WithoutCancel(ctx), 2*time.Minute)
+		f.Healed = now()
+		var slow error
+		f.Recovered, slow = r.waitRecoveredWhy(context.WithoutCancel(ctx), 2*time.Minute)
+		if !f.Recovered.IsZero() && f.Recovered.Sub(f.Healed) > slowRecovery && slow != nil {
+			// What recovery waited on longest is the first thing to know
+			// about a slow one.
+			f.Note = strings.TrimPrefix(f.Note+"; last still missing "+oneLine(slow.Error(), 400), "; ")
+		}
 		if f.Recovered.IsZero() {
 			f.Note += fmt.Sprintf("; not recovered: %v", r.recoveredErr(context.WithoutCancel(ctx)))
 		}
@@ -128,7 +161,7 @@ func (r *runner) make(ctx context.Context, p Planned) (func() error, string, err
 	restart := func(ns string, start func()) func() error {
 		r.mu.Lock()
 		t.KillNode(ns)
-		r.dead[ns] = time.Now()
+		r.dead[ns] = now()
 		r.mu.Unlock()
 		return func() error {
 			r.mu.Lock()
@@ -179,6 +212,8 @@ func (r *runner) make(ctx context.Context, p Planned) (func() error, string, err
 		return func() error { return r.toxi.Signal(syscall.SIGUSR2) }, fmt.Sprintf("toxiproxy before blue: +%dms±%dms, %d KB/s", toxicLatency, toxicJitter, toxicRate), nil
 	case "disk-full":
 		return r.fillDisk(p.Target)
+	case ClockKind:
+		return r.stepClock(p)
 	}
 	return nil, "", fmt.Errorf("unknown fault kind %q", p.Kind)
 }
@@ -217,12 +252,38 @@ func (r *runner) waitReroute(ctx context.Context, until time.Time) time.Duration
 // waitRecovered waits for every node live, healthy and current, and every
 // gateway with its routes; it returns when, or zero after d.
 func (r *runner) waitRecovered(ctx context.Context, d time.Duration) time.Time {
+	t, _ := r.waitRecoveredWhy(ctx, d)
+	return t
+}
+
+// slowRecovery: a recovery slower than this says what it waited on.
+const slowRecovery = 5 * time.Second
+
+// waitRecoveredWhy is waitRecovered that also returns the last thing that
+// was not recovered before it was.
+func (r *runner) waitRecoveredWhy(ctx context.Context, d time.Duration) (time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	if multicloud.Eventually(ctx, time.Second, func() error { return r.recoveredErr(ctx) }) != nil {
-		return time.Time{}
+	var last error
+	if multicloud.Eventually(ctx, time.Second, func() error {
+		err := r.recoveredErr(ctx)
+		if err != nil {
+			last = err
+		}
+		return err
+	}) != nil {
+		return time.Time{}, last
 	}
-	return time.Now()
+	return now(), last
+}
+
+// oneLine squeezes s onto one line of at most n bytes.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
 }
 
 func (r *runner) recoveredErr(ctx context.Context) error {

@@ -58,12 +58,12 @@ func (r *runner) wrkLoop(ctx context.Context, ns, edge string) []Slice {
 	var out []Slice
 	script := r.topo.Dir + "/soak.lua"
 	for ctx.Err() == nil {
-		s := Slice{Tool: "wrk", Target: edge, Start: time.Now()}
+		s := Slice{Tool: "wrk", Target: edge, Start: now()}
 		rctx, cancel := context.WithTimeout(ctx, sliceLen+10*time.Second)
 		o, err := r.topo.Run(rctx, ns, "wrk", "-t1", "-c2", "-d"+sliceLen.String(), "--timeout", "2s", "-s", script,
 			"http://"+Edges[edge]+"/")
 		cancel()
-		s.End = time.Now()
+		s.End = now()
 		if ctx.Err() != nil {
 			break // cut short by the end of the phase: not a result
 		}
@@ -95,6 +95,7 @@ func parseWrk(out string, s *Slice) error {
 		s.Failed = failed
 		s.OK = max(v[0]-v[4], 0) // status errors are among the requests
 		s.Refused = v[1]
+		s.Timeouts = v[5]
 		s.Hits = v[6]
 		s.Max = float64(v[7]) / 1000
 		s.Pct = make([]float64, 100)
@@ -125,11 +126,11 @@ func (r *runner) dnsperfLoop(ctx context.Context, ns, server, name, ecs string) 
 		target += " (ECS)"
 	}
 	for ctx.Err() == nil {
-		s := Slice{Tool: "dnsperf", Target: target, Start: time.Now()}
+		s := Slice{Tool: "dnsperf", Target: target, Start: now()}
 		rctx, cancel := context.WithTimeout(ctx, sliceLen+10*time.Second)
 		o, err := r.topo.Run(rctx, ns, "dnsperf", args...)
 		cancel()
-		s.End = time.Now()
+		s.End = now()
 		if ctx.Err() != nil {
 			break
 		}
@@ -226,11 +227,11 @@ var revisionRe = regexp.MustCompile(`[Rr]evision (\d+)`)
 func (r *runner) controlLoop(ctx context.Context) []Op {
 	var ops []Op
 	run := func(kind string, args ...string) Op {
-		o := Op{Kind: kind, Start: time.Now()}
+		o := Op{Kind: kind, Start: now()}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		out, err := r.topo.CLI(cctx, args...)
 		cancel()
-		o.End = time.Now()
+		o.End = now()
 		if err != nil {
 			o.Err = fmt.Sprintf("%v: %s", err, strings.TrimSpace(out))
 			return o

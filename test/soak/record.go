@@ -70,7 +70,10 @@ type Slice struct {
 	// Refused are the failures that were connections refused: wrk
 	// retries a dead edge at once, so they count attempts, not requests.
 	Refused int64 `json:"refused,omitempty"`
-	Hits    int64 `json:"hits,omitempty"`
+	// Timeouts are the failures that were wrk's timeouts (2 s, on the
+	// wall clock).
+	Timeouts int64 `json:"timeouts,omitempty"`
+	Hits     int64 `json:"hits,omitempty"`
 	// Pct are the latency percentiles 1..100 in milliseconds (wrk);
 	// dnsperf gives only the mean, kept in Mean.
 	Pct  []float64 `json:"pct,omitempty"`

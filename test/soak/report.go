@@ -13,8 +13,14 @@ import (
 // Blame is where a phase's failures went: to the fault windows they fell
 // in, by kind, or outside every window (a broken invariant).
 type Blame struct {
-	ByKind  map[string]int64
-	Outside int64
+	ByKind map[string]int64
+	// ClockTools are the failures blamed on the clock step that the load
+	// generators made themselves: wrk's request timeouts and dnsperf's
+	// run length are read off the wall clock, so a request in flight at
+	// a step times out and a slice running across the step back outlives
+	// its deadline and is killed without statistics.
+	ClockTools int64
+	Outside    int64
 	// OutsideWhat says which failures fell outside, one line each.
 	OutsideWhat []string
 }
@@ -46,11 +52,21 @@ func (p *Phase) Attribute(slack time.Duration) Blame {
 		b.Outside += n
 		b.OutsideWhat = append(b.OutsideWhat, fmt.Sprintf("%s: %d failed at +%.1fs..+%.1fs", what, n, from.Sub(p.Start).Seconds(), to.Sub(p.Start).Seconds()))
 	}
+	clock := func(from, to time.Time) bool {
+		f, ok := p.window(from, to, slack)
+		return ok && f.Kind == ClockKind
+	}
 	for _, s := range p.HTTP {
 		blame("http "+s.Target+sliceErr(s), s.Failed, s.Start, s.End)
+		if s.Timeouts > 0 && clock(s.Start, s.End) {
+			b.ClockTools += s.Timeouts
+		}
 	}
 	for _, s := range p.DNS {
 		blame("dns "+s.Target+sliceErr(s), s.Failed, s.Start, s.End)
+		if s.Err != "" && clock(s.Start, s.End) {
+			b.ClockTools += s.Failed
+		}
 	}
 	for _, pg := range p.Ping {
 		if !pg.OK {
@@ -274,6 +290,9 @@ func (r *Recording) Report(w io.Writer, cacheBytes map[string]int64) {
 			sort.Strings(kinds)
 			for _, k := range kinds {
 				pr("  %-16s %d", k, b.ByKind[k])
+				if k == ClockKind && b.ClockTools > 0 {
+					pr("    of which %d the load generators' own: wrk's timeouts and dnsperf's run length read the wall clock", b.ClockTools)
+				}
 			}
 		}
 		pr("Failures outside every fault window: %d", b.Outside)

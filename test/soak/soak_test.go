@@ -51,7 +51,12 @@ func repoRoot() string {
 // env reads the soak's settings: SOAK (length of a phase, 60s unless set:
 // the version `make test` runs), SOAK_SEED, SOAK_BASELINE (1: run a
 // fault-free phase first), SOAK_IDLE (idle connections), SOAK_OUT (where
-// the report goes; a temporary directory unless set).
+// the report goes; a temporary directory unless set), SOAK_FAULTS (the
+// kinds to draw from, comma-separated; all unless set) and SOAK_CLOCK (1:
+// the clock step may be drawn. It steps the host's wall clock under every
+// process of the machine, so `make soak`, which runs this test alone,
+// sets it and `make test`, where other packages' tests run beside it,
+// does not).
 func env(t *testing.T) Options {
 	o := Options{Binary: binary, Repo: repoRoot(), Duration: 60 * time.Second, Seed: 4, IdleConns: 200}
 	if v := os.Getenv("SOAK"); v != "" {
@@ -76,6 +81,18 @@ func env(t *testing.T) Options {
 		o.IdleConns = n
 	}
 	o.Baseline = os.Getenv("SOAK_BASELINE") == "1"
+	o.Clock = os.Getenv("SOAK_CLOCK") == "1"
+	if v := os.Getenv("SOAK_FAULTS"); v != "" {
+		for _, k := range strings.Split(v, ",") {
+			if !slices.ContainsFunc(Kinds, func(x kind) bool { return x.name == k }) {
+				t.Fatalf("SOAK_FAULTS: no fault kind %q", k)
+			}
+			if k == ClockKind && !o.Clock {
+				t.Fatalf("SOAK_FAULTS names %s but SOAK_CLOCK is not 1: the clock step steps the whole host's clock", ClockKind)
+			}
+			o.Faults = append(o.Faults, k)
+		}
+	}
 	return o
 }
 
@@ -222,7 +239,7 @@ func TestParsers(t *testing.T) {
 	if err := parseWrk("Running 2s test\nSOAK 500 3 1 0 4 2 120 90000 "+strings.Join(pct, " ")+"\n", &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.OK != 496 || s.Failed != 10 || s.Refused != 3 || s.Hits != 120 || s.Max != 90 || s.Pct[49] != 5 || s.Pct[98] != 9.9 {
+	if s.OK != 496 || s.Failed != 10 || s.Refused != 3 || s.Timeouts != 2 || s.Hits != 120 || s.Max != 90 || s.Pct[49] != 5 || s.Pct[98] != 9.9 {
 		t.Errorf("wrk: %+v", s)
 	}
 	if err := parseWrk("unable to connect to 10.1.0.10:80 Connection refused\n", &Slice{}); err == nil {
@@ -379,5 +396,137 @@ func TestBirdConf(t *testing.T) {
 	testenv.NeedTool(t, "bird", "bird2")
 	if out, err := exec.Command("bird", "-p", "-c", path).CombinedOutput(); err != nil {
 		t.Fatalf("bird -p: %v: %s", err, out)
+	}
+}
+
+// The clock step is the last kind: drawn without it, a seed gives the
+// schedule it gave before the kind existed (the 60 s version's), and
+// SOAK_FAULTS narrows the draw.
+func TestScheduleKinds(t *testing.T) {
+	if got := kindsOf(nil, true); len(got) != len(Kinds) {
+		t.Fatalf("every kind with the clock: %d of %d", len(got), len(Kinds))
+	}
+	for _, p := range Schedule(4, 3*time.Hour, kindsOf(nil, false)...) {
+		if p.Kind == ClockKind {
+			t.Fatalf("the clock step drawn without SOAK_CLOCK: %v", p)
+		}
+	}
+	only := Schedule(9, 2*time.Minute, kindsOf([]string{ClockKind, "kill-edge"}, true)...)
+	if len(only) == 0 {
+		t.Fatal("no fault drawn from clock-step and kill-edge")
+	}
+	for _, p := range only {
+		if p.Kind != ClockKind && p.Kind != "kill-edge" {
+			t.Errorf("SOAK_FAULTS=clock-step,kill-edge drew %v", p)
+		}
+		if p.Kind == ClockKind && (p.For > 12*time.Second || p.Target != "host") {
+			t.Errorf("clock step %v: longer than unstepPings allows, or not the host", p)
+		}
+	}
+	if got := kindsOf([]string{ClockKind}, false); len(got) != 0 {
+		t.Errorf("the clock step without SOAK_CLOCK: %v", got)
+	}
+}
+
+// ping's wall-clock stamps of a clock fault's window go back on the
+// soak's clock; those before and after it stay.
+func TestUnstepPings(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	f := Fault{Kind: ClockKind, Target: "host", Start: at(10), Healed: at(20)}
+	var in, want []Ping
+	for s := 0.0; s < 40; s += 0.5 {
+		want = append(want, Ping{From: "kr", Time: at(s), OK: true})
+		stamp := at(s)
+		if s >= 10.2 && s < 20.1 { // the step lands 0.2 s into the window
+			stamp = stamp.Add(ClockStep)
+		}
+		in = append(in, Ping{From: "kr", Time: stamp, OK: true})
+	}
+	// A gap of 5 s without answers after the window: no step.
+	in, want = append(in[:60:60], in[70:]...), append(want[:60:60], want[70:]...)
+	got := unstepPings(in, []Fault{f})
+	for i := range want {
+		if !got[i].Time.Equal(want[i].Time) {
+			t.Fatalf("ping %d at %s, want %s", i, got[i].Time.Sub(t0), want[i].Time.Sub(t0))
+		}
+	}
+	// Without a clock fault made, nothing moves.
+	f.NotMade = "clock_settime: operation not permitted"
+	if got := unstepPings(in, []Fault{f}); !got[25].Time.Equal(in[25].Time) {
+		t.Errorf("moved without a clock fault: %s", got[25].Time.Sub(t0))
+	}
+}
+
+// The step itself, on the host's real clock: CLOCK_REALTIME goes
+// ClockStep ahead of CLOCK_MONOTONIC and comes back to the offset it had.
+// It steps the clock of every process on the machine, so it runs only
+// with SOAK_CLOCK=1 (as make soak sets), never in make test.
+func TestStepClock(t *testing.T) {
+	if os.Getenv("SOAK_CLOCK") != "1" {
+		t.Skip("steps the host's wall clock: runs only with SOAK_CLOCK=1 (make soak), alone on the machine")
+	}
+	testenv.NeedRoot(t)
+	before, err := realMinusMono()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := stepClock(ClockStep, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.restore() })
+	during, err := realMinusMono()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Duration(during-before) - ClockStep; d.Abs() > 50*time.Millisecond {
+		t.Errorf("stepped by %s, want %s", time.Duration(during-before), ClockStep)
+	}
+	// The soak's own clock does not move with it: its wall reading is
+	// ClockStep behind time.Now's.
+	if d := time.Now().Round(0).Sub(now().Round(0)) - ClockStep; d.Abs() > 50*time.Millisecond {
+		t.Errorf("the soak's clock is %s off the unstepped time", d)
+	}
+	time.Sleep(200 * time.Millisecond)
+	miss, err := s.restore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := realMinusMono()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Duration(after - before); d.Abs() > 50*time.Millisecond {
+		t.Errorf("restored %s from where it was (restore reported %s)", d, miss)
+	}
+	if again, err := s.restore(); again != 0 || err != nil {
+		t.Errorf("a second restore: %s, %v", again, err)
+	}
+}
+
+// Failures in a clock step's window are blamed on it like any fault's;
+// those the load generators made on their own wall clock are counted
+// apart, and only there.
+func TestClockToolsBlame(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	p := &Phase{Start: t0, End: at(100), Faults: []Fault{
+		{Kind: ClockKind, Target: "host", Start: at(10), Healed: at(20), Recovered: at(21)},
+		{Kind: "kill-edge", Target: "seoul-edge-1", Start: at(50), Healed: at(60), Recovered: at(61)},
+	},
+		HTTP: []Slice{
+			{Tool: "wrk", Start: at(9), End: at(11), OK: 300, Failed: 2, Timeouts: 2},
+			{Tool: "wrk", Start: at(19), End: at(21), OK: 300, Failed: 1},
+			{Tool: "wrk", Start: at(55), End: at(57), OK: 30, Failed: 5, Timeouts: 2},
+		},
+		DNS: []Slice{{Tool: "dnsperf", Start: at(18), End: at(30), Failed: 1, Err: "signal: killed; dnsperf printed no statistics"}},
+	}
+	b := p.Attribute(3 * time.Second)
+	if b.ByKind[ClockKind] != 4 || b.ByKind["kill-edge"] != 5 || b.Outside != 0 {
+		t.Fatalf("blame: %+v", b)
+	}
+	if b.ClockTools != 3 {
+		t.Errorf("the load generators' own failures in the clock windows: %d, want 3 (2 wrk timeouts, 1 dnsperf slice)", b.ClockTools)
 	}
 }
