@@ -34,7 +34,8 @@ const (
 	// before the main table's 32766.
 	LinkRulePriority = 9000
 	// LinkMarkBase is the connection mark (and packet mark) of a link's
-	// connections: LinkMarkBase|DSCP, under LinkMarkMask.
+	// connections: LinkMarkBase|DSCP<<8, all of it under LinkMarkMask (the
+	// low byte and high byte of the mark are left to others).
 	LinkMarkBase = 0x1c0000
 	LinkMarkMask = 0xffff00
 )
@@ -57,7 +58,7 @@ type LinkPath struct {
 func (p LinkPath) TOS() int { return p.DSCP << 2 }
 
 // Mark is the connection and packet mark of the path's connections.
-func (p LinkPath) Mark() uint32 { return LinkMarkBase | uint32(p.DSCP) }
+func (p LinkPath) Mark() uint32 { return LinkMarkBase | uint32(p.DSCP)<<8 }
 
 // LinkPaths are the links joining clouds a and b, in site order, as
 // candidate paths; nil unless there are several (one link is the only

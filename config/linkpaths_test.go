@@ -65,7 +65,7 @@ func TestLinkPaths(t *testing.T) {
 				if p.TOS()&^0x1c != 0 || p.TOS() == 0 {
 					t.Errorf("%s: TOS %#x outside what `ip rule tos` matches", p.Link, p.TOS())
 				}
-				if p.Mark()&LinkMarkMask != LinkMarkBase {
+				if p.Mark()&^LinkMarkMask != 0 || p.Mark()&^uint32(LinkMarkBase) == 0 {
 					t.Errorf("%s: mark %#x not under the mask", p.Link, p.Mark())
 				}
 			}
