@@ -90,6 +90,9 @@ type originRef struct {
 	client *http.Client
 	// probePath is what path probes ask for: the health check's path.
 	probePath string
+	// links are the gateway links this edge may reach the origin over
+	// besides the direct path (linkpaths.go); nil: direct only.
+	links []linkRef
 }
 
 // buildTable validates and compiles a snapshot for node; it never
@@ -194,6 +197,7 @@ func (t *table) add(dd *config.Distribution, zone string, pool *clientPool, ids 
 			b.tier = compileTiers(tr, t.site, t.node, &dd.Spec, pool)
 			b.pathPolicy = pathPolicyOf(dd.Spec.Paths)
 		}
+		attachLinks(d, dd, t.site, t.node, pool)
 	}
 	var cert *certFile
 	if dd.Spec.TLS.CertFile != "" || dd.Spec.TLS.KeyFile != "" {
