@@ -299,10 +299,7 @@ func (e *Edge) roundTripDirect(ctx context.Context, x *exchange, method string, 
 		// The member's paths: direct, or over each gateway link in the
 		// measured order (linkpaths.go). A path that gives no answer is
 		// left for the next one while the request can be sent again.
-		via := []string{pathDirect}
-		if o == x.member && len(o.links) > 0 {
-			via = e.originPaths(o, x.b.pathPolicy.choose)
-		}
+		via := e.originPaths(o, o == x.member && x.b.pathPolicy.choose)
 		var resp *http.Response
 		var err error
 		for j, path := range via {

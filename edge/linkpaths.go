@@ -2,6 +2,7 @@ package edge
 
 import (
 	"fmt"
+	"slices"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -14,10 +15,14 @@ import (
 
 // Gateway links as candidate paths. Where this edge's cloud and an
 // origin's cloud are joined by several gateway links (a dedicated line
-// and a VPN), each link is a path "link:NAME" beside the direct one: a
-// fetch over it dials with the link's DSCP (config.LinkPath), and the
-// gateways route what carries it, and its replies, over that link. The
-// direct path is unmarked: the gateways' main table, BGP's choice.
+// and a VPN), each link is a path "link:NAME" and they replace the
+// direct one: a fetch over a link dials with the link's DSCP
+// (config.LinkPath), and the gateways route what carries it, and its
+// replies, over that link. The direct path would be one of the links
+// under another name (the one BGP prefers), measured twice and chosen
+// apart: so the link BGP prefers (a dedicated line before a VPN) is the
+// preferred path instead, taken back once no worse. A link whose table
+// has no route (the line is down) falls through to the main table.
 
 const linkPrefix = "link:"
 
@@ -59,7 +64,12 @@ func attachLinks(d *dist, dd *config.Distribution, site *config.Site, node strin
 				continue
 			}
 			o.links = nil
-			for _, lp := range site.LinkPaths(me.Cloud, cloud) {
+			lps := site.LinkPaths(me.Cloud, cloud)
+			// BGP's preference first: dedicated lines before VPNs.
+			slices.SortStableFunc(lps, func(a, b config.LinkPath) int {
+				return cmpBool(a.Kind != config.LinkDedicated, b.Kind != config.LinkDedicated)
+			})
+			for _, lp := range lps {
 				o.links = append(o.links, linkRef{id: linkPrefix + lp.Link, client: pool.clientTOS(oc, lp.TOS())})
 			}
 		}
@@ -79,6 +89,16 @@ func cloudOf(site *config.Site, a netip.Addr) string {
 	return best
 }
 
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
 // linkClient is o's client for path id ("direct" or "link:NAME"); nil
 // for another id.
 func (o *originRef) linkClient(id string) *http.Client {
@@ -93,25 +113,40 @@ func (o *originRef) linkClient(id string) *http.Client {
 	return nil
 }
 
-// originPaths is the order in which a fetch from o tries its direct and
-// link paths: as measured (the chosen one first) when the paths are
-// chosen, else direct first, then the links in site order.
+// originPaths is the order in which a fetch from o tries its paths:
+// direct when o has no links; else its links as measured (the chosen one
+// first) when the paths are chosen, in preference order otherwise.
 func (e *Edge) originPaths(o *originRef, choose bool) []string {
-	out := make([]string, 0, 1+len(o.links))
+	if len(o.links) == 0 {
+		return []string{pathDirect}
+	}
+	out := make([]string, 0, len(o.links))
 	if choose {
 		for _, id := range e.paths.order(o.key) {
-			if id == pathDirect || strings.HasPrefix(id, linkPrefix) && o.linkClient(id) != nil {
+			if strings.HasPrefix(id, linkPrefix) && o.linkClient(id) != nil {
 				out = append(out, id)
 			}
 		}
 	}
-	if len(out) == 1+len(o.links) {
+	if len(out) == len(o.links) {
 		return out
 	}
 	out = out[:0]
-	out = append(out, pathDirect)
 	for _, l := range o.links {
 		out = append(out, l.id)
+	}
+	return out
+}
+
+// directIDs are the candidate ids of o's own paths: its links, else
+// direct.
+func (o *originRef) directIDs() []string {
+	if len(o.links) == 0 {
+		return []string{pathDirect}
+	}
+	out := make([]string, len(o.links))
+	for i, l := range o.links {
+		out[i] = l.id
 	}
 	return out
 }

@@ -189,9 +189,16 @@ func (x *exchange) upstreams() []hop {
 		order = append([]string{pathDirect}, parentIDs(p.parents)...)
 	}
 	var down []hop
+	seenDirect := false
 	for _, id := range order {
-		if id == pathDirect {
-			out = append(out, direct)
+		// The origin's own paths (direct, or its gateway links, which
+		// roundTripDirect orders) are one hop, where the first of them
+		// ranks.
+		if id == pathDirect || strings.HasPrefix(id, linkPrefix) {
+			if !seenDirect {
+				out = append(out, direct)
+				seenDirect = true
+			}
 			continue
 		}
 		if pr := p.peers[strings.TrimPrefix(id, "parent:")]; pr != nil {
@@ -500,7 +507,7 @@ func pathSpecs(t *table) []originSpec {
 // originSpecOf is what the path manager measures of o: the direct path,
 // then the parents of p (nil: none), then o's links.
 func originSpecOf(d *dist, o *originRef, p *tierPlan, pol pathPolicy) originSpec {
-	cands := []string{pathDirect}
+	cands := o.directIDs()
 	mode := "links"
 	choose := pol.choose
 	if p != nil {
@@ -509,9 +516,6 @@ func originSpecOf(d *dist, o *originRef, p *tierPlan, pol pathPolicy) originSpec
 		// In shield mode parents are ranked per object; only the links
 		// (if any) are chosen by measurement.
 		choose = choose && (p.mode == config.TierFastest || len(o.links) > 0)
-	}
-	for _, l := range o.links {
-		cands = append(cands, l.id)
 	}
 	if !choose && (p == nil || p.mode == config.TierFastest) {
 		mode += " (choice off)"
