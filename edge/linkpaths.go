@@ -2,9 +2,9 @@ package edge
 
 import (
 	"fmt"
-	"slices"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 
