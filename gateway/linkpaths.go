@@ -110,6 +110,15 @@ const nftTable = "intercloud_links"
 // only gateways with link paths pay for it.
 func (g *Gateway) syncLinks(ctx context.Context, st *state, full bool) {
 	ls := &st.links
+	if full && ls.rules != nil {
+		// Rules changed behind our back go back (the tables' routes are
+		// put back by their Reconcile below).
+		if changed, err := ls.rules.Reconcile(); err != nil {
+			g.log.Warn("gateway: reconcile link rules", "error", err)
+		} else if changed {
+			g.log.Warn("gateway: link rules or their nftables table were changed behind our back: put back")
+		}
+	}
 	if len(ls.tables) == 0 {
 		return
 	}

@@ -5,12 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -126,6 +128,89 @@ func (r *Rules) Sync(rules []LinkRule) error {
 	}
 	r.cur = slices.Clone(rules)
 	return nil
+}
+
+// Reconcile puts back the rules and the nftables table as last synced
+// when the kernel holds something else (a rule deleted or added by hand,
+// the table flushed); true when it had to. Run it periodically.
+func (r *Rules) Reconcile() (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.h == nil {
+		return false, errors.New("route: rules: closed")
+	}
+	ok, err := r.matches(r.cur)
+	if err != nil {
+		return false, fmt.Errorf("route: rules: %w", err)
+	}
+	if ok {
+		return false, nil
+	}
+	if err := r.apply(r.cur); err != nil {
+		return true, fmt.Errorf("route: rules: %w", err)
+	}
+	return true, nil
+}
+
+// matches: the kernel's rules of our protocol are exactly those of
+// rules, and the nftables table exists when there are rules.
+func (r *Rules) matches(rules []LinkRule) (bool, error) {
+	want := map[string]bool{}
+	for _, lr := range rules {
+		for _, x := range r.nl(lr) {
+			want[ruleKey(x)] = true
+		}
+	}
+	have := map[string]bool{}
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		xs, err := r.h.RuleListFiltered(fam, &netlink.Rule{Protocol: uint8(r.cfg.Protocol)}, netlink.RT_FILTER_PROTOCOL)
+		if err != nil {
+			if fam == netlink.FAMILY_V6 && errors.Is(err, unix.EAFNOSUPPORT) {
+				for k := range want {
+					if strings.HasPrefix(k, strconv.Itoa(netlink.FAMILY_V6)+"/") {
+						delete(want, k)
+					}
+				}
+				continue
+			}
+			return false, fmt.Errorf("list rules: %w", err)
+		}
+		for i := range xs {
+			if int(xs[i].Protocol) == r.cfg.Protocol {
+				have[ruleKey(&xs[i])] = true
+			}
+		}
+	}
+	if !maps.Equal(want, have) {
+		return false, nil
+	}
+	if len(rules) == 0 {
+		return true, nil
+	}
+	return r.nftExists(), nil
+}
+
+// ruleKey is what tells our rules apart.
+func ruleKey(x *netlink.Rule) string {
+	var mask uint32
+	if x.Mask != nil {
+		mask = *x.Mask
+	}
+	if x.Mark == 0 {
+		mask = 0
+	}
+	return fmt.Sprintf("%d/%d/%d/%#x/%#x/%#x", x.Family, x.Priority, x.Table, x.Tos, x.Mark, mask)
+}
+
+// nftExists: the nftables table is there.
+func (r *Rules) nftExists() bool {
+	prog, args := "nft", []string{"list", "table", "inet", r.cfg.NftTable}
+	if r.cfg.NetnsPath != "" {
+		prog, args = "nsenter", append([]string{"--net=" + r.cfg.NetnsPath, "--", "nft"}, args...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return exec.CommandContext(ctx, prog, args...).Run() == nil
 }
 
 // Installed is the rules as last synced.
@@ -247,7 +332,7 @@ func (r *Rules) nft(rules []LinkRule) error {
 		}
 		return fmt.Errorf("nftables: %w (install the nftables package: replies over a link are routed by the connection mark it sets)", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*1e9)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Stdin = strings.NewReader(r.nftScript(rules))

@@ -136,6 +136,30 @@ func TestRulesRouteByTOSAndMark(t *testing.T) {
 		}
 	}
 
+	// What someone changes by hand is put back by Reconcile, once.
+	if changed, err := rs.Reconcile(); changed || err != nil {
+		t.Fatalf("Reconcile of untouched rules: changed %v, %v", changed, err)
+	}
+	ns.MustRun("ip", "rule", "del", "pref", "9000", "tos", "0x08", "table", "25000")
+	ns.MustRun("nft", "delete", "table", "inet", "intercloud_links")
+	if changed, err := rs.Reconcile(); !changed || err != nil {
+		t.Fatalf("Reconcile after a rule and the nft table were deleted: changed %v, %v", changed, err)
+	}
+	if rules := ns.MustRun("ip", "rule", "show"); !strings.Contains(rules, "tos 0x08 lookup 25000") {
+		t.Errorf("Reconcile did not put the rule back:\n%s", rules)
+	}
+	ns.MustRun("nft", "list", "table", "inet", "intercloud_links")
+	ns.MustRun("ip", "rule", "add", "pref", "9000", "tos", "0x10", "table", "25009", "proto", "200")
+	if changed, err := rs.Reconcile(); !changed || err != nil {
+		t.Fatalf("Reconcile after a rule of our protocol was added: changed %v, %v", changed, err)
+	}
+	if rules := ns.MustRun("ip", "rule", "show"); strings.Contains(rules, "25009") {
+		t.Errorf("Reconcile left a rule added by hand:\n%s", rules)
+	}
+	if changed, err := rs.Reconcile(); changed || err != nil {
+		t.Fatalf("second Reconcile: changed %v, %v", changed, err)
+	}
+
 	// A rule taken out goes from the kernel; the others stay.
 	if err := rs.Sync([]route.LinkRule{dx}); err != nil {
 		t.Fatal(err)

@@ -319,7 +319,7 @@ func TestLinkPaths(t *testing.T) {
 	if out, err := topo.Run(ctx, "seoul-gw", "nft", "list", "table", "inet", "impair"); err == nil {
 		for _, l := range strings.Split(out, "\n") {
 			if strings.Contains(l, "counter") {
-				t.Logf("FIGURE loss rule: %s", strings.TrimSpace(l))
+				t.Logf("FIGURE policer rule: %s", strings.TrimSpace(l))
 			}
 		}
 	}
