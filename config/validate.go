@@ -186,6 +186,7 @@ func (c *checker) site(s *Site) {
 	c.clouds(s)
 	c.nodes(s)
 	c.links(s)
+	c.linkPaths(s)
 }
 
 func (c *checker) dns(s *Site) {

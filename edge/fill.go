@@ -296,23 +296,35 @@ func (e *Edge) roundTripDirect(ctx context.Context, x *exchange, method string, 
 		if cond.h != nil && o.id == cond.producer {
 			hdr = cond.h
 		}
-		rctx, ct := ctx, (*connTrace)(nil)
-		if x.b.tier != nil && o == x.member {
-			rctx, ct = traceConn(ctx) // a measured path (tiers.go)
-		}
-		req := (&http.Request{
-			Method: method, URL: originURL(o, x.r, x.query), Header: hdr, Host: o.host,
-			Body: body, ContentLength: length, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		}).WithContext(rctx)
-		if body == http.NoBody {
-			req.Body = nil
-		}
-		start := time.Now()
-		resp, err := o.client.Do(req)
-		ttfb := time.Since(start)
-		e.metrics.originSeconds.WithLabelValues(x.d.name, o.name).Observe(ttfb.Seconds())
-		if ct != nil && (err == nil || ctx.Err() == nil) {
-			e.observeDirect(o, resp, err, ttfb, ct)
+		// The member's paths: direct, or over each gateway link in the
+		// measured order (linkpaths.go). A path that gives no answer is
+		// left for the next one while the request can be sent again.
+		via := e.originPaths(o, o == x.member && x.b.pathPolicy.choose)
+		var resp *http.Response
+		var err error
+		for j, path := range via {
+			rctx, ct := ctx, (*connTrace)(nil)
+			if o == x.member && (x.b.tier != nil || len(o.links) > 0) {
+				rctx, ct = traceConn(ctx) // a measured path (tiers.go)
+			}
+			req := (&http.Request{
+				Method: method, URL: originURL(o, x.r, x.query), Header: hdr, Host: o.host,
+				Body: body, ContentLength: length, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			}).WithContext(rctx)
+			if body == http.NoBody {
+				req.Body = nil
+			}
+			start := time.Now()
+			resp, err = o.linkClient(path).Do(req)
+			ttfb := time.Since(start)
+			e.metrics.originSeconds.WithLabelValues(x.d.name, o.name).Observe(ttfb.Seconds())
+			if ct != nil && (err == nil || ctx.Err() == nil) {
+				e.observeDirect(o, path, resp, err, ttfb, ct)
+			}
+			if err == nil || ctx.Err() != nil || j+1 == len(via) || body != http.NoBody {
+				break
+			}
+			e.metrics.failovers.WithLabelValues(x.d.name).Inc()
 		}
 		if err != nil {
 			if ctx.Err() != nil {

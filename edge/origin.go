@@ -28,6 +28,7 @@ type clientPool struct {
 type poolKey struct {
 	connect, read time.Duration
 	scheme, host  string
+	tos           int // the DSCP mark of a gateway link (linkpaths.go); 0: none
 }
 
 func newClientPool() *clientPool { return &clientPool{clients: map[poolKey]*http.Client{}} }
@@ -36,16 +37,20 @@ func newClientPool() *clientPool { return &clientPool{clients: map[poolKey]*http
 // connectTimeout and readTimeout). A zero timeout is no limit, as in
 // net/http: a snapshot that skipped rendering waits, it does not get a
 // second set of defaults from here.
-func (p *clientPool) client(o config.Origin) *http.Client {
+func (p *clientPool) client(o config.Origin) *http.Client { return p.clientTOS(o, 0) }
+
+// clientTOS is client whose connections carry tos in their IP header
+// (IPv4 TOS, IPv6 traffic class): the mark of a gateway link.
+func (p *clientPool) clientTOS(o config.Origin, tos int) *http.Client {
 	connect, read := o.ConnectTimeout.D(), o.ReadTimeout.D()
-	k := poolKey{connect: connect, read: read, host: o.URL}
+	k := poolKey{connect: connect, read: read, host: o.URL, tos: tos}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.clients[k]; ok {
 		return c
 	}
 	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second, Control: markTOS(tos)}).DialContext,
 		TLSHandshakeTimeout:   connect,
 		ResponseHeaderTimeout: read,
 		MaxIdleConns:          1024,

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,11 @@ type pathManager struct {
 	switches                       *prometheus.CounterVec
 	series                         map[[3]string]bool // labels published (owner goroutine)
 	probes                         *prometheus.CounterVec
+	explores                       *prometheus.CounterVec
+
+	// explored is, by origin, when a miss last went over a path not in
+	// use (UnixNano; *atomic.Int64): at most one per exploreEvery.
+	explored sync.Map
 }
 
 // pathMsg is a sample of one path of an origin, or (set != nil) the
@@ -77,6 +83,7 @@ type OriginPaths struct {
 	Paths  []PathRow    `json:"paths"`
 	// order is the paths to try: the chosen one, then by score.
 	order []string
+	every time.Duration // the probe interval
 }
 
 // PathRow is one candidate path.
@@ -85,6 +92,8 @@ type PathRow struct {
 	paths.Stats
 	Score  float64 `json:"score,omitempty"` // seconds; 0 when unmeasured
 	Chosen bool    `json:"chosen"`
+	// LastFetch is the last real fetch over the path (probes aside).
+	LastFetch time.Time `json:"lastFetch,omitzero"`
 }
 
 const (
@@ -108,8 +117,10 @@ func newPathManager(reg prometheus.Registerer, log *slog.Logger, now func() time
 			Help: "Times the chosen path of an origin changed."}, []string{"distribution", "origin"}),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "intercloud_edge_path_probes_total",
 			Help: "Active probes of candidate paths, by result."}, []string{"result"}),
+		explores: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "intercloud_edge_path_explores_total",
+			Help: "Misses sent over a gateway link not in use, so that its throughput is measured again."}, []string{"distribution", "origin", "path"}),
 	}
-	g, err := promreg.Register(reg, m.ttfb, m.loss, m.throughput, m.chosen, m.switches, m.probes)
+	g, err := promreg.Register(reg, m.ttfb, m.loss, m.throughput, m.chosen, m.switches, m.probes, m.explores)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +164,41 @@ func (m *pathManager) order(origin string) []string {
 		return o.order
 	}
 	return nil
+}
+
+// exploreEvery is how often, in probe intervals, a miss goes over a
+// path not in use whose last real fetch is older than that.
+const exploreEvery = 4
+
+// explore returns, at most once per exploreEvery probe intervals of an
+// origin, the one of others (paths not in use) whose last real fetch is
+// the oldest, if older than that: a miss then takes it. A probe is a
+// HEAD and measures no throughput, so a path left because its
+// throughput fell would otherwise never be measured again (nor taken
+// back) once it recovered. Several requests may ask at once: one wins.
+func (m *pathManager) explore(origin string, others []string, now time.Time) string {
+	o := m.view.Load().origins[origin]
+	if o == nil || o.every <= 0 || len(others) == 0 {
+		return ""
+	}
+	every := exploreEvery * o.every
+	id, oldest := "", now
+	for _, r := range o.Paths {
+		if slices.Contains(others, r.ID) && r.LastFetch.Before(oldest) {
+			id, oldest = r.ID, r.LastFetch
+		}
+	}
+	if id == "" || now.Sub(oldest) < every {
+		return ""
+	}
+	v, _ := m.explored.LoadOrStore(origin, new(atomic.Int64))
+	last := v.(*atomic.Int64)
+	prev := last.Load()
+	if now.UnixNano()-prev < int64(every) || !last.CompareAndSwap(prev, now.UnixNano()) {
+		return ""
+	}
+	m.explores.WithLabelValues(o.Distribution, o.Origin, id).Inc()
+	return id
 }
 
 // snapshot is the published view of one distribution (all when "").
@@ -319,11 +365,11 @@ func (m *pathManager) publish(origins map[string]*originState) {
 	v := &pathView{origins: make(map[string]*OriginPaths, len(origins))}
 	seen := map[[3]string]bool{}
 	for k, o := range origins {
-		op := &OriginPaths{Distribution: o.spec.dist, Origin: o.spec.origin, Mode: o.spec.mode, Chosen: o.choice}
+		op := &OriginPaths{Distribution: o.spec.dist, Origin: o.spec.origin, Mode: o.spec.mode, Chosen: o.choice, every: o.spec.every}
 		for _, c := range o.spec.cands {
 			st := *o.stats[c]
 			score, _ := st.Score()
-			row := PathRow{ID: c, Stats: st, Score: score, Chosen: c == o.choice.ID}
+			row := PathRow{ID: c, Stats: st, Score: score, Chosen: c == o.choice.ID, LastFetch: o.lastPassive[c]}
 			op.Paths = append(op.Paths, row)
 			l := []string{o.spec.dist, o.spec.origin, c}
 			seen[[3]string(l)] = true

@@ -100,6 +100,9 @@ type originRef struct {
 	client *http.Client
 	// probePath is what path probes ask for: the health check's path.
 	probePath string
+	// links are the gateway links this edge may reach the origin over
+	// besides the direct path (linkpaths.go); nil: direct only.
+	links []linkRef
 }
 
 // buildTable validates and compiles a snapshot for node; it never
@@ -210,6 +213,7 @@ func (t *table) add(dd *config.Distribution, zone string, pool *clientPool, ids 
 				d.tiered = true
 			}
 		}
+		attachLinks(d, dd, t.site, t.node, pool)
 	}
 	var cert *certFile
 	if dd.Spec.TLS.CertFile != "" || dd.Spec.TLS.KeyFile != "" {

@@ -189,9 +189,16 @@ func (x *exchange) upstreams() []hop {
 		order = append([]string{pathDirect}, parentIDs(p.parents)...)
 	}
 	var down []hop
+	seenDirect := false
 	for _, id := range order {
-		if id == pathDirect {
-			out = append(out, direct)
+		// The origin's own paths (direct, or its gateway links, which
+		// roundTripDirect orders) are one hop, where the first of them
+		// ranks.
+		if id == pathDirect || strings.HasPrefix(id, linkPrefix) {
+			if !seenDirect {
+				out = append(out, direct)
+				seenDirect = true
+			}
 			continue
 		}
 		if pr := p.peers[strings.TrimPrefix(id, "parent:")]; pr != nil {
@@ -436,15 +443,15 @@ func (t *connTrace) fill(s *paths.Sample) {
 }
 
 // observeDirect hands a fetch from the origin to the path measurements.
-func (e *Edge) observeDirect(o *originRef, resp *http.Response, err error, ttfb time.Duration, ct *connTrace) {
+func (e *Edge) observeDirect(o *originRef, path string, resp *http.Response, err error, ttfb time.Duration, ct *connTrace) {
 	if err != nil || resp.StatusCode >= 500 {
-		e.paths.observe(o.key, pathDirect, paths.Sample{Failed: true})
+		e.paths.observe(o.key, path, paths.Sample{Failed: true})
 		return
 	}
 	s := paths.Sample{TTFB: ttfb}
 	ct.fill(&s)
-	e.paths.observe(o.key, pathDirect, s)
-	resp.Body = e.paths.meter(resp.Body, o.key, pathDirect)
+	e.paths.observe(o.key, path, s)
+	resp.Body = e.paths.meter(resp.Body, o.key, path)
 }
 
 // answerProbe answers another edge's probe of the path through this
@@ -484,7 +491,8 @@ func probeURL(o *originRef) string {
 }
 
 // pathSpecs lists the origins of t whose paths are measured: the members
-// of every behavior with parents.
+// of every behavior with parents, and every origin reached over one of
+// several gateway links.
 func pathSpecs(t *table) []originSpec {
 	var out []originSpec
 	if t.tiered == 0 {
@@ -494,34 +502,49 @@ func pathSpecs(t *table) []originSpec {
 	for _, d := range t.hosts.all() {
 		for _, b := range d.behaviors {
 			p := b.tier
-			if p == nil || len(p.parents) == 0 || p.isParent {
-				continue
-			}
+			parents := p != nil && len(p.parents) > 0 && !p.isParent
 			for _, o := range b.target.members {
-				if seen[o.key] {
+				if seen[o.key] || !parents && len(o.links) == 0 {
 					continue
 				}
 				seen[o.key] = true
-				out = append(out, originSpecOf(d, o, p, b.pathPolicy, p.mode == config.TierFastest && p.choose))
+				var pp *tierPlan
+				if parents {
+					pp = p
+				}
+				out = append(out, originSpecOf(d, o, pp, b.pathPolicy))
 			}
 		}
 	}
 	return out
 }
 
-func originSpecOf(d *dist, o *originRef, p *tierPlan, pol pathPolicy, choose bool) originSpec {
-	cands := append([]string{pathDirect}, parentIDs(p.parents)...)
-	host := d.host
-	mode := p.mode
-	if mode == config.TierFastest && !choose {
+// originSpecOf is what the path manager measures of o: the direct path,
+// then the parents of p (nil: none), then o's links.
+func originSpecOf(d *dist, o *originRef, p *tierPlan, pol pathPolicy) originSpec {
+	cands := o.directIDs()
+	mode := "links"
+	choose := pol.choose
+	if p != nil {
+		cands = append(cands, parentIDs(p.parents)...)
+		mode = p.mode
+		// In shield mode parents are ranked per object; only the links
+		// (if any) are chosen by measurement.
+		choose = choose && (p.mode == config.TierFastest || len(o.links) > 0)
+	}
+	if !choose && (p == nil || p.mode == config.TierFastest) {
 		mode += " (choice off)"
 	}
+	host := d.host
 	return originSpec{
 		key: o.key, dist: d.name, origin: o.name, cands: cands, choose: choose, mode: mode,
 		policy: pol.Policy, every: pol.every,
 		probe: func(ctx context.Context, path string) paths.Sample {
-			if path == pathDirect {
-				return probeHTTP(ctx, o.client, probeURL(o), o.host, http.Header{"Via": {probeVia}})
+			if c := o.linkClient(path); c != nil {
+				return probeHTTP(ctx, c, probeURL(o), o.host, http.Header{"Via": {probeVia}})
+			}
+			if p == nil {
+				return paths.Sample{Failed: true}
 			}
 			pr := p.peers[strings.TrimPrefix(path, "parent:")]
 			if pr == nil {
@@ -544,12 +567,15 @@ const probeVia = "1.1 intercloud-edge"
 type pathPolicy struct {
 	paths.Policy
 	every time.Duration
+	// choose: misses take the measured best path (paths.choose).
+	choose bool
 }
 
 func pathPolicyOf(p *config.PathPolicy) pathPolicy {
 	out := pathPolicy{Policy: paths.Policy{Margin: config.DefaultPathMargin, Hold: config.DefaultPathHold.D(),
 		StaleAfter: config.DefaultPathStaleAfter.D(), MinGain: pathMinGain}, every: config.DefaultPathProbe.D()}
 	out.Confirm = max(time.Second, 2*out.every)
+	out.choose = p.ChooseOn()
 	if p == nil {
 		return out
 	}

@@ -15,6 +15,9 @@ type Config struct {
 	BGP     bgp.Config
 	Route   route.Config
 	Tunnels []vpn.Tunnel `json:",omitempty"`
+	// LinkPaths are the links this gateway ends that edges may choose
+	// between (linkpaths.go).
+	LinkPaths []LinkPath `json:",omitempty"`
 }
 
 // FromSnapshot derives node's gateway config from a snapshot. It touches
@@ -35,6 +38,7 @@ func FromSnapshot(snap *config.Snapshot, node string) (Config, error) {
 	if c.Tunnels, err = vpn.FromSite(&snap.Site, node); err != nil {
 		return Config{}, fmt.Errorf("gateway: tunnels: %w", err)
 	}
+	c.LinkPaths = linkPathsOf(&snap.Site, node)
 	return c, nil
 }
 

@@ -16,6 +16,7 @@ type state struct {
 	cfg   *Config // the committed config, before dead paths are taken out
 	table *route.Table
 	paths deadPaths // paths.go
+	links linkState // linkpaths.go
 	// The errors of the last commit (tunnels, kernel table) and of the last
 	// BGP apply; Ready reports them.
 	vpnErr, tableErr, bgpErr error
@@ -26,6 +27,11 @@ type state struct {
 // after each burst of changes and every reconcileEvery.
 func (g *Gateway) loop(ctx context.Context) {
 	var st state
+	defer func() {
+		if err := st.links.close(context.Background()); err != nil {
+			g.log.Warn("gateway: remove link paths", "error", err)
+		}
+	}()
 	reconcile := time.NewTicker(reconcileEvery)
 	defer reconcile.Stop()
 	quiet := time.NewTimer(debounce)
@@ -104,6 +110,7 @@ func (g *Gateway) commit(ctx context.Context, st *state, c *change) {
 		c.table = nil
 	}
 	cfg := c.cfg
+	g.commitLinks(ctx, st, cfg)
 	st.cfg = &cfg
 	st.paths.relearnLinks(cfg.BGP)
 	g.applyBGP(ctx, st, "")
@@ -128,12 +135,13 @@ func (g *Gateway) applyBGP(ctx context.Context, st *state, why string) {
 			g.log.Warn("gateway: re-apply bgp after a path change", "path", why, "error", err)
 		}
 	}
-	g.setDegraded(errors.Join(st.vpnErr, st.tableErr, st.bgpErr))
+	g.setDegraded(errors.Join(st.vpnErr, st.tableErr, st.links.err, st.bgpErr))
 }
 
 // sync brings the kernel in line with the learned best paths: the ones
 // that changed (Best, Sync), or all of them (Resync, Reconcile).
 func (g *Gateway) sync(ctx context.Context, st *state, full bool) {
+	g.syncLinks(ctx, st, full)
 	if st.table == nil {
 		return
 	}

@@ -44,7 +44,7 @@ func runEdge(ctx context.Context, args []string) error {
 		return printJSON(ps)
 	}
 	if len(ps) == 0 {
-		return fmt.Errorf("edge paths: this edge measures no path of distribution %s (it has no tiers with parents, or the origin is unknown)", pos[1])
+		return fmt.Errorf("edge paths: this edge measures no path of distribution %s (it has no tiers with parents, no origin reached over several gateway links, or the origin is unknown)", pos[1])
 	}
 	printPaths(os.Stdout, ps, time.Now())
 	return nil

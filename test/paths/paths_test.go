@@ -442,10 +442,13 @@ func TestPaths(t *testing.T) {
 			repair()
 			t1 := time.Now()
 			if d == "fast" {
-				if moved.Load() == 0 {
+				switch m := time.Duration(moved.Load()); {
+				case m == 0:
 					t.Errorf("tokyo's edges did not move to a parent within 8s of the impairment")
-				} else {
-					t.Logf("FIGURE moved to the parent path %.1fs after the impairment (issue: within 5s)", time.Duration(moved.Load()).Seconds())
+				case m > 5*time.Second:
+					t.Errorf("tokyo's edges moved to a parent %.1fs after the impairment; the issue asks within 5s", m.Seconds())
+				default:
+					t.Logf("FIGURE moved to the parent path %.1fs after the impairment (issue: within 5s)", m.Seconds())
 				}
 				// Back to direct: light load keeps the origin in use.
 				back := time.Duration(0)
@@ -456,8 +459,8 @@ func TestPaths(t *testing.T) {
 						break
 					}
 				}
-				if back == 0 {
-					t.Errorf("tokyo's edges did not return to the direct path within 40s")
+				if back == 0 || back > 30*time.Second {
+					t.Errorf("tokyo's edges did not return to the direct path within 30s (%.1fs; 0: not within 40s)", back.Seconds())
 				} else {
 					t.Logf("FIGURE returned to the direct path %.1fs after the repair (issue: within 30s)", back.Seconds())
 				}
@@ -495,9 +498,16 @@ func TestPaths(t *testing.T) {
 		})
 	}
 	if on, off := results["fast"], results["fastoff"]; on != nil && off != nil && off.during.pct(.99) > 0 {
+		gain := 1 - float64(on.during.pct(.99))/float64(off.during.pct(.99))
 		t.Logf("FIGURE p99 miss latency during the impairment: %v with path choice, %v without: %.0f%% lower (target: at least 30%%)",
-			on.during.pct(.99).Round(10*time.Microsecond), off.during.pct(.99).Round(10*time.Microsecond),
-			100*(1-float64(on.during.pct(.99))/float64(off.during.pct(.99))))
+			on.during.pct(.99).Round(10*time.Microsecond), off.during.pct(.99).Round(10*time.Microsecond), 100*gain)
+		// The issue's target. Measured 57-58 % over three runs on a
+		// 2-core machine: the impaired direct path's p99 is the 150 ms
+		// delay plus a retransmission, the chosen one's only the misses
+		// before the move.
+		if gain < 0.30 {
+			t.Errorf("p99 miss latency during the impairment is %.0f%% lower with path choice; the issue asks at least 30%%", 100*gain)
+		}
 	}
 
 	t.Run("kill-parent", func(t *testing.T) {
