@@ -28,7 +28,8 @@ type table struct {
 	certs  layered[*certFile]
 	byName layered[*dist]
 	anyTLS bool
-	// tiered counts the distributions that send misses through parents.
+	// tiered counts the distributions that have paths to choose among
+	// (parents or gateway links).
 	tiered int
 	listen config.Listen
 	cache  config.Cache
@@ -52,8 +53,8 @@ type dist struct {
 	counters atomic.Pointer[distCounters]
 	// host is the name other edges are asked for it by (tiers.go).
 	host string
-	// hostNames are the table's keys for it; tiered says a behavior
-	// sends misses through parents.
+	// hostNames are the table's keys for it; tiered says a behavior's
+	// misses have paths to choose among (parents or gateway links).
 	hostNames []string
 	tiered    bool
 }
@@ -214,6 +215,13 @@ func (t *table) add(dd *config.Distribution, zone string, pool *clientPool, ids 
 			}
 		}
 		attachLinks(d, dd, t.site, t.node, pool)
+		for _, b := range d.behaviors {
+			for _, o := range b.target.members {
+				if len(o.links) > 0 {
+					d.tiered = true // its misses choose among gateway links
+				}
+			}
+		}
 	}
 	var cert *certFile
 	if dd.Spec.TLS.CertFile != "" || dd.Spec.TLS.KeyFile != "" {

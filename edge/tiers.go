@@ -496,7 +496,7 @@ func probeURL(o *originRef) string {
 func pathSpecs(t *table) []originSpec {
 	var out []originSpec
 	if t.tiered == 0 {
-		return out // most sites: nothing to walk through 10,000 hosts for
+		return out // most sites: no paths to choose, nothing to walk 10,000 hosts for
 	}
 	seen := map[string]bool{}
 	for _, d := range t.hosts.all() {
