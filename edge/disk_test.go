@@ -195,16 +195,22 @@ func TestStreamingFill(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		size    int
+		first   int // what the origin sends before it holds back the rest
 		disk    bool
 		chunked bool
 	}{
-		{"memory tier", 768 << 10, false, false},
-		{"disk tier", 4 << 20, true, false},
-		{"disk tier, chunked", 3 << 20, true, true},
+		{"memory tier", 768 << 10, 100 << 10, false, false},
+		{"disk tier", 4 << 20, 100 << 10, true, false},
+		{"disk tier, chunked", 3 << 20, 100 << 10, true, true},
+		// First parts smaller than the server's buffers: they must be
+		// flushed to the clients while the fill waits for the origin.
+		{"memory tier, small first part", 768 << 10, 700, false, false},
+		{"disk tier, small first part", 4 << 20, 700, true, false},
+		{"disk tier, chunked, small first part", 3 << 20, 700, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := payload(tc.size, 3)
-			g := newGatedOrigin(t, body, 100<<10, false, tc.chunked)
+			g := newGatedOrigin(t, body, tc.first, false, tc.chunked)
 			snap := diskSnap(g.url, t.TempDir(), 64<<20)
 			if !tc.disk {
 				snap.Site.Nodes[0].Cache.Disk = nil
@@ -230,7 +236,7 @@ func TestStreamingFill(t *testing.T) {
 						return
 					}
 					defer resp.Body.Close()
-					head := make([]byte, 1000)
+					head := make([]byte, min(tc.first, 1000))
 					_, err = io.ReadFull(resp.Body, head)
 					firstBytes.Done()
 					if err != nil {
@@ -243,8 +249,15 @@ func TestStreamingFill(t *testing.T) {
 				}()
 			}
 			// Every client has its first bytes while the origin has sent
-			// only the first 100 KiB: the fill streams.
-			firstBytes.Wait()
+			// only the first part: the fill streams.
+			got := make(chan struct{})
+			go func() { firstBytes.Wait(); close(got) }()
+			select {
+			case <-got:
+			case <-time.After(20 * time.Second):
+				close(g.open)
+				t.Fatalf("the clients did not get the first %d bytes while the origin held back the rest", tc.first)
+			}
 			close(g.open)
 			done.Wait()
 			close(errs)

@@ -283,6 +283,11 @@ func BenchmarkDiskTier(b *testing.B) {
 		}
 		b.ReportMetric(msOf(ttfb), "origin_ttfb_ms")
 		for _, p := range peers {
+			// Each peer answers before its clients start: the subtest
+			// can run alone, right after the peers were started.
+			waitHit(b, p.peer, "/warm/ready-"+p.name)
+		}
+		for _, p := range peers {
 			path := "/cold/" + p.name
 			const clients = 100
 			ttfbs := make([]time.Duration, clients)

@@ -648,6 +648,32 @@ func (w *Writer) ReadAt(p []byte, off int64) (int, error) {
 	return w.f.ReadAt(p, w.off+off)
 }
 
+// OpenReader opens the object being written once more, positioned at
+// off in its body, with a file offset of its own: what a reader of the
+// growing object hands to sendfile. It is a new open of the same inode
+// (through /proc/self/fd), so that it stays valid across Commit's rename
+// and Abort's unlink. The caller closes it; only bytes already written
+// may be read from it.
+func (w *Writer) OpenReader(off int64) (*os.File, error) {
+	raw, err := w.f.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("disk cache: reopen %s: %w", w.tmp, err)
+	}
+	var fd uintptr
+	if err := raw.Control(func(d uintptr) { fd = d }); err != nil {
+		return nil, fmt.Errorf("disk cache: reopen %s: %w", w.tmp, err)
+	}
+	f, err := os.Open("/proc/self/fd/" + strconv.FormatUint(uint64(fd), 10))
+	if err != nil {
+		return nil, fmt.Errorf("disk cache: reopen %s: %w", w.tmp, err)
+	}
+	if _, err := f.Seek(w.off+off, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("disk cache: reopen %s: %w", w.tmp, err)
+	}
+	return f, nil
+}
+
 // Len is the body length written so far.
 func (w *Writer) Len() int64 { return w.n }
 
