@@ -292,6 +292,7 @@ func BenchmarkDiskTier(b *testing.B) {
 			const clients = 100
 			ttfbs := make([]time.Duration, clients)
 			var failed atomic.Int32
+			var firstErr sync.Once
 			var wg sync.WaitGroup
 			for i := range clients {
 				wg.Add(1)
@@ -302,6 +303,7 @@ func BenchmarkDiskTier(b *testing.B) {
 					d, err := get(p.peer, path, 1<<20)
 					if err != nil {
 						failed.Add(1)
+						firstErr.Do(func() { b.Logf("%s: a client failed: %v", p.name, err) })
 					}
 					ttfbs[i] = d
 				}()
