@@ -118,7 +118,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		httpcache.StripQualified(ne.header, cc)
 		ne.index()
 		ne.fresh = httpcache.ComputeFreshness(ne.status, view, cc, x.b.ttl)
-		res.entry, res.shareable, res.varyKey = &ne, true, x.varyKey
+		res.entry, res.shareable, res.varyKey = &ne, true, x.vary()
 		if gen == e.purgeGen.Load() {
 			res.stored = e.store.Set(&ne, ne.retention(e.keepValidated))
 		}
@@ -370,12 +370,13 @@ func (x *exchange) interim(code int, h textproto.MIMEHeader) error {
 // revalidateAsync refreshes a stale entry in the background, once per
 // object however many clients see it stale (RFC 5861 §3).
 func (e *Edge) revalidateAsync(x *exchange, stale *entry) {
-	key := x.storeKey() + "\x00" + x.varyKey + "\x00" + uitoa(uint64(x.member.id))
+	key := x.storeKey() + "\x00" + x.vary() + "\x00" + uitoa(uint64(x.member.id))
 	// bx outlives x, which is reused after the request: nothing of bx
 	// may point into x.
 	bx := *x
 	bx.w, bx.rec = nil, recorder{}
-	bx.kb = nil // the key is in bx.key
+	bx.kb = nil  // the key is in bx.key
+	bx.vkb = nil // the vary key is in bx.varyKey
 	bx.r = x.r.Clone(context.WithoutCancel(x.r.Context()))
 	bx.fwd = x.forwarded().Clone()
 	// One refresh per object at a time; hits meanwhile spawn nothing.
