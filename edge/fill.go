@@ -95,6 +95,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		return &fillResult{err: err, mustRevalidate: stale != nil}
 	}
 	res := &fillResult{fwdStatus: resp.StatusCode, origin: o.name, via: x.via}
+	folded := folds(resp) // before resp.Body is wrapped
 	removeHopByHop(resp.Header)
 	if _, err := http.ParseTime(resp.Header.Get("Date")); err != nil {
 		// A missing or invalid Date is replaced by the time the response
@@ -118,6 +119,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		httpcache.StripQualified(ne.header, cc)
 		ne.index()
 		ne.fresh = httpcache.ComputeFreshness(ne.status, view, cc, x.b.ttl)
+		e.obsFolded(x, folded, &ne.fresh)
 		res.entry, res.shareable, res.varyKey = &ne, true, x.vary()
 		if gen == e.purgeGen.Load() {
 			res.stored = e.store.Set(&ne, ne.retention(e.keepValidated))
@@ -138,6 +140,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 	reason := httpcache.Storable(http.MethodGet, h, x.reqCC, resp.StatusCode, view, respCC,
 		httpcache.StoreOptions{AllowSetCookie: x.b.cacheSetCookie, HasDefaultTTL: x.b.ttl.Default != nil})
 	fresh := httpcache.ComputeFreshness(resp.StatusCode, view, respCC, x.b.ttl)
+	e.obsFolded(x, folded, &fresh)
 	if reason == "" && fresh.Lifetime <= 0 && !httpcache.HasValidator(resp.Header) && fresh.StaleIfError <= 0 && fresh.StaleWhileRevalidate <= 0 {
 		reason = "not-reusable"
 	}
@@ -188,6 +191,16 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 	}
 	res.stored, res.varyKey = e.storeEntry(x, ent)
 	return res
+}
+
+// obsFolded makes fresh stale on arrival when the origin folded a field
+// it is computed from (obs-fold, obsfold.go): such a value is not trusted
+// as the origin meant it. Restrictions (no-store, private) still apply.
+func (e *Edge) obsFolded(x *exchange, f []string, fresh *httpcache.Freshness) {
+	if foldedFreshness(f) {
+		fresh.Lifetime, fresh.Source = 0, "obs-fold"
+		e.log.Debug("origin folded a field freshness depends on: stale", "distribution", x.d.name, "path", x.r.URL.Path, "fields", f)
+	}
 }
 
 // newEntry makes the entry of an origin response (body nil for a
@@ -300,6 +313,9 @@ func (e *Edge) roundTripDirect(ctx context.Context, x *exchange, method string, 
 		if x.b.tier != nil && o == x.member {
 			rctx, ct = traceConn(ctx) // a measured path (tiers.go)
 		}
+		// The head's folded fields, read off the connection.
+		slot := &foldSlot{}
+		rctx = traceFolds(rctx, slot)
 		req := (&http.Request{
 			Method: method, URL: originURL(o, x.r, x.query), Header: hdr, Host: o.host,
 			Body: body, ContentLength: length, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
@@ -337,6 +353,10 @@ func (e *Edge) roundTripDirect(ctx context.Context, x *exchange, method string, 
 			resp.Body.Close()
 			errs = append(errs, fmt.Errorf("origin %s: status %d", o.name, resp.StatusCode))
 			continue
+		}
+		if f := slot.get(); len(f) > 0 {
+			// Outermost, where fill and fetchSlice look for it.
+			resp.Body = &foldedBody{ReadCloser: resp.Body, folded: f}
 		}
 		return resp, o, nil
 	}

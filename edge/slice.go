@@ -217,6 +217,7 @@ func (e *Edge) fetchSlice(x *exchange, key string, i, size int64) (*slice, error
 	reason := httpcache.Storable(http.MethodGet, h, x.reqCC, http.StatusOK, view, respCC,
 		httpcache.StoreOptions{AllowSetCookie: x.b.cacheSetCookie, HasDefaultTTL: x.b.ttl.Default != nil})
 	fresh := httpcache.ComputeFreshness(http.StatusOK, view, respCC, x.b.ttl)
+	e.obsFolded(x, folds(resp), &fresh)
 	ent := &entry{
 		key: key, dist: x.d.name, path: x.r.URL.Path,
 		status: http.StatusPartialContent, header: resp.Header, body: body,
