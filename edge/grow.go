@@ -268,8 +268,8 @@ func (e *Edge) maxStored() int64 {
 // requests that arrive while it runs. ent is stored when the body is
 // whole; a short one is dropped.
 func (e *Edge) startGrowing(x *exchange, res *fillResult, resp *http.Response, ent *entry, mem bool, d *diskTier, fk string, gen uint64, idle *time.Timer) *fillResult {
-	dels := e.tier.delGen()
 	ok, vk := e.placeEntry(x, ent)
+	dels := e.tier.delGen(ent.key)
 	ttl := ent.retention(e.keepValidated)
 	var g *growing
 	switch {
@@ -386,7 +386,7 @@ func (e *Edge) runGrowing(g *growing, resp *http.Response, ent *entry, ttl time.
 			e.store.Set(&fe, ttl)
 		}
 	case stored:
-		o, cerr := e.tier.commit(g.w, dels)
+		o, cerr := e.tier.commit(g.w, ent.key, dels)
 		if cerr != nil {
 			// Kept for the clients already reading, not stored.
 			stored = false
