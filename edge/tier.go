@@ -114,6 +114,7 @@ func (d *diskTier) close() {
 		close(d.stop)
 	}
 	<-d.done
+	d.s.Close()
 }
 
 // closeUnstarted releases a tier that was opened but never set.
