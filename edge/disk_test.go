@@ -519,6 +519,43 @@ func TestSliceFill(t *testing.T) {
 	}
 }
 
+// TestSliceFromDisk: slices larger than what the memory tier keeps live
+// on disk only and are answered from their files once written, alone
+// and across two of them, without asking the origin again.
+func TestSliceFromDisk(t *testing.T) {
+	obj := payload(5<<20+77, 4)
+	o := newOrigin(t, &clock{}, objects(map[string][]byte{"video": obj}))
+	snap := diskSnap(o.URL, t.TempDir(), 64<<20)
+	const S = 2 << 20 // above the memory tier's 1 MiB
+	snap.Site.Nodes[0].Cache.Slice = S
+	h := newHarness(t, nil, snap)
+	for _, rng := range []string{"bytes=2200000-2200099", "bytes=0-99"} {
+		if r := h.get("/video", "Range", rng); r.status != 206 {
+			t.Fatalf("%s: %d (%s)", rng, r.status, r.cs())
+		}
+	}
+	// Written behind: until then a request may fetch the slice again.
+	eventually(t, "slice 1 from disk", func() bool {
+		return h.get("/video", "Range", "bytes=2200000-2200099").hit()
+	})
+	eventually(t, "slice 0 from disk", func() bool {
+		return h.get("/video", "Range", "bytes=0-99").hit()
+	})
+	fetches := o.count()
+	r := h.get("/video", "Range", "bytes=2200000-2200099")
+	if !r.hit() || r.body != string(obj[2200000:2200100]) {
+		t.Fatalf("slice from disk: %s, %d bytes", r.cs(), len(r.body))
+	}
+	// Across slices 0 and 1, both on disk.
+	r = h.get("/video", "Range", "bytes=2097000-2098000")
+	if r.status != 206 || r.body != string(obj[2097000:2098001]) {
+		t.Fatalf("across two disk slices: %d, %d bytes (%s)", r.status, len(r.body), r.cs())
+	}
+	if n := o.count(); n != fetches {
+		t.Errorf("the origin was asked %d more times for slices on disk", n-fetches)
+	}
+}
+
 // TestDiskTierInvalidation: an invalidation drops the disk tier's copies
 // too, and they stay gone after a restart.
 func TestDiskTierInvalidation(t *testing.T) {
