@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -302,10 +303,11 @@ func (t *tiered) write(d *diskTier, j writeJob) {
 	}
 	defer w.Close()
 	if j.e.disk != nil {
-		// A refreshed disk object: new metadata, the same body.
-		var f io.ReadCloser
+		// A refreshed disk object: new metadata, the same body, copied
+		// by the kernel with its checksum.
+		var f *os.File
 		if f, err = j.e.disk.d.s.OpenBody(j.e.disk.o, 0); err == nil {
-			_, err = io.Copy(w, io.LimitReader(f, j.e.size))
+			err = w.CopyBody(f, j.e.size, j.e.disk.o.BodyCRC)
 			f.Close()
 		}
 	} else {

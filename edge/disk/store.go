@@ -668,6 +668,33 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// CopyBody writes n bytes of src, an object body whose checksum is crc,
+// as w's whole body: what a refresh of the metadata (a 304) needs. The
+// kernel copies it (copy_file_range: the bytes never pass through user
+// space, and a file system that shares extents copies none), and the
+// checksum is taken over, not computed again.
+func (w *Writer) CopyBody(src *os.File, n int64, crc uint32) error {
+	if w.done || w.n != 0 {
+		return errors.New("disk cache: body copied into a started or finished object")
+	}
+	m, err := w.f.ReadFrom(io.LimitReader(src, n))
+	w.n += m
+	if err != nil {
+		w.fail(err)
+		return fmt.Errorf("disk cache: %w", err)
+	}
+	if m < n {
+		// The source is short (damaged): not this disk's failure.
+		w.Abort()
+		return fmt.Errorf("disk cache: copied %d of %d bytes: %w", m, n, io.ErrUnexpectedEOF)
+	}
+	w.crc = crc
+	if over := blocks(w.off+w.n) - w.reserved; over > 0 {
+		w.reserve(-over)
+	}
+	return nil
+}
+
 // ReadAt reads the body written so far.
 func (w *Writer) ReadAt(p []byte, off int64) (int, error) {
 	return w.f.ReadAt(p, w.off+off)
