@@ -352,6 +352,10 @@ func (e *Edge) runGrowing(g *growing, resp *http.Response, ent *entry, ttl time.
 			total += int64(m)
 			g.advance(int64(m))
 			idle.Reset(fillTimeout)
+			// A fast origin never makes this loop wait, so it would keep
+			// its P for a whole time slice (10 ms) while the requests and
+			// readers it woke queue behind it: it takes turns with them.
+			runtime.Gosched()
 		}
 		if rerr == io.EOF {
 			break
