@@ -16,8 +16,8 @@ import (
 )
 
 // The node's access log: its own file, in the configured format, reopened
-// by every revision the node applies (SIGHUP re-applies the current one,
-// which is logrotate's postrotate), and off when the path says so.
+// by a revision once logrotate renamed it (SIGHUP re-applies the current
+// one, which is logrotate's postrotate), and off when the path says so.
 func TestAccessLogFileReopenAndOff(t *testing.T) {
 	clk := &clock{}
 	o := newOrigin(t, clk, body("x", "Cache-Control", "max-age=60"))
@@ -155,5 +155,54 @@ func TestAccessLogNeedsTheOption(t *testing.T) {
 	h := newHarness(t, clk, s)
 	if h.e.alog.Load() != nil {
 		t.Fatal("access log opened without Options.AccessLog")
+	}
+}
+
+// TestAccessLogKeptAcrossRevisions: a revision that leaves the access log
+// settings alone keeps the open log (no reopen per revision); new
+// settings, or a file renamed away (logrotate, then SIGHUP), open it
+// anew at the path.
+func TestAccessLogKeptAcrossRevisions(t *testing.T) {
+	clk := &clock{}
+	o := newOrigin(t, clk, body("x", "Cache-Control", "max-age=60"))
+	path := filepath.Join(t.TempDir(), "access.log")
+	snap := func(rev int64, flush time.Duration) *config.Snapshot {
+		s := site(rev, simple(o.URL))
+		s.Site.Nodes[0].AccessLog = &config.AccessLog{Path: path, Format: "combined", Buffer: 64 << 10,
+			Flush: config.Duration(flush), Sample: 1}
+		return s
+	}
+	h := newHarnessWith(t, clk, snap(1, time.Hour), Options{AccessLog: true})
+	for _, step := range []struct {
+		name   string
+		flush  time.Duration
+		rotate bool
+		kept   bool
+	}{
+		{"same settings", time.Hour, false, true},
+		{"same settings again", time.Hour, false, true},
+		{"another flush interval", time.Minute, false, false},
+		{"file renamed away", time.Minute, true, false},
+	} {
+		before := h.e.alog.Load()
+		if step.rotate {
+			if err := os.Rename(path, path+".1"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := role.Apply(context.Background(), h.e, snap(h.e.table.Load().revision+1, step.flush)); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if kept := h.e.alog.Load() == before; kept != step.kept {
+			t.Errorf("%s: log kept %v, want %v", step.name, kept, step.kept)
+		}
+		h.get("/" + strings.ReplaceAll(step.name, " ", "-"))
+		if err := h.e.alog.Load().Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil || !strings.Contains(string(b), strings.ReplaceAll(step.name, " ", "-")) {
+			t.Errorf("%s: the file at the path lacks the request's line: %q %v", step.name, b, err)
+		}
 	}
 }

@@ -257,7 +257,13 @@ func TestDiskHitSendfile(t *testing.T) {
 			trace := filepath.Join(t.TempDir(), "trace")
 			c := childEdge(t, o.URL, t.TempDir(), nil, strace, "-f", "-qq", "-e", "trace=sendfile", "-o", trace)
 			base, cmd := c.base, c.cmd
-			getFrom(t, base, "/large")
+			// The miss streams from the file being written: sendfile too.
+			if r := getFrom(t, base, "/large"); r.body != string(objs["large"]) {
+				t.Fatalf("miss: %s, %d bytes", r.cs(), len(r.body))
+			}
+			if fill, _ := os.ReadFile(trace); !strings.Contains(string(fill), "sendfile(") {
+				t.Fatalf("no sendfile for a streaming fill; strace saw:\n%s", fill)
+			}
 			eventually(t, "a hit", func() bool { return getFrom(t, base, "/large").hit() })
 			before, _ := os.ReadFile(trace)
 			if r := getFrom(t, base, "/large"); !r.hit() || r.body != string(objs["large"]) {

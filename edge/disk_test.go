@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -195,16 +196,22 @@ func TestStreamingFill(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		size    int
+		first   int // what the origin sends before it holds back the rest
 		disk    bool
 		chunked bool
 	}{
-		{"memory tier", 768 << 10, false, false},
-		{"disk tier", 4 << 20, true, false},
-		{"disk tier, chunked", 3 << 20, true, true},
+		{"memory tier", 768 << 10, 100 << 10, false, false},
+		{"disk tier", 4 << 20, 100 << 10, true, false},
+		{"disk tier, chunked", 3 << 20, 100 << 10, true, true},
+		// First parts smaller than the server's buffers: they must be
+		// flushed to the clients while the fill waits for the origin.
+		{"memory tier, small first part", 768 << 10, 700, false, false},
+		{"disk tier, small first part", 4 << 20, 700, true, false},
+		{"disk tier, chunked, small first part", 3 << 20, 700, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			body := payload(tc.size, 3)
-			g := newGatedOrigin(t, body, 100<<10, false, tc.chunked)
+			g := newGatedOrigin(t, body, tc.first, false, tc.chunked)
 			snap := diskSnap(g.url, t.TempDir(), 64<<20)
 			if !tc.disk {
 				snap.Site.Nodes[0].Cache.Disk = nil
@@ -230,7 +237,7 @@ func TestStreamingFill(t *testing.T) {
 						return
 					}
 					defer resp.Body.Close()
-					head := make([]byte, 1000)
+					head := make([]byte, min(tc.first, 1000))
 					_, err = io.ReadFull(resp.Body, head)
 					firstBytes.Done()
 					if err != nil {
@@ -243,8 +250,15 @@ func TestStreamingFill(t *testing.T) {
 				}()
 			}
 			// Every client has its first bytes while the origin has sent
-			// only the first 100 KiB: the fill streams.
-			firstBytes.Wait()
+			// only the first part: the fill streams.
+			got := make(chan struct{})
+			go func() { firstBytes.Wait(); close(got) }()
+			select {
+			case <-got:
+			case <-time.After(20 * time.Second):
+				close(g.open)
+				t.Fatalf("the clients did not get the first %d bytes while the origin held back the rest", tc.first)
+			}
 			close(g.open)
 			done.Wait()
 			close(errs)
@@ -505,6 +519,43 @@ func TestSliceFill(t *testing.T) {
 	}
 }
 
+// TestSliceFromDisk: slices larger than what the memory tier keeps live
+// on disk only and are answered from their files once written, alone
+// and across two of them, without asking the origin again.
+func TestSliceFromDisk(t *testing.T) {
+	obj := payload(5<<20+77, 4)
+	o := newOrigin(t, &clock{}, objects(map[string][]byte{"video": obj}))
+	snap := diskSnap(o.URL, t.TempDir(), 64<<20)
+	const S = 2 << 20 // above the memory tier's 1 MiB
+	snap.Site.Nodes[0].Cache.Slice = S
+	h := newHarness(t, nil, snap)
+	for _, rng := range []string{"bytes=2200000-2200099", "bytes=0-99"} {
+		if r := h.get("/video", "Range", rng); r.status != 206 {
+			t.Fatalf("%s: %d (%s)", rng, r.status, r.cs())
+		}
+	}
+	// Written behind: until then a request may fetch the slice again.
+	eventually(t, "slice 1 from disk", func() bool {
+		return h.get("/video", "Range", "bytes=2200000-2200099").hit()
+	})
+	eventually(t, "slice 0 from disk", func() bool {
+		return h.get("/video", "Range", "bytes=0-99").hit()
+	})
+	fetches := o.count()
+	r := h.get("/video", "Range", "bytes=2200000-2200099")
+	if !r.hit() || r.body != string(obj[2200000:2200100]) {
+		t.Fatalf("slice from disk: %s, %d bytes", r.cs(), len(r.body))
+	}
+	// Across slices 0 and 1, both on disk.
+	r = h.get("/video", "Range", "bytes=2097000-2098000")
+	if r.status != 206 || r.body != string(obj[2097000:2098001]) {
+		t.Fatalf("across two disk slices: %d, %d bytes (%s)", r.status, len(r.body), r.cs())
+	}
+	if n := o.count(); n != fetches {
+		t.Errorf("the origin was asked %d more times for slices on disk", n-fetches)
+	}
+}
+
 // TestDiskTierInvalidation: an invalidation drops the disk tier's copies
 // too, and they stay gone after a restart.
 func TestDiskTierInvalidation(t *testing.T) {
@@ -729,5 +780,65 @@ func TestDiskVariantsSurviveRestart(t *testing.T) {
 	}
 	if o.count() != 2 {
 		t.Errorf("origin asked %d times, want 2", o.count())
+	}
+}
+
+// TestDiskCommitAfterDel: a disk write is not committed when its key (or,
+// for a variant, its object) was deleted since it started, and is when
+// only other keys were: a fill of a large object survives unrelated
+// invalidations.
+func TestDiskCommitAfterDel(t *testing.T) {
+	mem, err := newMemStore(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	tr := newTiered(mem, func() int64 { return 1 << 20 }, newMemberIDs(), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := disk.Open(t.TempDir(), 64<<20, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.disk.Store(&diskTier{s: s})
+	key := "shop.cdn.test/a"
+	variant := variantKey(key, 7, "Accept-Encoding:gzip\n")
+	// Another key in another stripe: a shared stripe would (rarely, by
+	// design) drop the write.
+	other := key
+	for i := 0; tr.stripe(other) == tr.stripe(key); i++ {
+		other = "shop.cdn.test/b" + strconv.Itoa(i)
+	}
+	for _, tc := range []struct {
+		name, write, del string
+		committed        bool
+	}{
+		{"nothing deleted", key, "", true},
+		{"another key deleted", key, other, true},
+		{"its key deleted", key, key, false},
+		{"a variant, its object deleted", variant, key, false},
+		{"a variant, another object deleted", variant, other, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gen := tr.delGen(tc.write)
+			w, err := s.Create(tc.write, nil, time.Time{}, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			if _, err := w.Write([]byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			if tc.del != "" {
+				tr.Del(tc.del)
+			}
+			_, err = tr.commit(w, tc.write, gen)
+			if (err == nil) != tc.committed {
+				t.Fatalf("commit: %v, want committed %v", err, tc.committed)
+			}
+			_, lerr := s.Lookup(tc.write)
+			if (lerr == nil) != tc.committed {
+				t.Fatalf("lookup after commit: %v, want found %v", lerr, tc.committed)
+			}
+			s.Delete(tc.write)
+		})
 	}
 }

@@ -66,6 +66,7 @@ type Edge struct {
 
 	table      atomic.Pointer[table]
 	alog       atomic.Pointer[accesslog.Log] // nil: off
+	alogCfg    *config.AccessLog             // what alog was opened with; under mu
 	store      cacheStore
 	tier       *tiered  // store, with its disk tier
 	filling    sync.Map // flight key → *fillResult of a streaming fill
@@ -194,14 +195,22 @@ func (e *Edge) Prepare(ctx context.Context, snap *config.Snapshot) (role.Change,
 		}
 	}
 	if e.accessLog && e.node != "" {
-		// Opened anew for every revision: SIGHUP re-applies the current
-		// one, which is how logrotate's postrotate reopens the file.
-		if c.alog, err = e.openAccessLog(t.accessLog); err != nil {
+		// A log whose settings stay and whose path still names its file
+		// is kept. New settings, or a file logrotate renamed (its
+		// postrotate sends SIGHUP, which applies the revision again),
+		// open it anew.
+		if cur := e.alog.Load(); cur != nil && sameAccessLog(e.alogCfg, t.accessLog) && cur.Current() {
+			c.keepLog = true
+		} else if c.alog, err = e.openAccessLog(t.accessLog); err != nil {
 			c.Abort()
 			return nil, fmt.Errorf("edge: %w", err)
 		}
 	}
 	return c, nil
+}
+
+func sameAccessLog(a, b *config.AccessLog) bool {
+	return a != nil && b != nil && *a == *b
 }
 
 // edgeChange is a prepared revision: its table and the listeners it bound.
@@ -211,6 +220,8 @@ type edgeChange struct {
 	want  map[string]bool
 	binds []*listen.Listener
 	alog  *accesslog.Log
+	// keepLog: the running access log stays (alog is nil).
+	keepLog bool
 	// disk is a newly opened disk tier; setDisk says the tier changes
 	// (to disk, nil for memory only).
 	disk    *diskTier
@@ -267,8 +278,9 @@ func (c *edgeChange) Commit() {
 	}
 	e.table.Store(t)
 	e.paths.configure(pathSpecs(t))
-	if e.accessLog && e.node != "" {
+	if e.accessLog && e.node != "" && !c.keepLog {
 		e.closeAccessLog(e.alog.Swap(c.alog))
+		e.alogCfg = t.accessLog
 	}
 	for _, l := range c.binds {
 		e.servers = append(e.servers, l)

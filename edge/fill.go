@@ -95,6 +95,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		return &fillResult{err: err, mustRevalidate: stale != nil}
 	}
 	res := &fillResult{fwdStatus: resp.StatusCode, origin: o.name, via: x.via}
+	folded := folds(resp) // before resp.Body is wrapped
 	removeHopByHop(resp.Header)
 	if _, err := http.ParseTime(resp.Header.Get("Date")); err != nil {
 		// A missing or invalid Date is replaced by the time the response
@@ -118,7 +119,8 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 		httpcache.StripQualified(ne.header, cc)
 		ne.index()
 		ne.fresh = httpcache.ComputeFreshness(ne.status, view, cc, x.b.ttl)
-		res.entry, res.shareable, res.varyKey = &ne, true, x.varyKey
+		e.obsFolded(x, folded, &ne.fresh)
+		res.entry, res.shareable, res.varyKey = &ne, true, x.vary()
 		if gen == e.purgeGen.Load() {
 			res.stored = e.store.Set(&ne, ne.retention(e.keepValidated))
 		}
@@ -138,6 +140,7 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 	reason := httpcache.Storable(http.MethodGet, h, x.reqCC, resp.StatusCode, view, respCC,
 		httpcache.StoreOptions{AllowSetCookie: x.b.cacheSetCookie, HasDefaultTTL: x.b.ttl.Default != nil})
 	fresh := httpcache.ComputeFreshness(resp.StatusCode, view, respCC, x.b.ttl)
+	e.obsFolded(x, folded, &fresh)
 	if reason == "" && fresh.Lifetime <= 0 && !httpcache.HasValidator(resp.Header) && fresh.StaleIfError <= 0 && fresh.StaleWhileRevalidate <= 0 {
 		reason = "not-reusable"
 	}
@@ -188,6 +191,16 @@ func (e *Edge) fill(x *exchange, stale *entry) *fillResult {
 	}
 	res.stored, res.varyKey = e.storeEntry(x, ent)
 	return res
+}
+
+// obsFolded makes fresh stale on arrival when the origin folded a field
+// it is computed from (obs-fold, obsfold.go): such a value is not trusted
+// as the origin meant it. Restrictions (no-store, private) still apply.
+func (e *Edge) obsFolded(x *exchange, f []string, fresh *httpcache.Freshness) {
+	if foldedFreshness(f) {
+		fresh.Lifetime, fresh.Source = 0, "obs-fold"
+		e.log.Debug("origin folded a field freshness depends on: stale", "distribution", x.d.name, "path", x.r.URL.Path, "fields", f)
+	}
 }
 
 // newEntry makes the entry of an origin response (body nil for a
@@ -302,11 +315,14 @@ func (e *Edge) roundTripDirect(ctx context.Context, x *exchange, method string, 
 		via := e.originPaths(o, o == x.member && x.b.pathPolicy.choose)
 		var resp *http.Response
 		var err error
+		// The head's folded fields, read off the connection.
+		slot := &foldSlot{}
 		for j, path := range via {
 			rctx, ct := ctx, (*connTrace)(nil)
 			if o == x.member && (x.b.tier != nil || len(o.links) > 0) {
 				rctx, ct = traceConn(ctx) // a measured path (tiers.go)
 			}
+			rctx = traceFolds(rctx, slot)
 			req := (&http.Request{
 				Method: method, URL: originURL(o, x.r, x.query), Header: hdr, Host: o.host,
 				Body: body, ContentLength: length, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
@@ -350,6 +366,10 @@ func (e *Edge) roundTripDirect(ctx context.Context, x *exchange, method string, 
 			errs = append(errs, fmt.Errorf("origin %s: status %d", o.name, resp.StatusCode))
 			continue
 		}
+		if f := slot.get(); len(f) > 0 {
+			// Outermost, where fill and fetchSlice look for it.
+			resp.Body = &foldedBody{ReadCloser: resp.Body, folded: f}
+		}
 		return resp, o, nil
 	}
 	return nil, nil, fmt.Errorf("%w: %w", errOrigin, errors.Join(errs...))
@@ -382,12 +402,13 @@ func (x *exchange) interim(code int, h textproto.MIMEHeader) error {
 // revalidateAsync refreshes a stale entry in the background, once per
 // object however many clients see it stale (RFC 5861 §3).
 func (e *Edge) revalidateAsync(x *exchange, stale *entry) {
-	key := x.storeKey() + "\x00" + x.varyKey + "\x00" + uitoa(uint64(x.member.id))
+	key := x.storeKey() + "\x00" + x.vary() + "\x00" + uitoa(uint64(x.member.id))
 	// bx outlives x, which is reused after the request: nothing of bx
 	// may point into x.
 	bx := *x
 	bx.w, bx.rec = nil, recorder{}
-	bx.kb = nil // the key is in bx.key
+	bx.kb = nil  // the key is in bx.key
+	bx.vkb = nil // the vary key is in bx.varyKey
 	bx.r = x.r.Clone(context.WithoutCancel(x.r.Context()))
 	bx.fwd = x.forwarded().Clone()
 	// One refresh per object at a time; hits meanwhile spawn nothing.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -119,17 +121,44 @@ func (g *growing) wait(ctx context.Context) (*entry, error) {
 	}
 }
 
+// A reader of a growing object sends at most firstTurn bytes, then at
+// most turn bytes at a time, before it lets the other goroutines run.
+// The clients of a fill all wake when its first bytes arrive, and a fast
+// origin is soon megabytes ahead of them: a reader that sent all that is
+// there at once kept the others from sending their first byte (with 100
+// clients on two cores the last one waited for 99 copies of a
+// megabyte). In turns, every client gets its first bytes at once and
+// then an even share.
+const (
+	firstTurn = 32 << 10
+	turn      = 64 << 10
+)
+
 // copyTo writes body bytes [off, off+n) to w as they arrive (n < 0: to
 // the end), waiting for the origin as needed, and returns how many it
-// wrote.
-func (g *growing) copyTo(ctx context.Context, w io.Writer, off, n int64) (int64, error) {
+// wrote. flush sends what w buffers; it runs before every wait, so that
+// the header and the first bytes never sit in a buffer while the origin
+// is slow. A file-backed body of known length goes out with sendfile
+// when w is an io.ReaderFrom that offers it.
+func (g *growing) copyTo(ctx context.Context, w io.Writer, flush func(), off, n int64) (int64, error) {
 	var written int64
 	var buf []byte
-	if g.mem == nil {
+	var file *os.File
+	rf, _ := w.(io.ReaderFrom)
+	if g.w != nil && rf != nil && n >= 0 {
+		// Without a declared length the server chunks the body and
+		// copies it anyway: pread and write then.
+		if f, err := g.w.OpenReader(off); err == nil {
+			file = f
+			defer f.Close()
+		}
+	}
+	if g.mem == nil && file == nil {
 		bp := copyBufs.Get().(*[]byte)
 		defer copyBufs.Put(bp)
 		buf = *bp
 	}
+	first := true
 	for n != 0 {
 		g.mu.Lock()
 		avail, done, err, wake := g.n, g.done, g.err, g.wake
@@ -139,25 +168,42 @@ func (g *growing) copyTo(ctx context.Context, w io.Writer, off, n int64) (int64,
 			if n > 0 {
 				k = min(k, n)
 			}
-			var chunk []byte
-			if g.mem != nil {
-				chunk = g.mem[off : off+k]
+			if first {
+				k = min(k, firstTurn)
 			} else {
+				k = min(k, turn)
+			}
+			switch {
+			case g.mem != nil:
+				if _, err := w.Write(g.mem[off : off+k]); err != nil {
+					return written, err
+				}
+			case file != nil:
+				m, err := rf.ReadFrom(&io.LimitedReader{R: file, N: k})
+				if err != nil {
+					return written + m, err
+				}
+				if m < k {
+					return written + m, fmt.Errorf("%w: %d of %d bytes at %d", errGrowRead, m, k, off)
+				}
+			default:
 				k = min(k, int64(len(buf)))
 				m, err := g.w.ReadAt(buf[:k], off)
 				if int64(m) < k {
 					return written, fmt.Errorf("%w: %v", errGrowRead, err)
 				}
-				chunk = buf[:k]
-			}
-			if _, err := w.Write(chunk); err != nil {
-				return written, err
+				if _, err := w.Write(buf[:k]); err != nil {
+					return written, err
+				}
 			}
 			written += k
 			off += k
 			if n > 0 {
 				n -= k
 			}
+			first = false
+			// The other readers of the fill take their turn.
+			runtime.Gosched()
 			continue
 		}
 		if done {
@@ -169,6 +215,7 @@ func (g *growing) copyTo(ctx context.Context, w io.Writer, off, n int64) (int64,
 			}
 			return written, nil
 		}
+		flush()
 		select {
 		case <-wake:
 		case <-ctx.Done():
@@ -221,8 +268,8 @@ func (e *Edge) maxStored() int64 {
 // requests that arrive while it runs. ent is stored when the body is
 // whole; a short one is dropped.
 func (e *Edge) startGrowing(x *exchange, res *fillResult, resp *http.Response, ent *entry, mem bool, d *diskTier, fk string, gen uint64, idle *time.Timer) *fillResult {
-	dels := e.tier.delGen()
 	ok, vk := e.placeEntry(x, ent)
+	dels := e.tier.delGen(ent.key)
 	ttl := ent.retention(e.keepValidated)
 	var g *growing
 	switch {
@@ -305,6 +352,10 @@ func (e *Edge) runGrowing(g *growing, resp *http.Response, ent *entry, ttl time.
 			total += int64(m)
 			g.advance(int64(m))
 			idle.Reset(fillTimeout)
+			// A fast origin never makes this loop wait, so it would keep
+			// its P for a whole time slice (10 ms) while the requests and
+			// readers it woke queue behind it: it takes turns with them.
+			runtime.Gosched()
 		}
 		if rerr == io.EOF {
 			break
@@ -339,7 +390,7 @@ func (e *Edge) runGrowing(g *growing, resp *http.Response, ent *entry, ttl time.
 			e.store.Set(&fe, ttl)
 		}
 	case stored:
-		o, cerr := e.tier.commit(g.w, dels)
+		o, cerr := e.tier.commit(g.w, ent.key, dels)
 		if cerr != nil {
 			// Kept for the clients already reading, not stored.
 			stored = false

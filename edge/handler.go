@@ -33,10 +33,16 @@ type exchange struct {
 	reqCC    httpcache.CacheControl
 	// kb is the cache key, in kbuf when it fits; key is the same as a
 	// string, made by storeKey for what outlives the request.
-	kb      []byte
-	kbuf    [128]byte
-	key     string
-	marker  *entry // the vary marker at key, when there is one
+	kb     []byte
+	kbuf   [128]byte
+	key    string
+	marker *entry // the vary marker at key, when there is one
+	// vkb is the variant key (the key, the marker's generation and the
+	// request's vary key from vkOff on), in vbuf when it fits; varyKey
+	// is its vary key as a string, made by vary when needed.
+	vkb     []byte
+	vkOff   int
+	vbuf    [256]byte
 	varyKey string
 
 	// member is the origin the request is routed to (the group's active
@@ -167,8 +173,14 @@ func (x *exchange) cached() {
 	ent, ok := x.e.store.Get(unsafe.String(unsafe.SliceData(x.kb), len(x.kb)))
 	if ok && ent.marker {
 		x.marker = ent
-		x.varyKey = httpcache.VaryKey(ent.varyNames, x.r.Header)
-		ent, ok = x.e.store.Get(variantKey(x.storeKey(), ent.gen, x.varyKey))
+		// The variant's key, in place too (variantKey's layout).
+		vk := append(x.vbuf[:0], x.kb...)
+		vk = append(vk, "\x00v"...)
+		vk = strconv.AppendUint(vk, ent.gen, 10)
+		vk = append(vk, 0)
+		x.vkOff = len(vk)
+		x.vkb = httpcache.AppendVaryKey(vk, ent.varyNames, x.r.Header)
+		ent, ok = x.e.store.Get(unsafe.String(unsafe.SliceData(x.vkb), len(x.vkb)))
 		reason = httpcache.FwdVary
 	}
 	var stale *entry
@@ -261,7 +273,7 @@ func (x *exchange) fetch(stale *entry, reason string) {
 func (x *exchange) flightKey() string {
 	ck := x.storeKey()
 	if x.marker != nil {
-		ck += "\x00" + x.varyKey
+		ck += "\x00" + x.vary()
 	}
 	return ck + "\x00" + uitoa(uint64(x.member.id))
 }
@@ -310,6 +322,15 @@ func (x *exchange) storeKey() string {
 		x.key = string(x.kb)
 	}
 	return x.key
+}
+
+// vary is the request's vary key under the marker found, as a string
+// of its own: only what misses or revalidates needs it.
+func (x *exchange) vary() string {
+	if x.varyKey == "" && x.vkb != nil {
+		x.varyKey = string(x.vkb[x.vkOff:])
+	}
+	return x.varyKey
 }
 
 // forwarded is the origin request header, built on first use: a hit

@@ -11,7 +11,16 @@ import (
 // BenchmarkServeHit measures the handler's own cost of a cache hit,
 // without the network (the side-by-side figures are in bench/edge).
 func BenchmarkServeHit(b *testing.B) {
-	o := httptest.NewServer(body(string(make([]byte, 1024)), "Cache-Control", "max-age=3600", "ETag", `"b"`))
+	b.Run("plain", func(b *testing.B) { benchHit(b, nil, nil) })
+	// A variant: its key is built, the browser's Accept-Encoding
+	// normalised (from the memo after the first).
+	b.Run("vary", func(b *testing.B) {
+		benchHit(b, []string{"Vary", "Accept-Encoding"}, []string{"Accept-Encoding", "gzip, deflate, br, zstd"})
+	})
+}
+
+func benchHit(b *testing.B, respKV, reqKV []string) {
+	o := httptest.NewServer(body(string(make([]byte, 1024)), append([]string{"Cache-Control", "max-age=3600", "ETag", `"b"`}, respKV...)...))
 	defer o.Close()
 	e, err := New(Options{})
 	if err != nil {
@@ -24,6 +33,9 @@ func BenchmarkServeHit(b *testing.B) {
 		b.Fatal(err)
 	}
 	req := httptest.NewRequest("GET", "http://shop.cdn.test/hit", nil)
+	for i := 0; i+1 < len(reqKV); i += 2 {
+		req.Header.Set(reqKV[i], reqKV[i+1])
+	}
 	e.ServeHTTP(httptest.NewRecorder(), req)
 	b.ReportAllocs()
 	b.ResetTimer()

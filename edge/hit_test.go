@@ -142,6 +142,44 @@ func TestHitAllocatesNothing(t *testing.T) {
 	}
 }
 
+// TestVaryHitAllocatesNothing: a hit on a variant builds its key in place
+// and takes the normalised Accept-Encoding and Accept-Language from a
+// memo: no allocation either, in whatever spelling the client sends.
+func TestVaryHitAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are checked without -race (its instrumentation allocates here)")
+	}
+	e, _ := hitEdge(t, "Cache-Control", "max-age=3600", "Vary", "Accept-Encoding, Accept-Language")
+	for _, c := range []struct {
+		name string
+		kv   []string
+	}{
+		{"absent", nil},
+		{"one coding", []string{"Accept-Encoding", "gzip"}},
+		{"browser codings", []string{"Accept-Encoding", "gzip, deflate, br, zstd"}},
+		{"same codings, other spelling", []string{"Accept-Encoding", "br,GZIP ,  zstd,deflate"}},
+		{"languages", []string{"Accept-Encoding", "gzip, br", "Accept-Language", "en-US,en;q=0.9,ko;q=0.8"}},
+	} {
+		req := httptest.NewRequest("GET", "http://shop.cdn.test/hit", nil)
+		for i := 0; i < len(c.kv); i += 2 {
+			req.Header.Set(c.kv[i], c.kv[i+1])
+		}
+		// The first request of a variant stores it.
+		e.ServeHTTP(httptest.NewRecorder(), req)
+		w := &reuseWriter{h: http.Header{}}
+		allocs := testing.AllocsPerRun(200, func() {
+			w.reset()
+			e.ServeHTTP(w, req)
+		})
+		if w.code != 200 || !strings.HasPrefix(w.h.Get("Cache-Status"), "intercloud-edge; hit") {
+			t.Fatalf("%s: status %d, Cache-Status %q", c.name, w.code, w.h.Get("Cache-Status"))
+		}
+		if allocs > 0 {
+			t.Errorf("%s: %.0f allocations per hit", c.name, allocs)
+		}
+	}
+}
+
 // TestHitAgeLines: the Age and Cache-Status a hit takes from its entry
 // follow the clock, within and across seconds, past the shared Age
 // values of the first hour, and backwards.

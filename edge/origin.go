@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"net"
 	"net/http"
@@ -23,6 +24,8 @@ const (
 type clientPool struct {
 	mu      sync.Mutex
 	clients map[poolKey]*http.Client
+	// roots replaces the system's CA pool for HTTPS origins (tests).
+	roots *x509.CertPool
 }
 
 type poolKey struct {
@@ -49,9 +52,13 @@ func (p *clientPool) clientTOS(o config.Origin, tos int) *http.Client {
 	if c, ok := p.clients[k]; ok {
 		return c
 	}
+	// The edge reads response heads as they arrive for folded fields
+	// (obsfold.go), over TLS too: it dials both kinds itself, marked with
+	// the gateway link's TOS when the client is for one (linkpaths.go).
+	plain, secure := dialers(connect, p.roots, tos)
 	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second, Control: markTOS(tos)}).DialContext,
-		TLSHandshakeTimeout:   connect,
+		DialContext:           plain,
+		DialTLSContext:        secure,
 		ResponseHeaderTimeout: read,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   256,

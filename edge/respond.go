@@ -224,7 +224,8 @@ func (x *exchange) serveBody(ent *entry, g *growing, now time.Time, cs httpcache
 			x.abort = true
 		}
 	case g != nil:
-		w, err := g.copyTo(x.r.Context(), writerOnly{x.w}, start, n)
+		flush := func() { http.NewResponseController(x.w).Flush() }
+		w, err := g.copyTo(x.r.Context(), x.w, flush, start, n)
 		if errors.Is(err, errDiskWrite) {
 			rest := int64(-1)
 			if n >= 0 {

@@ -100,14 +100,40 @@ func (x *exchange) sliced() bool {
 				return true
 			}
 		}
-		body := pieces[k].ent.body
-		lo, hi := max(r.Start-i*size, 0), min(r.End()-i*size+1, int64(len(body)))
-		if _, err := x.w.Write(body[lo:hi]); err != nil {
+		if !x.writeSlice(pieces[k], max(r.Start-i*size, 0), r.End()-i*size+1) {
 			return true
 		}
 		pieces[k] = nil // written: let it go
 	}
 	return true
+}
+
+// writeSlice sends bytes [lo, min(hi, its length)) of a slice, from
+// memory or from its file with sendfile; false when the answer cannot go
+// on (a write failed, or the file is gone: then the client's connection
+// is cut, as for a slice that cannot be fetched).
+func (x *exchange) writeSlice(s *slice, lo, hi int64) bool {
+	ent := s.ent
+	if ent.disk == nil {
+		hi = min(hi, int64(len(ent.body)))
+		_, err := x.w.Write(ent.body[lo:hi])
+		return err == nil
+	}
+	hi = min(hi, ent.size)
+	f, err := ent.disk.d.s.OpenBody(ent.disk.o, lo)
+	if err != nil {
+		// Evicted or replaced since the lookup: the next asks again.
+		x.e.tier.dropMem(ent)
+		x.e.log.Warn("slice file gone mid-answer", "distribution", x.d.name, "path", x.r.URL.Path, "error", err)
+		x.abort = true
+		return false
+	}
+	defer f.Close()
+	sent, err := x.w.ReadFrom(&io.LimitedReader{R: f, N: hi - lo})
+	if err == nil && sent < hi-lo {
+		x.abort = true // a short file: never a complete-looking answer
+	}
+	return err == nil && sent == hi-lo
 }
 
 // sliceIndex is which slice a slice entry holds, from its Content-Range.
@@ -168,9 +194,15 @@ func (e *Edge) slice(x *exchange, i, size int64, like *slice) (*slice, error) {
 		}
 		return s, nil
 	}
-	if ent, ok := e.store.Get(key); ok && ent.routed == x.member.id && ent.body != nil {
+	// A slice above the memory tier's limit lives on disk only: its
+	// entry has the file, not the body.
+	if ent, ok := e.store.Get(key); ok && ent.routed == x.member.id && (ent.body != nil || ent.disk != nil) {
+		n := int64(len(ent.body))
+		if ent.disk != nil {
+			n = ent.size
+		}
 		first, last, total, ok := parseContentRange(ent.header.Get("Content-Range"))
-		if ok && first == i*size && last-first+1 == int64(len(ent.body)) &&
+		if ok && first == i*size && last-first+1 == n &&
 			httpcache.Evaluate(ent.fresh, ent.age(e.now()), x.reqCC) == httpcache.Fresh {
 			return check(&slice{ent: ent, total: total, hit: true})
 		}
@@ -217,6 +249,7 @@ func (e *Edge) fetchSlice(x *exchange, key string, i, size int64) (*slice, error
 	reason := httpcache.Storable(http.MethodGet, h, x.reqCC, http.StatusOK, view, respCC,
 		httpcache.StoreOptions{AllowSetCookie: x.b.cacheSetCookie, HasDefaultTTL: x.b.ttl.Default != nil})
 	fresh := httpcache.ComputeFreshness(http.StatusOK, view, respCC, x.b.ttl)
+	e.obsFolded(x, folds(resp), &fresh)
 	ent := &entry{
 		key: key, dist: x.d.name, path: x.r.URL.Path,
 		status: http.StatusPartialContent, header: resp.Header, body: body,

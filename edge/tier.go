@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,11 +36,33 @@ type tiered struct {
 	now     func() time.Time
 	log     *slog.Logger
 
-	// mu orders deletions against commits to disk: an object whose write
-	// started before a Del (an invalidation, an unsafe method) is not
-	// committed after it.
-	mu   sync.Mutex
-	dels uint64
+	// dels orders deletions against commits to disk, per key: an object
+	// whose write started before a Del of its key (an invalidation, an
+	// unsafe method) is not committed after it, and a Del of another key
+	// leaves it alone. Keys share a stripe by hash, so that this costs no
+	// memory per key; a collision at worst drops one write.
+	dels [delStripes]delStripe
+}
+
+const delStripes = 256
+
+// delStripe is the deletion count of the keys that hash to it; mu also
+// holds a commit to disk against a Del of those keys, nothing else.
+type delStripe struct {
+	mu  sync.Mutex
+	gen uint64
+}
+
+var delSeed = maphash.MakeSeed()
+
+// stripe is key's deletion stripe. A variant shares its object's (the
+// key up to "\x00v<gen>\x00", variantKey): a Del of the object, which
+// drops its vary marker, keeps a variant being written from landing.
+func (t *tiered) stripe(key string) *delStripe {
+	if i := strings.LastIndex(key, "\x00v"); i >= 0 {
+		key = key[:i]
+	}
+	return &t.dels[maphash.String(delSeed, key)%delStripes]
 }
 
 // diskTier is one opened disk store and its write-behind queue.
@@ -52,7 +77,7 @@ type diskTier struct {
 type writeJob struct {
 	e    *entry
 	ttl  time.Duration
-	dels uint64
+	dels uint64 // delGen of the key when the job was queued
 }
 
 // writeQueue bounds the objects waiting to be written behind; a slow
@@ -90,6 +115,7 @@ func (d *diskTier) close() {
 		close(d.stop)
 	}
 	<-d.done
+	d.s.Close()
 }
 
 // closeUnstarted releases a tier that was opened but never set.
@@ -153,9 +179,7 @@ func (t *tiered) Set(e *entry, ttl time.Duration) bool {
 		ok = t.mem.Set(e, ttl)
 	}
 	if d := t.disk.Load(); d != nil && ttl > 0 {
-		t.mu.Lock()
-		j := writeJob{e: e, ttl: ttl, dels: t.dels}
-		t.mu.Unlock()
+		j := writeJob{e: e, ttl: ttl, dels: t.delGen(e.key)}
 		select {
 		case d.jobs <- j:
 			ok = true
@@ -169,10 +193,14 @@ func (t *tiered) Set(e *entry, ttl time.Duration) bool {
 // setMem stores an entry whose body is already committed to disk.
 func (t *tiered) setMem(e *entry, ttl time.Duration) bool { return t.mem.Set(e, ttl) }
 
+// Del drops key from both tiers. Only the count is taken under the
+// stripe's lock: a commit of key that starts after it aborts, and the
+// unlinks run outside any lock.
 func (t *tiered) Del(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.dels++
+	st := t.stripe(key)
+	st.mu.Lock()
+	st.gen++
+	st.mu.Unlock()
 	t.mem.Del(key)
 	if d := t.disk.Load(); d != nil {
 		d.s.Delete(key)
@@ -187,19 +215,21 @@ func (t *tiered) dropMem(e *entry) {
 	}
 }
 
-// delGen is the deletion count a write started at.
-func (t *tiered) delGen() uint64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.dels
+// delGen is the deletion count of key a write of it starts at.
+func (t *tiered) delGen(key string) uint64 {
+	st := t.stripe(key)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.gen
 }
 
-// commit makes w's object visible unless something was deleted since the
-// write started.
-func (t *tiered) commit(w *disk.Writer, dels uint64) (*disk.Object, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.dels != dels {
+// commit makes w's object (of key) visible unless key was deleted since
+// the write started (delGen).
+func (t *tiered) commit(w *disk.Writer, key string, dels uint64) (*disk.Object, error) {
+	st := t.stripe(key)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.gen != dels {
 		w.Abort()
 		return nil, errors.New("deleted while written")
 	}
@@ -273,10 +303,11 @@ func (t *tiered) write(d *diskTier, j writeJob) {
 	}
 	defer w.Close()
 	if j.e.disk != nil {
-		// A refreshed disk object: new metadata, the same body.
-		var f io.ReadCloser
+		// A refreshed disk object: new metadata, the same body, copied
+		// by the kernel with its checksum.
+		var f *os.File
 		if f, err = j.e.disk.d.s.OpenBody(j.e.disk.o, 0); err == nil {
-			_, err = io.Copy(w, io.LimitReader(f, j.e.size))
+			err = w.CopyBody(f, j.e.size, j.e.disk.o.BodyCRC)
 			f.Close()
 		}
 	} else {
@@ -286,7 +317,7 @@ func (t *tiered) write(d *diskTier, j writeJob) {
 		w.Abort()
 		return
 	}
-	o, err := t.commit(w, j.dels)
+	o, err := t.commit(w, j.e.key, j.dels)
 	if err == nil && j.e.disk != nil {
 		// The memory copy names the file just replaced.
 		ne := *j.e

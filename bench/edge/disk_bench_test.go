@@ -283,10 +283,16 @@ func BenchmarkDiskTier(b *testing.B) {
 		}
 		b.ReportMetric(msOf(ttfb), "origin_ttfb_ms")
 		for _, p := range peers {
+			// Each peer answers before its clients start: the subtest
+			// can run alone, right after the peers were started.
+			waitHit(b, p.peer, "/warm/ready-"+p.name)
+		}
+		for _, p := range peers {
 			path := "/cold/" + p.name
 			const clients = 100
 			ttfbs := make([]time.Duration, clients)
 			var failed atomic.Int32
+			var firstErr sync.Once
 			var wg sync.WaitGroup
 			for i := range clients {
 				wg.Add(1)
@@ -297,6 +303,7 @@ func BenchmarkDiskTier(b *testing.B) {
 					d, err := get(p.peer, path, 1<<20)
 					if err != nil {
 						failed.Add(1)
+						firstErr.Do(func() { b.Logf("%s: a client failed: %v", p.name, err) })
 					}
 					ttfbs[i] = d
 				}()

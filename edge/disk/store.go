@@ -56,6 +56,8 @@ type Store struct {
 	maxItems int
 	scanning bool // the start-up scan runs: the index is partial
 	scanDone chan struct{}
+	closing  chan struct{} // closed by Close: the scan stops
+	closed   sync.Once
 
 	seq       atomic.Uint64
 	verifying singleflight.Group // body checks by file
@@ -109,7 +111,7 @@ func open(dir string, size int64, log *slog.Logger, hold chan struct{}) (*Store,
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{dir: dir, log: log, now: time.Now, idx: map[uint64]*item{}, size: size, maxItems: maxEntries,
-		scanning: true, scanDone: make(chan struct{})}
+		scanning: true, scanDone: make(chan struct{}), closing: make(chan struct{})}
 	s.lru.next, s.lru.prev = &s.lru, &s.lru
 	// Sequence numbers grow across restarts, so the newer of two files
 	// for one key (a crash between rename and unlink) is known.
@@ -127,11 +129,23 @@ func open(dir string, size int64, log *slog.Logger, hold chan struct{}) (*Store,
 	}
 	go func() {
 		if hold != nil {
-			<-hold
+			select {
+			case <-hold:
+			case <-s.closing:
+			}
 		}
 		s.scan()
 	}()
 	return s, nil
+}
+
+// Close stops the start-up scan if it still runs and waits for it, so
+// that a tier given up (a new revision's path, the edge's Close) leaves
+// no goroutine walking its directory. Objects already opened stay
+// readable; the store is not to be used afterwards.
+func (s *Store) Close() {
+	s.closed.Do(func() { close(s.closing) })
+	<-s.scanDone
 }
 
 // scan indexes every whole object, most recently written first in the
@@ -142,6 +156,11 @@ func (s *Store) scan() {
 	tmp := filepath.Join(s.dir, "tmp")
 	var found []*item
 	err := filepath.WalkDir(s.dir, func(p string, de fs.DirEntry, err error) error {
+		select {
+		case <-s.closing:
+			return errClosed
+		default:
+		}
 		if err != nil {
 			return err
 		}
@@ -160,7 +179,10 @@ func (s *Store) scan() {
 		}
 		return nil
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, errClosed):
+		s.log.Info("disk cache closed before its scan ended", "found", len(found))
+	case err != nil:
 		s.log.Warn("disk cache scan incomplete", "error", err)
 	}
 	slices.SortFunc(found, func(a, b *item) int { return compareU64(a.seq, b.seq) })
@@ -244,6 +266,9 @@ func (s *Store) probe(hash uint64) {
 		}
 	}
 }
+
+// errClosed stops the scan of a closed store.
+var errClosed = errors.New("disk cache closed")
 
 // Indexed is closed once the start-up scan is done.
 func (s *Store) Indexed() <-chan struct{} { return s.scanDone }
@@ -643,9 +668,62 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// CopyBody writes n bytes of src, an object body whose checksum is crc,
+// as w's whole body: what a refresh of the metadata (a 304) needs. The
+// kernel copies it (copy_file_range: the bytes never pass through user
+// space, and a file system that shares extents copies none), and the
+// checksum is taken over, not computed again.
+func (w *Writer) CopyBody(src *os.File, n int64, crc uint32) error {
+	if w.done || w.n != 0 {
+		return errors.New("disk cache: body copied into a started or finished object")
+	}
+	m, err := w.f.ReadFrom(io.LimitReader(src, n))
+	w.n += m
+	if err != nil {
+		w.fail(err)
+		return fmt.Errorf("disk cache: %w", err)
+	}
+	if m < n {
+		// The source is short (damaged): not this disk's failure.
+		w.Abort()
+		return fmt.Errorf("disk cache: copied %d of %d bytes: %w", m, n, io.ErrUnexpectedEOF)
+	}
+	w.crc = crc
+	if over := blocks(w.off+w.n) - w.reserved; over > 0 {
+		w.reserve(-over)
+	}
+	return nil
+}
+
 // ReadAt reads the body written so far.
 func (w *Writer) ReadAt(p []byte, off int64) (int, error) {
 	return w.f.ReadAt(p, w.off+off)
+}
+
+// OpenReader opens the object being written once more, positioned at
+// off in its body, with a file offset of its own: what a reader of the
+// growing object hands to sendfile. It is a new open of the same inode
+// (through /proc/self/fd), so that it stays valid across Commit's rename
+// and Abort's unlink. The caller closes it; only bytes already written
+// may be read from it.
+func (w *Writer) OpenReader(off int64) (*os.File, error) {
+	raw, err := w.f.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("disk cache: reopen %s: %w", w.tmp, err)
+	}
+	var fd uintptr
+	if err := raw.Control(func(d uintptr) { fd = d }); err != nil {
+		return nil, fmt.Errorf("disk cache: reopen %s: %w", w.tmp, err)
+	}
+	f, err := os.Open("/proc/self/fd/" + strconv.FormatUint(uint64(fd), 10))
+	if err != nil {
+		return nil, fmt.Errorf("disk cache: reopen %s: %w", w.tmp, err)
+	}
+	if _, err := f.Seek(w.off+off, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("disk cache: reopen %s: %w", w.tmp, err)
+	}
+	return f, nil
 }
 
 // Len is the body length written so far.

@@ -1,6 +1,7 @@
 package httpcache
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -87,7 +88,31 @@ func TestVary(t *testing.T) {
 			if (ka == kb) != tt.same {
 				t.Fatalf("%q vs %q", ka, kb)
 			}
+			// Again, with what the first call left in the memo.
+			if a2, b2 := VaryKey(names, tt.a), VaryKey(names, tt.b); a2 != ka || b2 != kb {
+				t.Fatalf("from the memo: %q, %q; computed: %q, %q", a2, b2, ka, kb)
+			}
 		})
+	}
+}
+
+// TestVaryMemoBounded: a client sending ever new values fills the memo
+// up to its bound and no further; values past it are still normalised.
+func TestVaryMemoBounded(t *testing.T) {
+	names := []string{"Accept-Language"}
+	for i := range memoMax + 100 {
+		v := fmt.Sprintf("x%d, EN;q=0.5", i)
+		want := fmt.Sprintf("Accept-Language:x%d,en;q=0.5\n", i)
+		if got := VaryKey(names, http.Header{"Accept-Language": {v}}); got != want {
+			t.Fatalf("VaryKey(%q) = %q, want %q", v, got, want)
+		}
+	}
+	m := normMemo.m.Load()
+	if m == nil {
+		t.Fatal("nothing memoised")
+	}
+	if len(*m) > memoMax {
+		t.Fatalf("memo holds %d values, bound %d", len(*m), memoMax)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // VaryNames returns the canonical, sorted, de-duplicated field names of a
@@ -41,35 +43,92 @@ func VaryKey(names []string, reqH http.Header) string {
 	if len(names) == 0 {
 		return ""
 	}
-	var b strings.Builder
+	return string(AppendVaryKey(make([]byte, 0, 64), names, reqH))
+}
+
+// AppendVaryKey appends VaryKey(names, reqH) to dst. A cache hit builds
+// its key in a buffer of its own with it: the normalised value of a
+// one-line field comes from a memo, so that a hit allocates nothing.
+func AppendVaryKey(dst []byte, names []string, reqH http.Header) []byte {
 	for _, n := range names {
-		b.WriteString(n)
+		dst = append(dst, n...)
 		vals, ok := reqH[n]
 		if !ok {
-			b.WriteString("\x00absent\n")
+			dst = append(dst, "\x00absent\n"...)
 			continue
 		}
-		b.WriteByte(':')
+		dst = append(dst, ':')
 		weighted := weightedLists[n]
 		if len(vals) == 1 && !weighted && strings.IndexAny(vals[0], " \t") < 0 {
 			// No whitespace: already what normalising would make of it.
-			b.WriteString(vals[0])
-			b.WriteByte('\n')
+			dst = append(dst, vals[0]...)
+			dst = append(dst, '\n')
 			continue
+		}
+		if len(vals) == 1 {
+			if v, ok := normMemo.get(n, vals[0]); ok {
+				dst = append(dst, v...)
+				dst = append(dst, '\n')
+				continue
+			}
 		}
 		elems := listElements(vals)
 		if weighted {
 			elems = normalizeWeighted(elems)
 		}
-		for i, e := range elems {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(e)
+		norm := strings.Join(elems, ",")
+		if len(vals) == 1 {
+			normMemo.put(n, vals[0], norm)
 		}
-		b.WriteByte('\n')
+		dst = append(dst, norm...)
+		dst = append(dst, '\n')
 	}
-	return b.String()
+	return dst
+}
+
+// memo maps (field name, one-line value) to the normalised value. Clients
+// send few distinct Accept-Encoding and Accept-Language values (one per
+// browser build), so it stays small; it holds at most memoMax, after
+// which new values are normalised each time, so that a client sending
+// random values costs only its own requests. Readers take the current
+// map without a lock; a writer copies it.
+type memo struct {
+	m  atomic.Pointer[map[memoKey]string]
+	mu sync.Mutex
+}
+
+type memoKey struct{ name, value string }
+
+const memoMax = 1024
+
+var normMemo memo
+
+func (c *memo) get(name, value string) (string, bool) {
+	m := c.m.Load()
+	if m == nil {
+		return "", false
+	}
+	v, ok := (*m)[memoKey{name, value}]
+	return v, ok
+}
+
+func (c *memo) put(name, value, norm string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.m.Load()
+	if old != nil && len(*old) >= memoMax {
+		return
+	}
+	m := make(map[memoKey]string, 1)
+	if old != nil {
+		m = make(map[memoKey]string, len(*old)+1)
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	// The request's strings may live in a server's reused buffer.
+	m[memoKey{strings.Clone(name), strings.Clone(value)}] = strings.Clone(norm)
+	c.m.Store(&m)
 }
 
 // weightedLists are the selecting fields whose elements are

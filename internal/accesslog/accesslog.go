@@ -293,6 +293,21 @@ func (l *Log) Flush(ctx context.Context) error {
 
 // Close writes what is buffered and closes the file (not stderr or
 // stdout). Lines logged after Close are dropped and counted.
+// Current reports whether the log's path still names the file it
+// writes: false once the file was renamed or removed (as logrotate does)
+// or the path cannot be read. Stderr and stdout are always current.
+func (l *Log) Current() bool {
+	if l == nil || l.file == nil {
+		return true
+	}
+	open, err := l.file.Stat()
+	if err != nil {
+		return false
+	}
+	named, err := os.Stat(l.o.Path)
+	return err == nil && os.SameFile(open, named)
+}
+
 func (l *Log) Close(ctx context.Context) error {
 	if l == nil {
 		return nil
@@ -308,6 +323,14 @@ func (l *Log) Close(ctx context.Context) error {
 	select {
 	case <-l.exited:
 	case <-ctx.Done():
+		// The writer is stuck on a slow disk: the file is closed when it
+		// is done with it, not leaked.
+		if l.file != nil {
+			go func() {
+				<-l.exited
+				l.file.Close()
+			}()
+		}
 		return fmt.Errorf("access log %s: %w", l.o.Path, ctx.Err())
 	}
 	if l.file != nil {
