@@ -69,7 +69,10 @@ func Bound(proto string, port uint16, state int) ([]Entry, error) {
 // Parse reads a /proc/net/{tcp,udp}[6] table.
 func Parse(r io.Reader) ([]Entry, error) { return parse(r, -1) }
 
-// parse reads the entries in state (-1: every state).
+// parse reads the entries in state (-1: every state). An edge holds tens
+// of thousands of connections, and a process of many nodes (`intercloud
+// up`) checks its listeners together: a line in another state is skipped
+// on its state field alone, without splitting it.
 func parse(r io.Reader, state int) ([]Entry, error) {
 	var out []Entry
 	sc := bufio.NewScanner(r)
@@ -80,7 +83,13 @@ func parse(r io.Reader, state int) ([]Entry, error) {
 			first = false
 			continue
 		}
-		f := strings.Fields(sc.Text())
+		line := sc.Bytes()
+		if state >= 0 {
+			if st, ok := hexByte(field(line, 3)); ok && st != state {
+				continue
+			}
+		}
+		f := strings.Fields(string(line))
 		if len(f) < 10 {
 			continue
 		}
@@ -102,6 +111,48 @@ func parse(r io.Reader, state int) ([]Entry, error) {
 		out = append(out, Entry{Local: local, State: int(st), Inode: ino})
 	}
 	return out, sc.Err()
+}
+
+// hexByte reads a state field ("0A"); false for anything else.
+func hexByte(f []byte, ok bool) (int, bool) {
+	if !ok || len(f) != 2 {
+		return 0, false
+	}
+	v := 0
+	for _, c := range f {
+		switch {
+		case c >= '0' && c <= '9':
+			v = v<<4 | int(c-'0')
+		case c >= 'A' && c <= 'F':
+			v = v<<4 | int(c-'A'+10)
+		case c >= 'a' && c <= 'f':
+			v = v<<4 | int(c-'a'+10)
+		default:
+			return 0, false
+		}
+	}
+	return v, true
+}
+
+// field is the n-th (from 0) field of line, separated by spaces.
+func field(line []byte, n int) ([]byte, bool) {
+	i := 0
+	for k := 0; ; k++ {
+		for i < len(line) && line[i] == ' ' {
+			i++
+		}
+		j := i
+		for j < len(line) && line[j] != ' ' {
+			j++
+		}
+		if i == j {
+			return nil, false
+		}
+		if k == n {
+			return line[i:j], true
+		}
+		i = j
+	}
 }
 
 // parseAddr reads "0100007F:1F90": the address as the kernel's 32-bit

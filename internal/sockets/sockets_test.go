@@ -32,6 +32,28 @@ func TestParse(t *testing.T) {
 			t.Errorf("line %d: %+v, want %+v", i, es[i], want[i])
 		}
 	}
+	// Asked for one state, the lines of others are skipped on the state
+	// field alone; the entries in that state are the same.
+	listen, err := parse(strings.NewReader(table), TCPListen)
+	if err != nil || len(listen) != 3 || listen[0] != want[0] || listen[1] != want[2] || listen[2] != want[3] {
+		t.Errorf("listening sockets: %+v %v", listen, err)
+	}
+	for _, tc := range []struct {
+		line string
+		st   int
+		ok   bool
+	}{
+		{"   0: 0100007F:1F90 00000000:0000 0A 0", TCPListen, true},
+		{"1: a b 07", UDPUnconn, true},
+		{"1: a b 0a", TCPListen, true},
+		{"1: a b 0G", 0, false},
+		{"1: a b 100", 0, false},
+		{"1: a b", 0, false},
+	} {
+		if st, ok := hexByte(field([]byte(tc.line), 3)); st != tc.st || ok != tc.ok {
+			t.Errorf("%q: state %d %v, want %d %v", tc.line, st, ok, tc.st, tc.ok)
+		}
+	}
 	for _, bad := range []string{"h\n 0: 0100007F 00000000:0000 0A a b c d e 1\n", "h\n 0: 0100007F:1F90 x 0A a b c d e notanumber\n", "h\n 0: 01007F:1F90 x 0A a b c d e 1\n"} {
 		if _, err := Parse(strings.NewReader(bad)); err == nil {
 			t.Errorf("no error for %q", bad)
