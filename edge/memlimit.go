@@ -21,9 +21,9 @@ const memoryLook = 5 * time.Second
 // objects grow to twice their size. The limit is the cache's size plus
 // room for the rest of the node, measured rather than guessed: the live
 // heap outside the cache (the routing table and the snapshot of a site of
-// 10,000 distributions are tens of MiB), twice over, and never less than
-// memorySlack. A fixed slack below what a large site holds would leave the
-// collector running without end. e.mu is held.
+// 10,000 distributions are tens of MiB) and half as much again, and never
+// less than memorySlack. A fixed slack below what a large site holds would
+// leave the collector running without end. e.mu is held.
 func (e *Edge) limitMemory(cache int64) {
 	cur := debug.SetMemoryLimit(-1)
 	if cur != math.MaxInt64 && cur != e.memLimit {
@@ -59,7 +59,7 @@ func (e *Edge) resetMemoryLimit() {
 }
 
 func memoryLimitFor(cache, outside int64) int64 {
-	return cache + max(memorySlack, 2*outside)
+	return cache + max(memorySlack, outside+outside/2)
 }
 
 // followHeap measures the heap outside the cache again every memoryLook
