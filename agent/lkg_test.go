@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -47,19 +48,9 @@ func next(s *config.Snapshot, rev int64, change map[int]string, remove []int, ad
 		out.Distributions = append(out.Distributions, config.Distribution{Name: name, Spec: config.Spec{Aliases: []string{"new"}}})
 		d.Changed = append(d.Changed, name)
 	}
-	slices.SortFunc(out.Distributions, func(a, b config.Distribution) int { return cmpName(a.Name, b.Name) })
+	slices.SortFunc(out.Distributions, func(a, b config.Distribution) int { return cmp.Compare(a.Name, b.Name) })
 	out.Delta = d
 	return &out
-}
-
-func cmpName(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func lkgFiles(t *testing.T, dir string) []string {

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
@@ -211,21 +212,11 @@ func (m *pathManager) snapshot(dist, origin string) []OriginPaths {
 	}
 	slices.SortFunc(out, func(a, b OriginPaths) int {
 		if a.Distribution != b.Distribution {
-			return cmpString(a.Distribution, b.Distribution)
+			return cmp.Compare(a.Distribution, b.Distribution)
 		}
-		return cmpString(a.Origin, b.Origin)
+		return cmp.Compare(a.Origin, b.Origin)
 	})
 	return out
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // originState is the owner's state of one origin.

@@ -4,6 +4,7 @@
 package disk
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -185,7 +186,7 @@ func (s *Store) scan() {
 	case err != nil:
 		s.log.Warn("disk cache scan incomplete", "error", err)
 	}
-	slices.SortFunc(found, func(a, b *item) int { return compareU64(a.seq, b.seq) })
+	slices.SortFunc(found, func(a, b *item) int { return cmp.Compare(a.seq, b.seq) })
 	s.mu.Lock()
 	for _, it := range found {
 		s.merge(it)
@@ -272,16 +273,6 @@ var errClosed = errors.New("disk cache closed")
 
 // Indexed is closed once the start-up scan is done.
 func (s *Store) Indexed() <-chan struct{} { return s.scanDone }
-
-func compareU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 // check reads a file's header and sizes it.
 func (s *Store) check(p string, hash, seq uint64) (*item, error) {
