@@ -173,11 +173,8 @@ func (x *exchange) cached() {
 	ent, ok := x.e.store.Get(unsafe.String(unsafe.SliceData(x.kb), len(x.kb)))
 	if ok && ent.marker {
 		x.marker = ent
-		// The variant's key, in place too (variantKey's layout).
-		vk := append(x.vbuf[:0], x.kb...)
-		vk = append(vk, "\x00v"...)
-		vk = strconv.AppendUint(vk, ent.gen, 10)
-		vk = append(vk, 0)
+		// The variant's key, in place too.
+		vk := appendVariantPrefix(x.vbuf[:0], x.kb, ent.gen)
 		x.vkOff = len(vk)
 		x.vkb = httpcache.AppendVaryKey(vk, ent.varyNames, x.r.Header)
 		ent, ok = x.e.store.Get(unsafe.String(unsafe.SliceData(x.vkb), len(x.vkb)))
@@ -357,14 +354,17 @@ func appendMemberKey(k []byte, m *originRef) []byte {
 }
 
 func variantKey(key string, gen uint64, vk string) string {
-	var b strings.Builder
-	b.Grow(len(key) + len(vk) + 24)
-	b.WriteString(key)
-	b.WriteString("\x00v")
-	b.WriteString(uitoa(gen))
-	b.WriteByte(0)
-	b.WriteString(vk)
-	return b.String()
+	b := appendVariantPrefix(make([]byte, 0, len(key)+len(vk)+24), key, gen)
+	return string(append(b, vk...))
+}
+
+// appendVariantPrefix appends a variant key's part before its vary key:
+// the marker's key and generation.
+func appendVariantPrefix[K string | []byte](dst []byte, key K, gen uint64) []byte {
+	dst = append(dst, key...)
+	dst = append(dst, "\x00v"...)
+	dst = strconv.AppendUint(dst, gen, 10)
+	return append(dst, 0)
 }
 
 func quote(s string) string {
