@@ -88,7 +88,7 @@ SOAK_OUT ?= $(CURDIR)/bench/soak
 soak: tools
 	SOAK=$(SOAK) SOAK_SEED=$(SOAK_SEED) SOAK_IDLE=$(SOAK_IDLE) SOAK_CLOCK=$(SOAK_CLOCK) SOAK_FAULTS=$(SOAK_FAULTS) \
 		SOAK_BASELINE=1 SOAK_OUT=$(SOAK_OUT) \
-		$(GO) test -count=1 -run '^TestSoak$$' -timeout 0 -v ./test/soak/
+		$(GO) test -count=1 -run '^(TestStepClock|TestSoak)$$' -timeout 0 -v ./test/soak/
 
 # demo builds the multi-cloud story in network namespaces (root), runs it
 # step by step and keeps it up until Ctrl-C, then removes everything.

@@ -336,5 +336,5 @@ func TestCloseTimeoutClosesFile(t *testing.T) {
 		}
 		t.Fatal("the file stays open after a Close that timed out")
 	}
-	t.Skip("Close never timed out against a cancelled context")
+	t.Fatal("Close never timed out against a cancelled context in 100 tries: nothing here shows the file closed after a timeout")
 }
