@@ -155,6 +155,8 @@ func (r *runner) phase(ctx context.Context, name string, plan []Planned) *Phase 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	// Each loop's result goes to a field of its own, read after wg.Wait;
+	// mu guards only the slices several loops append to.
 	spawn := func(fn func(context.Context)) {
 		wg.Add(1)
 		go func() { defer wg.Done(); fn(loadCtx) }()
@@ -185,36 +187,11 @@ func (r *runner) phase(ctx context.Context, name string, plan []Planned) *Phase 
 		r.topo.NS(multicloud.NSKR).Start("ping", "-D", "-O", "-n", "-i", "0.5", "-W", "1", multicloud.JPClient),
 		r.topo.NS(multicloud.NSJP).Start("ping", "-D", "-O", "-n", "-i", "0.5", "-W", "1", multicloud.KRClient),
 	}
-	spawn(func(ctx context.Context) {
-		ops := r.controlLoop(ctx)
-		mu.Lock()
-		p.Control = ops
-		mu.Unlock()
-	})
-	spawn(func(ctx context.Context) {
-		as := r.dnsChecker(ctx)
-		mu.Lock()
-		p.DNSAnswers = as
-		mu.Unlock()
-	})
-	spawn(func(ctx context.Context) {
-		rs := r.routeChecker(ctx)
-		mu.Lock()
-		p.Routes = rs
-		mu.Unlock()
-	})
-	spawn(func(ctx context.Context) {
-		ss := r.storeChecker(ctx)
-		mu.Lock()
-		p.Store = ss
-		mu.Unlock()
-	})
-	spawn(func(ctx context.Context) {
-		es := r.watchExits(ctx)
-		mu.Lock()
-		p.Exits = es
-		mu.Unlock()
-	})
+	spawn(func(ctx context.Context) { p.Control = r.controlLoop(ctx) })
+	spawn(func(ctx context.Context) { p.DNSAnswers = r.dnsChecker(ctx) })
+	spawn(func(ctx context.Context) { p.Routes = r.routeChecker(ctx) })
+	spawn(func(ctx context.Context) { p.Store = r.storeChecker(ctx) })
+	spawn(func(ctx context.Context) { p.Exits = r.watchExits(ctx) })
 	var bad *badInput
 	if plan != nil {
 		bad = r.startBadInput(ctx)
