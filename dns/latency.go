@@ -33,15 +33,35 @@ func latencyPolicy(d *config.Distribution) bool {
 	return d.Spec.DNS != nil && d.Spec.DNS.Policy == config.DNSPolicyLatency
 }
 
+func anyLatency(snap *config.Snapshot) bool {
+	for i := range snap.Distributions {
+		if latencyPolicy(&snap.Distributions[i]) {
+			return true
+		}
+	}
+	return false
+}
+
 // buildLatency folds the live, healthy edges' reports by network.
 func buildLatency(snap *config.Snapshot, live map[string]status.NodeStatus) *latTable {
 	t := &latTable{nets: map[netip.Prefix][]cloudRTT{}}
 	if snap == nil {
 		return t
 	}
+	if !anyLatency(snap) {
+		return t // nothing asks for it: statuses change every few seconds
+	}
+	// Every status change rebuilds the table: the site's edges by name
+	// once, not a search of the site's nodes per live node.
+	cloudOf := make(map[string]string, len(snap.Site.Nodes))
+	for i := range snap.Site.Nodes {
+		if n := &snap.Site.Nodes[i]; n.HasRole(config.RoleEdge) {
+			cloudOf[n.Name] = n.Cloud
+		}
+	}
 	for name, st := range live {
-		n := snap.Site.Node(name)
-		if n == nil || !n.HasRole(config.RoleEdge) || !st.Healthy {
+		cloud, edge := cloudOf[name]
+		if !edge || !st.Healthy {
 			continue
 		}
 		for _, m := range st.Report.ClientRTT {
@@ -49,10 +69,10 @@ func buildLatency(snap *config.Snapshot, live map[string]status.NodeStatus) *lat
 				continue
 			}
 			cs := t.nets[m.Network]
-			i := slices.IndexFunc(cs, func(c cloudRTT) bool { return c.cloud == n.Cloud })
+			i := slices.IndexFunc(cs, func(c cloudRTT) bool { return c.cloud == cloud })
 			switch {
 			case i < 0:
-				cs = append(cs, cloudRTT{n.Cloud, m.RTT})
+				cs = append(cs, cloudRTT{cloud, m.RTT})
 			case m.RTT < cs[i].rtt:
 				cs[i].rtt = m.RTT
 			}

@@ -114,3 +114,34 @@ func TestLatencyTableFollowsCommit(t *testing.T) {
 		}
 	}
 }
+
+// The table holds what live, healthy edges measured, the closest cloud
+// per network; a site where no distribution asks for latency has none.
+func TestBuildLatency(t *testing.T) {
+	client := netip.MustParsePrefix("127.0.0.0/24")
+	withRTT := func(snap *config.Snapshot, healthy bool) map[string]status.NodeStatus {
+		live := liveAll(snap)
+		for n, st := range live {
+			st.Healthy = healthy
+			st.Report.ClientRTT = []status.NetRTT{{Network: client, RTT: time.Millisecond, Samples: 10}}
+			live[n] = st
+		}
+		return live
+	}
+	latency := testSnapshot("")
+	latency.Distributions[0].Spec.DNS = &config.DistributionDNS{Policy: config.DNSPolicyLatency}
+	for _, tc := range []struct {
+		name string
+		snap *config.Snapshot
+		live map[string]status.NodeStatus
+		nets int
+	}{
+		{"latency asked, edges measured", latency, withRTT(latency, true), 1},
+		{"latency asked, edges unhealthy", latency, withRTT(latency, false), 0},
+		{"nobody asks", testSnapshot(""), withRTT(testSnapshot(""), true), 0},
+	} {
+		if got := len(buildLatency(tc.snap, tc.live).nets); got != tc.nets {
+			t.Errorf("%s: %d networks, want %d", tc.name, got, tc.nets)
+		}
+	}
+}
