@@ -186,7 +186,8 @@ func (s *Server) SetNodes(live map[string]status.NodeStatus) {
 	if s.snap != nil {
 		s.lat.Store(buildLatency(s.snap, live))
 	}
-	if s.snap != nil && s.live != nil && liveKey(s.snap, live) == liveKey(s.snap, s.live) {
+	// The running state's key is the one of s.live (build made it).
+	if cur := s.cur.Load(); s.snap != nil && s.live != nil && cur != nil && liveKey(s.snap, live) == cur.liveKey {
 		s.live = live
 		return // agents report often; rebuild only when what DNS uses changed
 	}
@@ -346,8 +347,9 @@ func (s *Server) Close(ctx context.Context) error {
 // liveKey is what DNS uses of the live map: which nodes are up and healthy.
 func liveKey(snap *config.Snapshot, live map[string]status.NodeStatus) string {
 	var b strings.Builder
-	for _, n := range snap.Site.Nodes {
-		st, ok := live[n.Name]
+	b.Grow(len(snap.Site.Nodes))
+	for i := range snap.Site.Nodes {
+		st, ok := live[snap.Site.Nodes[i].Name]
 		switch {
 		case !ok:
 			b.WriteByte('0')
